@@ -1,0 +1,81 @@
+/**
+ * The one error type of dhis2gw. Every 4xx/5xx leaves the process as
+ * `{ "error": { code, message, details?, requestId } }`, rendered by `app.onError`.
+ */
+export type ErrorCode =
+  | "bad_request"
+  | "validation_failed"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "method_not_allowed"
+  | "conflict"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "too_many_requests"
+  | "internal_error"
+  | "not_ready"
+  | "bad_gateway";
+
+const statusByCode: Record<ErrorCode, number> = {
+  bad_request: 400,
+  validation_failed: 422,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  internal_error: 500,
+  not_ready: 503,
+  bad_gateway: 502,
+};
+
+/** One problem with one input field: `field` is a dotted path such as `dataValues.ANC1`. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+  [extra: string]: unknown;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+  /** Extra response headers, e.g. `WWW-Authenticate` or `Retry-After`. */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: unknown; headers?: Record<string, string>; status?: number } = {},
+  ) {
+    super(message);
+    this.name = "AppError";
+    this.code = code;
+    this.status = options.status ?? statusByCode[code];
+    this.details = options.details;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) =>
+  new AppError("bad_request", message, { details });
+export const validationFailed = (message: string, problems: FieldProblem[]) =>
+  new AppError("validation_failed", message, { details: problems });
+export const notFound = (message: string) => new AppError("not_found", message);
+export const conflict = (message: string, details?: unknown) =>
+  new AppError("conflict", message, { details });
+export const payloadTooLarge = (message: string) => new AppError("payload_too_large", message);
+
+export interface ErrorEnvelope {
+  error: { code: string; message: string; details?: unknown; requestId: string };
+}
+
+export function envelope(err: AppError, requestId: string): ErrorEnvelope {
+  const body: ErrorEnvelope = { error: { code: err.code, message: err.message, requestId } };
+  if (err.details !== undefined) body.error.details = err.details;
+  return body;
+}
