@@ -1,0 +1,96 @@
+/**
+ * A throwaway PostgreSQL cluster for tests and benchmarks: initdb + pg_ctl from PATH or
+ * /usr/lib/postgresql/<version>/bin, run as the `postgres` user when we are root.
+ */
+export interface Cluster {
+  url: string;
+  port: number;
+  binDir: string;
+  stop(): Promise<void>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function findPgBin(): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir && await exists(`${dir}/initdb`) && await exists(`${dir}/pg_ctl`)) return dir;
+  }
+  const versions: number[] = [];
+  try {
+    for await (const e of Deno.readDir("/usr/lib/postgresql")) {
+      if (/^\d+$/.test(e.name)) versions.push(Number(e.name));
+    }
+  } catch { /* not Debian-style */ }
+  for (const v of versions.sort((a, b) => b - a)) {
+    const dir = `/usr/lib/postgresql/${v}/bin`;
+    if (await exists(`${dir}/initdb`)) return dir;
+  }
+  return undefined;
+}
+
+async function run(cmd: string[], asPostgres: boolean): Promise<void> {
+  const full = asPostgres ? ["runuser", "-u", "postgres", "--", ...cmd] : cmd;
+  const out = await new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(
+      `${cmd.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}${
+        new TextDecoder().decode(out.stdout)
+      }`,
+    );
+  }
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export async function startCluster(binDir: string): Promise<Cluster> {
+  const asPostgres = Deno.uid() === 0;
+  const dir = await Deno.makeTempDir({ prefix: "dhis2gw-pg-" });
+  if (asPostgres) await run(["chown", "postgres:postgres", dir], false);
+  await Deno.chmod(dir, 0o700);
+  const port = await freePort();
+  await run([
+    `${binDir}/initdb`,
+    "-D",
+    `${dir}/data`,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "-E",
+    "UTF8",
+    "--no-locale",
+  ], asPostgres);
+  // fsync off: a test cluster is thrown away, and it makes the suite several times faster.
+  const options =
+    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`;
+  await run(
+    [`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-o", options, "-l", `${dir}/log`, "-w", "start"],
+    asPostgres,
+  );
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    binDir,
+    stop: async () => {
+      await run([`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-m", "fast", "-w", "stop"], asPostgres)
+        .catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import type { Config } from "../config/config.ts";
+import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
+import { type Database, openDatabase } from "../db/open.ts";
+import { createApp } from "../http/app.ts";
+import { type RunningServer, startServer } from "../http/server.ts";
+import type { Logger } from "../logs/logger.ts";
+import { RequestLogBuffer } from "../logs/request_log.ts";
+
+export interface GatewayOptions {
+  /** Serve the HTTP API (false with --worker-only). */
+  api: boolean;
+  /** Run the delivery worker (false with --no-worker). */
+  worker: boolean;
+}
+
+export interface Gateway {
+  port: number;
+  db: Database;
+  /** Graceful stop: stop accepting, finish in-flight work within the grace period, close the DB. */
+  stop(): Promise<{ graceful: boolean }>;
+}
+
+/** The composition root: everything `serve` starts, in order, and stops in reverse. */
+export async function startGateway(
+  config: Readonly<Config>,
+  log: Logger,
+  opts: GatewayOptions = { api: true, worker: true },
+): Promise<Gateway> {
+  const db = await openDatabase(config, log);
+  const stops: Array<() => Promise<unknown>> = [];
+  let server: RunningServer | undefined;
+  try {
+    const migrations = await loadMigrations();
+    await migrate(db.sql, log, migrations);
+    const requestLog = new RequestLogBuffer(db.sql, log);
+    stops.push(() => requestLog.close());
+
+    if (opts.api) {
+      const app = createApp({
+        config,
+        sql: db.sql,
+        log,
+        requestLog,
+        readiness: async () => {
+          const s = await migrationStatus(db.sql, migrations);
+          return { ok: s.current, reason: s.reason };
+        },
+      });
+      server = await startServer(app.fetch, {
+        hostname: config.server.host,
+        port: config.server.port,
+        log,
+      });
+    }
+  } catch (err) {
+    await db.close().catch(() => {});
+    throw err;
+  }
+
+  let stopping: Promise<{ graceful: boolean }> | undefined;
+  return {
+    port: server?.port ?? 0,
+    db,
+    stop: () =>
+      stopping ??= (async () => {
+        const result = server
+          ? await server.shutdown(config.server.shutdown_grace * 1000)
+          : { graceful: true };
+        for (const stop of stops.reverse()) {
+          await stop().catch((err) => log.error("error while stopping", { error: err as Error }));
+        }
+        await db.close();
+        log.info("stopped", { graceful: result.graceful });
+        return result;
+      })(),
+  };
+}

@@ -1,0 +1,314 @@
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { type Field, FIELDS, type FieldType } from "./fields.ts";
+
+export interface Config {
+  database: { uri: string; pool_max: number };
+  server: {
+    host: string;
+    port: number;
+    data_dir: string;
+    max_retries: number;
+    max_concurrent: number;
+    request_process_interval: number;
+    lease_seconds: number;
+    retry_backoff_base: number;
+    retry_backoff_max: number;
+    retention_days: number;
+    body_limit: number;
+    shutdown_grace: number;
+    logdir: string;
+    timezone: string;
+    log_level: "debug" | "info" | "warn" | "error";
+  };
+  api: {
+    dhis2_base_url: string;
+    dhis2_user: string;
+    dhis2_password: string;
+    dhis2_pat: string;
+    dhis2_auth_method: "basic" | "pat";
+    dhis2_timeout: number;
+    dhis2_connect_timeout: number;
+    mapping_scheme: "CODE" | "UID";
+    unmapped_codes: "reject" | "ignore";
+    save_response: boolean;
+    complete_data_set: boolean;
+    import_strategy: "CREATE_AND_UPDATE" | "CREATE" | "UPDATE" | "DELETE";
+    id_scheme: "UID" | "CODE";
+    dry_run: boolean;
+    dhis2_data_set: string;
+    dhis2_attribute_option_combo: string;
+    retry_cron_expression: string;
+    sync_cron_expression: string;
+  };
+  auth: {
+    jwt_secret: string;
+    access_token_ttl: number;
+    refresh_token_ttl: number;
+    admin_username: string;
+    admin_password: string;
+    login_max_failures: number;
+    login_window: number;
+  };
+  mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
+}
+
+/** Where a value came from, for `config check`. */
+export type Source = "flag" | "env" | "file" | "default";
+
+export interface LoadInput {
+  /** YAML text of the config file, if one was given or found. */
+  fileText?: string;
+  filePath?: string;
+  env: Record<string, string | undefined>;
+  /** Values from command-line flags, by YAML key (`server.port`). */
+  flags?: Record<string, string>;
+}
+
+export interface LoadResult {
+  config?: Readonly<Config>;
+  problems: string[];
+  sources: Record<string, { source: Source; name?: string }>;
+}
+
+function describe(field: Field): string {
+  return `${field.key} (env ${field.env[0]})`;
+}
+
+function coerce(type: FieldType, raw: unknown): { value?: unknown; error?: string } {
+  switch (type.kind) {
+    case "string":
+      if (raw === null || raw === undefined) return { value: "" };
+      if (typeof raw === "object") return { error: "must be a text value" };
+      return { value: String(raw) };
+    case "int": {
+      const schema = z.coerce.number({ error: "must be a whole number" }).int(
+        "must be a whole number",
+      )
+        .min(type.min ?? Number.MIN_SAFE_INTEGER, `must be at least ${type.min}`)
+        .max(type.max ?? Number.MAX_SAFE_INTEGER, `must be at most ${type.max}`);
+      if (typeof raw === "string" && raw.trim() === "") return { error: "must be a whole number" };
+      const r = schema.safeParse(raw);
+      return r.success ? { value: r.data } : { error: r.error.issues[0].message };
+    }
+    case "bool": {
+      if (typeof raw === "boolean") return { value: raw };
+      const s = String(raw).trim().toLowerCase();
+      if (["true", "1", "yes", "on"].includes(s)) return { value: true };
+      if (["false", "0", "no", "off", ""].includes(s)) return { value: false };
+      return { error: "must be true or false" };
+    }
+    case "enum": {
+      const s = String(raw).trim();
+      if (type.values.includes(s)) return { value: s };
+      const alias = type.aliases?.[s.toLowerCase()] ??
+        type.values.find((v) => v.toLowerCase() === s.toLowerCase());
+      if (alias) return { value: alias };
+      return { error: `must be one of ${type.values.join(", ")} (got "${s}")` };
+    }
+  }
+}
+
+function getPath(obj: unknown, path: string): { found: boolean; value?: unknown } {
+  let cur: unknown = obj;
+  for (const part of path.split(".")) {
+    if (cur === null || typeof cur !== "object" || !(part in cur)) return { found: false };
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return { found: true, value: cur };
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let cur = obj;
+  for (const part of parts.slice(0, -1)) {
+    cur[part] ??= {};
+    cur = cur[part] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]] = value;
+}
+
+/** YAML keys that are neither a field nor an alias: reported, never silently ignored. */
+function unknownKeys(doc: Record<string, unknown>): string[] {
+  const known = new Set<string>();
+  for (const f of FIELDS) {
+    known.add(f.key);
+    for (const a of f.yamlAliases ?? []) known.add(a);
+  }
+  const sections = new Set([...known].map((k) => k.split(".")[0]));
+  const out: string[] = [];
+  for (const [section, body] of Object.entries(doc)) {
+    if (!sections.has(section)) {
+      out.push(section);
+      continue;
+    }
+    if (body === null || body === undefined) continue;
+    if (typeof body !== "object" || Array.isArray(body)) {
+      out.push(section);
+      continue;
+    }
+    for (const key of Object.keys(body)) {
+      if (!known.has(`${section}.${key}`)) out.push(`${section}.${key}`);
+    }
+  }
+  return out;
+}
+
+/** Parses the configuration once: flags over env over file over defaults. Reports every problem. */
+export function loadConfig(input: LoadInput): LoadResult {
+  const problems: string[] = [];
+  const sources: LoadResult["sources"] = {};
+  let doc: Record<string, unknown> = {};
+  if (input.fileText !== undefined) {
+    try {
+      const parsed = parseYaml(input.fileText);
+      if (parsed !== null && parsed !== undefined) {
+        if (typeof parsed !== "object" || Array.isArray(parsed)) {
+          problems.push(`${input.filePath ?? "config file"}: the top level must be a mapping`);
+        } else doc = parsed as Record<string, unknown>;
+      }
+    } catch (err) {
+      problems.push(
+        `${input.filePath ?? "config file"}: not valid YAML: ${(err as Error).message}`,
+      );
+    }
+    for (const key of unknownKeys(doc)) {
+      problems.push(`${input.filePath ?? "config file"}: unknown key "${key}"`);
+    }
+  }
+
+  const out: Record<string, unknown> = {};
+  for (const field of FIELDS) {
+    let raw: unknown = field.default;
+    let source: Source = "default";
+    let name: string | undefined;
+    for (const key of [field.key, ...(field.yamlAliases ?? [])]) {
+      const hit = getPath(doc, key);
+      if (hit.found && hit.value !== undefined) {
+        raw = hit.value;
+        source = "file";
+        name = key;
+        break;
+      }
+    }
+    for (const envName of field.env) {
+      const v = input.env[envName];
+      if (v !== undefined) {
+        raw = v;
+        source = "env";
+        name = envName;
+        break;
+      }
+    }
+    const flag = input.flags?.[field.key];
+    if (flag !== undefined) {
+      raw = flag;
+      source = "flag";
+      name = field.key;
+    }
+    const { value, error } = coerce(field.type, raw);
+    if (error) {
+      const where = source === "env"
+        ? `env ${name}`
+        : source === "file"
+        ? `YAML key ${name}`
+        : source === "flag"
+        ? "command-line flag"
+        : "default";
+      problems.push(`${describe(field)}: ${error} (set by ${where})`);
+      continue;
+    }
+    setPath(out, field.key, value);
+    sources[field.key] = { source, name };
+  }
+
+  const cfg = out as unknown as Config;
+  if (problems.length === 0) problems.push(...crossChecks(cfg));
+  if (problems.length > 0) return { problems, sources };
+  return { config: deepFreeze(cfg), problems, sources };
+}
+
+function crossChecks(cfg: Config): string[] {
+  const problems: string[] = [];
+  const dbUri = cfg.database.uri;
+  if (dbUri && !/^postgres(ql)?:\/\//.test(dbUri)) {
+    problems.push("database.uri (env DHIS2GW_DB): must start with postgres:// or postgresql://");
+  }
+  const base = cfg.api.dhis2_base_url;
+  if (base) {
+    try {
+      const u = new URL(base);
+      if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
+    } catch {
+      problems.push("api.dhis2_base_url (env DHIS2GW_DHIS2_BASE_URL): must be an http(s) URL");
+    }
+  }
+  if (cfg.auth.jwt_secret && new TextEncoder().encode(cfg.auth.jwt_secret).length < 32) {
+    problems.push("auth.jwt_secret (env DHIS2GW_JWT_SECRET): must be at least 32 bytes");
+  }
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: cfg.server.timezone });
+  } catch {
+    problems.push(`server.timezone (env DHIS2GW_TIMEZONE): unknown time zone`);
+  }
+  if (cfg.server.retry_backoff_max < cfg.server.retry_backoff_base) {
+    problems.push(
+      "server.retry_backoff_max (env DHIS2GW_RETRY_BACKOFF_MAX): must be >= retry_backoff_base",
+    );
+  }
+  return problems;
+}
+
+function deepFreeze<T>(obj: T): Readonly<T> {
+  if (obj && typeof obj === "object") {
+    for (const v of Object.values(obj)) deepFreeze(v);
+    Object.freeze(obj);
+  }
+  return obj;
+}
+
+/** Every secret value in the config, so the logger can scrub them wherever they appear. */
+export function secretValues(cfg: Config): string[] {
+  const out: string[] = [];
+  for (const f of FIELDS) {
+    if (!f.secret) continue;
+    const v = getPath(cfg, f.key).value;
+    if (typeof v === "string" && v.length >= 4) out.push(v);
+  }
+  const pw = dbPassword(cfg.database.uri);
+  if (pw) out.push(pw);
+  return out;
+}
+
+function dbPassword(uri: string): string | undefined {
+  try {
+    const u = new URL(uri);
+    return u.password ? decodeURIComponent(u.password) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A database URL with its password replaced, fit for logs. */
+export function redactUrl(uri: string): string {
+  try {
+    const u = new URL(uri);
+    if (u.password) u.password = "REDACTED";
+    return u.toString();
+  } catch {
+    return uri ? "REDACTED" : "";
+  }
+}
+
+/** The effective configuration with every secret redacted, as `config check` prints it. */
+export function redactedView(cfg: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of FIELDS) {
+    const v = getPath(cfg, f.key).value;
+    let shown = v;
+    if (f.key === "database.uri") shown = redactUrl(String(v));
+    else if (f.secret) shown = v ? "REDACTED" : "";
+    setPath(out, f.key, shown);
+  }
+  return out;
+}

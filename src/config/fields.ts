@@ -1,0 +1,358 @@
+/**
+ * Every configuration key dhis2gw knows, in one table: its YAML path, the env vars that set it
+ * (the first is the documented one; the rest are the old Go service's names, kept as aliases),
+ * its type, default and whether it is a secret. The loader, `config check`, the sample
+ * `dhis2gw.yml` test and the README all read from here, so they cannot drift apart.
+ */
+export type FieldType =
+  | { kind: "string" }
+  | { kind: "int"; min?: number; max?: number }
+  | { kind: "bool" }
+  | { kind: "enum"; values: readonly string[]; aliases?: Record<string, string> };
+
+export interface Field {
+  key: string;
+  env: readonly string[];
+  type: FieldType;
+  default: string | number | boolean;
+  secret?: boolean;
+  /** Older YAML keys for the same setting (the Go service's `server.http_port`). */
+  yamlAliases?: readonly string[];
+  doc: string;
+}
+
+const str = { kind: "string" } as const;
+const bool = { kind: "bool" } as const;
+const int = (min?: number, max?: number): FieldType => ({ kind: "int", min, max });
+
+export const FIELDS: readonly Field[] = [
+  // database
+  {
+    key: "database.uri",
+    env: ["DHIS2GW_DB"],
+    type: str,
+    default: "",
+    secret: true,
+    doc: "PostgreSQL URL (>= 13). Empty: the embedded database under <data_dir>/pg.",
+  },
+  {
+    key: "database.pool_max",
+    env: ["DHIS2GW_DB_POOL_MAX"],
+    type: int(1, 500),
+    default: 20,
+    doc: "Connections per process.",
+  },
+  // server
+  {
+    key: "server.host",
+    env: ["DHIS2GW_HOST"],
+    type: str,
+    default: "0.0.0.0",
+    doc: "Address to listen on.",
+  },
+  {
+    key: "server.port",
+    env: ["DHIS2GW_SERVER_PORT"],
+    type: int(0, 65535),
+    default: 9090,
+    yamlAliases: ["server.http_port"],
+    doc: "HTTP port (0 picks a free one).",
+  },
+  {
+    key: "server.data_dir",
+    env: ["DHIS2GW_DATA_DIR"],
+    type: str,
+    default: "./dhis2gw-data",
+    doc: "Folder for the embedded database and local state.",
+  },
+  {
+    key: "server.max_retries",
+    env: ["DHIS2GW_MAX_RETRIES"],
+    type: int(0, 1000),
+    default: 8,
+    doc: "Retries after the first delivery attempt before a submission is dead.",
+  },
+  {
+    key: "server.max_concurrent",
+    env: ["DHIS2GW_MAX_CONCURRENT"],
+    type: int(1, 1000),
+    default: 8,
+    doc: "Deliveries in flight per process.",
+  },
+  {
+    key: "server.request_process_interval",
+    env: ["DHIS2GW_REQUEST_PROCESS_INTERVAL"],
+    type: int(1, 3600),
+    default: 5,
+    doc: "Seconds between queue polls when no notification arrives.",
+  },
+  {
+    key: "server.lease_seconds",
+    env: ["DHIS2GW_LEASE_SECONDS"],
+    type: int(5, 86400),
+    default: 120,
+    doc: "How long a claimed delivery stays locked before the rescuer returns it.",
+  },
+  {
+    key: "server.retry_backoff_base",
+    env: ["DHIS2GW_RETRY_BACKOFF_BASE"],
+    type: int(1, 86400),
+    default: 15,
+    doc: "Seconds before the first retry; doubles each attempt.",
+  },
+  {
+    key: "server.retry_backoff_max",
+    env: ["DHIS2GW_RETRY_BACKOFF_MAX"],
+    type: int(1, 604800),
+    default: 3600,
+    doc: "Cap on the retry delay in seconds.",
+  },
+  {
+    key: "server.retention_days",
+    env: ["DHIS2GW_RETENTION_DAYS"],
+    type: int(0, 36500),
+    default: 90,
+    doc: "Finished submissions older than this are pruned (0 keeps them forever).",
+  },
+  {
+    key: "server.body_limit",
+    env: ["DHIS2GW_BODY_LIMIT"],
+    type: int(1024),
+    default: 1048576,
+    doc: "Largest request body in bytes (mapping imports use mappings.import_max_bytes).",
+  },
+  {
+    key: "server.shutdown_grace",
+    env: ["DHIS2GW_SHUTDOWN_GRACE"],
+    type: int(0, 600),
+    default: 10,
+    doc: "Seconds to finish in-flight requests on SIGTERM.",
+  },
+  {
+    key: "server.logdir",
+    env: ["DHIS2GW_LOGDIR"],
+    type: str,
+    default: "",
+    doc: "Kept for old configs; logs go to stdout as JSON.",
+  },
+  {
+    key: "server.timezone",
+    env: ["DHIS2GW_TIMEZONE"],
+    type: str,
+    default: "UTC",
+    doc: "IANA zone for day-based filters (from_date/to_date) and cron.",
+  },
+  {
+    key: "server.log_level",
+    env: ["DHIS2GW_LOG_LEVEL"],
+    type: { kind: "enum", values: ["debug", "info", "warn", "error"] },
+    default: "info",
+    doc: "debug | info | warn | error.",
+  },
+  // api (DHIS2 destination and submission behaviour)
+  {
+    key: "api.dhis2_base_url",
+    env: ["DHIS2GW_DHIS2_BASE_URL", "dhis2_base_url"],
+    type: str,
+    default: "",
+    doc: "DHIS2 base URL, with or without /api.",
+  },
+  {
+    key: "api.dhis2_user",
+    env: ["DHIS2GW_DHIS2_USER", "dhis2_user"],
+    type: str,
+    default: "",
+    doc: "DHIS2 user for Basic auth.",
+  },
+  {
+    key: "api.dhis2_password",
+    env: ["DHIS2GW_DHIS2_PASSWORD", "dhis2_password"],
+    type: str,
+    default: "",
+    secret: true,
+    doc: "DHIS2 password for Basic auth.",
+  },
+  {
+    key: "api.dhis2_pat",
+    env: ["DHIS2GW_DHIS2_PAT", "dhis2_pat"],
+    type: str,
+    default: "",
+    secret: true,
+    doc: "DHIS2 personal access token (sent as ApiToken).",
+  },
+  {
+    key: "api.dhis2_auth_method",
+    env: ["DHIS2GW_DHIS2_AUTH_METHOD", "dhis2_auth_method"],
+    type: { kind: "enum", values: ["basic", "pat"], aliases: { token: "pat", apitoken: "pat" } },
+    default: "basic",
+    doc: "basic | pat.",
+  },
+  {
+    key: "api.dhis2_timeout",
+    env: ["DHIS2GW_DHIS2_TIMEOUT"],
+    type: int(1, 3600),
+    default: 60,
+    doc: "Seconds one DHIS2 call may take in all.",
+  },
+  {
+    key: "api.dhis2_connect_timeout",
+    env: ["DHIS2GW_DHIS2_CONNECT_TIMEOUT"],
+    type: int(1, 600),
+    default: 10,
+    doc: "Seconds to wait for DHIS2 to answer at all.",
+  },
+  {
+    key: "api.mapping_scheme",
+    env: ["DHIS2GW_MAPPING_SCHEME", "mapping_scheme"],
+    type: { kind: "enum", values: ["CODE", "UID"], aliases: { code: "CODE", uid: "UID" } },
+    default: "CODE",
+    doc: "CODE: keys are mapping codes. UID: keys are data element UIDs (optionally .coc).",
+  },
+  {
+    key: "api.unmapped_codes",
+    env: ["DHIS2GW_UNMAPPED_CODES"],
+    type: { kind: "enum", values: ["reject", "ignore"] },
+    default: "reject",
+    doc: "reject: 422 listing unmapped codes. ignore: drop them and list them in the reply.",
+  },
+  {
+    key: "api.save_response",
+    env: ["DHIS2GW_SAVE_RESPONSE", "save_response"],
+    type: bool,
+    default: true,
+    doc: "Keep full DHIS2 response bodies with each submission.",
+  },
+  {
+    key: "api.complete_data_set",
+    env: ["DHIS2GW_COMPLETE_DATA_SET"],
+    type: bool,
+    default: false,
+    doc: "Default for a submission's `complete` (register data set completion).",
+  },
+  {
+    key: "api.import_strategy",
+    env: ["DHIS2GW_IMPORT_STRATEGY"],
+    type: {
+      kind: "enum",
+      values: ["CREATE_AND_UPDATE", "CREATE", "UPDATE", "DELETE"],
+    },
+    default: "CREATE_AND_UPDATE",
+    doc: "importStrategy sent to dataValueSets.",
+  },
+  {
+    key: "api.id_scheme",
+    env: ["DHIS2GW_ID_SCHEME"],
+    type: { kind: "enum", values: ["UID", "CODE"] },
+    default: "UID",
+    doc: "idScheme sent to dataValueSets.",
+  },
+  {
+    key: "api.dry_run",
+    env: ["DHIS2GW_DHIS2_DRY_RUN"],
+    type: bool,
+    default: false,
+    doc: "Ask DHIS2 to validate without saving (testing a new integration).",
+  },
+  {
+    key: "api.dhis2_data_set",
+    env: ["DHIS2GW_DHIS2_DATA_SET", "dhis2_data_set"],
+    type: str,
+    default: "",
+    doc: "Default data set UID when a submission omits dataSet.",
+  },
+  {
+    key: "api.dhis2_attribute_option_combo",
+    env: ["DHIS2GW_DHIS2_ATTRIBUTE_OPTION_COMBO", "dhis_2_attribute_option_combo"],
+    type: str,
+    default: "",
+    doc: "Default attribute option combo UID.",
+  },
+  {
+    key: "api.retry_cron_expression",
+    env: ["DHIS2GW_RETRY_CRON", "retry_cron_expression"],
+    type: str,
+    default: "*/5 * * * *",
+    doc: "When the rescuer returns expired leases to the queue.",
+  },
+  {
+    key: "api.sync_cron_expression",
+    env: ["DHIS2GW_PRUNE_CRON", "sync_cron_expression"],
+    type: str,
+    default: "0 3 * * *",
+    doc: "When finished submissions older than retention_days are pruned.",
+  },
+  // auth
+  {
+    key: "auth.jwt_secret",
+    env: ["DHIS2GW_JWT_SECRET"],
+    type: str,
+    default: "",
+    secret: true,
+    doc: "HS256 key, >= 32 bytes. Empty: generated once and kept in the database.",
+  },
+  {
+    key: "auth.access_token_ttl",
+    env: ["DHIS2GW_ACCESS_TOKEN_TTL"],
+    type: int(30, 86400),
+    default: 900,
+    doc: "Access token lifetime in seconds.",
+  },
+  {
+    key: "auth.refresh_token_ttl",
+    env: ["DHIS2GW_REFRESH_TOKEN_TTL"],
+    type: int(60, 31536000),
+    default: 604800,
+    doc: "Refresh token lifetime in seconds.",
+  },
+  {
+    key: "auth.admin_username",
+    env: ["DHIS2GW_ADMIN_USERNAME"],
+    type: str,
+    default: "admin",
+    doc: "First admin, created on the first start with no users.",
+  },
+  {
+    key: "auth.admin_password",
+    env: ["DHIS2GW_ADMIN_PASSWORD"],
+    type: str,
+    default: "",
+    secret: true,
+    doc: "Its password. Empty: a strong one is generated and printed once.",
+  },
+  {
+    key: "auth.login_max_failures",
+    env: ["DHIS2GW_LOGIN_MAX_FAILURES"],
+    type: int(1, 1000),
+    default: 5,
+    doc: "Failed logins per username or address before 429.",
+  },
+  {
+    key: "auth.login_window",
+    env: ["DHIS2GW_LOGIN_WINDOW"],
+    type: int(1, 86400),
+    default: 900,
+    doc: "Seconds over which failed logins are counted, and the longest lock-out.",
+  },
+  // mappings
+  {
+    key: "mappings.import_max_bytes",
+    env: ["DHIS2GW_IMPORT_MAX_BYTES"],
+    type: int(1024),
+    default: 10485760,
+    doc: "Largest mapping file accepted.",
+  },
+  {
+    key: "mappings.import_max_rows",
+    env: ["DHIS2GW_IMPORT_MAX_ROWS"],
+    type: int(1),
+    default: 100000,
+    doc: "Most rows in one mapping file.",
+  },
+  {
+    key: "mappings.cache_refresh",
+    env: ["DHIS2GW_MAPPINGS_CACHE_REFRESH"],
+    type: int(1, 3600),
+    default: 5,
+    doc: "Seconds within which every replica sees a mapping change.",
+  },
+];

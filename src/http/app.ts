@@ -1,0 +1,119 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import type { Context } from "hono";
+import type { Config } from "../config/config.ts";
+import type { Sql } from "../db/db.ts";
+import type { Logger } from "../logs/logger.ts";
+import type { RequestLogBuffer } from "../logs/request_log.ts";
+import { AppError, envelope } from "./errors.ts";
+import type { AppEnv } from "./env.ts";
+import { validationHook } from "./validation.ts";
+import { healthRoutes } from "./health.ts";
+
+export interface AppDeps {
+  config: Readonly<Config>;
+  sql: Sql;
+  log: Logger;
+  /** Reports whether the database answers and migrations are current (for /ready). */
+  readiness: () => Promise<{ ok: boolean; reason?: string }>;
+  requestLog?: RequestLogBuffer;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function newRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+/** Renders any thrown error as the one JSON envelope. */
+export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Response {
+  const requestId = c.get("requestId") ?? "";
+  let appErr: AppError;
+  if (err instanceof AppError) appErr = err;
+  else if (err instanceof HTTPException) {
+    const status = err.status;
+    appErr = new AppError(
+      status === 413
+        ? "payload_too_large"
+        : status === 401
+        ? "unauthorized"
+        : status === 404
+        ? "not_found"
+        : status >= 500
+        ? "internal_error"
+        : "bad_request",
+      status >= 500 ? "internal error" : err.message || "bad request",
+      { status },
+    );
+  } else if (err instanceof SyntaxError) {
+    appErr = new AppError("bad_request", `malformed JSON body: ${err.message}`);
+  } else {
+    log.error("unhandled error", { requestId, error: err as Error, path: c.req.path });
+    appErr = new AppError(
+      "internal_error",
+      "internal error; see the server log for this requestId",
+    );
+  }
+  for (const [k, v] of Object.entries(appErr.headers)) c.header(k, v);
+  return c.json(envelope(appErr, requestId), appErr.status as 400);
+}
+
+export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
+  const { config, log } = deps;
+  const app = newRouter();
+
+  app.use("*", async (c, next) => {
+    const incoming = c.req.header("x-request-id");
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    const started = performance.now();
+    await next();
+    // The id must be on every response, errors included.
+    c.res.headers.set("X-Request-Id", requestId);
+    const duration = Math.round(performance.now() - started);
+    const principal = c.get("principal");
+    if (deps.requestLog && c.req.path.startsWith("/api/")) {
+      deps.requestLog.add({
+        at: new Date(),
+        request_id: requestId,
+        user_uid: principal?.uid ?? null,
+        username: principal?.username ?? null,
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        duration_ms: duration,
+        client_ip: c.req.header("x-forwarded-for")?.split(",")[0].trim() ?? null,
+      });
+    }
+    log.debug("request", {
+      requestId,
+      method: c.req.method,
+      path: c.req.path,
+      status: c.res.status,
+      durationMs: duration,
+      user: principal?.username,
+    });
+  });
+
+  const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
+  app.use("*", (c, next) =>
+    bodyLimit({
+      maxSize: c.req.path.startsWith("/api/v2/mappings/import")
+        ? Math.max(importLimit, config.server.body_limit)
+        : config.server.body_limit,
+      onError: () => {
+        throw new AppError("payload_too_large", "request body is larger than the configured limit");
+      },
+    })(c, next));
+
+  app.route("/", healthRoutes(deps));
+
+  app.notFound((c) => {
+    const err = new AppError("not_found", `no route for ${c.req.method} ${c.req.path}`);
+    return renderError(err, c, log);
+  });
+  app.onError((err, c) => renderError(err, c, log));
+  return app;
+}

@@ -1,0 +1,46 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { AppError } from "./errors.ts";
+import type { AppDeps } from "./app.ts";
+import { newRouter } from "./app.ts";
+
+const health = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["probes"],
+  summary: "Liveness: 200 while the process serves",
+  responses: {
+    200: {
+      description: "alive",
+      content: { "application/json": { schema: z.object({ status: z.literal("ok") }) } },
+    },
+  },
+});
+
+const ready = createRoute({
+  method: "get",
+  path: "/ready",
+  tags: ["probes"],
+  summary: "Readiness: 200 only when the database answers and migrations are current",
+  responses: {
+    200: {
+      description: "ready",
+      content: { "application/json": { schema: z.object({ status: z.literal("ready") }) } },
+    },
+    503: { description: "not ready; the error message says why" },
+  },
+});
+
+export function healthRoutes(deps: AppDeps) {
+  return newRouter()
+    .openapi(health, (c) => c.json({ status: "ok" as const }, 200))
+    .openapi(ready, async (c) => {
+      let state: { ok: boolean; reason?: string };
+      try {
+        state = await deps.readiness();
+      } catch (err) {
+        state = { ok: false, reason: `database does not answer: ${(err as Error).message}` };
+      }
+      if (!state.ok) throw new AppError("not_ready", state.reason ?? "not ready");
+      return c.json({ status: "ready" as const }, 200);
+    });
+}
