@@ -74,9 +74,9 @@ dbTest("a changed applied migration or a database ahead of the code stops the st
   }
 });
 
-Deno.test("migration files are numbered without gaps and none seeds users or secrets", async () => {
+Deno.test("migration files are numbered uniquely and none seeds users or secrets", async () => {
   const code = await loadMigrations();
-  code.forEach((m, i) => assert.equal(m.version, i + 1));
+  code.slice(1).forEach((m, i) => assert.ok(m.version > code[i].version));
   for (const m of code) {
     assert.doesNotMatch(m.sql, /insert\s+into\s+(users|api_tokens?|user_apitoken)/i, m.name);
     assert.doesNotMatch(m.sql, /crypt\(|password\s*'|'@dm1n'/i, m.name);

@@ -1,0 +1,49 @@
+import { createRoute, type RouteConfig } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { AppError } from "../http/errors.ts";
+import type { AppEnv } from "../http/env.ts";
+import type { Role } from "./principal.ts";
+
+/** The security schemes every protected route accepts (declared in the OpenAPI document). */
+export const API_SECURITY = [{ Bearer: [] }, { Token: [] }, { Basic: [] }];
+
+export const WWW_AUTHENTICATE = 'Bearer realm="dhis2gw", Token, Basic realm="dhis2gw"';
+
+/** Refuses callers whose role is not listed. Authentication itself ran earlier. */
+export function requireRole(roles: readonly Role[]): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const principal = c.get("principal");
+    if (!principal) {
+      throw new AppError("unauthorized", "authentication required", {
+        headers: { "WWW-Authenticate": WWW_AUTHENTICATE },
+      });
+    }
+    if (!roles.includes(principal.role)) {
+      throw new AppError(
+        "forbidden",
+        `this action needs the role ${roles.join(" or ")}; you are ${principal.role}`,
+      );
+    }
+    await next();
+  };
+}
+
+/**
+ * createRoute for a protected route: the allowed roles are declared here, next to the OpenAPI
+ * definition, and become both the route's middleware and its `x-roles` extension, so the
+ * route table, the document and the permission check cannot drift apart.
+ */
+export function secureRoute<const R extends RouteConfig>(
+  config: R & { roles: readonly Role[] },
+) {
+  const { roles, ...rest } = config;
+  const existing = rest.middleware
+    ? (Array.isArray(rest.middleware) ? rest.middleware : [rest.middleware])
+    : [];
+  return createRoute({
+    ...rest,
+    security: API_SECURITY,
+    "x-roles": [...roles],
+    middleware: [requireRole(roles), ...existing] as R["middleware"],
+  } as unknown as R);
+}
