@@ -1,0 +1,50 @@
+/**
+ * `deno task compile`: single binaries for the four release targets into dist/.
+ *
+ * Building downloads Deno's runtime (denort) for each target, which needs internet. Offline,
+ * point DENORT_BIN at a denort binary for the target you build (Deno reads that variable).
+ */
+const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+];
+// Everything read at run time, found relative to the code (import.meta.url), never the cwd.
+const INCLUDES = ["migrations", "src/admin/static"];
+
+const root = new URL("../", import.meta.url).pathname;
+const only = Deno.args.length ? TARGETS.filter((t) => Deno.args.includes(t)) : TARGETS;
+const denort = Deno.env.get("DENORT_BIN");
+if (denort) console.log(`using DENORT_BIN=${denort}`);
+let failed = 0;
+for (const target of only) {
+  const includes: string[] = [];
+  for (const inc of INCLUDES) {
+    try {
+      await Deno.stat(`${root}${inc}`);
+      includes.push("--include", inc);
+    } catch { /* not present in this build */ }
+  }
+  const args = [
+    "compile",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-sys",
+    ...includes,
+    "--target",
+    target,
+    "--output",
+    `dist/dhis2gw-${target}`,
+    "main.ts",
+  ];
+  console.log(`deno ${args.join(" ")}`);
+  const out = await new Deno.Command(Deno.execPath(), { args, cwd: root }).output();
+  if (!out.success) {
+    failed++;
+    console.error(`failed: ${target}\n${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+Deno.exit(failed ? 1 : 0);

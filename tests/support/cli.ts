@@ -1,0 +1,119 @@
+/** Runs the real CLI (`main.ts`) as a subprocess, the way an operator would. */
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export const RUN_FLAGS = [
+  "run",
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+];
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runCli(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; stdin?: string } = {},
+): Promise<CliResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, MAIN, ...args],
+    env: opts.env ?? {},
+    clearEnv: true,
+    cwd: opts.cwd,
+    stdin: opts.stdin !== undefined ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** A long-running `serve` process whose stdout lines can be awaited. */
+export interface ServeProcess {
+  child: Deno.ChildProcess;
+  lines: string[];
+  /** Resolves with the first line matching, or rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal and waits for the exit status. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+export function startServe(
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string } = {},
+): ServeProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [...RUN_FLAGS, MAIN, ...args],
+    env: { PATH: Deno.env.get("PATH") ?? "", ...opts.env },
+    clearEnv: true,
+    cwd: opts.cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    let buf = "";
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        for (const w of [...waiters]) {
+          if (w.pattern.test(line)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  return {
+    child,
+    lines,
+    waitFor: (pattern, timeoutMs = 30_000) => {
+      const hit = lines.find((l) => pattern.test(l));
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new Error(`timed out waiting for ${pattern}; output:\n${lines.join("\n")}`));
+        }, timeoutMs);
+        waiters.push({
+          pattern,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+      });
+    },
+    stop: async (signal = "SIGTERM") => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const status = await child.status;
+      await pumps;
+      return status;
+    },
+  };
+}
+
+/** The port from the "listening" log line. */
+export function portFrom(line: string): number {
+  const m = /"url":"http:\/\/[^"]*:(\d+)"/.exec(line);
+  if (!m) throw new Error(`no port in ${line}`);
+  return Number(m[1]);
+}
