@@ -10,6 +10,7 @@ import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { validationHook } from "./validation.ts";
 import { healthRoutes } from "./health.ts";
+import { mountDocs } from "./docs.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -109,6 +110,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
+
+  // Last, so the document sees every route registered above.
+  mountDocs(app);
 
   app.notFound((c) => {
     const err = new AppError("not_found", `no route for ${c.req.method} ${c.req.path}`);

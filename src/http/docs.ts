@@ -1,0 +1,83 @@
+import { createRequire } from "node:module";
+import { swaggerUI } from "@hono/swagger-ui";
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { VERSION } from "../version.ts";
+import type { AppEnv } from "./env.ts";
+import { AppError } from "./errors.ts";
+
+/** Paths the app serves that are not API operations, so they are not in the OpenAPI document. */
+export const UNDOCUMENTED_PREFIXES = ["/openapi.json", "/swagger", "/admin"];
+
+// swagger-ui-dist ships inside the npm package: no CDN, works offline and in a compiled binary.
+const SWAGGER_FILES: Record<string, string> = {
+  "swagger-ui.css": "text/css; charset=utf-8",
+  "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+  "swagger-ui-standalone-preset.js": "text/javascript; charset=utf-8",
+  "favicon-32x32.png": "image/png",
+  "favicon-16x16.png": "image/png",
+};
+const swaggerDir = () => {
+  const require = createRequire(import.meta.url);
+  return require.resolve("swagger-ui-dist/package.json").replace(/package\.json$/, "");
+};
+const assetCache = new Map<string, Uint8Array>();
+
+export function openApiDocument(app: OpenAPIHono<AppEnv>) {
+  return app.getOpenAPI31Document({
+    openapi: "3.1.0",
+    info: {
+      title: "dhis2gw",
+      version: VERSION,
+      description:
+        "Gateway from third-party systems to DHIS2. Every error is `{ error: { code, message, details?, requestId } }`.",
+    },
+    servers: [{ url: "/" }],
+  });
+}
+
+/** Registers the security schemes, `/openapi.json` and Swagger UI at `/swagger/`. */
+export function mountDocs(app: OpenAPIHono<AppEnv>): void {
+  const registry = app.openAPIRegistry;
+  registry.registerComponent("securitySchemes", "Bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "Access token from POST /api/v2/users/getToken",
+  });
+  registry.registerComponent("securitySchemes", "Token", {
+    type: "apiKey",
+    in: "header",
+    name: "Authorization",
+    description:
+      "API token for machine clients, sent as `Token <token>` (the old service's scheme)",
+  });
+  registry.registerComponent("securitySchemes", "Basic", { type: "http", scheme: "basic" });
+
+  let cached: unknown;
+  app.get("/openapi.json", (c) => {
+    cached ??= openApiDocument(app);
+    return c.json(cached);
+  });
+  const ui = swaggerUI({
+    url: "/openapi.json",
+    baseUrl: "/swagger/assets",
+    title: "dhis2gw API",
+    persistAuthorization: false,
+  });
+  app.get("/swagger", (c) => c.redirect("/swagger/"));
+  app.get("/swagger/", ui);
+  app.get("/swagger/index.html", ui);
+  app.get("/swagger/assets/swagger-ui-dist/:file", async (c) => {
+    const file = c.req.param("file");
+    const type = SWAGGER_FILES[file];
+    if (!type) throw new AppError("not_found", `no such asset ${file}`);
+    let body = assetCache.get(file);
+    if (!body) {
+      body = await Deno.readFile(swaggerDir() + file);
+      assetCache.set(file, body);
+    }
+    c.header("Content-Type", type);
+    c.header("Cache-Control", "public, max-age=86400");
+    return c.body(body as Uint8Array<ArrayBuffer>);
+  });
+}
