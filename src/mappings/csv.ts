@@ -1,0 +1,160 @@
+/**
+ * Mappings as CSV. Import accepts what spreadsheet programs write: UTF-8 with or without a BOM,
+ * comma or semicolon (Excel in locales with a decimal comma writes `;`), quoted fields, CRLF.
+ */
+import { parse } from "csv-parse/sync";
+import { stringify } from "csv-stringify/sync";
+import { AppError } from "../http/errors.ts";
+import {
+  checkSize,
+  collectRows,
+  EXPORT_HEADER,
+  findHeader,
+  type ImportLimits,
+  mappingCells,
+  matchHeader,
+  missingColumnsProblem,
+  type ParseResult,
+  type Problem,
+  resolveLimits,
+  type TableRow,
+} from "./formats.ts";
+import type { MappingInput } from "./model.ts";
+
+export function parseMappingsCsv(
+  bytes: Uint8Array,
+  limits: Partial<ImportLimits> = {},
+): ParseResult {
+  const lim = resolveLimits(limits);
+  checkSize(bytes, lim, "the CSV file");
+  let text = decodeUtf8(bytes);
+  if (text.startsWith("\uFEFF")) text = text.slice(1);
+
+  const delimiter = detectDelimiter(text);
+  let records: string[][];
+  try {
+    records = parse(text, {
+      delimiter,
+      relax_column_count: true, // short rows are fine: missing cells are empty
+      relax_quotes: true, // a stray quote inside an unquoted field (5" tube) is text, as in Excel
+      skip_empty_lines: false, // keep blank lines so row numbers match what a spreadsheet shows
+    });
+  } catch (err) {
+    throw csvSyntaxError(err);
+  }
+  // Spreadsheet programs show one row per record, blank lines included, header = row 1.
+  const table: TableRow[] = records.map((cells, i) => ({ row: i + 1, cells }));
+
+  const headerIndex = findHeader(table);
+  if (headerIndex < 0) {
+    return {
+      rows: [],
+      problems: [{ row: 1, column: "", value: "", message: "the file is empty" }],
+    };
+  }
+  const header = table[headerIndex];
+  const match = matchHeader(header.cells, header.row);
+  if (match.missing.length > 0) {
+    const hint = header.cells.some((c) => c.includes("\t"))
+      ? "; the file looks tab-separated: save it as CSV with commas or semicolons"
+      : ` (read with delimiter "${delimiter}")`;
+    return {
+      rows: [],
+      problems: [...match.problems, missingColumnsProblem(match, header.cells, header.row, hint)],
+    };
+  }
+  return {
+    rows: collectRows(table, headerIndex, match.columns, lim),
+    problems: match.problems,
+  };
+}
+
+/** `,` or `;`, whichever the header line has more of outside quotes; `,` when neither. */
+export function detectDelimiter(text: string): "," | ";" {
+  let commas = 0;
+  let semicolons = 0;
+  let quoted = false;
+  let seenText = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    else if (!quoted && (ch === "\n" || ch === "\r")) {
+      if (seenText) break; // end of the first non-blank line
+    } else if (!quoted && ch === ",") commas++;
+    else if (!quoted && ch === ";") semicolons++;
+    if (ch.trim() !== "") seenText = true;
+  }
+  return semicolons > commas ? ";" : ",";
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** UTF-8 only: a file saved as Windows-1252 would otherwise import as mojibake, silently. */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw badEncoding(bytes);
+  }
+}
+
+function badEncoding(bytes: Uint8Array): AppError {
+  const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) ||
+    (bytes[0] === 0xfe && bytes[1] === 0xff);
+  const offset = utf16 ? 0 : Math.min(firstInvalidUtf8(bytes), bytes.length - 1);
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  const byte = `0x${bytes[offset].toString(16).toUpperCase().padStart(2, "0")}`;
+  const message = utf16
+    ? "the file is UTF-16 (Excel's 'Unicode Text'), not UTF-8: save it as 'CSV UTF-8'"
+    : `the file is not valid UTF-8: byte ${byte} at line ${line} (byte offset ${offset}); ` +
+      "save it as 'CSV UTF-8' (it was probably saved in a legacy encoding such as Windows-1252)";
+  const problem: Problem = { row: line, column: "", value: byte, message };
+  return new AppError("bad_request", message, { details: [problem] });
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    let need: number;
+    let min: number; // smallest code point for this length, to refuse overlong forms
+    if (b < 0x80) {
+      i++;
+      continue;
+    } else if (b >= 0xc2 && b <= 0xdf) [need, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [need, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [need, min] = [3, 0x10000];
+    else return i;
+    let cp = b & (0x3f >> need);
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += need + 1;
+  }
+  return bytes.length;
+}
+
+function csvSyntaxError(err: unknown): AppError {
+  const e = err as { code?: string; lines?: number; message?: string };
+  const line = e.lines ?? 0;
+  const message = e.code === "CSV_QUOTE_NOT_CLOSED"
+    ? `a quoted field is never closed: the file ended (line ${line}) inside quotes; ` +
+      'look for a stray " character'
+    : `the CSV file cannot be read near line ${line}: ${e.message ?? String(err)}`;
+  return new AppError("bad_request", message, {
+    details: [{ row: line, column: "", value: "", message } satisfies Problem],
+  });
+}
+
+/**
+ * CSV export: comma-separated, CRLF (RFC 4180), with a UTF-8 BOM because Excel otherwise opens
+ * the file as Windows-1252 and mangles non-ASCII names. The importer strips the BOM again.
+ */
+export function mappingsToCsv(mappings: readonly MappingInput[]): string {
+  const rows = [EXPORT_HEADER as string[], ...mappings.map(mappingCells)];
+  return "\uFEFF" + stringify(rows, { record_delimiter: "\r\n" });
+}
