@@ -1,3 +1,5 @@
+import { bootstrapAdmin } from "../auth/bootstrap.ts";
+import { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
@@ -34,6 +36,9 @@ export async function startGateway(
     await migrate(db.sql, log, migrations);
     const requestLog = new RequestLogBuffer(db.sql, log);
     stops.push(() => requestLog.close());
+    await bootstrapAdmin(db.sql, config, log);
+    const auth = await AuthService.create({ sql: db.sql, config, log });
+    stops.push(() => auth.close());
 
     if (opts.api) {
       const app = createApp({
@@ -41,6 +46,7 @@ export async function startGateway(
         sql: db.sql,
         log,
         requestLog,
+        auth,
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };

@@ -49,6 +49,8 @@ export interface Config {
     admin_password: string;
     login_max_failures: number;
     login_window: number;
+    login_max_failures_address: number;
+    credential_cache_ttl: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
 }

@@ -333,6 +333,20 @@ export const FIELDS: readonly Field[] = [
     default: 900,
     doc: "Seconds over which failed logins are counted, and the longest lock-out.",
   },
+  {
+    key: "auth.login_max_failures_address",
+    env: ["DHIS2GW_LOGIN_MAX_FAILURES_ADDRESS"],
+    type: int(1, 100000),
+    default: 50,
+    doc: "Failed logins from one client address before 429 (a whole office may share one).",
+  },
+  {
+    key: "auth.credential_cache_ttl",
+    env: ["DHIS2GW_CREDENTIAL_CACHE_TTL"],
+    type: int(0, 300),
+    default: 30,
+    doc: "Seconds a checked credential is cached; bounds how late other replicas see a revoke.",
+  },
   // mappings
   {
     key: "mappings.import_max_bytes",

@@ -2,6 +2,9 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
+import { authenticate } from "../auth/middleware.ts";
+import { authRoutes } from "../auth/routes.ts";
+import type { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
@@ -19,6 +22,11 @@ export interface AppDeps {
   /** Reports whether the database answers and migrations are current (for /ready). */
   readiness: () => Promise<{ ok: boolean; reason?: string }>;
   requestLog?: RequestLogBuffer;
+  /**
+   * Authentication for /api/v2. Always set by the gateway; absent only in tests of routes
+   * outside /api/v2, where every protected route then answers 401.
+   */
+  auth?: AuthService;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -110,6 +118,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
+  if (deps.auth) {
+    // Before every /api/v2 router, so no route can be reached without a principal.
+    app.use("/api/v2/*", authenticate(deps.auth));
+    app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
+  }
 
   // Last, so the document sees every route registered above.
   mountDocs(app);

@@ -1,0 +1,314 @@
+/**
+ * Who is calling: turns an `Authorization` header into a Principal, and runs password logins
+ * and refresh-token rotation. One instance per process, created by the composition root.
+ */
+import { Buffer } from "node:buffer";
+import type { Config } from "../config/config.ts";
+import type { Sql } from "../db/db.ts";
+import { AppError } from "../http/errors.ts";
+import type { Logger } from "../logs/logger.ts";
+import { CredentialCache } from "./credential_cache.ts";
+import { WWW_AUTHENTICATE } from "./guard.ts";
+import { AccessTokenError, signAccessToken, verifyAccessToken } from "./jwt.ts";
+import { loadJwtKey } from "./keys.ts";
+import { LastUsedBuffer } from "./last_used.ts";
+import { dummyVerify, hashPassword, needsRehash, verifyPassword } from "./password.ts";
+import type { Principal } from "./principal.ts";
+import {
+  recordLogin,
+  updateUser,
+  userById,
+  userByUid,
+  userByUsername,
+  type UserRow,
+} from "./queries.ts";
+import { hashToken, newRefreshToken, parseApiToken } from "./secrets.ts";
+import { LoginThrottle } from "./throttle.ts";
+import {
+  insertRefreshToken,
+  markRefreshUsed,
+  refreshTokenForUpdate,
+  revokeRefreshFamily,
+  tokenCredential,
+} from "./token_queries.ts";
+
+export interface AuthOptions {
+  sql: Sql;
+  config: Readonly<Config>;
+  log: Logger;
+  /** Slow-down waits; tests pass a recorder instead of really sleeping. */
+  sleep?: (ms: number) => Promise<void>;
+  lastUsedIntervalMs?: number;
+}
+
+export interface Session {
+  token: string;
+  expires: Date;
+  refreshToken: string;
+  refreshExpires: Date;
+}
+
+interface CacheEntry {
+  principal: Principal;
+  /** API token or access token expiry, checked on every hit. */
+  credentialExpires: Date | null;
+}
+
+/** The old service's 40-hex API tokens, accepted so an imported legacy token keeps working. */
+const LEGACY_TOKEN = /^[0-9a-f]{40}$/;
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export function unauthorized(message: string): AppError {
+  return new AppError("unauthorized", message, {
+    headers: { "WWW-Authenticate": WWW_AUTHENTICATE },
+  });
+}
+
+const INVALID_LOGIN = "invalid username or password";
+
+/** `Basic base64(user:password)` → parts, or null when malformed (the old service panicked). */
+export function parseBasic(value: string): { username: string; password: string } | null {
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
+  const text = Buffer.from(value, "base64").toString("utf8");
+  const i = text.indexOf(":");
+  if (i <= 0) return null;
+  return { username: text.slice(0, i), password: text.slice(i + 1) };
+}
+
+export class AuthService {
+  readonly throttle: LoginThrottle;
+  readonly lastUsed: LastUsedBuffer;
+  #cache: CredentialCache<CacheEntry>;
+
+  private constructor(private opts: AuthOptions, readonly key: Uint8Array) {
+    const { sql, config } = opts;
+    this.throttle = new LoginThrottle(sql, {
+      maxPerUsername: config.auth.login_max_failures,
+      maxPerAddress: config.auth.login_max_failures_address,
+      windowSeconds: config.auth.login_window,
+    }, opts.sleep);
+    this.#cache = new CredentialCache(config.auth.credential_cache_ttl * 1000);
+    this.lastUsed = new LastUsedBuffer(sql, opts.log, opts.lastUsedIntervalMs);
+  }
+
+  static async create(opts: AuthOptions): Promise<AuthService> {
+    return new AuthService(opts, await loadJwtKey(opts.sql, opts.config, opts.log));
+  }
+
+  /** The caller behind an Authorization header, or a 401/429 AppError. */
+  async authenticate(header: string | undefined, address: string): Promise<Principal> {
+    if (!header) {
+      throw unauthorized(
+        "authentication required: send Authorization: Bearer <access token>, Token <API token> or Basic",
+      );
+    }
+    const space = header.indexOf(" ");
+    const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
+    const value = space < 0 ? "" : header.slice(space + 1).trim();
+    if (!value) throw unauthorized("the Authorization header has no credentials");
+    const cacheKey = hashToken(`${scheme} ${value}`);
+    const hit = this.#cache.get(cacheKey);
+    if (hit) return this.#checkCached(hit);
+
+    let entry: CacheEntry;
+    if (scheme === "bearer" || (scheme === "token" && JWT_SHAPE.test(value))) {
+      // Old clients that got a token from getToken send it back as `Token`; it is a JWT now.
+      entry = await this.#bearer(value);
+    } else if (scheme === "token") {
+      entry = await this.#apiToken(value);
+    } else if (scheme === "basic") {
+      entry = await this.#basic(value, address);
+    } else {
+      throw unauthorized("unsupported authorization scheme; use Bearer, Token or Basic");
+    }
+    this.#cache.set(cacheKey, entry);
+    return this.#checkCached(entry);
+  }
+
+  #checkCached(e: CacheEntry): Principal {
+    if (e.credentialExpires && e.credentialExpires.getTime() <= Date.now()) {
+      throw unauthorized(e.principal.via === "token" ? "API token expired" : "credentials expired");
+    }
+    if (e.principal.tokenId !== undefined) this.lastUsed.touch(e.principal.tokenId);
+    return e.principal;
+  }
+
+  async #bearer(jwt: string): Promise<CacheEntry> {
+    let claims;
+    try {
+      claims = await verifyAccessToken(this.key, jwt);
+    } catch (err) {
+      if (err instanceof AccessTokenError) {
+        throw unauthorized(
+          err.reason === "expired"
+            ? "access token expired; get a new one with POST /api/v2/users/refreshToken"
+            : "access token invalid",
+        );
+      }
+      throw err;
+    }
+    const user = await userByUid(this.opts.sql, claims.sub);
+    if (!user) throw unauthorized("access token invalid");
+    if (!user.is_active) throw unauthorized("this account is deactivated");
+    if (claims.iat < Math.floor(user.password_changed.getTime() / 1000)) {
+      throw unauthorized("access token was issued before the last password change");
+    }
+    // Role and source come from the row, not the claims: a demotion applies within the cache TTL.
+    return {
+      principal: principalOf(user, "bearer"),
+      credentialExpires: new Date(claims.exp * 1000),
+    };
+  }
+
+  async #apiToken(value: string): Promise<CacheEntry> {
+    if (parseApiToken(value) === null && !LEGACY_TOKEN.test(value)) {
+      throw unauthorized("API token invalid");
+    }
+    const row = await tokenCredential(this.opts.sql, hashToken(value));
+    if (!row) throw unauthorized("API token invalid");
+    if (row.token_revoked_at) throw unauthorized("API token revoked");
+    if (row.token_expires && row.token_expires.getTime() <= Date.now()) {
+      throw unauthorized("API token expired");
+    }
+    if (!row.is_active) throw unauthorized("this account is deactivated");
+    return {
+      principal: Object.freeze({
+        userId: row.user_id,
+        uid: row.uid,
+        username: row.username,
+        role: row.role,
+        sourceName: row.token_source_name ?? row.source_name,
+        via: "token" as const,
+        tokenId: row.token_id,
+      }),
+      credentialExpires: row.token_expires,
+    };
+  }
+
+  async #basic(value: string, address: string): Promise<CacheEntry> {
+    const creds = parseBasic(value);
+    if (!creds) throw unauthorized("malformed Basic credentials");
+    const user = await this.checkPassword(creds.username, creds.password, address, "basic");
+    if (!user.is_active) throw unauthorized("this account is deactivated");
+    // A cache miss is at most one per credential per TTL, so this write stays off the hot path.
+    await recordLogin(this.opts.sql, user.id, true);
+    return { principal: principalOf(user, "basic"), credentialExpires: null };
+  }
+
+  /**
+   * Verifies a username and password with brute-force throttling: 429 while throttled, 401 for
+   * a wrong password, the user row otherwise (active or not: the caller decides).
+   */
+  async checkPassword(
+    username: string,
+    password: string,
+    address: string,
+    via: "basic" | "login",
+  ): Promise<UserRow> {
+    const { sql, log } = this.opts;
+    await this.throttle.check(username, address);
+    const user = await userByUsername(sql, username);
+    // Unknown usernames cost the same scrypt time, so timing does not reveal which exist.
+    const ok = user
+      ? await verifyPassword(password, user.password_hash)
+      : await dummyVerify(password);
+    if (!user || !ok) {
+      if (user) await recordLogin(sql, user.id, false);
+      // Never the username: people type their password into that field.
+      log.warn("failed login", { via, userUid: user?.uid, address });
+      await this.throttle.failed(username, address);
+      throw unauthorized(INVALID_LOGIN);
+    }
+    await this.throttle.succeeded(username, address);
+    if (needsRehash(user.password_hash)) {
+      await updateUser(sql, user.id, { password_hash: await hashPassword(password) });
+    }
+    return user;
+  }
+
+  /** getToken: a password login that starts a new refresh-token family. */
+  async login(username: string, password: string, address: string): Promise<Session> {
+    const user = await this.checkPassword(username, password, address, "login");
+    if (!user.is_active) throw unauthorized("this account is deactivated");
+    await recordLogin(this.opts.sql, user.id, true);
+    this.opts.log.info("login", { userUid: user.uid, address });
+    return await this.#issue(this.opts.sql, user, crypto.randomUUID());
+  }
+
+  /**
+   * Rotation: the presented refresh token is marked used and a new pair issued in its family.
+   * A used token presented again was copied (or the client raced itself): the whole family is
+   * revoked, so whoever holds the newer token must log in again too.
+   */
+  async refresh(refreshToken: string): Promise<Session> {
+    const { sql, log } = this.opts;
+    const outcome = await sql.begin(async (tx) => {
+      const row = await refreshTokenForUpdate(tx, hashToken(refreshToken));
+      if (!row) return { error: "refresh token invalid" };
+      if (row.revoked_at) return { error: "refresh token revoked" };
+      if (row.used_at) {
+        const n = await revokeRefreshFamily(tx, row.family_id);
+        log.warn("refresh token reused; revoked its whole family", {
+          userId: row.user_id,
+          familyId: row.family_id,
+          revoked: n,
+        });
+        return { error: "refresh token already used; every session of this login is revoked" };
+      }
+      if (row.expires.getTime() <= Date.now()) return { error: "refresh token expired" };
+      const user = await userById(tx, row.user_id);
+      if (!user?.is_active) return { error: "this account is deactivated" };
+      await markRefreshUsed(tx, row.id);
+      return { session: await this.#issue(tx, user, row.family_id) };
+    });
+    if (!outcome.session) throw unauthorized(outcome.error!);
+    return outcome.session;
+  }
+
+  async #issue(sql: Parameters<typeof insertRefreshToken>[0], user: UserRow, familyId: string) {
+    const { config } = this.opts;
+    const access = await signAccessToken(
+      this.key,
+      { sub: user.uid, username: user.username, role: user.role },
+      config.auth.access_token_ttl,
+    );
+    const refresh = newRefreshToken();
+    const refreshExpires = new Date(Date.now() + config.auth.refresh_token_ttl * 1000);
+    await insertRefreshToken(sql, {
+      user_id: user.id,
+      family_id: familyId,
+      token_hash: refresh.hash,
+      expires: refreshExpires,
+    });
+    return {
+      token: access.token,
+      expires: access.expiresAt,
+      refreshToken: refresh.token,
+      refreshExpires,
+    };
+  }
+
+  /** After a change to a user (role, source, password, active flag) made by this process. */
+  forgetUser(userId: number): void {
+    this.#cache.forgetUser(userId);
+  }
+
+  forgetToken(tokenId: number): void {
+    this.#cache.forgetToken(tokenId);
+  }
+
+  async close(): Promise<void> {
+    await this.lastUsed.close();
+  }
+}
+
+export function principalOf(user: UserRow, via: Principal["via"]): Principal {
+  return Object.freeze({
+    userId: user.id,
+    uid: user.uid,
+    username: user.username,
+    role: user.role,
+    sourceName: user.source_name,
+    via,
+  });
+}
