@@ -1,0 +1,391 @@
+/**
+ * A fake DHIS2 (2.38–2.42) for tests and the demo: the endpoints the gateway uses, answered
+ * the way reference §10 asks, plus injectable faults. Runs in-process:
+ *
+ *   const sim = await startSimulator(); … await sim.stop();
+ *
+ * or standalone: `deno run --allow-net src/dhis2/simulator.ts --port 8089 [--version 2.41]
+ * [--username admin --password district] [--token d2p_…]` prints its URL.
+ */
+import { authenticate, generatePat, type SimToken, type SimUser } from "./simulator_auth.ts";
+import {
+  type DataValueStore,
+  importDataValueSets,
+  type StoredDataValue,
+} from "./simulator_import.ts";
+import {
+  defaultMetadata,
+  metadataResponse,
+  ouView,
+  type SimMetadata,
+} from "./simulator_metadata.ts";
+import { parseFields, project } from "./simulator_query.ts";
+import {
+  type Dhis2Version,
+  FULL_VERSION,
+  json,
+  minor,
+  SIMULATED_VERSIONS,
+  webMessage,
+} from "./simulator_web.ts";
+
+export type { Dhis2Version, SimMetadata, SimToken, SimUser, StoredDataValue };
+export { generatePat };
+
+/**
+ * One injected misbehaviour. It applies to the next `times` requests (default 1; `Infinity`
+ * until cleared) matching `path` (a prefix of the URL path) and `method`. Effects, in order:
+ * `timeout` never answers until `stop()`; `delayMs` waits first; `reset` aborts the connection
+ * (status line sent, then the body fails – the abruptest close Deno.serve offers; the client
+ * sees a network error); `status`/`body`/`headers` answer that instead of the real endpoint.
+ * A fault with only `delayMs` then serves the request normally.
+ */
+export interface Fault {
+  path?: string;
+  method?: string;
+  times?: number;
+  timeout?: boolean;
+  delayMs?: number;
+  reset?: boolean;
+  /** Default 500, or 200 when only `body` is given. */
+  status?: number;
+  /** A string is sent as is (HTML if it starts with `<`), anything else as JSON. */
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  /** First value of each query parameter. */
+  query: Record<string, string>;
+  /** Lower-case names; `authorization` and `cookie` are left out. */
+  headers: Record<string, string>;
+  /** Which scheme the Authorization header used, without its secret. */
+  authScheme: "basic" | "apitoken" | "other" | null;
+  /** Parsed JSON, else the raw text, else null. */
+  body: unknown;
+  time: string;
+}
+
+export interface SimulatorOptions {
+  hostname?: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  version?: Dhis2Version;
+  /** Default: admin/district with ALL, capturing at the hierarchy roots. */
+  users?: Array<Partial<SimUser> & { username: string; password: string }>;
+  tokens?: SimToken[];
+  /** Added to the default seed (or used alone with `seedDefaults: false`). */
+  metadata?: Partial<SimMetadata>;
+  seedDefaults?: boolean;
+  /** PAT checksum validation; default on from 2.41 (§1.2). */
+  checksumValidation?: boolean;
+  now?: () => Date;
+}
+
+export interface Simulator {
+  /** Base URL without `/api`, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  readonly port: number;
+  readonly received: RecordedRequest[];
+  readonly metadata: SimMetadata;
+  readonly users: SimUser[];
+  readonly tokens: SimToken[];
+  readonly version: Dhis2Version;
+  setVersion(version: Dhis2Version): void;
+  injectFaults(faults: Fault[]): void;
+  clearFaults(): void;
+  /** Every stored value, soft-deleted ones included. */
+  dataValues(): StoredDataValue[];
+  stop(): Promise<void>;
+}
+
+export const DEFAULT_USERNAME = "admin";
+export const DEFAULT_PASSWORD = "district";
+
+const RESET = "simulated connection reset";
+
+export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
+  let version: Dhis2Version = opts.version ?? "2.41";
+  const now = opts.now ?? (() => new Date());
+  const metadata = defaultMetadataOr(opts);
+  const users: SimUser[] =
+    (opts.users ?? [{ username: DEFAULT_USERNAME, password: DEFAULT_PASSWORD }])
+      .map((u, i) => ({ id: `simUser${String(i).padStart(4, "0")}`, authorities: ["ALL"], ...u }));
+  const tokens = [...(opts.tokens ?? [])];
+  const store: DataValueStore = new Map();
+  const received: RecordedRequest[] = [];
+  let faults: Array<{ fault: Fault; remaining: number }> = [];
+  let release!: () => void;
+  const stopped = new Promise<void>((resolve) => (release = resolve));
+
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      stopped.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+
+  function takeFault(method: string, path: string): Fault | undefined {
+    const entry = faults.find(({ fault: f }) =>
+      (!f.path || path.startsWith(f.path)) && (!f.method || f.method.toUpperCase() === method)
+    );
+    if (!entry) return undefined;
+    if (--entry.remaining <= 0) faults = faults.filter((e) => e !== entry);
+    return entry.fault;
+  }
+
+  async function applyFault(f: Fault): Promise<Response | null> {
+    if (f.timeout) {
+      await stopped;
+      return new Response(null, { status: 503 });
+    }
+    if (f.delayMs) await sleep(f.delayMs);
+    if (f.reset) {
+      const broken = new ReadableStream({ start: (c) => c.error(new Error(RESET)) });
+      return new Response(broken, { status: 200 });
+    }
+    if (f.status === undefined && f.body === undefined) return null;
+    const status = f.status ?? (f.body === undefined ? 500 : 200);
+    if (f.body === undefined || typeof f.body === "string") {
+      const type = String(f.body ?? "").startsWith("<") ? "text/html" : "text/plain";
+      return new Response(f.body ?? null, {
+        status,
+        headers: { "Content-Type": type, ...f.headers },
+      });
+    }
+    return json(f.body, status, f.headers);
+  }
+
+  async function handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const rawBody = await req.text();
+    received.push(record(req, url, rawBody, now()));
+    const fault = takeFault(req.method, url.pathname);
+    if (fault) {
+      const faulty = await applyFault(fault);
+      if (faulty) return faulty;
+    }
+    return route(req, url, rawBody);
+  }
+
+  function route(req: Request, url: URL, rawBody: string): Response {
+    const match = /^\/api(?:\/(\d{2}))?(\/.*)?$/.exec(url.pathname);
+    if (!match) return new Response("Not Found", { status: 404 });
+    const apiVersion = match[1] ? Number(match[1]) : null;
+    const path = (match[2] ?? "/").replace(/\/+$/, "") || "/";
+    const auth = authenticate(req, {
+      version,
+      users,
+      tokens,
+      checksumValidation: opts.checksumValidation ?? minor(version) >= 41,
+    });
+    if (!auth.ok) return auth.response;
+    const user = auth.user;
+    const apiRoot = `${url.origin}/api${apiVersion ? `/${apiVersion}` : ""}`;
+
+    if (path === "/dataValueSets" && req.method === "POST") {
+      if (!user.authorities.some((a) => a === "ALL" || a === "F_DATAVALUE_ADD")) {
+        // 2.42's @RequiresAuthority names the authority (§1.3).
+        const message = minor(version) >= 42
+          ? "Access is denied, requires one Authority from [F_DATAVALUE_ADD]"
+          : "Access is denied";
+        return webMessage(403, "ERROR", message);
+      }
+      const type = req.headers.get("content-type") ?? "application/octet-stream";
+      if (!/^application\/json\b/i.test(type)) {
+        // DHIS2 also takes XML, ADX, CSV and PDF; the simulator speaks JSON only.
+        return webMessage(415, "ERROR", `Content type '${type}' not supported`);
+      }
+      return importDataValueSets(rawBody, url.searchParams, {
+        version,
+        metadata,
+        store,
+        user,
+        // Versioned paths below 38 get the bare summary until 2.42 removed that (§3.4).
+        plainResponse: apiVersion !== null && apiVersion < 38 && minor(version) < 42,
+        now: now(),
+      });
+    }
+    if (req.method !== "GET") {
+      return webMessage(405, "ERROR", `Request method '${req.method}' is not supported`);
+    }
+    if (path === "/system/ping") {
+      return new Response("pong", { headers: { "Content-Type": "text/plain" } });
+    }
+    if (path === "/system/info") {
+      return Response.json(fieldsOf(url, systemInfo(req, url, version, now())));
+    }
+    if (path === "/me") return Response.json(fieldsOf(url, me(user, metadata)));
+    const listed = metadataResponse(metadata, path, url, apiRoot);
+    return listed ?? webMessage(404, "ERROR", `No endpoint ${path} in the DHIS2 simulator`);
+  }
+
+  const server = Deno.serve({
+    hostname: opts.hostname ?? "127.0.0.1",
+    port: opts.port ?? 0,
+    onListen: () => {},
+    onError: (err) => {
+      if (!(err instanceof Error && err.message === RESET)) console.error("simulator:", err);
+      return webMessage(500, "ERROR", err instanceof Error ? err.message : String(err));
+    },
+  }, handle);
+  const port = server.addr.port;
+  const host = server.addr.hostname.includes(":")
+    ? `[${server.addr.hostname}]`
+    : server.addr.hostname;
+
+  return Promise.resolve({
+    url: `http://${host}:${port}`,
+    port,
+    received,
+    metadata,
+    users,
+    tokens,
+    get version() {
+      return version;
+    },
+    setVersion(v: Dhis2Version) {
+      if (!SIMULATED_VERSIONS.includes(v)) throw new Error(`unsupported DHIS2 version ${v}`);
+      version = v;
+    },
+    injectFaults(list: Fault[]) {
+      for (const fault of list) faults.push({ fault, remaining: fault.times ?? 1 });
+    },
+    clearFaults() {
+      faults = [];
+    },
+    dataValues: () => [...store.values()].map((v) => ({ ...v })),
+    async stop() {
+      release();
+      await server.shutdown();
+    },
+  });
+}
+
+function defaultMetadataOr(opts: SimulatorOptions): SimMetadata {
+  const base: SimMetadata = opts.seedDefaults === false
+    ? {
+      categoryCombos: [],
+      categoryOptionCombos: [],
+      dataElements: [],
+      dataSets: [],
+      organisationUnits: [],
+    }
+    : defaultMetadata();
+  const extra = opts.metadata ?? {};
+  for (const key of Object.keys(base) as Array<keyof SimMetadata>) {
+    (base[key] as unknown[]).push(...(extra[key] ?? []));
+  }
+  return base;
+}
+
+function record(req: Request, url: URL, rawBody: string, time: Date): RecordedRequest {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of req.headers) {
+    if (name !== "authorization" && name !== "cookie") headers[name] = value;
+  }
+  const auth = req.headers.get("authorization");
+  const authScheme = auth === null
+    ? null
+    : /^basic /i.test(auth)
+    ? "basic"
+    : /^apitoken/i.test(auth)
+    ? "apitoken"
+    : "other";
+  let body: unknown = rawBody === "" ? null : rawBody;
+  try {
+    if (rawBody !== "") body = JSON.parse(rawBody);
+  } catch {
+    // not JSON: keep the text
+  }
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) if (!(k in query)) query[k] = v;
+  return {
+    method: req.method,
+    path: url.pathname,
+    query,
+    headers,
+    authScheme,
+    body,
+    time: time.toISOString(),
+  };
+}
+
+function fieldsOf(url: URL, value: Record<string, unknown>) {
+  return project(value, parseFields(url.searchParams.get("fields") ?? "*"));
+}
+
+/** `GET /api/system/info` (§7.3), the fields a non-superuser also sees. */
+function systemInfo(req: Request, url: URL, version: Dhis2Version, now: Date) {
+  return {
+    contextPath: url.origin,
+    userAgent: req.headers.get("user-agent") ?? undefined,
+    calendar: "iso8601",
+    dateFormat: "yyyy-mm-dd",
+    serverDate: now.toISOString().replace("Z", ""),
+    serverTimeZoneId: "Etc/UTC",
+    version: FULL_VERSION[version],
+    revision: "simulator",
+    systemId: "eed3d451-4ff5-4193-b951-ffcc68954299",
+    systemName: "DHIS2 simulator",
+    instanceBaseUrl: url.origin,
+  };
+}
+
+/** `GET /api/me` (MeDto, §7.2/§7.3): `dataSets` and `programs` are plain UID lists. */
+function me(user: SimUser, md: SimMetadata) {
+  const roots = user.organisationUnits ??
+    md.organisationUnits.filter((o) => !o.parent).map((o) => o.id);
+  const units = md.organisationUnits.filter((o) => roots.includes(o.id)).map((o) => ouView(md, o));
+  return {
+    id: user.id,
+    username: user.username,
+    firstName: user.firstName ?? user.username,
+    surname: user.surname ?? "Simulated",
+    name: `${user.firstName ?? user.username} ${user.surname ?? "Simulated"}`,
+    authorities: user.authorities,
+    organisationUnits: units,
+    dataViewOrganisationUnits: units,
+    dataSets: md.dataSets.filter((s) => s.writable !== false).map((s) => s.id),
+    programs: [],
+    userRoles: [],
+    userGroups: [],
+    settings: {},
+  };
+}
+
+function parseArgs(args: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith("--")) out[args[i].slice(2)] = args[i + 1] ?? "";
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const args = parseArgs(Deno.args);
+  const version = (args.version ?? "2.41") as Dhis2Version;
+  if (!SIMULATED_VERSIONS.includes(version)) {
+    console.error(`--version must be one of ${SIMULATED_VERSIONS.join(", ")}`);
+    Deno.exit(2);
+  }
+  const username = args.username ?? DEFAULT_USERNAME;
+  const sim = await startSimulator({
+    hostname: args.hostname,
+    port: Number(args.port ?? 8089),
+    version,
+    users: [{ username, password: args.password ?? DEFAULT_PASSWORD }],
+    tokens: args.token ? [{ token: args.token, username }] : [],
+  });
+  console.log(sim.url);
+  const shutdown = async () => {
+    await sim.stop();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", shutdown);
+  Deno.addSignalListener("SIGTERM", shutdown);
+}
