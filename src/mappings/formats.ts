@@ -12,7 +12,10 @@ export interface ImportLimits {
   maxRows: number;
   /** Sum of the uncompressed sizes a workbook's ZIP declares (and actually inflates to). */
   maxDecompressedBytes: number;
-  /** Declared uncompressed bytes per compressed byte, over the whole workbook. */
+  /**
+   * Declared uncompressed bytes per compressed byte, over the whole workbook; checked only once
+   * the workbook unpacks to more than maxBytes.
+   */
   maxCompressionRatio: number;
 }
 
