@@ -190,7 +190,7 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
         httpStatus: res.status,
         body: parseJson(rawBody),
         rawBody: rawBody.length > RAW_BODY_LIMIT ? rawBody.slice(0, RAW_BODY_LIMIT) : rawBody,
-        durationMs: Math.round(performance.now() - started),
+        durationMs: elapsed(started),
       };
       const location = res.headers.get("location");
       if (res.status >= 300 && res.status < 400 && location) result.location = location;
@@ -217,17 +217,17 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     pathFor: (chunk: string[]) => string,
     extract: (body: unknown) => T[] | undefined,
   ): Promise<Dhis2Read<T[]>> {
+    // No keys, no request: an empty `in:[]` filter would be a pointless round trip.
     const unique = [...new Set(keys)];
     const values: T[] = [];
-    let last: Dhis2Read<T[]> = { ok: true, value: [], httpStatus: 200, durationMs: 0 };
     let durationMs = 0;
     for (let i = 0; i < unique.length; i += FILTER_CHUNK) {
-      last = await read(pathFor(unique.slice(i, i + FILTER_CHUNK)), extract);
-      durationMs += last.durationMs;
-      if (!last.ok) return { ...last, durationMs };
-      values.push(...last.value);
+      const chunk = await read(pathFor(unique.slice(i, i + FILTER_CHUNK)), extract);
+      durationMs += chunk.durationMs;
+      if (!chunk.ok) return { ...chunk, durationMs };
+      values.push(...chunk.value);
     }
-    return { ...last, value: values, durationMs } as Dhis2Read<T[]>;
+    return { ok: true, value: values, httpStatus: 200, durationMs };
   }
 
   const importQuery = buildImportQuery(opts.importOptions ?? {});

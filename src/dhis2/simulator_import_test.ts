@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { OK_2_40, WARNING_2_40 } from "./fixtures.ts";
 import { type Simulator, startSimulator } from "./simulator.ts";
 import type { Dhis2Version } from "./simulator_web.ts";
 
@@ -304,4 +305,20 @@ Deno.test("import: FinancialSep only from 2.42; /api/37 bare summary only before
       assert.equal(old.summary.status, "WARNING");
     }, version);
   }
+});
+
+Deno.test("import: replies equal the captured 2.40.9 fixtures of §9 (importOptions aside)", async () => {
+  await withSim(async (sim) => {
+    const ok = await post(sim, { dataValues: [value(ANC, "1")] }, "?dryRun=true");
+    const { importOptions: _a, ...okSummary } = ok.summary;
+    const { importOptions: _b, ...okFixture } = OK_2_40.response;
+    assert.deepEqual({ ...ok.json, response: okSummary }, { ...OK_2_40, response: okFixture });
+
+    const warning = await post(sim, {
+      dataValues: [value(ANC, "1"), value("INVALID_1", "1"), value("INVALID_2", "1")],
+    });
+    const { importOptions: _c, ...warningSummary } = warning.summary;
+    assert.equal(warning.status, 409);
+    assert.deepEqual({ ...warning.json, response: warningSummary }, WARNING_2_40);
+  }, "2.40");
 });
