@@ -9,8 +9,12 @@ export const API_SECURITY = [{ Bearer: [] }, { Token: [] }, { Basic: [] }];
 
 export const WWW_AUTHENTICATE = 'Bearer realm="dhis2gw", Token, Basic realm="dhis2gw"';
 
-/** Refuses callers whose role is not listed. Authentication itself ran earlier. */
-export function requireRole(roles: readonly Role[]): MiddlewareHandler<AppEnv> {
+/**
+ * Refuses callers whose role is not listed. Authentication itself ran earlier. With `self`,
+ * the caller named by that path parameter (their own uid) is also let through, whatever the
+ * role: a user may manage their own account and API tokens.
+ */
+export function requireRole(roles: readonly Role[], self?: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const principal = c.get("principal");
     if (!principal) {
@@ -18,10 +22,13 @@ export function requireRole(roles: readonly Role[]): MiddlewareHandler<AppEnv> {
         headers: { "WWW-Authenticate": WWW_AUTHENTICATE },
       });
     }
-    if (!roles.includes(principal.role)) {
+    const isSelf = self !== undefined && c.req.param(self) === principal.uid;
+    if (!roles.includes(principal.role) && !isSelf) {
       throw new AppError(
         "forbidden",
-        `this action needs the role ${roles.join(" or ")}; you are ${principal.role}`,
+        `this action needs the role ${roles.join(" or ")}${
+          self ? " or must be about your own account" : ""
+        }; you are ${principal.role}`,
       );
     }
     await next();
@@ -32,11 +39,14 @@ export function requireRole(roles: readonly Role[]): MiddlewareHandler<AppEnv> {
  * createRoute for a protected route: the allowed roles are declared here, next to the OpenAPI
  * definition, and become both the route's middleware and its `x-roles` extension, so the
  * route table, the document and the permission check cannot drift apart.
+ *
+ * `self: "uid"` also admits the caller whose own uid is that path parameter (published as
+ * `x-self`), for routes like `/users/{uid}/tokens` that a user may call about themselves.
  */
 export function secureRoute<const R extends RouteConfig>(
-  config: R & { roles: readonly Role[] },
+  config: R & { roles: readonly Role[]; self?: string },
 ) {
-  const { roles, ...rest } = config;
+  const { roles, self, ...rest } = config;
   const existing = rest.middleware
     ? (Array.isArray(rest.middleware) ? rest.middleware : [rest.middleware])
     : [];
@@ -44,6 +54,7 @@ export function secureRoute<const R extends RouteConfig>(
     ...rest,
     security: API_SECURITY,
     "x-roles": [...roles],
-    middleware: [requireRole(roles), ...existing] as R["middleware"],
+    ...(self ? { "x-self": self } : {}),
+    middleware: [requireRole(roles, self), ...existing] as R["middleware"],
   } as unknown as R);
 }

@@ -3,7 +3,13 @@ import type { AppDeps } from "../http/app.ts";
 import { newRouter } from "../http/app.ts";
 import type { AuthService } from "./service.ts";
 import { sessionRoutes } from "./session_routes.ts";
+import { tokenRoutes } from "./token_routes.ts";
+import { userRoutes } from "./user_routes.ts";
 
 export function authRoutes(deps: AppDeps & { auth: AuthService }) {
-  return newRouter().route("/", sessionRoutes(deps.auth));
+  return newRouter()
+    // getToken and refreshToken first: `/users/getToken` must never be read as a user uid.
+    .route("/", sessionRoutes(deps.auth))
+    .route("/", userRoutes(deps))
+    .route("/", tokenRoutes(deps));
 }

@@ -22,6 +22,11 @@ export interface ThrottleLimits {
 const key = (kind: "username" | "address", value: string) =>
   createHash("sha256").update(`${kind}:${value}`, "utf8").digest("hex");
 
+/** Lifts a username's lock-out, e.g. after an operator reset that user's password. */
+export async function clearUsernameThrottle(sql: Db, username: string): Promise<void> {
+  await clearThrottle(sql, key("username", username.normalize("NFKC").toLowerCase()));
+}
+
 /** 250 ms after the second failure, doubling, at most 4 s: small for a typo, costly for a bot. */
 export function slowDownMs(failures: number): number {
   if (failures < 2) return 0;

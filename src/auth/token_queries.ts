@@ -78,6 +78,28 @@ export async function revokeApiToken(
   return row;
 }
 
+/** Renames a token or changes its source; `source_name: null` falls back to the user's. */
+export async function updateApiToken(
+  sql: Db,
+  userId: number,
+  tokenId: number,
+  changes: { name?: string; source_name?: string | null },
+): Promise<ApiTokenRow | undefined> {
+  const cols = Object.fromEntries(
+    Object.entries(changes).filter(([, v]) => v !== undefined),
+  );
+  if (Object.keys(cols).length === 0) {
+    const [row] = await sql<ApiTokenRow[]>`
+      select id, user_id, name, prefix, source_name, created, last_used, expires, revoked_at
+      from api_tokens where id = ${tokenId} and user_id = ${userId}`;
+    return row;
+  }
+  const [row] = await sql<ApiTokenRow[]>`
+    update api_tokens set ${sql(cols)} where id = ${tokenId} and user_id = ${userId}
+    returning id, user_id, name, prefix, source_name, created, last_used, expires, revoked_at`;
+  return row;
+}
+
 /** One UPDATE for a whole batch of last-use times; never moves a time backwards. */
 export async function touchApiTokens(
   sql: Db,

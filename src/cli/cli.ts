@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../logs/logger.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAGS, readConfig } from "./config_source.ts";
 import { startGateway } from "./gateway.ts";
+import { userCommand } from "./user.ts";
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -14,6 +15,8 @@ export interface CliIo {
   err: (text: string) => void;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
   stopSignal: () => Promise<string>;
+  /** All of standard input (`user create --password-stdin`); Deno.stdin when absent. */
+  readStdin?: () => Promise<string>;
 }
 
 export interface CommandContext {
@@ -122,6 +125,7 @@ export const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  user: userCommand,
   version: {
     summary: "print the version",
     usage: "dhis2gw version",

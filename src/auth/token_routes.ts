@@ -1,0 +1,170 @@
+/**
+ * API tokens for machine clients, under /api/v2/users/{uid}/tokens. A user manages their own;
+ * an admin anyone's. The secret is in the create reply only; lists show the prefix.
+ */
+import { z } from "@hono/zod-openapi";
+import type { Sql } from "../db/db.ts";
+import { newRouter } from "../http/app.ts";
+import { AppError, notFound, validationFailed } from "../http/errors.ts";
+import { secureRoute } from "./guard.ts";
+import { userByUid, type UserRow } from "./queries.ts";
+import {
+  ApiTokenSchema,
+  CreateTokenBody,
+  errorResponses,
+  NewApiTokenSchema,
+  SourceNameSchema,
+  TokenIdParam,
+  UidParam,
+} from "./schemas.ts";
+import { newApiToken } from "./secrets.ts";
+import type { AuthService } from "./service.ts";
+import {
+  type ApiTokenRow,
+  insertApiToken,
+  listApiTokens,
+  revokeApiToken,
+  updateApiToken,
+} from "./token_queries.ts";
+
+const json = <T>(schema: T) => ({ "application/json": { schema } });
+
+const create = secureRoute({
+  method: "post",
+  path: "/users/{uid}/tokens",
+  roles: ["admin"],
+  self: "uid",
+  tags: ["tokens"],
+  summary: "Create an API token; the reply holds the secret, shown this once",
+  request: { params: UidParam, body: { required: true, content: json(CreateTokenBody) } },
+  responses: {
+    201: { description: "created", content: json(NewApiTokenSchema) },
+    ...errorResponses,
+    404: { description: "no such user" },
+    422: { description: "invalid field" },
+  },
+});
+
+const list = secureRoute({
+  method: "get",
+  path: "/users/{uid}/tokens",
+  roles: ["admin"],
+  self: "uid",
+  tags: ["tokens"],
+  summary: "List a user's API tokens (without secrets)",
+  request: { params: UidParam },
+  responses: {
+    200: {
+      description: "the tokens, newest first",
+      content: json(z.object({ items: z.array(ApiTokenSchema) })),
+    },
+    ...errorResponses,
+    404: { description: "no such user" },
+  },
+});
+
+const UpdateTokenBody = z.object({
+  name: z.string().trim().min(1).max(100).optional().openapi({ example: "HMIS bridge" }),
+  sourceName: SourceNameSchema.nullable().optional().openapi({
+    description: "null: use the user's sourceName again",
+  }),
+}).openapi("UpdateApiToken");
+
+const update = secureRoute({
+  method: "put",
+  path: "/users/{uid}/tokens/{id}",
+  roles: ["admin"],
+  tags: ["tokens"],
+  summary: "Rename a token or set its sourceName (admin)",
+  request: { params: TokenIdParam, body: { required: true, content: json(UpdateTokenBody) } },
+  responses: {
+    200: { description: "updated", content: json(ApiTokenSchema) },
+    ...errorResponses,
+    404: { description: "no such user or token" },
+  },
+});
+
+const revoke = secureRoute({
+  method: "delete",
+  path: "/users/{uid}/tokens/{id}",
+  roles: ["admin"],
+  self: "uid",
+  tags: ["tokens"],
+  summary: "Revoke an API token",
+  request: { params: TokenIdParam },
+  responses: {
+    200: { description: "revoked", content: json(ApiTokenSchema) },
+    ...errorResponses,
+    404: { description: "no such user or token" },
+  },
+});
+
+export function toTokenJson(t: ApiTokenRow) {
+  return {
+    id: t.id,
+    name: t.name,
+    prefix: t.prefix,
+    sourceName: t.source_name,
+    created: t.created.toISOString(),
+    lastUsed: t.last_used?.toISOString() ?? null,
+    expires: t.expires?.toISOString() ?? null,
+    revoked: t.revoked_at?.toISOString() ?? null,
+  };
+}
+
+export function tokenRoutes(deps: { sql: Sql; auth: AuthService }) {
+  const { sql, auth } = deps;
+  const owner = async (uid: string): Promise<UserRow> => {
+    const user = await userByUid(sql, uid);
+    if (!user) throw notFound(`no user with uid ${uid}`);
+    return user;
+  };
+  return newRouter()
+    .openapi(create, async (c) => {
+      const body = c.req.valid("json");
+      const user = await owner(c.req.valid("param").uid);
+      if (body.sourceName !== undefined && c.get("principal")!.role !== "admin") {
+        throw new AppError("forbidden", "only an admin may set a token's sourceName");
+      }
+      const expires = body.expires ? new Date(body.expires) : null;
+      if (expires && expires.getTime() <= Date.now()) {
+        throw validationFailed("expires is in the past", [
+          { field: "expires", message: "must be in the future" },
+        ]);
+      }
+      const secret = newApiToken();
+      const row = await insertApiToken(sql, {
+        user_id: user.id,
+        name: body.name,
+        prefix: secret.prefix,
+        token_hash: secret.hash,
+        source_name: body.sourceName ?? null,
+        expires,
+      });
+      return c.json({ ...toTokenJson(row), token: secret.token }, 201);
+    })
+    .openapi(list, async (c) => {
+      const user = await owner(c.req.valid("param").uid);
+      return c.json({ items: (await listApiTokens(sql, user.id)).map(toTokenJson) }, 200);
+    })
+    .openapi(update, async (c) => {
+      const { uid, id } = c.req.valid("param");
+      const body = c.req.valid("json");
+      const user = await owner(uid);
+      const row = await updateApiToken(sql, user.id, id, {
+        name: body.name,
+        source_name: body.sourceName,
+      });
+      if (!row) throw notFound(`user ${uid} has no API token ${id}`);
+      auth.forgetToken(id);
+      return c.json(toTokenJson(row), 200);
+    })
+    .openapi(revoke, async (c) => {
+      const { uid, id } = c.req.valid("param");
+      const user = await owner(uid);
+      const row = await revokeApiToken(sql, user.id, id);
+      if (!row) throw notFound(`user ${uid} has no API token ${id}`);
+      auth.forgetToken(id);
+      return c.json(toTokenJson(row), 200);
+    });
+}

@@ -1,0 +1,149 @@
+/**
+ * `dhis2gw user create | reset-password | list`: account administration without HTTP, for the
+ * first setup and for the day the last admin forgets their password. Passwords come from
+ * standard input only (`--password-stdin`): a command-line argument would end up in the shell
+ * history and in `ps` for every local user to read.
+ */
+import { type Role, ROLES } from "../auth/principal.ts";
+import { listUsers, updateUser, userByUsername } from "../auth/queries.ts";
+import { revokeUserRefreshTokens } from "../auth/token_queries.ts";
+import { assertStrongPassword, createUser } from "../auth/users.ts";
+import { hashPassword } from "../auth/password.ts";
+import { clearUsernameThrottle } from "../auth/throttle.ts";
+import { secretValues } from "../config/config.ts";
+import { migrate } from "../db/migrate.ts";
+import { openDatabase } from "../db/open.ts";
+import { AppError } from "../http/errors.ts";
+import { createLogger } from "../logs/logger.ts";
+import type { Command, CommandContext } from "./cli.ts";
+
+const USAGE = `dhis2gw user create --username U --role admin|submitter|viewer --password-stdin
+                     [--source-name NAME]
+       dhis2gw user reset-password --username U --password-stdin
+       dhis2gw user list
+
+The password is read from standard input (one line), e.g.
+  printf '%s\\n' "$PASSWORD" | dhis2gw user create --username hmis --role submitter --password-stdin`;
+
+async function readStdin(ctx: CommandContext): Promise<string> {
+  const text = ctx.io.readStdin
+    ? await ctx.io.readStdin()
+    : await new Response(Deno.stdin.readable).text();
+  // Only the line ending a pipe or heredoc adds; other whitespace may be part of a passphrase.
+  return text.replace(/\r?\n$/, "");
+}
+
+/** Why a CLI call fails, in one line, e.g. every reason a password is too weak. */
+function describe(err: unknown): string {
+  if (err instanceof AppError) {
+    const details = Array.isArray(err.details)
+      ? (err.details as Array<{ field: string; message: string }>)
+        .map((d) => `${d.field} ${d.message}`).join("; ")
+      : "";
+    return details && !err.message.includes(details) ? `${err.message} (${details})` : err.message;
+  }
+  return (err as Error).message;
+}
+
+function pad(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
+}
+
+export const userCommand: Command = {
+  summary: "create a user, reset a password, or list users (password from stdin)",
+  usage: USAGE,
+  options: {
+    username: { type: "string" },
+    role: { type: "string" },
+    "password-stdin": { type: "boolean" },
+    "source-name": { type: "string" },
+  },
+  run: async (values, pos, ctx) => {
+    const action = pos[0];
+    if (!["create", "reset-password", "list"].includes(action)) {
+      ctx.io.err(`usage: ${USAGE}\n`);
+      return 2;
+    }
+    const username = values.username as string | undefined;
+    if (action !== "list") {
+      if (!username) {
+        ctx.io.err(`user ${action}: --username is required\n`);
+        return 2;
+      }
+      if (!values["password-stdin"]) {
+        ctx.io.err(
+          `user ${action}: give the password on standard input with --password-stdin (never as an argument)\n`,
+        );
+        return 2;
+      }
+    }
+    const role = (values.role ?? (action === "create" ? undefined : "")) as string | undefined;
+    if (action === "create" && !ROLES.includes(role as Role)) {
+      ctx.io.err(`user create: --role must be one of ${ROLES.join(", ")}\n`);
+      return 2;
+    }
+    const password = action === "list" ? "" : await readStdin(ctx);
+
+    const config = await ctx.loadConfig(values);
+    if (!config) return 1;
+    // Logs to stderr and only warnings, so stdout holds just the command's answer.
+    const log = createLogger({
+      level: "warn",
+      secrets: [...secretValues(config), ...(password.length >= 4 ? [password] : [])],
+      sink: (line) => ctx.io.err(line + "\n"),
+    });
+    const db = await openDatabase(config, log);
+    try {
+      await migrate(db.sql, log);
+      if (action === "create") {
+        const user = await createUser(db.sql, {
+          username: username!,
+          password,
+          role: role as Role,
+          sourceName: values["source-name"] as string | undefined,
+        });
+        ctx.io.out(`created user ${user.username} (uid ${user.uid}, role ${user.role})\n`);
+        return 0;
+      }
+      if (action === "reset-password") {
+        const user = await userByUsername(db.sql, username!);
+        if (!user) {
+          ctx.io.err(`user reset-password: no user named ${username}\n`);
+          return 1;
+        }
+        assertStrongPassword(password, user.username);
+        const hash = await hashPassword(password);
+        await db.sql.begin(async (tx) => {
+          await updateUser(tx, user.id, { password_hash: hash });
+          await revokeUserRefreshTokens(tx, user.id);
+        });
+        await clearUsernameThrottle(db.sql, user.username);
+        ctx.io.out(
+          `password of ${user.username} changed; their sessions are revoked (running servers ` +
+            `accept the old password for up to auth.credential_cache_ttl seconds)\n`,
+        );
+        return 0;
+      }
+      const { rows } = await listUsers(db.sql, {}, { limit: 100_000, offset: 0 });
+      const table = [["UID", "USERNAME", "ROLE", "ACTIVE", "SOURCE", "LAST LOGIN"]];
+      for (const u of rows) {
+        table.push([
+          u.uid,
+          u.username,
+          u.role,
+          u.is_active ? "yes" : "no",
+          u.source_name,
+          u.last_login?.toISOString() ?? "never",
+        ]);
+      }
+      ctx.io.out(pad(table) + "\n");
+      return 0;
+    } catch (err) {
+      ctx.io.err(`user ${action}: ${describe(err)}\n`);
+      return 1;
+    } finally {
+      await db.close();
+    }
+  },
+};
