@@ -140,6 +140,20 @@ Deno.test("xlsx: the template has instructions but imports as an empty Mappings 
   assert.deepEqual(parseMappingsXlsx(bytes), { rows: [], problems: [] });
 });
 
+Deno.test("xlsx: a template filled in (and saved by another writer) imports", () => {
+  const wb = XLSX.read(templateXlsx(), { type: "array", cellNF: true });
+  const ws = wb.Sheets.Mappings;
+  ws.A2 = { t: "s", v: "007", z: "@" };
+  ws.C2 = { t: "s", v: "Omusujja" };
+  ws.F2 = { t: "s", v: DE };
+  const bytes = new Uint8Array(XLSX.write(wb, { type: "array", bookType: "xlsx" }));
+  const parsed = parseMappingsXlsx(bytes);
+  assert.deepEqual(parsed.problems, []);
+  assert.deepEqual(parsed.rows.map((r) => [r.row, r.fields.code, r.fields.name]), [
+    [2, "007", "Omusujja"],
+  ]);
+});
+
 Deno.test("xlsx: an .xls (BIFF8) workbook is read too", () => {
   const bytes = book([["Sheet1", [["code", "dataelement"], ["002", DE]]]], "biff8");
   assert.equal(bytes[0], 0xd0);

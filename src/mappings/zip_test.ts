@@ -177,6 +177,10 @@ Deno.test("zip: damaged archives are 400 with what is wrong", () => {
     assert.equal(err.status, 400, label);
     assert.match(err.message, message, label);
   }
+  // A local header whose extra field would run past the end of the file.
+  const overrun = rawZip([{ name: "a", method: 0, data: new Uint8Array(4), declaredSize: 4 }]);
+  new DataView(overrun.buffer).setUint16(28, 0xffff, true);
+  assert.match(refusal(() => repackZip(overrun, lim)).message, /entry a is truncated/);
   // A directory offset pointing past its end.
   const bad = good.slice();
   new DataView(bad.buffer).setUint32(bad.length - 6, bad.length, true);
