@@ -67,9 +67,10 @@ export function parseMappingsXlsx(
   if ("problem" in chosen) return { rows: [], problems: [chosen.problem] };
   const { table, headerIndex, match, errors } = chosen;
   const problems = [...match.problems];
+  const headerRow = table[headerIndex].row;
   for (const e of errors) {
     const field = match.columns.get(e.col);
-    if (field === undefined) continue;
+    if (field === undefined || e.row <= headerRow) continue; // a title row's #REF! maps nothing
     problems.push({
       row: e.row,
       column: COLUMN_BY_FIELD.get(field)?.header ?? field,
