@@ -9,6 +9,9 @@ import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
+import { logsRoutes } from "../submissions/logs_routes.ts";
+import { createDbMappingLookup, type MappingLookup } from "../submissions/mapping_lookup.ts";
+import { submissionRoutes } from "../submissions/routes.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { validationHook } from "./validation.ts";
@@ -27,6 +30,10 @@ export interface AppDeps {
    * outside /api/v2, where every protected route then answers 401.
    */
   auth?: AuthService;
+  /** Code → DHIS2 UID look-up for submissions; default: dhis2_mappings read directly. */
+  mappings?: MappingLookup;
+  /** Wakes this process's delivery worker after a submission or requeue commits. */
+  wakeWorker?: () => void;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -123,6 +130,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     app.use("/api/v2/*", authenticate(deps.auth));
     app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
   }
+  const submissionDeps = {
+    ...deps,
+    mappings: deps.mappings ?? createDbMappingLookup(deps.sql),
+    wakeWorker: deps.wakeWorker ?? (() => {}),
+  };
+  app.route("/", submissionRoutes(submissionDeps));
+  app.route("/", logsRoutes(submissionDeps));
 
   // Last, so the document sees every route registered above.
   mountDocs(app);

@@ -1,0 +1,111 @@
+/**
+ * The queue's housekeeping, run on croner schedules by every worker process: the rescuer
+ * (expired leases back to the queue) and the pruner (finished submissions past retention).
+ * Both are safe to run on several replicas at once: the rescuer skips rows another replica has
+ * locked, and deleting what is already deleted is a no-op.
+ */
+import { Cron } from "croner";
+import type { Sql } from "../db/db.ts";
+import type { Logger } from "../logs/logger.ts";
+import { FINISHED_STATUSES, notifyWorkers, rescueExpired } from "./queries.ts";
+import type { Wakeup } from "./wakeup.ts";
+
+export interface MaintenanceOptions {
+  sql: Sql;
+  log: Logger;
+  maxRetries: number;
+  /** Cron expression for the rescuer (api.retry_cron_expression). */
+  rescueCron: string;
+  /** Cron expression for the pruner (api.sync_cron_expression). */
+  pruneCron: string;
+  retentionDays: number;
+  timezone: string;
+  /** Woken after a rescue so this process's worker picks the rows up at once. */
+  wakeup?: Wakeup;
+}
+
+/** Runs the rescuer once; returns how many leases it took back. */
+export async function rescueOnce(
+  o: Pick<MaintenanceOptions, "sql" | "log" | "maxRetries" | "wakeup">,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const rescued = await rescueExpired(o.sql, o.maxRetries);
+    total += rescued.length;
+    for (const r of rescued) {
+      o.log.warn("lease expired; submission returned to the queue", {
+        submissionId: r.id,
+        attempt: r.attempt,
+        status: r.status,
+        lockedBy: r.lockedBy,
+      });
+    }
+    if (rescued.length < 1000) break;
+  }
+  if (total > 0) {
+    o.wakeup?.wake();
+    await notifyWorkers(o.sql);
+  }
+  return total;
+}
+
+/**
+ * Deletes finished submissions (and, by cascade, their attempts) created more than
+ * `retentionDays` ago, in batches so no statement holds many row locks for long.
+ */
+export async function pruneOnce(
+  sql: Sql,
+  retentionDays: number,
+  batch = 5000,
+): Promise<number> {
+  if (retentionDays <= 0) return 0;
+  let total = 0;
+  for (;;) {
+    const rows = await sql`
+      delete from submissions where id in (
+        select id from submissions
+        where created_at < now() - make_interval(days => ${retentionDays})
+          and status in ${sql(FINISHED_STATUSES as string[])}
+        limit ${batch}
+        for update skip locked
+      )
+      returning id`;
+    total += rows.length;
+    if (rows.length < batch) return total;
+  }
+}
+
+export interface Maintenance {
+  stop(): void;
+}
+
+export function startMaintenance(o: MaintenanceOptions): Maintenance {
+  const rescuer = new Cron(o.rescueCron, { timezone: o.timezone, protect: true }, async () => {
+    try {
+      await rescueOnce(o);
+    } catch (err) {
+      o.log.error("rescuer failed", { error: err as Error });
+    }
+  });
+  const pruner = new Cron(o.pruneCron, { timezone: o.timezone, protect: true }, async () => {
+    try {
+      const started = performance.now();
+      const deleted = await pruneOnce(o.sql, o.retentionDays);
+      o.log.info("pruned finished submissions", {
+        deleted,
+        retentionDays: o.retentionDays,
+        durationMs: Math.round(performance.now() - started),
+      });
+    } catch (err) {
+      o.log.error("pruner failed", { error: err as Error });
+    }
+  });
+  // A worker that died before this process started left leases behind: take them back now.
+  rescueOnce(o).catch((err) => o.log.error("rescuer failed", { error: err as Error }));
+  return {
+    stop() {
+      rescuer.stop();
+      pruner.stop();
+    },
+  };
+}

@@ -1,0 +1,417 @@
+/**
+ * The delivery queue's SQL. The queue is the `submissions` table itself: a row in status
+ * queued/retrying with `run_at <= now()` is due; `running` rows hold a lease (`locked_until`,
+ * `locked_by`). Every function takes the connection first so a caller can run it inside its
+ * own transaction.
+ */
+import type postgres from "postgres";
+import type { Db } from "../db/db.ts";
+import type { DataValueSetPayload } from "../dhis2/client.ts";
+
+/** LISTEN/NOTIFY channel that wakes idle workers when work becomes due. */
+export const CHANNEL = "dhis2gw_submissions";
+
+export type SubmissionStatus =
+  | "queued"
+  | "running"
+  | "retrying"
+  | "delivered"
+  | "partial"
+  | "rejected"
+  | "dead";
+
+export const STATUSES: readonly SubmissionStatus[] = [
+  "queued",
+  "running",
+  "retrying",
+  "delivered",
+  "partial",
+  "rejected",
+  "dead",
+];
+export const FINISHED_STATUSES: readonly SubmissionStatus[] = [
+  "delivered",
+  "partial",
+  "rejected",
+  "dead",
+];
+
+export interface NewSubmission {
+  userUid: string;
+  username: string;
+  sourceName: string;
+  idempotencyKey: string | null;
+  requestHash: string;
+  orgUnit: string;
+  orgUnitName: string | null;
+  period: string;
+  dataSet: string;
+  /** The request as received, as JSON text (numbers exactly as written). */
+  requestJson: string;
+  payload: DataValueSetPayload;
+  codes: string[];
+  unmappedCodes: string[];
+}
+
+export interface EnqueueResult {
+  /** False when the caller's idempotency key already named a stored submission. */
+  inserted: boolean;
+  id: number;
+  taskId: string;
+  status: SubmissionStatus;
+  requestHash: string;
+  payload: DataValueSetPayload;
+  unmappedCodes: string[];
+}
+
+/**
+ * Stores a submission, which enqueues it, and notifies listening workers; the notification is
+ * delivered only when the caller's transaction commits. With an idempotency key the caller has
+ * used before, nothing is inserted and the stored submission is returned (`inserted: false`).
+ */
+export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult> {
+  // JSON goes in as text cast to jsonb: a parameter the server types as jsonb would be
+  // JSON.stringify'd again by postgres.js, and the request text must reach the server verbatim.
+  const rows = await sql<EnqueueRow[]>`
+    with ins as (
+      insert into submissions (
+        user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
+        period, data_set, request, payload, codes, unmapped_codes
+      ) values (
+        ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
+        ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.requestJson}::text::jsonb,
+        ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[]
+      )
+      on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
+      returning id, task_id, status, request_hash, payload, unmapped_codes
+    )
+    select ins.*, pg_notify(${CHANNEL}, '') is not null as notified from ins`;
+  if (rows.length) return toEnqueueResult(rows[0], true);
+  const existing = await sql<EnqueueRow[]>`
+    select id, task_id, status, request_hash, payload, unmapped_codes from submissions
+    where user_uid = ${s.userUid} and idempotency_key = ${s.idempotencyKey}`;
+  if (!existing.length) {
+    // The conflicting row was deleted between the two statements; the caller may retry.
+    throw new Error("idempotency key conflict with a submission that no longer exists");
+  }
+  return toEnqueueResult(existing[0], false);
+}
+
+interface EnqueueRow {
+  id: number;
+  task_id: string;
+  status: SubmissionStatus;
+  request_hash: string;
+  payload: DataValueSetPayload;
+  unmapped_codes: string[];
+}
+
+function toEnqueueResult(r: EnqueueRow, inserted: boolean): EnqueueResult {
+  return {
+    inserted,
+    id: r.id,
+    taskId: r.task_id,
+    status: r.status,
+    requestHash: r.request_hash,
+    payload: r.payload,
+    unmappedCodes: r.unmapped_codes,
+  };
+}
+
+/** A claimed submission: leased to one worker until `lockedUntil`. */
+export interface ClaimedJob {
+  id: number;
+  taskId: string;
+  /** This attempt's number, 1-based, counting every claim since the submission was stored. */
+  attempt: number;
+  /** `attempts` at the last manual requeue; the retry budget counts from there. */
+  attemptsAtRequeue: number;
+  payload: DataValueSetPayload;
+  codes: string[];
+  username: string;
+  lockedUntil: Date;
+  claimedAt: Date;
+}
+
+/**
+ * Claims up to `n` due submissions for `workerId` in ONE statement: the CTE picks due rows in
+ * run_at order and skips rows another worker has locked, the UPDATE sets the lease. Matches
+ * `submissions_due_idx` (run_at, id) where status in (queued, retrying) exactly.
+ */
+export async function claim(
+  sql: Db,
+  workerId: string,
+  n: number,
+  leaseSeconds: number,
+): Promise<ClaimedJob[]> {
+  if (n <= 0) return [];
+  const rows = await sql<ClaimRow[]>`
+    with due as (
+      select id from submissions
+      where status in ('queued', 'retrying') and run_at <= now()
+      order by run_at, id
+      limit ${n}
+      for update skip locked
+    )
+    update submissions s
+    set status = 'running',
+        attempts = s.attempts + 1,
+        locked_by = ${workerId},
+        locked_until = now() + make_interval(secs => ${leaseSeconds}),
+        updated_at = now()
+    from due
+    where s.id = due.id
+    returning s.id, s.task_id, s.attempts, s.attempts_at_requeue, s.payload, s.codes,
+              s.username, s.locked_until, s.updated_at, s.run_at`;
+  rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
+  return rows.map((r) => ({
+    id: r.id,
+    taskId: r.task_id,
+    attempt: r.attempts,
+    attemptsAtRequeue: r.attempts_at_requeue,
+    payload: r.payload,
+    codes: r.codes,
+    username: r.username,
+    lockedUntil: r.locked_until,
+    claimedAt: r.updated_at,
+  }));
+}
+
+interface ClaimRow {
+  id: number;
+  task_id: string;
+  attempts: number;
+  attempts_at_requeue: number;
+  payload: DataValueSetPayload;
+  codes: string[];
+  username: string;
+  locked_until: Date;
+  updated_at: Date;
+  run_at: Date;
+}
+
+export interface ImportCountsRow {
+  imported: number;
+  updated: number;
+  ignored: number;
+  deleted: number;
+}
+
+/** What one attempt changes on its submission. */
+export interface SubmissionUpdate {
+  status: "retrying" | "delivered" | "partial" | "rejected" | "dead";
+  /** Next due time, for `retrying`. */
+  runAt: Date | null;
+  lastError: string | null;
+  credentialProblem: boolean;
+  httpStatus: number | null;
+  dhis2Status: string | null;
+  counts: ImportCountsRow | null;
+  conflicts: unknown[] | null;
+  /** The DHIS2 reply body, when api.save_response is on. */
+  response: unknown;
+}
+
+/** One row of submission_attempts. */
+export interface AttemptRecord {
+  outcome: "delivered" | "partial" | "rejected" | "retry" | "dead";
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
+}
+
+/**
+ * Records an attempt's outcome: the attempt row and the submission update in one statement,
+ * fenced by (locked_by, attempts): a worker whose lease expired and whose row was rescued (and
+ * maybe claimed again, even by itself) changes nothing. Returns false when fenced out.
+ */
+export async function recordAttempt(
+  sql: Db,
+  job: { id: number; attempt: number },
+  workerId: string,
+  update: SubmissionUpdate,
+  attempt: AttemptRecord,
+): Promise<boolean> {
+  const finished = update.status !== "retrying";
+  const c = update.counts;
+  const conflicts = update.conflicts === null ? null : JSON.stringify(update.conflicts);
+  const response = update.response === null || update.response === undefined
+    ? null
+    : JSON.stringify(update.response);
+  const rows = await sql`
+    with upd as (
+      update submissions
+      set status = ${update.status},
+          run_at = coalesce(${update.runAt}::timestamptz, run_at),
+          locked_by = null,
+          locked_until = null,
+          last_error = ${update.lastError},
+          credential_problem = ${update.credentialProblem},
+          http_status = ${update.httpStatus},
+          dhis2_status = ${update.dhis2Status},
+          imported = ${c?.imported ?? null},
+          updated = ${c?.updated ?? null},
+          ignored = ${c?.ignored ?? null},
+          deleted = ${c?.deleted ?? null},
+          conflicts = ${conflicts}::text::jsonb,
+          response = ${response}::text::jsonb,
+          updated_at = now(),
+          finished_at = case when ${finished} then now() else null end
+      where id = ${job.id} and status = 'running' and locked_by = ${workerId}
+        and attempts = ${job.attempt}
+      returning id
+    )
+    insert into submission_attempts (
+      submission_id, number, worker, started_at, finished_at, duration_ms, outcome, http_status,
+      dhis2_status, imported, updated, ignored, deleted, conflicts, error, credential_problem
+    )
+    select id, ${job.attempt}, ${workerId}, ${attempt.startedAt}, ${attempt.finishedAt},
+           ${attempt.durationMs}, ${attempt.outcome}, ${update.httpStatus}, ${update.dhis2Status},
+           ${c?.imported ?? null}, ${c?.updated ?? null}, ${c?.ignored ?? null},
+           ${c?.deleted ?? null}, ${conflicts}::text::jsonb, ${update.lastError},
+           ${update.credentialProblem}
+    from upd
+    returning submission_id`;
+  return rows.length === 1;
+}
+
+/**
+ * Gives a claimed submission back without using an attempt (the circuit breaker is open): the
+ * claim's attempt increment is undone and the row is due again at `runAt`.
+ */
+export async function snooze(
+  sql: Db,
+  job: { id: number; attempt: number },
+  workerId: string,
+  runAt: Date,
+): Promise<boolean> {
+  const rows = await sql`
+    update submissions
+    set status = case when attempts - 1 > attempts_at_requeue then 'retrying' else 'queued' end,
+        attempts = attempts - 1,
+        run_at = ${runAt},
+        locked_by = null,
+        locked_until = null,
+        updated_at = now()
+    where id = ${job.id} and status = 'running' and locked_by = ${workerId}
+      and attempts = ${job.attempt}
+    returning id`;
+  return rows.length === 1;
+}
+
+export interface RescuedJob {
+  id: number;
+  attempt: number;
+  status: "retrying" | "dead";
+  lockedBy: string;
+}
+
+/**
+ * Returns submissions whose lease expired (their worker died or stalled) to the queue, due at
+ * once, and records the lost attempt as `lease_expired`. A submission that has used its whole
+ * retry budget this way (say it crashes every worker that takes it) goes to `dead` instead.
+ */
+export async function rescueExpired(
+  sql: Db,
+  maxRetries: number,
+  limit = 1000,
+): Promise<RescuedJob[]> {
+  const rows = await sql<{ id: number; attempts: number; status: string; locked_by: string }[]>`
+    with expired as (
+      select id, locked_by as old_worker, updated_at as claimed_at from submissions
+      where status = 'running' and locked_until < now()
+      order by locked_until
+      limit ${limit}
+      for update skip locked
+    ), upd as (
+      update submissions s
+      set status = case when s.attempts - s.attempts_at_requeue > ${maxRetries}
+                        then 'dead' else 'retrying' end,
+          finished_at = case when s.attempts - s.attempts_at_requeue > ${maxRetries}
+                             then now() end,
+          run_at = now(),
+          last_error = 'lease expired: worker ' || coalesce(expired.old_worker, '?') ||
+                       ' did not report this attempt in time (it stopped or stalled)',
+          locked_by = null,
+          locked_until = null,
+          updated_at = now()
+      from expired
+      where s.id = expired.id
+      returning s.id, s.attempts, s.status, s.last_error, expired.old_worker, expired.claimed_at
+    ), att as (
+      insert into submission_attempts (
+        submission_id, number, worker, started_at, finished_at, duration_ms, outcome, error
+      )
+      select id, attempts, coalesce(old_worker, '?'), claimed_at, now(),
+             (extract(epoch from now() - claimed_at) * 1000)::integer, 'lease_expired',
+             last_error
+      from upd
+      on conflict do nothing
+    )
+    select id, attempts, status, old_worker as locked_by from upd`;
+  return rows.map((r) => ({
+    id: r.id,
+    attempt: r.attempts,
+    status: r.status as "retrying" | "dead",
+    lockedBy: r.locked_by,
+  }));
+}
+
+/** Wakes every listening worker (outside a transaction: at once; inside: on commit). */
+export async function notifyWorkers(sql: Db): Promise<void> {
+  await sql`select pg_notify(${CHANNEL}, '')`;
+}
+
+export interface RequeueCounts {
+  /** Rows that matched the selection. */
+  matched: number;
+  requeued: number;
+  /** Skipped: a worker holds them right now. */
+  running: number;
+  /** Skipped: already waiting for their first attempt. */
+  alreadyQueued: number;
+}
+
+/**
+ * Puts the selected submissions back in the queue, due now, with a fresh retry budget
+ * (attempt numbers keep counting, so earlier attempts stay in the log). Running ones are left
+ * alone: their worker will record an outcome, and a second delivery would race it.
+ */
+export async function requeue(
+  sql: Db,
+  where: postgres.Fragment,
+  by: string,
+): Promise<RequeueCounts> {
+  const [row] = await sql<
+    { matched: number; requeued: number; running: number; already_queued: number }[]
+  >`
+    with target as (
+      select id, status from submissions where ${where} for update
+    ), upd as (
+      update submissions s
+      set status = 'queued',
+          run_at = now(),
+          attempts_at_requeue = s.attempts,
+          locked_by = null,
+          locked_until = null,
+          finished_at = null,
+          credential_problem = false,
+          requeued_at = now(),
+          requeued_by = ${by},
+          updated_at = now()
+      from target
+      where s.id = target.id and target.status not in ('running', 'queued')
+      returning s.id
+    )
+    select (select count(*) from target)::int as matched,
+           (select count(*) from upd)::int as requeued,
+           (select count(*) from target where status = 'running')::int as running,
+           (select count(*) from target where status = 'queued')::int as already_queued,
+           pg_notify(${CHANNEL}, '') is not null as notified`;
+  return {
+    matched: row.matched,
+    requeued: row.requeued,
+    running: row.running,
+    alreadyQueued: row.already_queued,
+  };
+}

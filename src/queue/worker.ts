@@ -1,0 +1,284 @@
+/**
+ * The delivery worker: claims due submissions, posts each to DHIS2 and records the outcome.
+ *
+ * Claim (one short statement, commits the lease) → POST to DHIS2 with no transaction open →
+ * record the outcome (one statement, fenced by the lease). At most `maxConcurrent` deliveries
+ * are in flight; an idle worker sleeps until woken (same-process submit, LISTEN/NOTIFY) or the
+ * poll interval passes. A per-destination circuit breaker stops claims while DHIS2 is down and
+ * lets one probe through after the cool-down; a job claimed while the breaker is open is
+ * snoozed without using an attempt.
+ */
+import type { Sql } from "../db/db.ts";
+import type { Dhis2Client } from "../dhis2/client.ts";
+import { decideOutcome } from "../dhis2/outcome.ts";
+import type { Logger } from "../logs/logger.ts";
+import { CircuitBreakers } from "./circuit_breaker.ts";
+import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
+import { claim, type ClaimedJob, recordAttempt, snooze } from "./queries.ts";
+import type { RetryOptions } from "./retry_policy.ts";
+import { Wakeup } from "./wakeup.ts";
+
+export interface WorkerOptions {
+  sql: Sql;
+  log: Logger;
+  client: Pick<Dhis2Client, "postDataValueSets" | "apiUrl">;
+  /** Shared with the submission route of this process (and fed by LISTEN with PostgreSQL). */
+  wakeup: Wakeup;
+  workerId?: string;
+  maxConcurrent: number;
+  leaseSeconds: number;
+  pollIntervalMs: number;
+  maxRetries: number;
+  backoff: RetryOptions;
+  saveResponse: boolean;
+  breakers?: CircuitBreakers;
+  now?: () => Date;
+  random?: () => number;
+  /** Called after each attempt was recorded (or fenced out, or snoozed); tests wait on it. */
+  onAttempt?: (event: AttemptEvent) => void;
+}
+
+export interface AttemptEvent {
+  id: number;
+  attempt: number;
+  /** The attempt's outcome, or `snoozed` (breaker open) / `fenced` (lease lost meanwhile). */
+  outcome: Plan["outcome"] | "snoozed" | "fenced";
+  status?: string;
+}
+
+export function defaultWorkerId(): string {
+  let host = "host";
+  try {
+    host = Deno.hostname();
+  } catch { /* no --allow-sys=hostname: the pid and the random part still tell workers apart */ }
+  return `${host}/${Deno.pid}/${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export class Worker {
+  readonly id: string;
+  readonly #o: WorkerOptions;
+  readonly #log: Logger;
+  readonly #breakers: CircuitBreakers;
+  readonly #destination: string;
+  readonly #now: () => Date;
+  readonly #random: () => number;
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #stop = new AbortController();
+  /** Woken when a delivery ends: a slot is free, or the breaker changed. */
+  readonly #slotFreed = new Wakeup();
+  #loop?: Promise<void>;
+  /** The last claim filled every slot it asked for, so more work may be due right now. */
+  #maybeMore = false;
+
+  constructor(opts: WorkerOptions) {
+    this.#o = opts;
+    this.id = opts.workerId ?? defaultWorkerId();
+    this.#log = opts.log.child({ worker: this.id });
+    this.#breakers = opts.breakers ?? new CircuitBreakers();
+    this.#destination = opts.client.apiUrl;
+    this.#now = opts.now ?? (() => new Date());
+    this.#random = opts.random ?? Math.random;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#log.info("worker started", {
+      maxConcurrent: this.#o.maxConcurrent,
+      leaseSeconds: this.#o.leaseSeconds,
+      destination: this.#destination,
+    });
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Stops claiming, then waits up to `graceMs` for deliveries in flight. Those still running
+   * after that are left to their lease: the rescuer returns them to the queue.
+   */
+  async stop(graceMs: number): Promise<{ graceful: boolean }> {
+    this.#stop.abort();
+    await this.#loop;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const drained = Promise.all(this.#inFlight).then(() => true);
+    const timeout = new Promise<boolean>((r) => timer = setTimeout(() => r(false), graceMs));
+    const graceful = await Promise.race([drained, timeout]);
+    clearTimeout(timer);
+    if (!graceful) {
+      this.#log.warn("worker stopped with deliveries in flight; their leases will expire", {
+        inFlight: this.#inFlight.size,
+      });
+    } else this.#log.info("worker stopped");
+    return { graceful };
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      let waitMs = this.#o.pollIntervalMs;
+      const free = this.#o.maxConcurrent - this.#inFlight.size;
+      const now = this.#now();
+      const breaker = this.#breakers.get(this.#destination);
+      const snap = breaker.snapshot(now);
+      let want = 0;
+      if (snap.state === "closed") want = free;
+      else if (snap.state === "half_open") want = snap.probeInFlight ? 0 : Math.min(free, 1);
+      else waitMs = Math.min(waitMs, Math.max(0, snap.nextProbeAt!.getTime() - now.getTime()));
+      if (want > 0) {
+        try {
+          const jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
+          failures = 0;
+          this.#maybeMore = jobs.length === want && snap.state === "closed";
+          for (const job of jobs) this.#track(this.#deliver(job));
+          if (this.#maybeMore && this.#inFlight.size < this.#o.maxConcurrent) continue;
+        } catch (err) {
+          // The database is away; back off so a dead server is not hammered in a loop.
+          failures++;
+          waitMs = Math.min(this.#o.pollIntervalMs, 250 * 2 ** Math.min(failures, 6));
+          this.#log.error("claim failed", { error: err as Error });
+        }
+      }
+      await this.#sleep(waitMs, signal);
+    }
+  }
+
+  /** Sleeps until a wake-up, a freed slot, `ms`, or stop; whichever comes first. */
+  async #sleep(ms: number, stop: AbortSignal): Promise<void> {
+    const round = new AbortController();
+    const onStop = () => round.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    try {
+      await Promise.race([
+        this.#o.wakeup.wait(ms, round.signal),
+        this.#slotFreed.wait(ms, round.signal),
+      ]);
+    } finally {
+      round.abort();
+      stop.removeEventListener("abort", onStop);
+    }
+  }
+
+  #track(p: Promise<void>): void {
+    this.#inFlight.add(p);
+    p.finally(() => {
+      this.#inFlight.delete(p);
+      // Only worth a claim when more work may be due or the breaker may have let go.
+      if (
+        this.#maybeMore || this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
+      ) {
+        this.#slotFreed.wake();
+      }
+    });
+  }
+
+  async #deliver(job: ClaimedJob): Promise<void> {
+    const log = this.#log.child({ submissionId: job.id, taskId: job.taskId, attempt: job.attempt });
+    try {
+      const breaker = this.#breakers.get(this.#destination);
+      const startedAt = this.#now();
+      if (!breaker.canAttempt(startedAt)) {
+        const next = breaker.snapshot(startedAt).nextProbeAt?.getTime() ?? 0;
+        const until = new Date(Math.max(next, startedAt.getTime() + 1000));
+        const ok = await snooze(this.#o.sql, job, this.id, until);
+        log.info("delivery snoozed: DHIS2 circuit open", { until: until.toISOString(), ok });
+        this.#o.onAttempt?.({ id: job.id, attempt: job.attempt, outcome: "snoozed" });
+        return;
+      }
+      const t0 = performance.now();
+      const result = await this.#o.client.postDataValueSets(job.payload);
+      const finishedAt = this.#now();
+      const outcome = decideOutcome(result, job.payload);
+      // Whatever made this a retry (down, overloaded, refusing our credentials) will fail every
+      // other delivery too: let the breaker pause them instead of burning their attempts.
+      if (outcome.kind === "retry") breaker.onFailure(finishedAt);
+      else breaker.onSuccess(finishedAt);
+      const plan = planOutcome(outcome, result, {
+        budgetAttempt: job.attempt - job.attemptsAtRequeue,
+        maxRetries: this.#o.maxRetries,
+        backoff: this.#o.backoff,
+        credentialBackoff: credentialBackoff(this.#o.backoff),
+        now: finishedAt,
+        random: this.#random,
+        dataValues: job.payload.dataValues,
+        codes: job.codes,
+        saveResponse: this.#o.saveResponse,
+      });
+      const durationMs = Math.round(performance.now() - t0);
+      const recorded = await this.#record(job, plan, { startedAt, finishedAt, durationMs });
+      this.#logOutcome(log, plan, durationMs, recorded);
+      this.#o.onAttempt?.({
+        id: job.id,
+        attempt: job.attempt,
+        outcome: recorded ? plan.outcome : "fenced",
+        status: plan.update.status,
+      });
+    } catch (err) {
+      // The lease brings the job back; nothing else to do here.
+      log.error("delivery failed unexpectedly; the lease will return it", { error: err as Error });
+    }
+  }
+
+  /** The DHIS2 call has happened: try hard to record it, a failed record means a re-send. */
+  async #record(
+    job: ClaimedJob,
+    plan: Plan,
+    times: { startedAt: Date; finishedAt: Date; durationMs: number },
+  ): Promise<boolean> {
+    for (let i = 0;; i++) {
+      try {
+        return await recordAttempt(this.#o.sql, job, this.id, plan.update, {
+          outcome: plan.outcome,
+          ...times,
+        });
+      } catch (err) {
+        if (i >= 3 || job.lockedUntil.getTime() < Date.now()) throw err;
+        this.#log.warn("recording an attempt failed; trying again", { error: err as Error });
+        await new Promise((r) => setTimeout(r, 250 * 2 ** i));
+      }
+    }
+  }
+
+  #logOutcome(log: Logger, plan: Plan, durationMs: number, recorded: boolean): void {
+    const u = plan.update;
+    const fields: Record<string, unknown> = {
+      status: u.status,
+      httpStatus: u.httpStatus,
+      dhis2Status: u.dhis2Status,
+      durationMs,
+      ...(u.counts ?? {}),
+    };
+    if (!recorded) {
+      log.warn("outcome discarded: the lease expired and the submission was taken back", fields);
+      return;
+    }
+    switch (plan.outcome) {
+      case "delivered":
+        log.info("submission delivered", fields);
+        break;
+      case "partial":
+        log.warn("submission partly imported", { ...fields, refusedCodes: plan.conflictCodes });
+        break;
+      case "rejected":
+        log.warn("submission rejected by DHIS2", {
+          ...fields,
+          reason: u.lastError,
+          refusedCodes: plan.conflictCodes,
+        });
+        break;
+      case "retry":
+        log[u.credentialProblem ? "warn" : "info"]("delivery failed; will retry", {
+          ...fields,
+          reason: u.lastError,
+          credentialProblem: u.credentialProblem,
+          runAt: u.runAt?.toISOString(),
+        });
+        break;
+      case "dead":
+        log.error("submission dead: out of retries", { ...fields, reason: u.lastError });
+        break;
+    }
+  }
+}

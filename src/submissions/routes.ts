@@ -1,0 +1,189 @@
+/**
+ * POST /api/v2/aggregate: validate, map, store and enqueue in one transaction, reply with the
+ * exact payload that will be sent. Idempotent per caller with an Idempotency-Key.
+ */
+import { z } from "@hono/zod-openapi";
+import { secureRoute } from "../auth/guard.ts";
+import type { Principal } from "../auth/principal.ts";
+import type { Config } from "../config/config.ts";
+import type { Sql } from "../db/db.ts";
+import { newRouter } from "../http/app.ts";
+import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
+import type { Logger } from "../logs/logger.ts";
+import { enqueue } from "../queue/queries.ts";
+import type { MappingLookup } from "./mapping_lookup.ts";
+import { buildPayload } from "./payload.ts";
+import { parseKeepingNumbers } from "./raw_json.ts";
+import { requestHash, validateAggregate } from "./request.ts";
+
+export interface SubmissionDeps {
+  config: Readonly<Config>;
+  sql: Sql;
+  log: Logger;
+  mappings: MappingLookup;
+  /** Wakes this process's worker after a commit (NOTIFY does not cross embedded connections). */
+  wakeWorker: () => void;
+}
+
+// A plain OpenAPI schema, not zod, on purpose: with a zod schema the validator would parse the
+// body with JSON.parse first and the numbers' original text would be lost. We validate ourselves.
+const requestSchema = {
+  type: "object",
+  required: ["orgUnit", "period", "dataValues"],
+  properties: {
+    orgUnit: { type: "string", description: "DHIS2 org unit UID, or a code with an ou mapping" },
+    orgUnitName: { type: "string" },
+    period: {
+      type: "string",
+      description: "DHIS2 ISO period of any period type",
+      example: "202401",
+    },
+    dataSet: { type: "string", description: "DHIS2 data set UID (default api.dhis2_data_set)" },
+    dataValues: {
+      type: "object",
+      description: "code: value; numbers are sent exactly as written, booleans as true/false",
+      additionalProperties: {
+        oneOf: [{ type: "number" }, { type: "string" }, { type: "boolean" }],
+      },
+      example: { ANC1: 12, ANC4: "7" },
+    },
+    attributeOptionCombo: { type: "string" },
+    complete: { type: "boolean", description: "register data set completion (default config)" },
+    idempotencyKey: { type: "string", description: "same as the Idempotency-Key header" },
+  },
+} as const;
+
+const dataValueSchema = z.object({
+  dataElement: z.string(),
+  categoryOptionCombo: z.string().optional(),
+  attributeOptionCombo: z.string().optional(),
+  value: z.string(),
+});
+
+const replySchema = z.object({
+  message: z.string(),
+  submission_id: z.number().int(),
+  task_id: z.string(),
+  status: z.string(),
+  payload: z.object({
+    dataSet: z.string(),
+    completeDate: z.string().optional(),
+    period: z.string(),
+    orgUnit: z.string(),
+    dataValues: z.array(dataValueSchema),
+  }),
+  unmapped_codes: z.array(z.string()).optional(),
+  replayed: z.boolean().optional(),
+});
+
+const submitRoute = secureRoute({
+  method: "post",
+  path: "/api/v2/aggregate",
+  tags: ["submissions"],
+  summary: "Submit aggregate data values for delivery to DHIS2",
+  description: "Stored durably before the reply. With an Idempotency-Key (or idempotencyKey), " +
+    "a repeat with the same body returns the original submission; another body is a 409.",
+  roles: ["submitter", "admin"],
+  request: {
+    headers: z.object({ "idempotency-key": z.string().optional() }),
+    body: {
+      required: true,
+      content: { "application/json": { schema: requestSchema as never } },
+    },
+  },
+  responses: {
+    200: {
+      description: "stored and queued (or the original submission, on an idempotent replay)",
+      content: { "application/json": { schema: replySchema } },
+    },
+    409: { description: "the idempotency key was used with a different body" },
+    422: { description: "invalid submission; error.details names each field" },
+  },
+});
+
+function invalid(problems: FieldProblem[]): AppError {
+  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) => p.code);
+  const message = unmapped.length
+    ? `unmapped codes: ${unmapped.join(", ")}`
+    : `invalid submission: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`;
+  return new AppError("validation_failed", message.slice(0, 2000), { details: problems });
+}
+
+export function submissionRoutes(deps: SubmissionDeps) {
+  const { config, sql, log } = deps;
+  return newRouter().openapi(submitRoute, async (c) => {
+    const principal = c.get("principal") as Principal;
+    let body: unknown;
+    try {
+      body = parseKeepingNumbers(await c.req.text());
+    } catch (err) {
+      if (err instanceof SyntaxError) {
+        throw new AppError("bad_request", `malformed JSON body: ${err.message}`);
+      }
+      throw err;
+    }
+    const checked = validateAggregate(body, c.req.header("idempotency-key"));
+    if (!checked.request) throw invalid(checked.problems);
+    const req = checked.request;
+
+    const result = await buildPayload(req, principal.sourceName, deps.mappings, {
+      mappingScheme: config.api.mapping_scheme,
+      unmappedCodes: config.api.unmapped_codes,
+      defaultDataSet: config.api.dhis2_data_set,
+      defaultAttributeOptionCombo: config.api.dhis2_attribute_option_combo,
+      completeByDefault: config.api.complete_data_set,
+      timezone: config.server.timezone,
+    });
+    if (!result.ok) throw invalid(result.problems);
+    const { built } = result;
+    const hash = await requestHash(req);
+
+    const stored = await sql.begin((tx) =>
+      enqueue(tx, {
+        userUid: principal.uid,
+        username: principal.username,
+        sourceName: principal.sourceName,
+        idempotencyKey: req.idempotencyKey ?? null,
+        requestHash: hash,
+        orgUnit: built.orgUnit,
+        orgUnitName: req.orgUnitName ?? null,
+        period: req.period,
+        dataSet: built.dataSet,
+        requestJson: JSON.stringify(body),
+        payload: built.payload,
+        codes: built.codes,
+        unmappedCodes: built.unmappedCodes,
+      })
+    );
+    if (!stored.inserted && stored.requestHash !== hash) {
+      throw conflict(
+        "this Idempotency-Key was already used with a different request body",
+        { submission_id: stored.id, task_id: stored.taskId },
+      );
+    }
+    if (stored.inserted) {
+      deps.wakeWorker();
+      log.info("submission queued", {
+        submissionId: stored.id,
+        taskId: stored.taskId,
+        user: principal.username,
+        source: principal.sourceName,
+        values: built.payload.dataValues.length,
+        unmapped: built.unmappedCodes.length,
+      });
+    } else c.header("Idempotent-Replayed", "true");
+
+    const reply: z.infer<typeof replySchema> = {
+      message: stored.inserted
+        ? "Aggregate request queued for processing"
+        : "Aggregate request already received with this idempotency key",
+      submission_id: stored.id,
+      task_id: stored.taskId,
+      status: stored.status,
+      payload: stored.payload as z.infer<typeof replySchema>["payload"],
+    };
+    if (stored.unmappedCodes.length) reply.unmapped_codes = stored.unmappedCodes;
+    if (!stored.inserted) reply.replayed = true;
+    return c.json(reply, 200);
+  });
+}

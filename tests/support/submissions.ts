@@ -1,0 +1,157 @@
+/**
+ * Shared set-up for the submission and queue tests: the whole app with a fixed mapping table
+ * (the simulator's seed metadata), a worker against a simulator, and helpers that wait on the
+ * worker's signals instead of sleeping.
+ */
+import type { Config } from "../../src/config/config.ts";
+import { loadConfig } from "../../src/config/config.ts";
+import { createDhis2Client } from "../../src/dhis2/client.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME, type Simulator } from "../../src/dhis2/simulator.ts";
+import { createApp } from "../../src/http/app.ts";
+import { captureLogger } from "../../src/logs/logger.ts";
+import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";
+import { Wakeup } from "../../src/queue/wakeup.ts";
+import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
+import { staticMappingLookup } from "../../src/submissions/mapping_lookup.ts";
+import type { Sql } from "../../src/db/db.ts";
+import { createTestApp, type TestApp } from "./app.ts";
+import type { TestDb } from "./pg.ts";
+
+export const ORG_UNIT = "DiszpKrYNg8";
+export const DATA_SET = "pBOMPrpg1QX";
+
+/** Source "default" codes → the simulator's seed data elements. */
+export const MAPPINGS = staticMappingLookup(
+  {
+    default: {
+      ANC1: { dataElement: "f7n9E0hX8qk" },
+      MAL_M: { dataElement: "deMalCases1", categoryOptionCombo: "cocMale0001" },
+      MAL_F: { dataElement: "deMalCases1", categoryOptionCombo: "cocFemale01" },
+      WEIGHT: { dataElement: "deWeightKg1" },
+      NETS: { dataElement: "deNetsOk001" },
+      REMARKS: { dataElement: "deRemarks01" },
+      // Mapped, but to an element the simulator does not know: DHIS2 refuses this value.
+      GHOST: { dataElement: "deGhost0001" },
+    },
+    other: { ANC1: { dataElement: "deStockOut1" } },
+  },
+  { default: { "NGELEHUN": ORG_UNIT } },
+);
+
+export interface SubmissionsTestApp extends TestApp {
+  /** How often the app woke the worker. */
+  wakes(): number;
+  post(
+    body: unknown,
+    opts?: { as?: "admin" | "submitter" | "viewer"; headers?: Record<string, string> },
+  ): Promise<Response>;
+}
+
+export async function createSubmissionsApp(
+  db: TestDb,
+  env: Record<string, string> = {},
+): Promise<SubmissionsTestApp> {
+  const t = await createTestApp(db, { env });
+  const counter = { wakes: 0 };
+  const app = createApp({ ...t.deps, mappings: MAPPINGS, wakeWorker: () => counter.wakes++ });
+  const out = Object.assign(t, {
+    app,
+    wakes: () => counter.wakes,
+    post: (
+      body: unknown,
+      opts: { as?: "admin" | "submitter" | "viewer"; headers?: Record<string, string> } = {},
+    ) =>
+      app.request("/api/v2/aggregate", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          ...t.users[opts.as ?? "submitter"].headers.token,
+          ...opts.headers,
+        },
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+  });
+  return out as SubmissionsTestApp;
+}
+
+export function testConfig(env: Record<string, string> = {}): Readonly<Config> {
+  const loaded = loadConfig({ env });
+  if (!loaded.config) throw new Error(loaded.problems.join("; "));
+  return loaded.config;
+}
+
+/** Collects attempt events and lets a test wait until a predicate over them holds. */
+export class AttemptLog {
+  readonly events: AttemptEvent[] = [];
+  #waiters: Array<{ check: () => boolean; resolve: () => void }> = [];
+
+  push = (e: AttemptEvent): void => {
+    this.events.push(e);
+    this.#waiters = this.#waiters.filter((w) => {
+      if (!w.check()) return true;
+      w.resolve();
+      return false;
+    });
+  };
+
+  /** Resolves when `check` holds; rejects after `ms` (a hung worker fails the test, not CI). */
+  until(check: (events: AttemptEvent[]) => boolean, ms = 20_000): Promise<void> {
+    if (check(this.events)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`timed out; events so far: ${JSON.stringify(this.events)}`)),
+        ms,
+      );
+      this.#waiters.push({
+        check: () => check(this.events),
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+}
+
+export function simulatorClient(sim: Simulator, timeoutMs = 10_000) {
+  return createDhis2Client({
+    baseUrl: sim.url,
+    auth: { method: "basic", username: DEFAULT_USERNAME, password: DEFAULT_PASSWORD },
+    connectTimeoutMs: timeoutMs,
+    timeoutMs,
+  });
+}
+
+/** A worker against the simulator with test-friendly defaults; override anything. */
+export function testWorker(
+  sql: Sql,
+  sim: Simulator,
+  attempts: AttemptLog,
+  opts: Partial<WorkerOptions> = {},
+): Worker {
+  return new Worker({
+    sql,
+    log: captureLogger("info").log,
+    client: simulatorClient(sim),
+    wakeup: new Wakeup(),
+    maxConcurrent: 4,
+    leaseSeconds: 60,
+    pollIntervalMs: 200,
+    maxRetries: 3,
+    backoff: { baseSeconds: 1, maxSeconds: 60, jitter: 0.2 },
+    saveResponse: true,
+    breakers: new CircuitBreakers(),
+    onAttempt: attempts.push,
+    ...opts,
+  });
+}
+
+/** A valid submission body; `values` replaces dataValues. */
+export function body(values: Record<string, unknown> = { ANC1: 12 }, extra = {}) {
+  return { orgUnit: ORG_UNIT, period: "202401", dataSet: DATA_SET, dataValues: values, ...extra };
+}
+
+/** Makes every waiting submission due now (skips the retry delay without touching its logic). */
+export async function fastForward(sql: Sql): Promise<void> {
+  await sql`update submissions set run_at = now() where status in ('queued', 'retrying')`;
+}
