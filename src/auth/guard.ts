@@ -9,13 +9,16 @@ export const API_SECURITY = [{ Bearer: [] }, { Token: [] }, { Basic: [] }];
 
 export const WWW_AUTHENTICATE = 'Bearer realm="dhis2gw", Token, Basic realm="dhis2gw"';
 
+/** The middlewares made by requireRole, so secureRoute can recognise its own. */
+const ROLE_CHECKS = new WeakSet<MiddlewareHandler<AppEnv>>();
+
 /**
  * Refuses callers whose role is not listed. Authentication itself ran earlier. With `self`,
  * the caller named by that path parameter (their own uid) is also let through, whatever the
  * role: a user may manage their own account and API tokens.
  */
 export function requireRole(roles: readonly Role[], self?: string): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  const check: MiddlewareHandler<AppEnv> = async (c, next) => {
     const principal = c.get("principal");
     if (!principal) {
       throw new AppError("unauthorized", "authentication required", {
@@ -33,6 +36,8 @@ export function requireRole(roles: readonly Role[], self?: string): MiddlewareHa
     }
     await next();
   };
+  ROLE_CHECKS.add(check);
+  return check;
 }
 
 /**
@@ -46,10 +51,17 @@ export function requireRole(roles: readonly Role[], self?: string): MiddlewareHa
 export function secureRoute<const R extends RouteConfig>(
   config: R & { roles: readonly Role[]; self?: string },
 ) {
-  const { roles, self, ...rest } = config;
-  const existing = rest.middleware
-    ? (Array.isArray(rest.middleware) ? rest.middleware : [rest.middleware])
-    : [];
+  const { roles: declared, self: selfParam, ...rest } = config;
+  // Re-wrapping a secured route (`secureRoute({ ...other, method: "post" })`) keeps its roles:
+  // the returned config carries them as x-roles/x-self, not as `roles`.
+  const prior = rest as { "x-roles"?: Role[]; "x-self"?: string; middleware?: unknown };
+  const roles = declared ?? prior["x-roles"];
+  const self = selfParam ?? prior["x-self"];
+  if (!Array.isArray(roles)) throw new TypeError(`secureRoute ${rest.path}: roles are required`);
+  // The role check of a re-wrapped route is replaced, never stacked: x-roles must stay exact.
+  const existing =
+    (rest.middleware ? (Array.isArray(rest.middleware) ? rest.middleware : [rest.middleware]) : [])
+      .filter((m) => !ROLE_CHECKS.has(m));
   return createRoute({
     ...rest,
     security: API_SECURITY,

@@ -3,34 +3,34 @@
  * authenticates with the password, the second with the refresh token itself).
  */
 import { createRoute } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
-import { AppError } from "../http/errors.ts";
-import { zodProblems } from "../http/validation.ts";
 import { clientAddress } from "./middleware.ts";
 import { LoginBody, RefreshBody, SessionSchema } from "./schemas.ts";
 import { parseBasic, type Session, unauthorized } from "./service.ts";
 import type { AuthService } from "./service.ts";
 
-const getToken = createRoute({
-  method: "post",
-  path: "/users/getToken",
-  tags: ["auth"],
-  summary: "Log in with a Basic header or {username, password}; returns an access/refresh pair",
-  security: [{ Basic: [] }, {}],
-  request: {
-    body: {
-      required: false,
-      content: { "application/json": { schema: LoginBody } },
+const getToken = (basicLogin: MiddlewareHandler<AppEnv>) =>
+  createRoute({
+    method: "post",
+    middleware: [basicLogin] as const,
+    path: "/users/getToken",
+    tags: ["auth"],
+    summary: "Log in with a Basic header or {username, password}; returns an access/refresh pair",
+    security: [{ Basic: [] }, {}],
+    request: {
+      body: {
+        required: false,
+        content: { "application/json": { schema: LoginBody } },
+      },
     },
-  },
-  responses: {
-    201: { description: "logged in", content: { "application/json": { schema: SessionSchema } } },
-    401: { description: "wrong username or password, or deactivated account" },
-    429: { description: "too many failed logins; Retry-After says when to try again" },
-  },
-});
+    responses: {
+      201: { description: "logged in", content: { "application/json": { schema: SessionSchema } } },
+      401: { description: "wrong username or password, or deactivated account" },
+      429: { description: "too many failed logins; Retry-After says when to try again" },
+    },
+  });
 
 const refreshToken = createRoute({
   method: "post",
@@ -61,39 +61,32 @@ function reply(s: Session) {
   };
 }
 
-/** Credentials from the Basic header if there is one, else from the JSON body. */
-async function loginCredentials(c: Context<AppEnv>) {
-  const header = c.req.header("authorization");
-  if (header && /^basic /i.test(header)) {
+export function sessionRoutes(auth: AuthService) {
+  /**
+   * Old clients call getToken with a Basic header and no body, sometimes still labelled
+   * application/json. Answering here, before the body validator, keeps an empty body from
+   * becoming a 400.
+   */
+  const basicLogin: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const header = c.req.header("authorization");
+    if (!header || !/^basic /i.test(header)) return await next();
     const creds = parseBasic(header.slice(6).trim());
     if (!creds) throw unauthorized("malformed Basic credentials");
-    return creds;
-  }
-  let body: unknown;
-  try {
-    body = await c.req.json();
-  } catch {
-    throw unauthorized(
-      "send an Authorization: Basic header or a JSON body {username, password}",
-    );
-  }
-  const parsed = LoginBody.safeParse(body);
-  if (!parsed.success) {
-    const problems = zodProblems(parsed.error);
-    throw new AppError(
-      "validation_failed",
-      `invalid request: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`,
-      { details: problems },
-    );
-  }
-  return parsed.data;
-}
+    return c.json(reply(await auth.login(creds.username, creds.password, clientAddress(c))), 201);
+  };
 
-export function sessionRoutes(auth: AuthService) {
   return newRouter()
-    .openapi(getToken, async (c) => {
-      const { username, password } = await loginCredentials(c);
-      const session = await auth.login(username, password, clientAddress(c));
+    .openapi(getToken(basicLogin), async (c) => {
+      // The validator only runs for a JSON content type; without one zod-openapi hands the
+      // handler `{}` (typed `never` for an optional body), so check the fields themselves.
+      const req = c.req as unknown as { valid(t: "json"): Partial<typeof LoginBody._output> };
+      const body = req.valid("json");
+      if (typeof body?.username !== "string" || typeof body.password !== "string") {
+        throw unauthorized(
+          "send an Authorization: Basic header or a JSON body {username, password}",
+        );
+      }
+      const session = await auth.login(body.username, body.password, clientAddress(c));
       return c.json(reply(session), 201);
     })
     .openapi(refreshToken, async (c) => {
