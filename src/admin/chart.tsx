@@ -1,0 +1,149 @@
+/**
+ * Submissions per hour by outcome, as a stacked bar chart in plain SVG rendered on the server:
+ * no chart library and no script, so it works offline and in the compiled binary.
+ */
+
+export const OUTCOMES = ["delivered", "partial", "rejected", "dead", "waiting"] as const;
+export type Outcome = typeof OUTCOMES[number];
+
+export const OUTCOME_COLORS: Record<Outcome, string> = {
+  delivered: "#2e8540",
+  partial: "#d4a017",
+  rejected: "#c0392b",
+  dead: "#6d1a36",
+  waiting: "#7aa7d9",
+};
+
+export interface HourBucket {
+  /** Start of the hour, ISO 8601. */
+  hour: string;
+  counts: Partial<Record<Outcome, number>>;
+}
+
+/** The smallest 1, 2 or 5 × 10^k that is at least `n` (at least 1), for a readable axis. */
+export function niceMax(n: number): number {
+  if (n <= 1) return 1;
+  const exp = Math.floor(Math.log10(n));
+  for (const m of [1, 2, 5, 10]) {
+    const v = m * 10 ** exp;
+    if (v >= n) return v;
+  }
+  return 10 ** (exp + 1);
+}
+
+/**
+ * Fills the hours with no submissions so the time axis is continuous: `hours` buckets ending
+ * with the hour that contains `now`.
+ */
+export function fillHours(buckets: HourBucket[], now: Date, hours = 168): HourBucket[] {
+  const byHour = new Map(buckets.map((b) => [new Date(b.hour).getTime(), b.counts]));
+  const end = Math.floor(now.getTime() / 3_600_000) * 3_600_000;
+  const out: HourBucket[] = [];
+  for (let i = hours - 1; i >= 0; i--) {
+    const t = end - i * 3_600_000;
+    out.push({ hour: new Date(t).toISOString(), counts: byHour.get(t) ?? {} });
+  }
+  return out;
+}
+
+const W = 960, H = 260, LEFT = 44, RIGHT = 8, TOP = 10, BOTTOM = 34;
+
+export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) {
+  const { buckets } = props;
+  const totals = Object.fromEntries(OUTCOMES.map((o) => [o, 0])) as Record<Outcome, number>;
+  let peak = 0;
+  for (const b of buckets) {
+    let sum = 0;
+    for (const o of OUTCOMES) {
+      const n = b.counts[o] ?? 0;
+      totals[o] += n;
+      sum += n;
+    }
+    peak = Math.max(peak, sum);
+  }
+  const max = niceMax(peak);
+  const plotW = W - LEFT - RIGHT, plotH = H - TOP - BOTTOM;
+  const step = plotW / Math.max(buckets.length, 1);
+  const barW = Math.max(step - 1, 1);
+  const y = (v: number) => TOP + plotH - (v / max) * plotH;
+  const day = new Intl.DateTimeFormat("en-GB", {
+    timeZone: props.timeZone,
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+  });
+  const hourOf = new Intl.DateTimeFormat("en-GB", {
+    timeZone: props.timeZone,
+    hour: "2-digit",
+    hourCycle: "h23",
+  });
+  const summary = OUTCOMES.map((o) => `${totals[o]} ${o}`).join(", ");
+  return (
+    <figure class="chart">
+      <svg
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-labelledby="chart-title chart-desc"
+        xmlns="http://www.w3.org/2000/svg"
+      >
+        <title id="chart-title">Submissions per hour by outcome, last 7 days</title>
+        <desc id="chart-desc">{`Totals: ${summary}. Highest hour: ${peak}.`}</desc>
+        {(max % 2 === 0 ? [0, max / 2, max] : [0, max]).map((v) => (
+          <g>
+            <line x1={LEFT} x2={W - RIGHT} y1={y(v)} y2={y(v)} stroke="#d8dee6" />
+            <text x={LEFT - 6} y={y(v) + 4} text-anchor="end" font-size="11" fill="#5b6776">
+              {v}
+            </text>
+          </g>
+        ))}
+        {buckets.map((b, i) => {
+          const x = LEFT + i * step;
+          let base = 0;
+          const bars = OUTCOMES.map((o) => {
+            const n = b.counts[o] ?? 0;
+            if (!n) return null;
+            const top = y(base + n), bottom = y(base);
+            base += n;
+            return (
+              <rect x={x} y={top} width={barW} height={bottom - top} fill={OUTCOME_COLORS[o]}>
+                <title>{`${b.hour}: ${n} ${o}`}</title>
+              </rect>
+            );
+          });
+          // A day label at each local midnight.
+          const d = new Date(b.hour);
+          const label = hourOf.format(d) === "00"
+            ? (
+              <g>
+                <line x1={x} x2={x} y1={TOP} y2={TOP + plotH + 4} stroke="#aab4c0" />
+                <text x={x + 3} y={H - 12} font-size="11" fill="#394656">{day.format(d)}</text>
+              </g>
+            )
+            : null;
+          if (!label && base === 0) return null;
+          return (
+            <g>
+              {label}
+              {bars}
+            </g>
+          );
+        })}
+        <line x1={LEFT} x2={W - RIGHT} y1={TOP + plotH} y2={TOP + plotH} stroke="#394656" />
+      </svg>
+      <figcaption>
+        <ul class="legend">
+          {OUTCOMES.map((o) => (
+            <li>
+              <i class={`o-${o}`}></i>
+              {o} ({totals[o]})
+            </li>
+          ))}
+        </ul>
+        <p class="muted">
+          Each bar is one hour ({props.timeZone}), by when the submission arrived, coloured by its
+          outcome now; "waiting" is queued, running or retrying.
+        </p>
+      </figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * Fragments: pieces of HTML the console's script fetches with the user's token and puts into a
+ * page. Rendered on the server for the caller's role, so a viewer's HTML holds no write
+ * control at all; every read and write goes through /api/v2 as that user (api.ts), so the
+ * API's own role checks refuse anything else.
+ */
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { requireRole } from "../auth/guard.ts";
+import { authenticate } from "../auth/middleware.ts";
+import type { Role } from "../auth/principal.ts";
+import type { Config } from "../config/config.ts";
+import type { AppEnv } from "../http/env.ts";
+import { AppError } from "../http/errors.ts";
+import { type Api, ApiFailure, type ApiFetch, apiFor } from "./api.ts";
+import { ErrorAlert } from "./components.tsx";
+import { mappingFragments } from "./mappings_view.tsx";
+import type { AdminDeps } from "./routes.ts";
+import { statusFragments } from "./status_view.tsx";
+import { submissionFragments } from "./submissions_view.tsx";
+import { userFragments } from "./users_view.tsx";
+
+export interface FragmentContext {
+  config: Readonly<Config>;
+  api(c: Context<AppEnv>): Api;
+  role(c: Context<AppEnv>): Role;
+  isAdmin(c: Context<AppEnv>): boolean;
+}
+
+export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
+  const f = new Hono<AppEnv>();
+  f.onError((err, c) => {
+    if (err instanceof ApiFailure) {
+      return c.html(
+        ErrorAlert({ status: err.status, error: err.error }).toString(),
+        err.status as 400,
+      );
+    }
+    if (err instanceof AppError) {
+      for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
+      const body = ErrorAlert({
+        status: err.status,
+        error: { code: err.code, message: err.message, requestId: c.get("requestId") },
+      });
+      return c.html(body.toString(), err.status as 400);
+    }
+    throw err; // the app's handler logs it and answers with the envelope
+  });
+  const auth = deps.auth;
+  if (!auth) {
+    f.use("*", () => {
+      throw new AppError("unauthorized", "this server has no authentication configured");
+    });
+  } else {
+    f.use("*", authenticate(auth), requireRole(["admin", "viewer"]));
+  }
+  const fetcher: ApiFetch = deps.api;
+  const ctx: FragmentContext = {
+    config: deps.config,
+    api: (c) => apiFor(c, fetcher),
+    role: (c) => c.get("principal")!.role,
+    isAdmin: (c) => c.get("principal")!.role === "admin",
+  };
+  f.route("/submissions", submissionFragments(ctx));
+  f.route("/mappings", mappingFragments(ctx));
+  f.route("/users", userFragments(ctx));
+  f.route("/status", statusFragments(ctx));
+  return f;
+}

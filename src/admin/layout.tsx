@@ -1,0 +1,98 @@
+/**
+ * The console's page frame. Pages are public shells: they carry no data and no write action.
+ * Data and every write control arrive as fragments that `static/admin.js` fetches with the
+ * signed-in user's token, rendered on the server for that user's role (fragments.tsx).
+ */
+import type { Child } from "hono/jsx";
+import { VERSION } from "../version.ts";
+
+export const NAV: { href: string; label: string; adminOnly?: boolean }[] = [
+  { href: "/admin/submissions", label: "Submissions" },
+  { href: "/admin/mappings", label: "Mappings" },
+  { href: "/admin/users", label: "Users", adminOnly: true },
+  { href: "/admin/status", label: "Status" },
+];
+
+export function Layout(
+  props: { title: string; current?: string; signedIn?: boolean; children?: Child },
+) {
+  const signedIn = props.signedIn ?? true;
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${props.title} · dhis2gw`}</title>
+        <link rel="stylesheet" href={`/admin/static/admin.css?v=${VERSION}`} />
+        <link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml" />
+        <script type="module" src={`/admin/static/admin.js?v=${VERSION}`}></script>
+      </head>
+      <body data-auth={signedIn ? "required" : "none"}>
+        <a class="skip" href="#main">Skip to content</a>
+        <header class="top">
+          <a class="brand" href="/admin">dhis2gw</a>
+          {signedIn && (
+            <nav aria-label="Console">
+              <ul>
+                {NAV.map((n) => (
+                  <li data-admin-only={n.adminOnly ? "" : undefined}>
+                    <a
+                      href={n.href}
+                      aria-current={props.current === n.href ? "page" : undefined}
+                    >
+                      {n.label}
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            </nav>
+          )}
+          {signedIn && (
+            <div class="who">
+              <span data-whoami></span>
+              <button type="button" class="link" data-signout>Sign out</button>
+            </div>
+          )}
+        </header>
+        <main id="main" tabindex={-1}>
+          <noscript>
+            <p class="alert error">
+              The console needs JavaScript: your sign-in is kept in this tab only, and each page
+              loads its data with it.
+            </p>
+          </noscript>
+          {props.children}
+        </main>
+        <div class="toast" role="status" aria-live="polite" data-toast></div>
+        <dialog data-confirm-dialog aria-labelledby="confirm-title">
+          <form method="dialog">
+            <h2 id="confirm-title">Please confirm</h2>
+            <p data-confirm-text></p>
+            <div class="buttons">
+              <button value="cancel" type="submit" class="secondary">Cancel</button>
+              <button value="ok" type="submit" class="primary" data-confirm-ok>Confirm</button>
+            </div>
+          </form>
+        </dialog>
+      </body>
+    </html>
+  );
+}
+
+/** A region the script fills with a fragment; `query` forwards the page's query string. */
+export function Slot(
+  props: { src: string; id?: string; label?: string; query?: boolean; refresh?: boolean },
+) {
+  return (
+    <section
+      id={props.id}
+      aria-label={props.label}
+      aria-busy="true"
+      data-fragment={props.src}
+      data-query={props.query ? "page" : undefined}
+      data-refresh={props.refresh === false ? undefined : "true"}
+    >
+      <p class="muted">Loading…</p>
+    </section>
+  );
+}

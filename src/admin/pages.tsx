@@ -1,0 +1,207 @@
+/**
+ * The console's pages: shells with navigation, read-only filter forms (pre-filled from the
+ * URL, so a filtered view can be bookmarked) and slots that the script fills with fragments.
+ */
+import { Layout, Slot } from "./layout.tsx";
+
+export const SUBMISSION_STATUSES = [
+  "queued",
+  "running",
+  "retrying",
+  "delivered",
+  "partial",
+  "rejected",
+  "dead",
+] as const;
+
+type Query = Record<string, string | undefined>;
+
+export function LoginPage(props: { message?: string }) {
+  return (
+    <Layout title="Sign in" signedIn={false}>
+      <div class="login card">
+        <h1>Sign in to the console</h1>
+        {props.message && <p class="alert">{props.message}</p>}
+        <form data-login method="post" action="/admin/login">
+          <label>
+            Username
+            <input name="username" autocomplete="username" required autofocus />
+          </label>
+          <label>
+            Password
+            <input name="password" type="password" autocomplete="current-password" required />
+          </label>
+          <p class="alert error" role="alert" data-login-error hidden></p>
+          <button type="submit" class="primary">Sign in</button>
+        </form>
+        <p class="muted">
+          For admin and viewer accounts. Your sign-in is kept in this browser tab only and is
+          forgotten when you sign out or close the tab. API reference:{" "}
+          <a href="/swagger/">Swagger UI</a>.
+        </p>
+      </div>
+    </Layout>
+  );
+}
+
+function Field(
+  props: { name: string; label: string; q: Query; type?: string; placeholder?: string },
+) {
+  return (
+    <label>
+      {props.label}
+      <input
+        name={props.name}
+        type={props.type ?? "text"}
+        value={props.q[props.name] ?? ""}
+        placeholder={props.placeholder}
+      />
+    </label>
+  );
+}
+
+export function SubmissionsPage(props: { q: Query }) {
+  const q = props.q;
+  return (
+    <Layout title="Submissions" current="/admin/submissions">
+      <h1>Submissions</h1>
+      <form class="card" data-filter role="search" aria-label="Filter submissions">
+        <div class="grid">
+          <label>
+            Status
+            <select name="status">
+              <option value="">any</option>
+              {SUBMISSION_STATUSES.map((s) => (
+                <option value={s} selected={q.status === s}>{s}</option>
+              ))}
+            </select>
+          </label>
+          <Field name="from_date" label="From (day)" type="date" q={q} />
+          <Field name="to_date" label="To (day)" type="date" q={q} />
+          <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
+          <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+          <Field name="period" label="Period" q={q} placeholder="e.g. 202604" />
+          <Field name="user" label="User" q={q} placeholder="username" />
+          <Field name="q" label="Error text" q={q} placeholder="contains…" />
+          <Field name="submission_id" label="Submission id" q={q} />
+          <div class="buttons">
+            <button type="submit" class="primary">Apply filters</button>
+            <button type="button" data-reset-filters>Clear</button>
+          </div>
+        </div>
+      </form>
+      <div data-report tabindex={-1} hidden></div>
+      <Slot src="/admin/f/submissions/list" query label="Submissions found" />
+      <Slot src="/admin/f/submissions/maintenance" label="Maintenance" refresh={false} />
+    </Layout>
+  );
+}
+
+export function SubmissionPage(props: { id: string }) {
+  return (
+    <Layout title={`Submission ${props.id}`} current="/admin/submissions">
+      <p>
+        <a href="/admin/submissions">← All submissions</a>
+      </p>
+      <h1>Submission {props.id}</h1>
+      <div data-report tabindex={-1} hidden></div>
+      <Slot
+        src={`/admin/f/submissions/${encodeURIComponent(props.id)}`}
+        label="Submission detail"
+      />
+    </Layout>
+  );
+}
+
+export function MappingsPage(props: { q: Query }) {
+  const q = props.q;
+  return (
+    <Layout title="Mappings" current="/admin/mappings">
+      <h1>Mappings</h1>
+      <Slot src="/admin/f/mappings/tools" label="Import and export" refresh={false} />
+      <div data-report tabindex={-1} hidden></div>
+      <form class="card" data-filter role="search" aria-label="Filter mappings">
+        <div class="grid">
+          <Field name="code" label="Code" q={q} />
+          <label>
+            Kind
+            <select name="what">
+              <option value="">any</option>
+              <option value="de" selected={q.what === "de"}>data element (de)</option>
+              <option value="ou" selected={q.what === "ou"}>org unit (ou)</option>
+            </select>
+          </label>
+          <Field name="name" label="Name" q={q} />
+          <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+          <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
+          <Field name="source" label="Source" q={q} placeholder="default" />
+          <Field name="instance_name" label="Instance" q={q} placeholder="default" />
+          <div class="buttons">
+            <button type="submit" class="primary">Apply filters</button>
+            <button type="button" data-reset-filters>Clear</button>
+          </div>
+        </div>
+      </form>
+      <Slot src="/admin/f/mappings/list" query label="Mappings found" />
+    </Layout>
+  );
+}
+
+export function UsersPage(props: { q: Query }) {
+  const q = props.q;
+  return (
+    <Layout title="Users" current="/admin/users">
+      <h1>Users</h1>
+      <div data-report tabindex={-1} hidden></div>
+      <form class="card" data-filter role="search" aria-label="Filter users">
+        <div class="grid">
+          <Field name="username" label="Username" q={q} />
+          <label>
+            Role
+            <select name="role">
+              <option value="">any</option>
+              {["admin", "submitter", "viewer"].map((r) => (
+                <option value={r} selected={q.role === r}>{r}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Active
+            <select name="is_active">
+              <option value="">any</option>
+              <option value="true" selected={q.is_active === "true"}>active</option>
+              <option value="false" selected={q.is_active === "false"}>deactivated</option>
+            </select>
+          </label>
+          <div class="buttons">
+            <button type="submit" class="primary">Apply filters</button>
+            <button type="button" data-reset-filters>Clear</button>
+          </div>
+        </div>
+      </form>
+      <Slot src="/admin/f/users/list" query label="Users found" />
+      <Slot src="/admin/f/users/new" label="New user" refresh={false} />
+    </Layout>
+  );
+}
+
+export function UserTokensPage(props: { uid: string }) {
+  return (
+    <Layout title="API tokens" current="/admin/users">
+      <p>
+        <a href="/admin/users">← All users</a>
+      </p>
+      <div data-report tabindex={-1} hidden></div>
+      <Slot src={`/admin/f/users/${encodeURIComponent(props.uid)}/tokens`} label="API tokens" />
+    </Layout>
+  );
+}
+
+export function StatusPage() {
+  return (
+    <Layout title="Status" current="/admin/status">
+      <h1>Status</h1>
+      <Slot src="/admin/f/status" label="Gateway status" />
+    </Layout>
+  );
+}

@@ -1,0 +1,91 @@
+/**
+ * The admin console at /admin: public page shells, the script and stylesheet, and the
+ * fragments (fragments.ts) that carry the data for the signed-in user. Mounted by http/app.ts.
+ * Not in the OpenAPI document (docs.ts UNDOCUMENTED_PREFIXES); the API it calls is.
+ */
+import { Hono } from "hono";
+import type { AuthService } from "../auth/service.ts";
+import type { Config } from "../config/config.ts";
+import type { AppEnv } from "../http/env.ts";
+import { AppError } from "../http/errors.ts";
+import type { ApiFetch } from "./api.ts";
+import { fragmentRoutes } from "./fragments.ts";
+import {
+  LoginPage,
+  MappingsPage,
+  StatusPage,
+  SubmissionPage,
+  SubmissionsPage,
+  UsersPage,
+  UserTokensPage,
+} from "./pages.tsx";
+
+export interface AdminDeps {
+  config: Readonly<Config>;
+  auth?: AuthService;
+  /** The app's own fetch, so fragments call /api/v2 in-process as the signed-in user. */
+  api: ApiFetch;
+}
+
+// Everything from this app: a CSP that also proves no page can pull anything from elsewhere.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data: blob:",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join("; ");
+
+const STATIC: Record<string, string> = {
+  "admin.js": "text/javascript; charset=utf-8",
+  "admin.css": "text/css; charset=utf-8",
+  "favicon.svg": "image/svg+xml",
+};
+const staticCache = new Map<string, Uint8Array>();
+
+async function staticFile(name: string): Promise<Uint8Array> {
+  let body = staticCache.get(name);
+  if (!body) {
+    // Relative to this module, never the cwd, so the compiled binary finds its --include copy.
+    body = await Deno.readFile(new URL(`./static/${name}`, import.meta.url));
+    staticCache.set(name, body);
+  }
+  return body;
+}
+
+export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
+  const r = new Hono<AppEnv>();
+  r.use("*", async (c, next) => {
+    await next();
+    c.header("Content-Security-Policy", CSP);
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "same-origin");
+    if (!c.req.path.startsWith("/admin/static/")) c.header("Cache-Control", "no-store");
+  });
+
+  const query = (url: string) => Object.fromEntries(new URL(url).searchParams);
+  r.get("/", (c) => c.redirect("/admin/submissions"));
+  r.get("/login", (c) => c.html(LoginPage({ message: c.req.query("message") })));
+  r.get("/submissions", (c) => c.html(SubmissionsPage({ q: query(c.req.url) })));
+  r.get("/submissions/:id", (c) => c.html(SubmissionPage({ id: c.req.param("id") })));
+  r.get("/mappings", (c) => c.html(MappingsPage({ q: query(c.req.url) })));
+  r.get("/users", (c) => c.html(UsersPage({ q: query(c.req.url) })));
+  r.get("/users/:uid/tokens", (c) => c.html(UserTokensPage({ uid: c.req.param("uid") })));
+  r.get("/status", (c) => c.html(StatusPage()));
+
+  r.get("/static/:file", async (c) => {
+    const file = c.req.param("file");
+    const type = STATIC[file];
+    if (!type) throw new AppError("not_found", `no such asset ${file}`);
+    c.header("Content-Type", type);
+    // The pages link assets with ?v=<version>, so a new release is fetched at once.
+    c.header("Cache-Control", "public, max-age=3600");
+    return c.body((await staticFile(file)) as Uint8Array<ArrayBuffer>);
+  });
+
+  r.route("/f", fragmentRoutes(deps));
+  return r;
+}

@@ -1,0 +1,338 @@
+// dhis2gw console: the only script. Pages are server-rendered shells; this module signs in,
+// keeps the tokens in this tab's sessionStorage (gone when the tab closes or on sign-out),
+// refreshes them while the page is open, and loads server-rendered fragments with them.
+// No framework, no build step, nothing from the network but this app.
+
+const KEY = "dhis2gw.session";
+const API = "/api/v2";
+
+// ---- session ---------------------------------------------------------------------------------
+
+function readSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem(KEY) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
+function claims(jwt) {
+  try {
+    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part));
+  } catch {
+    return {};
+  }
+}
+
+function storeSession(reply) {
+  const c = claims(reply.token);
+  const s = {
+    token: reply.token,
+    refreshToken: reply.refreshToken,
+    expires: reply.expires,
+    username: c.username ?? "",
+    role: c.role ?? "",
+  };
+  sessionStorage.setItem(KEY, JSON.stringify(s));
+  scheduleRefresh(s);
+  return s;
+}
+
+function forget(message) {
+  sessionStorage.removeItem(KEY);
+  const next = location.pathname + location.search;
+  const q = new URLSearchParams({ next });
+  if (message) q.set("message", message);
+  location.assign(`/admin/login?${q}`);
+}
+
+let refreshing = null;
+let refreshTimer = 0;
+
+/** Trades the refresh token for a new pair; concurrent callers share one request. */
+function refresh() {
+  refreshing ??= (async () => {
+    const s = readSession();
+    if (!s) return null;
+    const res = await fetch(`${API}/users/refreshToken`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refreshToken: s.refreshToken }),
+    });
+    if (!res.ok) return null;
+    return storeSession(await res.json());
+  })().finally(() => {
+    refreshing = null;
+  });
+  return refreshing;
+}
+
+function scheduleRefresh(s) {
+  clearTimeout(refreshTimer);
+  // A minute before the access token expires, but not in a tight loop on a short lifetime.
+  const due = Date.parse(s.expires) - Date.now() - 60_000;
+  refreshTimer = setTimeout(async () => {
+    if (!(await refresh())) forget("Your session ended; please sign in again.");
+  }, Math.max(due, 5_000));
+}
+
+/** fetch with the access token; one refresh and retry on 401, then back to the sign-in page. */
+async function authFetch(url, init = {}) {
+  const send = (s) =>
+    fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${s.token}` } });
+  const s = readSession();
+  if (!s) {
+    forget();
+    throw new Error("signed out");
+  }
+  let res = await send(s);
+  if (res.status === 401) {
+    const fresh = await refresh();
+    if (!fresh) {
+      forget("Your session ended; please sign in again.");
+      throw new Error("signed out");
+    }
+    res = await send(fresh);
+  }
+  return res;
+}
+
+// ---- small UI helpers ------------------------------------------------------------------------
+
+function toast(text) {
+  const el = document.querySelector("[data-toast]");
+  if (!el) return;
+  el.textContent = text;
+  el.classList.add("show");
+  clearTimeout(el._t);
+  el._t = setTimeout(() => el.classList.remove("show"), 4000);
+}
+
+function confirmDialog(text) {
+  const dialog = document.querySelector("[data-confirm-dialog]");
+  if (!dialog) return Promise.resolve(globalThis.confirm(text));
+  dialog.querySelector("[data-confirm-text]").textContent = text;
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.querySelector("[data-confirm-ok]").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
+}
+
+/** `{name}` in a confirmation text is replaced by that field of the form. */
+function fillTemplate(text, form) {
+  if (!form) return text;
+  const data = new FormData(form);
+  // `{name|fallback}` uses the fallback when the field is empty.
+  return text.replace(/\{(\w+)(?:\|([^}]*))?\}/g, (_, k, fallback = "") => {
+    if (k === "count") return String(form.querySelectorAll("input[name=id]:checked").length);
+    return String(data.get(k) || fallback);
+  });
+}
+
+// ---- fragments -------------------------------------------------------------------------------
+
+async function loadFragment(el) {
+  let url = el.dataset.fragment;
+  if (el.dataset.query === "page" && location.search) url += location.search;
+  el.setAttribute("aria-busy", "true");
+  try {
+    const res = await authFetch(url, { headers: { Accept: "text/html" } });
+    el.innerHTML = await res.text();
+  } catch (err) {
+    if (err.message !== "signed out") {
+      el.innerHTML = "";
+      const p = document.createElement("p");
+      p.className = "alert error";
+      p.textContent = `Could not load this part of the page: ${err.message}`;
+      el.append(p);
+    }
+  } finally {
+    el.setAttribute("aria-busy", "false");
+  }
+}
+
+function loadFragments(onlyRefreshable = false) {
+  const sel = onlyRefreshable ? "[data-fragment][data-refresh]" : "[data-fragment]";
+  return Promise.all([...document.querySelectorAll(sel)].map(loadFragment));
+}
+
+/** Shows the URL's filters in the filter form (after a count link, Back or Forward). */
+function syncFilterForm() {
+  const form = document.querySelector("form[data-filter]");
+  if (!form) return;
+  const q = new URLSearchParams(location.search);
+  for (const f of form.elements) if (f.name) f.value = q.get(f.name) ?? "";
+}
+
+function navigate(search) {
+  history.pushState(null, "", `${location.pathname}${search}`);
+  syncFilterForm();
+  return loadFragments();
+}
+
+function filterQuery(form) {
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData(form)) {
+    if (typeof v === "string" && v.trim() !== "") q.append(k, v.trim());
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+// ---- actions ---------------------------------------------------------------------------------
+
+async function runAction(el, submitter) {
+  const form = el instanceof HTMLFormElement ? el : el.form ?? null;
+  const source = submitter ?? el;
+  if (form && !form.reportValidity()) return;
+  const confirmText = source.dataset.confirm ?? el.dataset.confirm;
+  if (confirmText && !(await confirmDialog(fillTemplate(confirmText, form)))) return;
+
+  let url = source.dataset.action ?? el.dataset.action;
+  if ((source.dataset.withFilters ?? el.dataset.withFilters) !== undefined) url += location.search;
+  const method = source.dataset.method ?? el.dataset.method ?? "POST";
+  const body = form ? new FormData(form, submitter ?? undefined) : undefined;
+  const targetSel = source.dataset.target ?? el.dataset.target ?? "[data-report]";
+  const target = document.querySelector(targetSel);
+  source.disabled = true;
+  try {
+    const res = await authFetch(url, { method, body, headers: { Accept: "text/html" } });
+    const html = await res.text();
+    if (target) {
+      target.innerHTML = html;
+      target.hidden = false;
+      target.focus?.();
+    }
+    toast(res.ok ? "Done." : "That did not work; see the report.");
+    if (res.ok && form && !form.hasAttribute("data-keep")) form.reset();
+    const after = source.dataset.after ?? el.dataset.after ?? "reload";
+    if (res.ok && after.startsWith("go:")) location.assign(after.slice(3));
+    else if (res.ok && after === "reload") await loadFragments(true);
+  } finally {
+    source.disabled = false;
+  }
+}
+
+async function download(el) {
+  const res = await authFetch(el.dataset.download);
+  if (!res.ok) {
+    toast(`Download failed (HTTP ${res.status}).`);
+    return;
+  }
+  const cd = res.headers.get("content-disposition") ?? "";
+  const name = /filename="?([^";]+)"?/.exec(cd)?.[1] ?? el.dataset.filename ?? "download";
+  const href = URL.createObjectURL(await res.blob());
+  const a = Object.assign(document.createElement("a"), { href, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+  toast(`Downloaded ${name}.`);
+}
+
+// ---- sign in ---------------------------------------------------------------------------------
+
+async function signIn(form) {
+  const out = form.querySelector("[data-login-error]");
+  const say = (text) => {
+    out.textContent = text;
+    out.hidden = !text;
+  };
+  say("");
+  const data = new FormData(form);
+  const res = await fetch(`${API}/users/getToken`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ username: data.get("username"), password: data.get("password") }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    say(
+      res.status === 429
+        ? `Too many failed sign-ins. Try again in ${res.headers.get("retry-after") ?? "a few"} s.`
+        : body?.error?.message ?? `Sign-in failed (HTTP ${res.status}).`,
+    );
+    form.querySelector("input[name=password]").select();
+    return;
+  }
+  const s = storeSession(body);
+  if (s.role !== "admin" && s.role !== "viewer") {
+    sessionStorage.removeItem(KEY);
+    say(`The console is for admin and viewer accounts; yours is ${s.role}.`);
+    return;
+  }
+  const next = new URLSearchParams(location.search).get("next") ?? "";
+  // Only back into the console: a crafted link must not send the user elsewhere.
+  location.assign(/^\/admin(\/|$|\?)/.test(next) ? next : "/admin/submissions");
+}
+
+// ---- wiring ----------------------------------------------------------------------------------
+
+document.addEventListener("submit", (ev) => {
+  const form = ev.target;
+  if (!(form instanceof HTMLFormElement)) return;
+  if (form.matches("[data-login]")) {
+    ev.preventDefault();
+    signIn(form).catch((err) => {
+      const out = form.querySelector("[data-login-error]");
+      out.textContent = `Sign-in failed: ${err.message}`;
+      out.hidden = false;
+    });
+  } else if (form.matches("[data-filter]")) {
+    ev.preventDefault();
+    navigate(filterQuery(form));
+  } else if (form.matches("[data-action]") || ev.submitter?.dataset.action) {
+    ev.preventDefault();
+    runAction(form, ev.submitter?.dataset.action ? ev.submitter : null);
+  }
+});
+
+document.addEventListener("click", (ev) => {
+  const el = ev.target instanceof Element ? ev.target.closest("a, button, input") : null;
+  if (!el) return;
+  if (el.matches("a[data-nav]")) {
+    ev.preventDefault();
+    navigate(new URL(el.href).search);
+  } else if (el.matches("button[data-download]")) {
+    download(el);
+  } else if (el.matches("button[data-action]:not([type=submit])")) {
+    runAction(el);
+  } else if (el.matches("button[data-signout]")) {
+    clearTimeout(refreshTimer);
+    sessionStorage.removeItem(KEY);
+    location.assign("/admin/login?message=" + encodeURIComponent("You are signed out."));
+  } else if (el.matches("button[data-copy]")) {
+    const text = document.querySelector(el.dataset.copy)?.textContent ?? "";
+    navigator.clipboard?.writeText(text).then(() => toast("Copied."), () => {});
+  } else if (el.matches("input[data-select-all]")) {
+    const table = el.closest("table");
+    for (const box of table.querySelectorAll("input[name=id]")) box.checked = el.checked;
+  } else if (el.matches("button[data-reset-filters]")) {
+    const form = el.form;
+    for (const f of form.elements) if ("value" in f && f.type !== "submit") f.value = "";
+    navigate("");
+  }
+});
+
+addEventListener("popstate", () => {
+  syncFilterForm();
+  loadFragments();
+});
+
+if (document.body.dataset.auth === "required") {
+  const s = readSession();
+  if (!s) forget();
+  else {
+    const who = document.querySelector("[data-whoami]");
+    if (who) who.textContent = `${s.username} (${s.role})`;
+    // Convenience only: the fragments and the API refuse a viewer anyway.
+    if (s.role !== "admin") {
+      for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = true;
+    }
+    scheduleRefresh(s);
+    loadFragments();
+  }
+}
