@@ -2,6 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
+import { adminRoutes } from "../admin/routes.ts";
+import { statusRoutes } from "../admin/status_routes.ts";
 import { authenticate } from "../auth/middleware.ts";
 import { authRoutes } from "../auth/routes.ts";
 import type { AuthService } from "../auth/service.ts";
@@ -9,6 +11,7 @@ import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
+import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
 import { createDbMappingLookup, type MappingLookup } from "../submissions/mapping_lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
@@ -34,6 +37,8 @@ export interface AppDeps {
   mappings?: MappingLookup;
   /** Wakes this process's delivery worker after a submission or requeue commits. */
   wakeWorker?: () => void;
+  /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
+  breakers?: CircuitBreakers;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -116,7 +121,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
   app.use("*", (c, next) =>
     bodyLimit({
-      maxSize: c.req.path.startsWith("/api/v2/mappings/import")
+      // The console's import fragment forwards the same upload to the import route.
+      maxSize: c.req.path.startsWith("/api/v2/mappings/import") ||
+          c.req.path === "/admin/f/mappings/import"
         ? Math.max(importLimit, config.server.body_limit)
         : config.server.body_limit,
       onError: () => {
@@ -137,6 +144,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   };
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
+  app.route("/api/v2", statusRoutes(deps));
+  // The console calls the API in-process as the signed-in user (src/admin/api.ts).
+  app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 
   // Last, so the document sees every route registered above.
   mountDocs(app);
