@@ -13,7 +13,8 @@ import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";
 import { Wakeup } from "../../src/queue/wakeup.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
 import { staticMappingLookup } from "../../src/submissions/mapping_lookup.ts";
-import type { Sql } from "../../src/db/db.ts";
+import type { Db, Sql } from "../../src/db/db.ts";
+import { enqueue } from "../../src/queue/queries.ts";
 import { createTestApp, type TestApp } from "./app.ts";
 import type { TestDb } from "./pg.ts";
 
@@ -154,4 +155,28 @@ export function body(values: Record<string, unknown> = { ANC1: 12 }, extra = {})
 /** Makes every waiting submission due now (skips the retry delay without touching its logic). */
 export async function fastForward(sql: Sql): Promise<void> {
   await sql`update submissions set run_at = now() where status in ('queued', 'retrying')`;
+}
+
+/** Stores one submission the way the route does, with `marker` as its only value. */
+export function insertOne(sql: Db, marker: number | string, period = "202401") {
+  return enqueue(sql, {
+    userUid: "uTester0001",
+    username: "tester",
+    sourceName: "default",
+    idempotencyKey: null,
+    requestHash: String(marker),
+    orgUnit: ORG_UNIT,
+    orgUnitName: null,
+    period,
+    dataSet: DATA_SET,
+    requestJson: JSON.stringify({ dataValues: { ANC1: marker } }),
+    payload: {
+      dataSet: DATA_SET,
+      period,
+      orgUnit: ORG_UNIT,
+      dataValues: [{ dataElement: "f7n9E0hX8qk", value: String(marker) }],
+    },
+    codes: ["ANC1"],
+    unmappedCodes: [],
+  });
 }

@@ -1,0 +1,218 @@
+/**
+ * Claim exclusivity and the queue's SQL transitions with several real connections: two workers
+ * on separate pools and 2,000 submissions → the simulator receives each exactly once.
+ */
+import assert from "node:assert/strict";
+import { connect, type Sql } from "../src/db/db.ts";
+import { startSimulator } from "../src/dhis2/simulator.ts";
+import { captureLogger } from "../src/logs/logger.ts";
+import {
+  claim,
+  recordAttempt,
+  rescueExpired,
+  snooze,
+  type SubmissionUpdate,
+} from "../src/queue/queries.ts";
+import { listenForWork, Wakeup } from "../src/queue/wakeup.ts";
+import { createTestDb, dbTest } from "./support/pg.ts";
+import { AttemptLog, insertOne, testWorker } from "./support/submissions.ts";
+
+const DELIVERED: SubmissionUpdate = {
+  status: "delivered",
+  runAt: null,
+  lastError: null,
+  credentialProblem: false,
+  httpStatus: 200,
+  dhis2Status: "SUCCESS",
+  counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
+  conflicts: null,
+  response: null,
+};
+const times = () => ({ startedAt: new Date(), finishedAt: new Date(), durationMs: 1 });
+
+dbTest("two workers on separate pools deliver 2,000 submissions exactly once", async () => {
+  const db = await createTestDb("q_two_workers");
+  const sim = await startSimulator();
+  const pools: Sql[] = [connect({ url: db.url, max: 6 }), connect({ url: db.url, max: 6 })];
+  const events = new AttemptLog();
+  const { log } = captureLogger("warn");
+  const wakeups = [new Wakeup(), new Wakeup()];
+  const listeners = await Promise.all(pools.map((p, i) => listenForWork(p, wakeups[i], log)));
+  const workers = pools.map((sql, i) =>
+    testWorker(sql, sim, events, {
+      workerId: `w${i}`,
+      wakeup: wakeups[i],
+      maxConcurrent: 8,
+      // A poll far beyond the test: every claim after the first is driven by NOTIFY or by
+      // finished deliveries, which is what this test is about.
+      pollIntervalMs: 60_000,
+    })
+  );
+  const N = 2000;
+  try {
+    for (const w of workers) w.start();
+    const started = performance.now();
+    // Insert from a third pool in batches of 100 transactions each, while the workers run.
+    for (let i = 0; i < N; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => db.sql.begin((tx) => insertOne(tx, i + j))),
+      );
+    }
+    await events.until((e) => e.length >= N, 120_000);
+    const seconds = (performance.now() - started) / 1000;
+
+    const posted = sim.received.filter((r) => r.path === "/api/dataValueSets");
+    const markers = posted.map((r) =>
+      (r.body as { dataValues: Array<{ value: string }> }).dataValues[0].value
+    );
+    assert.equal(posted.length, N);
+    assert.equal(new Set(markers).size, N);
+    const [agg] = await db.sql`
+      select count(*)::int as n, count(*) filter (where status = 'delivered')::int as delivered,
+             max(attempts)::int as max_attempts, count(distinct locked_by)::int as holders
+      from submissions`;
+    assert.deepEqual(agg, { n: N, delivered: N, max_attempts: 1, holders: 0 });
+    const perWorker = await db.sql`
+      select worker, count(*)::int as n from submission_attempts group by worker order by worker`;
+    assert.equal(perWorker.length, 2, "both workers took part");
+    assert.equal(perWorker[0].n + perWorker[1].n, N);
+    console.log(
+      `2 workers × 8 in flight: ${N} delivered in ${seconds.toFixed(1)} s ` +
+        `(${(N / seconds).toFixed(0)}/s; split ${perWorker.map((w) => w.n).join("/")})`,
+    );
+  } finally {
+    await Promise.all(workers.map((w) => w.stop(5000)));
+    await Promise.all(listeners.map((l) => l.close()));
+    await Promise.all(pools.map((p) => p.end()));
+    await sim.stop();
+    await db.close();
+  }
+});
+
+dbTest("concurrent claims on many connections never hand out a row twice", async () => {
+  const db = await createTestDb("q_claim_race");
+  const pools = Array.from({ length: 6 }, () => connect({ url: db.url, max: 2 }));
+  try {
+    await db.sql.begin(async (tx) => {
+      for (let i = 0; i < 300; i++) await insertOne(tx, i);
+    });
+    const claimed: number[] = [];
+    await Promise.all(pools.map(async (p, w) => {
+      for (;;) {
+        const jobs = await claim(p, `w${w}`, 7, 60);
+        if (!jobs.length) return;
+        claimed.push(...jobs.map((j) => j.id));
+      }
+    }));
+    assert.equal(claimed.length, 300);
+    assert.equal(new Set(claimed).size, 300);
+  } finally {
+    await Promise.all(pools.map((p) => p.end()));
+    await db.close();
+  }
+});
+
+dbTest("claim order, lease, snooze without an attempt, fencing and rescue", async () => {
+  const db = await createTestDb("q_sql");
+  try {
+    const a = await insertOne(db.sql, "a");
+    const b = await insertOne(db.sql, "b");
+    await db.sql`update submissions set run_at = now() + interval '1 hour' where id = ${b.id}`;
+    const c = await insertOne(db.sql, "c");
+    await db.sql`update submissions set run_at = now() - interval '1 hour' where id = ${c.id}`;
+
+    // Due rows only, oldest run_at first; the lease is set.
+    const jobs = await claim(db.sql, "w1", 10, 30);
+    assert.deepEqual(jobs.map((j) => j.id), [c.id, a.id]);
+    assert.ok(jobs.every((j) => j.attempt === 1));
+    const [lease] = await db.sql`
+      select status, locked_by, round(extract(epoch from locked_until - now())) as secs
+      from submissions where id = ${a.id}`;
+    assert.deepEqual(lease, { status: "running", locked_by: "w1", secs: "30" });
+
+    // Snooze gives the attempt back.
+    const later = new Date(Date.now() + 60_000);
+    assert.equal(await snooze(db.sql, jobs[1], "w1", later), true);
+    const [s] = await db
+      .sql`select status, attempts, locked_by from submissions where id = ${a.id}`;
+    assert.deepEqual(s, { status: "queued", attempts: 0, locked_by: null });
+
+    // Another worker's record, or a stale attempt number, changes nothing.
+    assert.equal(
+      await recordAttempt(db.sql, jobs[0], "w2", DELIVERED, { outcome: "delivered", ...times() }),
+      false,
+    );
+    assert.equal(
+      await recordAttempt(db.sql, { ...jobs[0], attempt: 9 }, "w1", DELIVERED, {
+        outcome: "delivered",
+        ...times(),
+      }),
+      false,
+    );
+
+    // The lease runs out: rescued to retrying with a lease_expired attempt; maxRetries 0 → dead.
+    await db.sql`update submissions set locked_until = now() - interval '1 second'`;
+    const rescued = await rescueExpired(db.sql, 3);
+    assert.deepEqual(rescued.map((r) => [r.id, r.status, r.lockedBy]), [[c.id, "retrying", "w1"]]);
+    assert.equal(
+      await recordAttempt(db.sql, jobs[0], "w1", DELIVERED, { outcome: "delivered", ...times() }),
+      false,
+    );
+    const again = await claim(db.sql, "w1", 1, 30);
+    assert.deepEqual(again.map((j) => [j.id, j.attempt]), [[c.id, 2]]);
+    await db.sql`update submissions set locked_until = now() - interval '1 second'`;
+    assert.deepEqual((await rescueExpired(db.sql, 1)).map((r) => r.status), ["dead"]);
+    const attempts = await db.sql`
+      select number, outcome, worker from submission_attempts where submission_id = ${c.id}
+      order by number`;
+    assert.deepEqual(attempts.map((r) => [r.number, r.outcome, r.worker]), [
+      [1, "lease_expired", "w1"],
+      [2, "lease_expired", "w1"],
+    ]);
+  } finally {
+    await db.close();
+  }
+});
+
+dbTest("the claim uses the due index, and the list queries their filter indexes", async () => {
+  const db = await createTestDb("q_plans");
+  try {
+    // 200,000 rows, nearly all finished, like a real table after months.
+    await db.sql`
+      insert into submissions (user_uid, username, source_name, request_hash, org_unit, period,
+        data_set, request, payload, codes, status, created_at, finished_at)
+      select 'u' || (i % 50), 'user' || (i % 50), 'default', i::text,
+             'ou' || lpad((i % 3000)::text, 9, '0'), (2020 + i % 5)::text || '01', 'ds' || (i % 20),
+             '{}', '{"dataValues":[]}', '{}',
+             case when i % 1000 = 0 then 'queued' when i % 97 = 0 then 'dead' else 'delivered' end,
+             now() - make_interval(secs => i * 30), now()
+      from generate_series(1, 200000) i`;
+    await db.sql`analyze submissions`;
+    const plan = async (q: PromiseLike<readonly unknown[]>) =>
+      ((await q) as Array<Record<string, string>>).map((r) => r["QUERY PLAN"]).join("\n");
+    const claimPlan = await plan(db.sql`
+      explain select id from submissions
+      where status in ('queued', 'retrying') and run_at <= now()
+      order by run_at, id limit 8 for update skip locked`);
+    assert.match(claimPlan, /Index Scan using submissions_due_idx/);
+    assert.doesNotMatch(claimPlan, /Sort|Seq Scan/);
+
+    const cases: Array<[string, RegExp]> = [
+      ["true", /submissions_created_idx/],
+      ["status in ('dead')", /submissions_status_created_idx/],
+      ["org_unit = 'ou000000042'", /submissions_org_unit_created_idx/],
+      ["username = 'user7'", /submissions_username_created_idx|submissions_created_idx/],
+      ["period = '202201'", /submissions_period_created_idx|submissions_created_idx/],
+    ];
+    for (const [where, index] of cases) {
+      const p = await plan(db.sql.unsafe(
+        `explain select id from submissions where ${where}
+         order by created_at desc, id desc limit 20`,
+      ));
+      assert.match(p, index, `${where}:\n${p}`);
+      assert.doesNotMatch(p, /Seq Scan/, `${where}:\n${p}`);
+    }
+  } finally {
+    await db.close();
+  }
+});
