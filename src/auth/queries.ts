@@ -130,7 +130,10 @@ export async function updateUser(
   const cols = Object.fromEntries(
     Object.entries(changes).filter(([, v]) => v !== undefined),
   ) as Record<string, unknown>;
-  if (changes.password_hash !== undefined) cols.password_changed = new Date();
+  // Whole seconds, like a JWT's iat: a token issued after the change is never refused.
+  if (changes.password_hash !== undefined) {
+    cols.password_changed = new Date(Math.floor(Date.now() / 1000) * 1000);
+  }
   cols.updated = new Date();
   const [row] = await sql<UserRow[]>`
     update users set ${sql(cols)} where id = ${id} returning *`;

@@ -108,8 +108,11 @@ export async function touchApiTokens(
   if (uses.length === 0) return;
   await sql`
     update api_tokens t set last_used = greatest(t.last_used, v.at)
-    from unnest(${uses.map((u) => u.id)}::bigint[], ${uses.map((u) => u.at)}::timestamptz[])
-      as v(id, at)
+    from unnest(
+      ${uses.map((u) => u.id)}::bigint[],
+      -- ISO text: postgres.js sends an array of Dates as one timestamptz, not an array.
+      ${uses.map((u) => u.at.toISOString())}::timestamptz[]
+    ) as v(id, at)
     where t.id = v.id`;
 }
 
