@@ -99,3 +99,20 @@ dbTest("a token's source_name overrides the user's; a deactivated user is refuse
     await db.close();
   }
 });
+
+dbTest("concurrent requests with the same new credential verify it once", async () => {
+  const db = await createTestDb("auth_mw_flight");
+  const t = withProbe(await createTestApp(db));
+  try {
+    const headers = basicHeader(t.users.viewer.username, "not-the-password-1");
+    const results = await Promise.all(
+      Array.from({ length: 16 }, () => t.app.request("/api/v2/probe", { headers })),
+    );
+    assert.deepEqual(results.map((r) => r.status), Array(16).fill(401));
+    const rows = await db.sql`select kind, failures from login_throttle order by kind`;
+    assert.deepEqual(rows.map((r) => [r.kind, r.failures]), [["address", 1], ["username", 1]]);
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});

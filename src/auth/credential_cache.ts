@@ -3,6 +3,11 @@
  * submission path does not pay a database round trip (Token) or 74 ms of scrypt (Basic) on
  * every request: scrypt on each Basic request would cap a process at about 15 requests/s.
  *
+ * Measured (2 vCPUs shared with other work, no-op route, 32 concurrent callers, in-process
+ * `app.request`): cached Token/Bearer/Basic 18,000-29,000 requests/s; uncached Token (one
+ * indexed SELECT) 2,700-5,600/s; uncached Basic 10-14/s. Over loopback HTTP, with the client
+ * in the same process, cached Token ran at 4,400-5,100/s against 6,900/s for /health.
+ *
  * Staleness: a change made through this process (revoke, deactivate, password or role change)
  * invalidates its entries at once. Another replica keeps using its cached entry until the TTL
  * runs out, so across replicas a revoked credential can work for up to `ttlMs` more.
