@@ -11,9 +11,11 @@ import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
+import { MappingCache } from "../mappings/cache.ts";
+import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
-import { createDbMappingLookup, type MappingLookup } from "../submissions/mapping_lookup.ts";
+import type { MappingLookup } from "../submissions/mapping_lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
@@ -33,8 +35,14 @@ export interface AppDeps {
    * outside /api/v2, where every protected route then answers 401.
    */
   auth?: AuthService;
-  /** Code → DHIS2 UID look-up for submissions; default: dhis2_mappings read directly. */
+  /** Code → DHIS2 UID look-up for submissions; default: mappingCache. */
   mappings?: MappingLookup;
+  /**
+   * The in-memory mappings the submission path reads; the mapping routes invalidate it after
+   * their writes. The gateway passes a started one (it also sees other replicas' changes);
+   * default: an unstarted one, which sees this process's changes only.
+   */
+  mappingCache?: MappingCache;
   /** Wakes this process's delivery worker after a submission or requeue commits. */
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
@@ -137,9 +145,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     app.use("/api/v2/*", authenticate(deps.auth));
     app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
   }
+  const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
+  app.route("/api/v2", mappingRoutes({ ...deps, cache: mappingCache }));
   const submissionDeps = {
     ...deps,
-    mappings: deps.mappings ?? createDbMappingLookup(deps.sql),
+    mappings: deps.mappings ?? mappingCache,
     wakeWorker: deps.wakeWorker ?? (() => {}),
   };
   app.route("/", submissionRoutes(submissionDeps));

@@ -100,8 +100,8 @@ export interface MetadataSnapshot {
 /**
  * Check valid rows against DHIS2 metadata: the data element exists (and is in the data set, when
  * one is named), the COC belongs to the data element's category combo, the AOC to the data set's
- * (without a data set: to that of some data set holding the data element, as DHIS2 accepts any),
- * and the destination org unit exists. Empty COC/AOC mean DHIS2's default and are not checked.
+ * (without a data set: to that of some data set holding the data element, as DHIS2 accepts any;
+ * unchecked when no data set of the snapshot holds it), and the destination org unit exists. Empty COC/AOC mean DHIS2's default and are not checked.
  */
 export function validateAgainstMetadata(
   rows: readonly ValidRow[],
@@ -112,15 +112,21 @@ export function validateAgainstMetadata(
     problems.push({ row, column, value, message });
 
   // The AOCs of all data sets holding a data element, built on first use: a file maps the same
-  // few data elements many times and there may be hundreds of data sets.
-  const aocsByDataElement = new Map<string, Set<string>>();
-  const aocsOf = (dataElement: string): Set<string> => {
+  // few data elements many times and there may be hundreds of data sets. Null when no data set
+  // of the snapshot holds it: a snapshot may carry only the data sets a file names, so nothing
+  // can be said then.
+  const aocsByDataElement = new Map<string, Set<string> | null>();
+  const aocsOf = (dataElement: string): Set<string> | null => {
     let aocs = aocsByDataElement.get(dataElement);
-    if (!aocs) {
-      aocs = new Set();
+    if (aocs === undefined) {
+      let held = false;
+      const found = new Set<string>();
       for (const ds of snapshot.dataSets.values()) {
-        if (ds.dataElements.has(dataElement)) ds.attributeOptionCombos.forEach((a) => aocs!.add(a));
+        if (!ds.dataElements.has(dataElement)) continue;
+        held = true;
+        ds.attributeOptionCombos.forEach((a) => found.add(a));
       }
+      aocs = held ? found : null;
       aocsByDataElement.set(dataElement, aocs);
     }
     return aocs;
@@ -165,7 +171,8 @@ export function validateAgainstMetadata(
         );
       }
     } else if (m.attributeOptionCombo !== "" && de) {
-      if (!aocsOf(m.dataElement).has(m.attributeOptionCombo)) {
+      const aocs = aocsOf(m.dataElement);
+      if (aocs && !aocs.has(m.attributeOptionCombo)) {
         add(
           row,
           "attribute_option_combo",

@@ -1,0 +1,254 @@
+/**
+ * The import service behind POST /mappings/import/{csv,excel} and `dhis2gw mappings import`:
+ * parse → check rows → (validate=dhis2) check against one metadata snapshot → compare with the
+ * stored rows → write, all or nothing. A file with any problem changes nothing and is answered
+ * with 422 and the problems; a dry run stops before writing.
+ */
+import { type Db, PG, pgCode, type Sql } from "../db/db.ts";
+import { AppError } from "../http/errors.ts";
+import { parseMappingsCsv } from "./csv.ts";
+import { type ImportMode, planImport, scopesOf, type StoredRow } from "./diff.ts";
+import { parseMappingsXlsx } from "./excel.ts";
+import type { ImportLimits, ParseResult, Problem } from "./formats.ts";
+import type { MappingField } from "./model.ts";
+import {
+  deleteByUids,
+  lockForWrite,
+  type MappingRow,
+  rowsInScopes,
+  rowsMatching,
+  toInput,
+  toWriteRow,
+  upsertBatch,
+} from "./queries.ts";
+import {
+  type MetadataSnapshot,
+  validateAgainstMetadata,
+  validateRows,
+  type ValidRow,
+} from "./validate.ts";
+import { isZip } from "./zip.ts";
+
+export type ImportFormat = "csv" | "xlsx";
+
+export interface ImportProgress {
+  phase: "parse" | "check" | "dhis2" | "compare" | "write" | "done";
+  /** Rows handled so far in this phase, and of how many (0 when not known yet). */
+  done: number;
+  total: number;
+}
+
+export interface ImportOptions {
+  format: ImportFormat;
+  mode: ImportMode;
+  dryRun: boolean;
+  limits?: Partial<ImportLimits>;
+  /** validate=dhis2: the snapshot for the file's valid rows (throws 502 when DHIS2 is away). */
+  metadata?: (rows: readonly ValidRow[]) => Promise<MetadataSnapshot>;
+  onProgress?: (p: ImportProgress) => void;
+  /** Called once a change is committed (the writing process's cache is invalidated here). */
+  onChange?: () => void;
+}
+
+export interface ImportReport {
+  format: ImportFormat;
+  mode: ImportMode;
+  dryRun: boolean;
+  /** Data rows in the file. */
+  rows: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  deleted: number;
+  validatedAgainstDhis2: boolean;
+  /** Always empty here: a file with problems is answered with 422 instead. */
+  problems: Problem[];
+}
+
+/** A reply listing 100,000 problems helps nobody; the count of the rest is in the message. */
+export const MAX_PROBLEMS_SHOWN = 1000;
+
+/**
+ * Rows per INSERT … ON CONFLICT statement: 15 parameters a row, far below PostgreSQL's 65,535;
+ * 2,000 rows took 0.2 s a statement and larger batches gained nothing measurable.
+ */
+export const WRITE_BATCH = 2000;
+const DELETE_BATCH = 10_000;
+
+/** Parsing a 100,000-row workbook takes seconds of CPU: imports and exports run one at a time. */
+class Gate {
+  #busy = false;
+  #waiting: (() => void)[] = [];
+  constructor(readonly maxWaiting: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#busy) {
+      if (this.#waiting.length >= this.maxWaiting) {
+        throw new AppError(
+          "too_many_requests",
+          "other mapping imports or exports are running; try again in a moment",
+          { headers: { "Retry-After": "10" } },
+        );
+      }
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#busy = true;
+    try {
+      return await fn();
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#busy = false;
+    }
+  }
+}
+
+/** Each waiting request holds its file in memory, so only a few may wait. */
+export const heavyWork = new Gate(4);
+
+/** Lets other requests run between the CPU-bound phases. */
+const breathe = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+export function problemsError(problems: readonly Problem[], what = "the file"): AppError {
+  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
+  const more = problems.length - shown.length;
+  const count = `${problems.length} problem${problems.length === 1 ? "" : "s"}`;
+  return new AppError(
+    "validation_failed",
+    `${count} in ${what}; nothing was changed` +
+      (more > 0 ? ` (the first ${shown.length} are listed, ${more} more are not)` : ""),
+    { details: shown },
+  );
+}
+
+/** OLE2 compound file (.xls) or ZIP (.xlsx) magic: a workbook, whatever its name says. */
+export function looksLikeWorkbook(bytes: Uint8Array): boolean {
+  const ole = [0xd0, 0xcf, 0x11, 0xe0];
+  return isZip(bytes) || (bytes.length >= 4 && ole.every((b, i) => bytes[i] === b));
+}
+
+export function parseFile(
+  format: ImportFormat,
+  bytes: Uint8Array,
+  limits: Partial<ImportLimits> = {},
+): ParseResult {
+  if (format === "xlsx") return parseMappingsXlsx(bytes, limits);
+  if (looksLikeWorkbook(bytes)) {
+    throw new AppError(
+      "unsupported_media_type",
+      "the file is an Excel workbook, not CSV: upload it to /api/v2/mappings/import/excel",
+    );
+  }
+  return parseMappingsCsv(bytes, limits);
+}
+
+function storedOf(rows: readonly MappingRow[]): StoredRow[] {
+  return rows.map((r) => ({ uid: r.uid, mapping: toInput(r) }));
+}
+
+export async function importMappings(
+  sql: Sql,
+  bytes: Uint8Array,
+  opts: ImportOptions,
+): Promise<ImportReport> {
+  const progress = opts.onProgress ?? (() => {});
+  progress({ phase: "parse", done: 0, total: 0 });
+  const parsed = parseFile(opts.format, bytes, opts.limits);
+  progress({ phase: "check", done: 0, total: parsed.rows.length });
+  await breathe();
+  const checked = validateRows(parsed.rows);
+  const problems = [...parsed.problems, ...checked.problems];
+  progress({ phase: "check", done: parsed.rows.length, total: parsed.rows.length });
+
+  let validated = false;
+  if (opts.metadata && checked.mappings.length > 0) {
+    progress({ phase: "dhis2", done: 0, total: checked.mappings.length });
+    try {
+      const snapshot = await opts.metadata(checked.mappings);
+      problems.push(...validateAgainstMetadata(checked.mappings, snapshot));
+      validated = true;
+    } catch (err) {
+      // With problems already found, report them rather than hide them behind DHIS2's outage.
+      if (problems.length === 0 || !(err instanceof AppError)) throw err;
+      problems.push({
+        row: 1,
+        column: "",
+        value: "",
+        message: `not checked against DHIS2: ${err.message}`,
+      });
+    }
+  }
+  if (problems.length > 0) throw problemsError(sortByRow(problems));
+
+  // Columns the file has, shared by all rows (collectRows sets every recognised column).
+  const present = new Set(Object.keys(parsed.rows[0]?.fields ?? {}) as MappingField[]);
+  const fileRows = checked.mappings.map((v) => ({ ...v, present }));
+  await breathe();
+
+  const report: ImportReport = {
+    format: opts.format,
+    mode: opts.mode,
+    dryRun: opts.dryRun,
+    rows: parsed.rows.length,
+    created: 0,
+    updated: 0,
+    unchanged: 0,
+    deleted: 0,
+    validatedAgainstDhis2: validated,
+    problems: [],
+  };
+  const mappings = fileRows.map((r) => r.mapping);
+
+  const run = async (db: Db) => {
+    progress({ phase: "compare", done: 0, total: fileRows.length });
+    const stored = opts.mode === "replace"
+      ? await rowsInScopes(db, scopesOf(fileRows))
+      : await rowsMatching(db, mappings);
+    const plan = planImport(fileRows, storedOf(stored), opts.mode);
+    if (plan.problems.length > 0) throw problemsError(plan.problems);
+    report.created = plan.created;
+    report.updated = plan.updated;
+    report.unchanged = plan.unchanged;
+    report.deleted = plan.deletes.length;
+    if (opts.dryRun) return;
+
+    for (let i = 0; i < plan.deletes.length; i += DELETE_BATCH) {
+      await deleteByUids(db, plan.deletes.slice(i, i + DELETE_BATCH));
+    }
+    const total = plan.writes.length;
+    for (let i = 0; i < total; i += WRITE_BATCH) {
+      const batch = plan.writes.slice(i, i + WRITE_BATCH).map((w) => toWriteRow(w.uid, w.mapping));
+      await upsertBatch(db, batch);
+      progress({ phase: "write", done: Math.min(i + WRITE_BATCH, total), total });
+    }
+  };
+
+  try {
+    if (opts.dryRun) await run(sql);
+    else {
+      await sql.begin(async (tx) => {
+        await lockForWrite(tx);
+        await run(tx);
+      });
+      if (report.created + report.updated + report.deleted > 0) opts.onChange?.();
+    }
+  } catch (err) {
+    if (pgCode(err) === PG.uniqueViolation) {
+      // planImport rules these out against what it read under the lock; left is a file that
+      // swaps source org units between two of its rows, which PostgreSQL checks row by row.
+      throw new AppError(
+        "conflict",
+        "the import would give one source org unit two org unit mappings for a moment " +
+          "(two rows swap their source_orgunit?); nothing was changed: import the swap in two steps" +
+          ` (${(err as Error).message})`,
+      );
+    }
+    throw err;
+  }
+  progress({ phase: "done", done: fileRows.length, total: fileRows.length });
+  return report;
+}
+
+function sortByRow(problems: Problem[]): Problem[] {
+  return problems.sort((a, b) => a.row - b.row);
+}

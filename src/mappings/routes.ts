@@ -1,0 +1,381 @@
+/**
+ * /api/v2/mappings: list with filters and paging, CRUD by uid, import from CSV and Excel, export
+ * that re-imports. Admins write; viewers and submitters read (a submitter's system sends these
+ * codes, so it may read the code book; mappings hold no secrets). The old service's unauthenticated
+ * /mappings/export/excel-template is not served: the template is here, behind authentication.
+ */
+import type { Context } from "hono";
+import { secureRoute } from "../auth/guard.ts";
+import type { Role } from "../auth/principal.ts";
+import type { Config } from "../config/config.ts";
+import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
+import { createDhis2Client } from "../dhis2/client.ts";
+import { generateUid } from "../dhis2/uid.ts";
+import { newRouter } from "../http/app.ts";
+import type { AppEnv } from "../http/env.ts";
+import { AppError, notFound } from "../http/errors.ts";
+import { zodProblems } from "../http/validation.ts";
+import { mappingsToCsv } from "./csv.ts";
+import { fetchMetadataSnapshot, type MetadataClient } from "./dhis2_snapshot.ts";
+import { mappingsToXlsx, templateXlsx } from "./excel.ts";
+import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
+import { type MappingInput, mappingInputSchema } from "./model.ts";
+import {
+  deleteMapping,
+  exportMappings,
+  insertMapping,
+  listMappings,
+  lockForWrite,
+  mappingByUid,
+  type MappingRow,
+  toInput,
+  toMapping,
+  updateMapping,
+} from "./queries.ts";
+import {
+  ErrorSchema,
+  FilterQuery,
+  ImportFile,
+  ImportQuery,
+  ImportReportSchema,
+  ListQuery,
+  MappingBody,
+  MappingPage,
+  MappingSchema,
+  UidParam,
+} from "./schemas.ts";
+
+export interface MappingRoutesDeps {
+  sql: Sql;
+  config: Readonly<Config>;
+  /** Told after every committed change, so this process's look-ups see it at once. */
+  cache?: { invalidate(): void };
+  /** For validate=dhis2; default: a client from the config's api.dhis2_* settings. */
+  dhis2?: MetadataClient;
+}
+
+const READ: Role[] = ["admin", "viewer", "submitter"];
+const WRITE: Role[] = ["admin"];
+const TAGS = ["mappings"];
+const json = <T>(schema: T) => ({ "application/json": { schema } });
+const auth = {
+  401: { description: "missing or bad credentials" },
+  403: { description: "your role may not do this" },
+} as const;
+const XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const binary = { schema: { type: "string" as const, format: "binary" } };
+
+const list = secureRoute({
+  method: "get",
+  path: "/mappings",
+  roles: READ,
+  tags: TAGS,
+  summary: "List mappings; every filter is applied, and they combine with AND",
+  request: { query: ListQuery },
+  responses: { 200: { description: "a page", content: json(MappingPage) }, ...auth },
+});
+
+const create = secureRoute({
+  method: "post",
+  path: "/mappings",
+  roles: WRITE,
+  tags: TAGS,
+  summary: "Create one mapping",
+  request: { body: { required: true, content: json(MappingBody) } },
+  responses: {
+    201: { description: "created", content: json(MappingSchema) },
+    ...auth,
+    409: { description: "same code, sourceName, instanceName and what exists already" },
+    422: { description: "a field is missing or malformed (each is named)" },
+  },
+});
+
+const getOne = secureRoute({
+  method: "get",
+  path: "/mappings/{uid}",
+  roles: READ,
+  tags: TAGS,
+  summary: "One mapping",
+  request: { params: UidParam },
+  responses: {
+    200: { description: "the mapping", content: json(MappingSchema) },
+    ...auth,
+    404: { description: "no such mapping" },
+  },
+});
+
+const update = secureRoute({
+  method: "put",
+  path: "/mappings/{uid}",
+  roles: WRITE,
+  tags: TAGS,
+  summary: "Change a mapping: fields left out keep their values",
+  request: { params: UidParam, body: { required: true, content: json(MappingBody) } },
+  responses: {
+    200: { description: "updated", content: json(MappingSchema) },
+    ...auth,
+    404: { description: "no such mapping" },
+    409: { description: "the new key belongs to another mapping" },
+    422: { description: "a field is missing or malformed (each is named)" },
+  },
+});
+
+const remove = secureRoute({
+  method: "delete",
+  path: "/mappings/{uid}",
+  roles: WRITE,
+  tags: TAGS,
+  summary: "Delete a mapping (the reply is the deleted mapping)",
+  request: { params: UidParam },
+  responses: {
+    200: { description: "deleted", content: json(MappingSchema) },
+    ...auth,
+    404: { description: "no such mapping" },
+  },
+});
+
+function importRoute(format: "csv" | "excel") {
+  const what = format === "csv"
+    ? "CSV (UTF-8 with or without BOM, comma or semicolon, quoted fields, CRLF)"
+    : "an Excel workbook (.xlsx, or .xls); the sheet with the mapping headers is read";
+  return secureRoute({
+    method: "post",
+    path: `/mappings/import/${format}`,
+    roles: WRITE,
+    tags: TAGS,
+    summary: `Import mappings from ${format === "csv" ? "CSV" : "Excel"}, all or nothing`,
+    description: `Multipart field \`file\`: ${what}. Headers match without regard to case, ` +
+      "spaces or order. Columns the file lacks keep their stored values.",
+    request: {
+      query: ImportQuery,
+      body: { content: { "multipart/form-data": { schema: ImportFile } } },
+    },
+    responses: {
+      200: {
+        description: "imported (or, with dryRun, what would be)",
+        content: json(ImportReportSchema),
+      },
+      400: { description: "no file, or a file that cannot be read (bad UTF-8, damaged workbook)" },
+      ...auth,
+      409: { description: "a concurrent change got in the way; nothing was changed" },
+      413: { description: "larger than mappings.import_max_bytes / _rows, or a zip bomb" },
+      415: { description: "not a workbook (Excel), or a workbook sent as CSV" },
+      422: {
+        description: "problems in rows; error.details lists them",
+        content: json(ErrorSchema),
+      },
+      429: { description: "other imports are running" },
+      502: { description: "validate=dhis2 and DHIS2 could not be read" },
+    },
+  });
+}
+
+const importCsv = importRoute("csv");
+const importExcel = importRoute("excel");
+
+function exportRoute(path: string, summary: string, type: string) {
+  return secureRoute({
+    method: "get",
+    path,
+    roles: READ,
+    tags: TAGS,
+    summary,
+    request: { query: FilterQuery },
+    responses: { 200: { description: "the file", content: { [type]: binary } }, ...auth },
+  });
+}
+
+const exportCsv = exportRoute(
+  "/mappings/export/csv",
+  "Export mappings (filters as in the list) as CSV that re-imports unchanged",
+  "text/csv",
+);
+const exportExcel = exportRoute(
+  "/mappings/export/excel",
+  "Export mappings (filters as in the list) as .xlsx that re-imports unchanged",
+  XLSX_TYPE,
+);
+const template = secureRoute({
+  method: "get",
+  path: "/mappings/export/excel-template",
+  roles: READ,
+  tags: TAGS,
+  summary: "An empty workbook with the headers and instructions",
+  responses: { 200: { description: "the file", content: { [XLSX_TYPE]: binary } }, ...auth },
+});
+
+function attachment(body: Uint8Array | string, type: string, filename: string): Response {
+  return new Response(body as BodyInit, {
+    headers: {
+      "Content-Type": type,
+      "Content-Disposition": `attachment; filename="${filename}"`,
+    },
+  });
+}
+
+/** The file's key is taken; a unique violation says by which index. */
+function keyConflict(err: unknown, m: MappingInput): unknown {
+  if (pgCode(err) !== PG.uniqueViolation) return err;
+  const index = (err as { constraint_name?: string }).constraint_name;
+  return new AppError(
+    "conflict",
+    index === "dhis2_mappings_ou_key"
+      ? `source org unit "${m.sourceOrgUnit}" is already mapped for source ` +
+        `"${m.sourceName}", instance "${m.instanceName}"`
+      : `a mapping with code "${m.code}", what "${m.what}", source "${m.sourceName}" and ` +
+        `instance "${m.instanceName}" exists already`,
+  );
+}
+
+function checked(input: unknown): MappingInput {
+  const r = mappingInputSchema.safeParse(input);
+  if (r.success) return r.data;
+  const problems = zodProblems(r.error);
+  throw new AppError(
+    "validation_failed",
+    `invalid mapping: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`,
+    { details: problems },
+  );
+}
+
+function clientFromConfig(config: Readonly<Config>): MetadataClient {
+  const a = config.api;
+  if (!a.dhis2_base_url) {
+    throw new AppError(
+      "bad_request",
+      "validate=dhis2 needs a DHIS2 to ask: api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set",
+    );
+  }
+  return createDhis2Client({
+    baseUrl: a.dhis2_base_url,
+    auth: a.dhis2_auth_method === "pat"
+      ? { method: "pat", token: a.dhis2_pat }
+      : { method: "basic", username: a.dhis2_user, password: a.dhis2_password },
+    connectTimeoutMs: a.dhis2_connect_timeout * 1000,
+    timeoutMs: a.dhis2_timeout * 1000,
+  });
+}
+
+export function mappingRoutes(deps: MappingRoutesDeps) {
+  const { sql, config } = deps;
+  const changed = () => deps.cache?.invalidate();
+
+  /** One write in its own transaction, behind the writers' lock (see lockForWrite). */
+  const write = async <T>(fn: (tx: TransactionSql) => Promise<T>) => {
+    const result = await sql.begin(async (tx) => {
+      await lockForWrite(tx);
+      return await fn(tx);
+    });
+    changed();
+    return result as T;
+  };
+
+  const found = (row: MappingRow | undefined, uid: string): MappingRow => {
+    if (!row) throw notFound(`no mapping with uid ${uid}`);
+    return row;
+  };
+
+  const importFile = async (
+    c: Context<AppEnv>,
+    format: ImportFormat,
+    q: typeof ImportQuery._output,
+    form: { file?: unknown } | undefined,
+  ) => {
+    const file = form?.file;
+    if (!(file instanceof File)) {
+      throw new AppError(
+        "bad_request",
+        "No file is received: send it as multipart/form-data in the field `file`",
+      );
+    }
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const dhis2 = q.validate === "dhis2" ? deps.dhis2 ?? clientFromConfig(config) : undefined;
+    const report = await heavyWork.run(() =>
+      importMappings(sql, bytes, {
+        format,
+        mode: q.mode,
+        dryRun: q.dryRun ?? false,
+        limits: {
+          maxBytes: config.mappings.import_max_bytes,
+          maxRows: config.mappings.import_max_rows,
+        },
+        metadata: dhis2
+          ? (rows) =>
+            fetchMetadataSnapshot(dhis2, rows, [config.api.dhis2_data_set].filter(Boolean))
+          : undefined,
+        onChange: changed,
+      })
+    );
+    return c.json(report, 200);
+  };
+
+  return newRouter()
+    .openapi(list, async (c) => {
+      const { page, page_size, ...filter } = c.req.valid("query");
+      const { rows, total } = await listMappings(sql, filter, {
+        limit: page_size,
+        offset: (page - 1) * page_size,
+      });
+      return c.json({
+        items: rows.map(toMapping),
+        total,
+        page,
+        page_size,
+        total_pages: Math.ceil(total / page_size),
+      }, 200);
+    })
+    .openapi(create, async (c) => {
+      const m = checked(c.req.valid("json"));
+      const row = await write((tx) => insertMapping(tx, generateUid(), m))
+        .catch((err) => {
+          throw keyConflict(err, m);
+        });
+      return c.json(toMapping(row), 201);
+    })
+    .openapi(exportCsv, async (c) => {
+      const rows = await exportMappings(sql, c.req.valid("query"));
+      return attachment(
+        mappingsToCsv(rows.map(toInput)),
+        "text/csv; charset=utf-8",
+        "dhis2_mappings.csv",
+      );
+    })
+    .openapi(exportExcel, async (c) => {
+      const rows = await exportMappings(sql, c.req.valid("query"));
+      const bytes = await heavyWork.run(() => Promise.resolve(mappingsToXlsx(rows.map(toInput))));
+      return attachment(bytes, XLSX_TYPE, "dhis2_mappings.xlsx");
+    })
+    .openapi(template, () => attachment(templateXlsx(), XLSX_TYPE, "dhis2_mappings_template.xlsx"))
+    .openapi(importCsv, (c) => importFile(c, "csv", c.req.valid("query"), c.req.valid("form")))
+    .openapi(
+      importExcel,
+      (c) => importFile(c, "xlsx", c.req.valid("query"), c.req.valid("form")),
+    )
+    .openapi(getOne, async (c) => {
+      const { uid } = c.req.valid("param");
+      return c.json(toMapping(found(await mappingByUid(sql, uid), uid)), 200);
+    })
+    .openapi(update, async (c) => {
+      const { uid } = c.req.valid("param");
+      // Partial: fields the body leaves out keep their stored values.
+      const given = Object.fromEntries(
+        Object.entries(c.req.valid("json")).filter(([, v]) => v !== undefined),
+      );
+      let m: MappingInput | undefined;
+      // Read under the writers' lock, so a concurrent change is not overwritten with old values.
+      const row = await write(async (tx) => {
+        const stored = found(await mappingByUid(tx, uid), uid);
+        m = checked({ ...toInput(stored), ...given });
+        const same = JSON.stringify(m) === JSON.stringify(toInput(stored));
+        return same ? stored : await updateMapping(tx, uid, m);
+      }).catch((err) => {
+        throw m ? keyConflict(err, m) : err;
+      });
+      return c.json(toMapping(found(row, uid)), 200);
+    })
+    .openapi(remove, async (c) => {
+      const { uid } = c.req.valid("param");
+      const row = await write((tx) => deleteMapping(tx, uid));
+      return c.json(toMapping(found(row, uid)), 200);
+    });
+}
