@@ -1,6 +1,7 @@
 /** The real CLI and server as subprocesses, the way an operator and a new user meet them. */
 import assert from "node:assert/strict";
 import { verifyPassword } from "../src/auth/password.ts";
+import { createTestApp } from "./support/app.ts";
 import { portFrom, runCli, startServe } from "./support/cli.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
@@ -65,8 +66,33 @@ dbTest("user create / list / reset-password read the password from stdin", async
     );
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no user named ghost/);
-    for (const r of [created, list, reset, unknown]) {
-      for (const s of [pw, newPw]) assert.ok(!(r.stdout + r.stderr).includes(s));
+    // An old client's 40-hex token keeps working once imported (only its hash is stored).
+    const legacy = "0123456789abcdef0123456789abcdef01234567";
+    const imported = await runCli(
+      ["user", "import-token", "--username", "ops_admin", "--name", "old bridge", "--token-stdin"],
+      { env, stdin: `${legacy}\n` },
+    );
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.match(imported.stdout, /^imported API token \d+ \(01234567…\) for ops_admin\n$/);
+    const again = await runCli(
+      ["user", "import-token", "--username", "ops_admin", "--name", "dup", "--token-stdin"],
+      { env, stdin: legacy },
+    );
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already imported/);
+    const t = await createTestApp(db);
+    try {
+      const res = await t.app.request("/api/v2/users", {
+        headers: { Authorization: `Token ${legacy}` },
+      });
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+    } finally {
+      await t.close();
+    }
+
+    for (const r of [created, list, reset, unknown, imported, again]) {
+      for (const s of [pw, newPw, legacy]) assert.ok(!(r.stdout + r.stderr).includes(s));
     }
   } finally {
     await db.close();

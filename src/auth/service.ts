@@ -55,7 +55,7 @@ interface CacheEntry {
 }
 
 /** The old service's 40-hex API tokens, accepted so an imported legacy token keeps working. */
-const LEGACY_TOKEN = /^[0-9a-f]{40}$/;
+export const LEGACY_TOKEN = /^[0-9a-f]{40}$/;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export function unauthorized(message: string): AppError {

@@ -6,7 +6,10 @@
  */
 import { type Role, ROLES } from "../auth/principal.ts";
 import { listUsers, updateUser, userByUsername } from "../auth/queries.ts";
-import { revokeUserRefreshTokens } from "../auth/token_queries.ts";
+import { insertApiToken, revokeUserRefreshTokens } from "../auth/token_queries.ts";
+import { hashToken, parseApiToken } from "../auth/secrets.ts";
+import { LEGACY_TOKEN } from "../auth/service.ts";
+import { PG, pgCode, type Sql } from "../db/db.ts";
 import { assertStrongPassword, createUser } from "../auth/users.ts";
 import { hashPassword } from "../auth/password.ts";
 import { clearUsernameThrottle } from "../auth/throttle.ts";
@@ -21,6 +24,11 @@ const USAGE = `dhis2gw user create --username U --role admin|submitter|viewer --
                      [--source-name NAME]
        dhis2gw user reset-password --username U --password-stdin
        dhis2gw user list
+       dhis2gw user import-token --username U --name NAME --token-stdin
+
+import-token keeps an old client working unchanged: it stores the hash of the 40-hex API
+token that client already sends as "Authorization: Token …" (from the old service's
+user_apitoken table) as an API token of user U.
 
 The password is read from standard input (one line), e.g.
   printf '%s\\n' "$PASSWORD" | dhis2gw user create --username hmis --role submitter --password-stdin`;
@@ -50,18 +58,53 @@ function pad(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
 }
 
+async function importToken(
+  sql: Sql,
+  username: string,
+  name: string,
+  token: string,
+  ctx: CommandContext,
+): Promise<number> {
+  const value = token.trim();
+  if (!LEGACY_TOKEN.test(value) && parseApiToken(value) === null) {
+    ctx.io.err("user import-token: standard input is not an old 40-hex token or a d2gw_ token\n");
+    return 1;
+  }
+  const user = await userByUsername(sql, username);
+  if (!user) {
+    ctx.io.err(`user import-token: no user named ${username}\n`);
+    return 1;
+  }
+  const row = await insertApiToken(sql, {
+    user_id: user.id,
+    name,
+    // Shown in token lists to tell tokens apart: 32 of a legacy token's 160 bits.
+    prefix: parseApiToken(value) ?? value.slice(0, 8),
+    token_hash: hashToken(value),
+    source_name: null,
+    expires: null,
+  }).catch((err) => {
+    if (pgCode(err) === PG.uniqueViolation) throw new Error("this token is already imported");
+    throw err;
+  });
+  ctx.io.out(`imported API token ${row.id} (${row.prefix}…) for ${user.username}\n`);
+  return 0;
+}
+
 export const userCommand: Command = {
-  summary: "create a user, reset a password, or list users (password from stdin)",
+  summary: "create users, reset passwords, list users, import old API tokens (secrets from stdin)",
   usage: USAGE,
   options: {
     username: { type: "string" },
     role: { type: "string" },
     "password-stdin": { type: "boolean" },
     "source-name": { type: "string" },
+    name: { type: "string" },
+    "token-stdin": { type: "boolean" },
   },
   run: async (values, pos, ctx) => {
     const action = pos[0];
-    if (!["create", "reset-password", "list"].includes(action)) {
+    if (!["create", "reset-password", "list", "import-token"].includes(action)) {
       ctx.io.err(`usage: ${USAGE}\n`);
       return 2;
     }
@@ -71,7 +114,12 @@ export const userCommand: Command = {
         ctx.io.err(`user ${action}: --username is required\n`);
         return 2;
       }
-      if (!values["password-stdin"]) {
+      if (action === "import-token") {
+        if (!values["token-stdin"] || !values.name) {
+          ctx.io.err("user import-token: --name and --token-stdin are required\n");
+          return 2;
+        }
+      } else if (!values["password-stdin"]) {
         ctx.io.err(
           `user ${action}: give the password on standard input with --password-stdin (never as an argument)\n`,
         );
@@ -83,6 +131,7 @@ export const userCommand: Command = {
       ctx.io.err(`user create: --role must be one of ${ROLES.join(", ")}\n`);
       return 2;
     }
+    // The password, or for import-token the token: standard input either way.
     const password = action === "list" ? "" : await readStdin(ctx);
 
     const config = await ctx.loadConfig(values);
@@ -105,6 +154,9 @@ export const userCommand: Command = {
         });
         ctx.io.out(`created user ${user.username} (uid ${user.uid}, role ${user.role})\n`);
         return 0;
+      }
+      if (action === "import-token") {
+        return await importToken(db.sql, username!, values.name as string, password, ctx);
       }
       if (action === "reset-password") {
         const user = await userByUsername(db.sql, username!);
