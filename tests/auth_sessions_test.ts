@@ -45,10 +45,15 @@ dbTest("getToken with a Basic header or a JSON body returns a working Bearer pai
     assert.equal(claims.exp - claims.iat, t.config.auth.access_token_ttl);
     assert.equal(new Date(viaBody.body.expires).getTime(), claims.exp * 1000);
 
-    const viaBasic = await post(t, "/api/v2/users/getToken", undefined, basicHeader(
-      u.username.toUpperCase(), // usernames are case-insensitive
-      u.password,
-    ));
+    const viaBasic = await post(
+      t,
+      "/api/v2/users/getToken",
+      undefined,
+      basicHeader(
+        u.username.toUpperCase(), // usernames are case-insensitive
+        u.password,
+      ),
+    );
     assert.equal(viaBasic.status, 201);
 
     const me = await t.app.request(`/api/v2/users/${u.uid}`, {
@@ -129,69 +134,72 @@ dbTest("refresh rotates; replaying a used refresh token revokes the whole family
   }
 });
 
-dbTest("expired access tokens, expired refresh tokens and deactivated users are refused", async () => {
-  const db = await createTestDb("auth_expiry");
-  const t = await createTestApp(db, { env: { DHIS2GW_CREDENTIAL_CACHE_TTL: "0" } });
-  try {
-    const u = t.users.admin;
-    const { token } = await signAccessToken(
-      t.deps.auth.key,
-      { sub: u.uid, username: u.username, role: "admin" },
-      900,
-      new Date(Date.now() - 901_000),
-    );
-    const res = await t.app.request("/api/v2/users", {
-      headers: { Authorization: `Bearer ${token}` },
-    });
-    assert.equal(res.status, 401);
-    assert.match((await res.json()).error.message, /^access token expired/);
+dbTest(
+  "expired access tokens, expired refresh tokens and deactivated users are refused",
+  async () => {
+    const db = await createTestDb("auth_expiry");
+    const t = await createTestApp(db, { env: { DHIS2GW_CREDENTIAL_CACHE_TTL: "0" } });
+    try {
+      const u = t.users.admin;
+      const { token } = await signAccessToken(
+        t.deps.auth.key,
+        { sub: u.uid, username: u.username, role: "admin" },
+        900,
+        new Date(Date.now() - 901_000),
+      );
+      const res = await t.app.request("/api/v2/users", {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 401);
+      assert.match((await res.json()).error.message, /^access token expired/);
 
-    // A token signed with another key is invalid, not expired.
-    const { token: forged } = await signAccessToken(
-      new TextEncoder().encode("x".repeat(32)),
-      { sub: u.uid, username: u.username, role: "admin" },
-      900,
-    );
-    const res2 = await t.app.request("/api/v2/users", {
-      headers: { Authorization: `Bearer ${forged}` },
-    });
-    assert.equal(res2.status, 401);
-    assert.equal((await res2.json()).error.message, "access token invalid");
+      // A token signed with another key is invalid, not expired.
+      const { token: forged } = await signAccessToken(
+        new TextEncoder().encode("x".repeat(32)),
+        { sub: u.uid, username: u.username, role: "admin" },
+        900,
+      );
+      const res2 = await t.app.request("/api/v2/users", {
+        headers: { Authorization: `Bearer ${forged}` },
+      });
+      assert.equal(res2.status, 401);
+      assert.equal((await res2.json()).error.message, "access token invalid");
 
-    const v = t.users.viewer;
-    const login = await post(t, "/api/v2/users/getToken", {
-      username: v.username,
-      password: v.password,
-    });
-    await db.sql`update refresh_tokens set expires = now() - interval '1 second'
+      const v = t.users.viewer;
+      const login = await post(t, "/api/v2/users/getToken", {
+        username: v.username,
+        password: v.password,
+      });
+      await db.sql`update refresh_tokens set expires = now() - interval '1 second'
                  where user_id = ${v.id}`;
-    const expired = await refresh(t, login.body.refreshToken);
-    assert.equal(expired.status, 401);
-    assert.equal(expired.body.error.message, "refresh token expired");
+      const expired = await refresh(t, login.body.refreshToken);
+      assert.equal(expired.status, 401);
+      assert.equal(expired.body.error.message, "refresh token expired");
 
-    const s = t.users.submitter;
-    const sLogin = await post(t, "/api/v2/users/getToken", {
-      username: s.username,
-      password: s.password,
-    });
-    const del = await t.app.request(`/api/v2/users/${s.uid}`, {
-      method: "DELETE",
-      headers: u.headers.token,
-    });
-    assert.equal(del.status, 200);
-    assert.equal((await del.json()).isActive, false);
-    assert.equal((await refresh(t, sLogin.body.refreshToken)).status, 401);
-    const denied = await post(t, "/api/v2/users/getToken", {
-      username: s.username,
-      password: s.password,
-    });
-    assert.equal(denied.status, 401);
-    assert.equal(denied.body.error.message, "this account is deactivated");
-  } finally {
-    await t.close();
-    await db.close();
-  }
-});
+      const s = t.users.submitter;
+      const sLogin = await post(t, "/api/v2/users/getToken", {
+        username: s.username,
+        password: s.password,
+      });
+      const del = await t.app.request(`/api/v2/users/${s.uid}`, {
+        method: "DELETE",
+        headers: u.headers.token,
+      });
+      assert.equal(del.status, 200);
+      assert.equal((await del.json()).isActive, false);
+      assert.equal((await refresh(t, sLogin.body.refreshToken)).status, 401);
+      const denied = await post(t, "/api/v2/users/getToken", {
+        username: s.username,
+        password: s.password,
+      });
+      assert.equal(denied.status, 401);
+      assert.equal(denied.body.error.message, "this account is deactivated");
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  },
+);
 
 dbTest("login, refresh, token creation and use leave no secret in any log line", async () => {
   const db = await createTestDb("auth_no_secrets");
