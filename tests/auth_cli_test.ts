@@ -91,8 +91,17 @@ dbTest("user create / list / reset-password read the password from stdin", async
       await t.close();
     }
 
-    for (const r of [created, list, reset, unknown, imported, again]) {
-      for (const s of [pw, newPw, legacy]) assert.ok(!(r.stdout + r.stderr).includes(s));
+    const check = await runCli(["config", "check"], {
+      env: { ...env, DHIS2GW_ADMIN_PASSWORD: pw, DHIS2GW_JWT_SECRET: "k".repeat(40) },
+    });
+    assert.equal(check.code, 0, check.stderr);
+    assert.match(check.stdout, /admin_password: REDACTED/);
+    assert.match(check.stdout, /jwt_secret: REDACTED/);
+
+    for (const r of [created, list, reset, unknown, imported, again, check]) {
+      for (const s of [pw, newPw, legacy, "k".repeat(40)]) {
+        assert.ok(!(r.stdout + r.stderr).includes(s));
+      }
     }
   } finally {
     await db.close();

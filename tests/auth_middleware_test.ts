@@ -58,6 +58,12 @@ dbTest(
         const body = await res.json();
         assert.equal(body.error.code, "unauthorized");
       }
+      // Old clients put what getToken gave them (a JWT now) in a Token header: still accepted.
+      const jwtAsToken = t.users.viewer.headers.bearer.Authorization.replace("Bearer", "Token");
+      const old = await t.app.request("/api/v2/probe", { headers: { Authorization: jwtAsToken } });
+      assert.equal(old.status, 200);
+      assert.equal((await old.json()).uid, t.users.viewer.uid);
+
       // An expired access token is refused, with a message telling the client to refresh.
       const { token } = await signAccessToken(
         t.deps.auth.key,

@@ -92,3 +92,40 @@ dbTest("failed logins from one address trip its own, higher limit for any userna
     await db.close();
   }
 });
+
+dbTest(
+  "a client connecting directly cannot dodge the address limit with X-Forwarded-For",
+  async () => {
+    const db = await createTestDb("auth_throttle_xff");
+    const t = await createTestApp(db, {
+      env: { DHIS2GW_LOGIN_MAX_FAILURES: "100", DHIS2GW_LOGIN_MAX_FAILURES_ADDRESS: "2" },
+    });
+    try {
+      // The third argument is what Deno.serve hands the app: the socket's peer address.
+      const direct = { remoteAddr: { transport: "tcp", hostname: "203.0.113.9", port: 5555 } };
+      const attempt = (i: number) =>
+        t.app.request("/api/v2/users/getToken", {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-Forwarded-For": `10.9.9.${i}` },
+          body: JSON.stringify({ username: `guess_${i}`, password: "some-password-1" }),
+        }, direct);
+      assert.equal((await attempt(1)).status, 401);
+      assert.equal((await attempt(2)).status, 401);
+      assert.equal((await attempt(3)).status, 429, "the forged header was ignored");
+      // Behind a proxy on a private address, the proxy's last X-Forwarded-For entry counts.
+      const proxied = { remoteAddr: { transport: "tcp", hostname: "10.0.0.2", port: 5555 } };
+      const viaProxy = await t.app.request("/api/v2/users/getToken", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          "X-Forwarded-For": "203.0.113.9, 198.51.100.77",
+        },
+        body: JSON.stringify({ username: "guess_x", password: "some-password-1" }),
+      }, proxied);
+      assert.equal(viaProxy.status, 401, "198.51.100.77 has its own counter");
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  },
+);
