@@ -67,6 +67,10 @@ dbTest(
             ) && !err.message.includes("admin12345"),
         );
         assert.deepEqual(lines, []);
+        await assert.rejects(
+          bootstrapAdmin(fresh.sql, config({ DHIS2GW_ADMIN_USERNAME: "a b" }), log),
+          /auth\.admin_username \(env DHIS2GW_ADMIN_USERNAME\) must be 3-64 letters/,
+        );
         const [{ n }] = await fresh.sql`select count(*)::int as n from users`;
         assert.equal(n, 0);
       } finally {

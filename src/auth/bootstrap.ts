@@ -17,6 +17,9 @@ const BOOTSTRAP_LOCK = 7_216_020_555_003;
 
 export class BootstrapError extends Error {}
 
+/** The users.username check constraint, tested first so a bad name gets a clear message. */
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@+-]{2,63}$/;
+
 /** 18 random bytes as base64url: 24 characters, 144 bits. */
 export function generatePassword(): string {
   for (;;) {
@@ -36,6 +39,11 @@ export async function bootstrapAdmin(
 ): Promise<{ created: boolean; generated: boolean }> {
   const username = config.auth.admin_username;
   const given = config.auth.admin_password;
+  if (!USERNAME.test(username)) {
+    throw new BootstrapError(
+      "auth.admin_username (env DHIS2GW_ADMIN_USERNAME) must be 3-64 letters, digits or . _ @ + -, starting with a letter or digit",
+    );
+  }
   if (given) {
     const reasons = checkPasswordPolicy(given, { username });
     if (reasons.length) {

@@ -9,6 +9,7 @@ import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";
+import { clientAddress } from "./middleware.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
 import { listUsers, updateUser, userByUid, type UserChanges, type UserRow } from "./queries.ts";
 import {
@@ -183,7 +184,11 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
               }],
             });
           }
+          // Counted like a failed login: a stolen session must not become a password oracle.
+          const address = clientAddress(c);
+          await auth.throttle.check(user.username, address);
           if (!await verifyPassword(body.currentPassword, user.password_hash)) {
+            await auth.throttle.failed(user.username, address);
             throw new AppError("validation_failed", "currentPassword is wrong", {
               details: [{ field: "currentPassword", message: "does not match" }],
             });
