@@ -67,10 +67,11 @@ export interface TableRow {
 
 export function checkSize(bytes: Uint8Array, limits: ImportLimits, what: string): void {
   if (bytes.byteLength > limits.maxBytes) {
-    throw new AppError(
-      "payload_too_large",
-      `${what} is ${formatBytes(bytes.byteLength)}; the limit is ${formatBytes(limits.maxBytes)}`,
-    );
+    let size = formatBytes(bytes.byteLength);
+    let limit = formatBytes(limits.maxBytes);
+    // "10.0 MB; the limit is 10.0 MB" would read as a bug: show the bytes when rounding hides them.
+    if (size === limit) [size, limit] = [`${bytes.byteLength} bytes`, `${limits.maxBytes} bytes`];
+    throw new AppError("payload_too_large", `${what} is ${size}; the limit is ${limit}`);
   }
 }
 

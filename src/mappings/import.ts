@@ -113,10 +113,15 @@ export function problemsError(problems: readonly Problem[], what = "the file"): 
   const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
   const more = problems.length - shown.length;
   const count = `${problems.length} problem${problems.length === 1 ? "" : "s"}`;
+  // The first problem in the message too: a header problem is often the only one, and a CLI
+  // user or a log reader sees the message first.
+  const first = problems[0];
+  const where = `row ${first.row}${first.column ? `, ${first.column}` : ""}`;
   return new AppError(
     "validation_failed",
     `${count} in ${what}; nothing was changed` +
-      (more > 0 ? ` (the first ${shown.length} are listed, ${more} more are not)` : ""),
+      (more > 0 ? ` (the first ${shown.length} are listed, ${more} more are not)` : "") +
+      `. ${problems.length > 1 ? "First: " : ""}${where}: ${first.message}`,
     { details: shown },
   );
 }
