@@ -138,8 +138,10 @@ export async function lockForWrite(sql: Db): Promise<void> {
 
 /** The version the trigger moves on every change; 0 before the first one. */
 export async function mappingVersion(sql: Db): Promise<number> {
-  const [row] = await sql<{ version: number }[]>`select version from dhis2_mapping_version`;
-  return row?.version ?? 0;
+  const [row] = await sql<{ version: number | string }[]>`
+    select version from dhis2_mapping_version`;
+  // Number(): a pool without dhis2gw's int8 parser (connect()) returns bigint columns as text.
+  return Number(row?.version ?? 0);
 }
 
 export async function insertMapping(sql: Db, uid: string, m: MappingInput): Promise<MappingRow> {
