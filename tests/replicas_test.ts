@@ -11,7 +11,7 @@ dbTest(
       DHIS2GW_DB: db.url,
       DHIS2GW_SERVER_PORT: "0",
       DHIS2GW_HOST: "127.0.0.1",
-      DHIS2GW_ADMIN_PASSWORD: "replica-Admin-pw-1",
+      DHIS2GW_ADMIN_PASSWORD: "replica-Sturdy-pw-1",
     };
     const procs = [startServe(["serve"], { env }), startServe(["serve"], { env })];
     try {

@@ -61,7 +61,9 @@ export function startServe(
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = [];
+  const waiters: Array<
+    { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }
+  > = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let buf = "";
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
@@ -81,12 +83,21 @@ export function startServe(
     }
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let exited: string | undefined;
+  child.status.then((s) => {
+    exited = `process exited with code ${s.code}`;
+    // A process that died will never print what a waiter waits for: fail it now.
+    for (const w of waiters.splice(0)) {
+      w.reject(new Error(`${exited}; output:\n${lines.join("\n")}`));
+    }
+  });
   return {
     child,
     lines,
     waitFor: (pattern, timeoutMs = 30_000) => {
       const hit = lines.find((l) => pattern.test(l));
       if (hit) return Promise.resolve(hit);
+      if (exited) return Promise.reject(new Error(`${exited}; output:\n${lines.join("\n")}`));
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           reject(new Error(`timed out waiting for ${pattern}; output:\n${lines.join("\n")}`));
@@ -96,6 +107,10 @@ export function startServe(
           resolve: (l) => {
             clearTimeout(timer);
             resolve(l);
+          },
+          reject: (e) => {
+            clearTimeout(timer);
+            reject(e);
           },
         });
       });
