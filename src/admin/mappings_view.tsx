@@ -52,8 +52,11 @@ export function mappingFragments(ctx: FragmentContext): Hono<AppEnv> {
       <div class="card">
         <div class="toolbar">
           <strong>Download</strong>
-          <button type="button" data-download="/api/v2/mappings/export/csv">Export CSV</button>
-          <button type="button" data-download="/api/v2/mappings/export/excel">
+          <span class="muted">(exports follow the filters below)</span>
+          <button type="button" data-download="/api/v2/mappings/export/csv" data-with-filters>
+            Export CSV
+          </button>
+          <button type="button" data-download="/api/v2/mappings/export/excel" data-with-filters>
             Export Excel
           </button>
           <button type="button" data-download="/api/v2/mappings/export/excel-template">
@@ -69,19 +72,32 @@ export function mappingFragments(ctx: FragmentContext): Hono<AppEnv> {
           >
             <h2>Import a CSV or Excel file</h2>
             <div class="grid">
-              <label>
-                File (.csv, .xlsx, .xls)
-                <input type="file" name="file" required accept=".csv,.xlsx,.xls,text/csv" />
-              </label>
-              <label>
-                Mode
-                <select name="mode">
+              <div class="field wide">
+                <label for="m-file">File (.csv, .xlsx, .xls)</label>
+                <input
+                  id="m-file"
+                  type="file"
+                  name="file"
+                  required
+                  accept=".csv,.xlsx,.xls,text/csv"
+                />
+              </div>
+              <div class="field wide">
+                <label for="m-mode">Mode</label>
+                <select id="m-mode" name="mode">
                   <option value="upsert">upsert: add new rows, update changed ones</option>
                   <option value="replace">
                     replace: the file becomes the whole set for its source and instance
                   </option>
                 </select>
-              </label>
+              </div>
+              <div class="field">
+                <span class="label">DHIS2</span>
+                <label class="check">
+                  <input type="checkbox" name="validate" value="dhis2" />{" "}
+                  also check against DHIS2's metadata
+                </label>
+              </div>
               <div class="buttons">
                 <button type="submit" class="primary" name="dryRun" value="true" data-after="none">
                   Check file (dry run)
@@ -180,6 +196,7 @@ export function mappingFragments(ctx: FragmentContext): Hono<AppEnv> {
     const upload = new FormData();
     upload.set("file", file, file.name);
     const q = new URLSearchParams({ dryRun: String(dryRun), mode });
+    if (form.get("validate") === "dhis2") q.set("validate", "dhis2");
     const res = await ctx.api(c).send<ImportReport>(
       "POST",
       `/mappings/import/${kind}?${q}`,

@@ -23,14 +23,20 @@ export function LoginPage(props: { message?: string }) {
         <h1>Sign in to the console</h1>
         {props.message && <p class="alert">{props.message}</p>}
         <form data-login method="post" action="/admin/login">
-          <label>
-            Username
-            <input name="username" autocomplete="username" required autofocus />
-          </label>
-          <label>
-            Password
-            <input name="password" type="password" autocomplete="current-password" required />
-          </label>
+          <div class="field">
+            <label for="f-username">Username</label>
+            <input id="f-username" name="username" autocomplete="username" required autofocus />
+          </div>
+          <div class="field">
+            <label for="f-password">Password</label>
+            <input
+              id="f-password"
+              name="password"
+              type="password"
+              autocomplete="current-password"
+              required
+            />
+          </div>
           <p class="alert error" role="alert" data-login-error hidden></p>
           <button type="submit" class="primary">Sign in</button>
         </form>
@@ -48,15 +54,16 @@ function Field(
   props: { name: string; label: string; q: Query; type?: string; placeholder?: string },
 ) {
   return (
-    <label>
-      {props.label}
+    <div class="field">
+      <label for={`f-${props.name}`}>{props.label}</label>
       <input
+        id={`f-${props.name}`}
         name={props.name}
         type={props.type ?? "text"}
         value={props.q[props.name] ?? ""}
         placeholder={props.placeholder}
       />
-    </label>
+    </div>
   );
 }
 
@@ -67,15 +74,15 @@ export function SubmissionsPage(props: { q: Query }) {
       <h1>Submissions</h1>
       <form class="card" data-filter role="search" aria-label="Filter submissions">
         <div class="grid">
-          <label>
-            Status
-            <select name="status">
+          <div class="field">
+            <label for="f-status">Status</label>
+            <select id="f-status" name="status">
               <option value="">any</option>
               {SUBMISSION_STATUSES.map((s) => (
                 <option value={s} selected={q.status === s}>{s}</option>
               ))}
             </select>
-          </label>
+          </div>
           <Field name="from_date" label="From (day)" type="date" q={q} />
           <Field name="to_date" label="To (day)" type="date" q={q} />
           <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
@@ -123,14 +130,14 @@ export function MappingsPage(props: { q: Query }) {
       <form class="card" data-filter role="search" aria-label="Filter mappings">
         <div class="grid">
           <Field name="code" label="Code" q={q} />
-          <label>
-            Kind
-            <select name="what">
+          <div class="field">
+            <label for="f-what">Kind</label>
+            <select id="f-what" name="what">
               <option value="">any</option>
               <option value="de" selected={q.what === "de"}>data element (de)</option>
               <option value="ou" selected={q.what === "ou"}>org unit (ou)</option>
             </select>
-          </label>
+          </div>
           <Field name="name" label="Name" q={q} />
           <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
           <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
@@ -156,23 +163,23 @@ export function UsersPage(props: { q: Query }) {
       <form class="card" data-filter role="search" aria-label="Filter users">
         <div class="grid">
           <Field name="username" label="Username" q={q} />
-          <label>
-            Role
-            <select name="role">
+          <div class="field">
+            <label for="f-role">Role</label>
+            <select id="f-role" name="role">
               <option value="">any</option>
               {["admin", "submitter", "viewer"].map((r) => (
                 <option value={r} selected={q.role === r}>{r}</option>
               ))}
             </select>
-          </label>
-          <label>
-            Active
-            <select name="is_active">
+          </div>
+          <div class="field">
+            <label for="f-is_active">Active</label>
+            <select id="f-is_active" name="is_active">
               <option value="">any</option>
               <option value="true" selected={q.is_active === "true"}>active</option>
               <option value="false" selected={q.is_active === "false"}>deactivated</option>
             </select>
-          </label>
+          </div>
           <div class="buttons">
             <button type="submit" class="primary">Apply filters</button>
             <button type="button" data-reset-filters>Clear</button>

@@ -67,7 +67,7 @@ export function statusFragments(ctx: FragmentContext): Hono<AppEnv> {
             </div>
             <div>
               {d.version ? `version ${d.version}` : "version unknown"}
-              {d.durationMs !== null && <span class="muted">· {d.durationMs} ms</span>}
+              {d.durationMs !== null && <span class="muted">, answered in {d.durationMs} ms</span>}
             </div>
             {d.error && <div class="alert error">{d.error}</div>}
             <div class="muted wrap">{d.url ?? "no URL configured"}</div>
@@ -108,7 +108,7 @@ export function statusFragments(ctx: FragmentContext): Hono<AppEnv> {
             <thead>
               <tr>
                 {SUBMISSION_STATUSES.map((st) => (
-                  <th scope="col" class="num">
+                  <th scope="col" class="center">
                     <StatusBadge status={st} />
                   </th>
                 ))}
@@ -117,7 +117,7 @@ export function statusFragments(ctx: FragmentContext): Hono<AppEnv> {
             <tbody>
               <tr>
                 {SUBMISSION_STATUSES.map((st) => (
-                  <td class="num">
+                  <td class="center num-font">
                     <a href={`/admin/submissions?status=${st}`} data-count={st}>
                       {s.queue.byStatus[st] ?? 0}
                     </a>

@@ -165,7 +165,13 @@ export function submissionDetail(ctx: FragmentContext): Hono<AppEnv> {
         </div>
         <section class="card" aria-labelledby="resp-h">
           <h2 id="resp-h">Last DHIS2 response</h2>
-          <Json value={s.response} label="DHIS2 response" />
+          {s.response === null || s.response === undefined
+            ? (
+              <p class="muted">
+                None kept: DHIS2 sent no JSON body, or api.save_response is off.
+              </p>
+            )
+            : <Json value={s.response} label="DHIS2 response" />}
         </section>
         <section class="card" aria-labelledby="attempts-h">
           <h2 id="attempts-h">Attempts ({s.attempts_log.length})</h2>

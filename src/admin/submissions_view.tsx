@@ -171,18 +171,19 @@ export function submissionFragments(ctx: FragmentContext): Hono<AppEnv> {
       >
         <h2>Purge old submissions</h2>
         <div class="grid">
-          <label>
-            Created before (day) <input type="date" name="date" required />
-          </label>
-          <label>
-            Which
-            <select name="status">
-              <option value="">finished (delivered, partial, rejected, dead)</option>
+          <div class="field">
+            <label for="p-date">Created before (day)</label>
+            <input id="p-date" type="date" name="date" required />
+          </div>
+          <div class="field">
+            <label for="p-status">Which</label>
+            <select id="p-status" name="status">
+              <option value="">every finished one</option>
               {SUBMISSION_STATUSES.filter((s) => s !== "running").map((s) => (
                 <option value={s}>{s} only</option>
               ))}
             </select>
-          </label>
+          </div>
           <div class="buttons">
             <button type="submit" class="danger">Purge…</button>
           </div>
@@ -291,25 +292,27 @@ function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }
               {s.last_error ? truncate(s.last_error, 90) : <span class="muted">–</span>}
             </td>
             {admin && (
-              <td class="buttons">
-                {s.status !== "running" && s.status !== "queued" && (
-                  <button
-                    type="button"
-                    data-action={`/admin/f/submissions/${s.id}/requeue`}
-                    data-confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again.`}
-                  >
-                    Requeue
-                  </button>
-                )}
-                {s.status !== "running" && (
-                  <button
-                    type="button"
-                    data-action={`/admin/f/submissions/${s.id}/delete`}
-                    data-confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
-                  >
-                    Delete
-                  </button>
-                )}
+              <td>
+                <div class="buttons">
+                  {s.status !== "running" && s.status !== "queued" && (
+                    <button
+                      type="button"
+                      data-action={`/admin/f/submissions/${s.id}/requeue`}
+                      data-confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again.`}
+                    >
+                      Requeue
+                    </button>
+                  )}
+                  {s.status !== "running" && (
+                    <button
+                      type="button"
+                      data-action={`/admin/f/submissions/${s.id}/delete`}
+                      data-confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
+                    >
+                      Delete
+                    </button>
+                  )}
+                </div>
               </td>
             )}
           </tr>

@@ -83,17 +83,19 @@ export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
                 <td>
                   <Time value={u.lastLogin} tz={tz} />
                 </td>
-                <td class="buttons">
-                  <a href={`/admin/users/${u.uid}/tokens`}>API tokens</a>
-                  {u.isActive && u.uid !== me && (
-                    <button
-                      type="button"
-                      data-action={`/admin/f/users/${u.uid}/deactivate`}
-                      data-confirm={`Deactivate ${u.username}? All their sign-ins and API tokens stop working.`}
-                    >
-                      Deactivate
-                    </button>
-                  )}
+                <td>
+                  <div class="buttons">
+                    <a href={`/admin/users/${u.uid}/tokens`}>API tokens</a>
+                    {u.isActive && u.uid !== me && (
+                      <button
+                        type="button"
+                        data-action={`/admin/f/users/${u.uid}/deactivate`}
+                        data-confirm={`Deactivate ${u.username}? All their sign-ins and API tokens stop working.`}
+                      >
+                        Deactivate
+                      </button>
+                    )}
+                  </div>
                 </td>
               </tr>
             ))}
@@ -116,42 +118,49 @@ export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
       <form class="card" data-action="/admin/f/users" data-target="[data-report]">
         <h2>New user</h2>
         <div class="grid">
-          <label>
-            Username <input name="username" required autocomplete="off" />
-          </label>
-          <label>
-            Password (10+ characters)
+          <div class="field">
+            <label for="u-username">Username</label>
+            <input id="u-username" name="username" required autocomplete="off" />
+          </div>
+          <div class="field">
+            <label for="u-password">Password (10+ characters)</label>
             <input
+              id="u-password"
               name="password"
               type="password"
               required
               minlength={10}
               autocomplete="new-password"
             />
-          </label>
-          <label>
-            Role
-            <select name="role">
+          </div>
+          <div class="field">
+            <label for="u-role">Role</label>
+            <select id="u-role" name="role">
               <option value="submitter">submitter</option>
               <option value="viewer">viewer</option>
               <option value="admin">admin</option>
             </select>
-          </label>
-          <label>
-            First name <input name="firstName" />
-          </label>
-          <label>
-            Last name <input name="lastName" />
-          </label>
-          <label>
-            Email <input name="email" type="email" />
-          </label>
-          <label>
-            Telephone <input name="telephone" />
-          </label>
-          <label>
-            Source (mappings) <input name="sourceName" placeholder="default" />
-          </label>
+          </div>
+          <div class="field">
+            <label for="u-firstName">First name</label>
+            <input id="u-firstName" name="firstName" />
+          </div>
+          <div class="field">
+            <label for="u-lastName">Last name</label>
+            <input id="u-lastName" name="lastName" />
+          </div>
+          <div class="field">
+            <label for="u-email">Email</label>
+            <input id="u-email" name="email" type="email" />
+          </div>
+          <div class="field">
+            <label for="u-telephone">Telephone</label>
+            <input id="u-telephone" name="telephone" />
+          </div>
+          <div class="field">
+            <label for="u-sourceName">Source (mappings)</label>
+            <input id="u-sourceName" name="sourceName" placeholder="default" />
+          </div>
           <div class="buttons">
             <button type="submit" class="primary">Create user</button>
           </div>
@@ -258,16 +267,17 @@ export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
             class="card"
             data-action={`/admin/f/users/${uid}/tokens`}
             data-target="[data-report]"
-            data-after="none"
           >
             <h2>New API token</h2>
             <div class="grid">
-              <label>
-                Name <input name="name" required placeholder="e.g. HMIS bridge" />
-              </label>
-              <label>
-                Expires (optional) <input name="expires" type="date" />
-              </label>
+              <div class="field">
+                <label for="u-name">Name</label>
+                <input id="u-name" name="name" required placeholder="e.g. HMIS bridge" />
+              </div>
+              <div class="field">
+                <label for="u-expires">Expires (optional)</label>
+                <input id="u-expires" name="expires" type="date" />
+              </div>
               <div class="buttons">
                 <button type="submit" class="primary">Create token</button>
               </div>

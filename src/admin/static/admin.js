@@ -70,11 +70,11 @@ function refresh() {
 
 function scheduleRefresh(s) {
   clearTimeout(refreshTimer);
-  // A minute before the access token expires, but not in a tight loop on a short lifetime.
-  const due = Date.parse(s.expires) - Date.now() - 60_000;
+  // A minute before the access token expires; with a short lifetime, half way through it.
+  const left = Date.parse(s.expires) - Date.now();
   refreshTimer = setTimeout(async () => {
     if (!(await refresh())) forget("Your session ended; please sign in again.");
-  }, Math.max(due, 5_000));
+  }, Math.max(left - 60_000, left / 2, 1_000));
 }
 
 /** fetch with the access token; one refresh and retry on 401, then back to the sign-in page. */
@@ -154,8 +154,9 @@ async function loadFragment(el) {
   }
 }
 
-function loadFragments(onlyRefreshable = false) {
-  const sel = onlyRefreshable ? "[data-fragment][data-refresh]" : "[data-fragment]";
+/** All fragments, or only those marked `data-refresh` (after an action) or `data-query`. */
+function loadFragments(which = "all") {
+  const sel = which === "all" ? "[data-fragment]" : `[data-fragment][data-${which}]`;
   return Promise.all([...document.querySelectorAll(sel)].map(loadFragment));
 }
 
@@ -170,7 +171,8 @@ function syncFilterForm() {
 function navigate(search) {
   history.pushState(null, "", `${location.pathname}${search}`);
   syncFilterForm();
-  return loadFragments();
+  // Only what depends on the query: a report or a half-filled form elsewhere stays.
+  return loadFragments("query");
 }
 
 function filterQuery(form) {
@@ -210,14 +212,20 @@ async function runAction(el, submitter) {
     if (res.ok && form && !form.hasAttribute("data-keep")) form.reset();
     const after = source.dataset.after ?? el.dataset.after ?? "reload";
     if (res.ok && after.startsWith("go:")) location.assign(after.slice(3));
-    else if (res.ok && after === "reload") await loadFragments(true);
+    else if (res.ok && after === "reload") await loadFragments("refresh");
   } finally {
     source.disabled = false;
   }
 }
 
 async function download(el) {
-  const res = await authFetch(el.dataset.download);
+  let url = el.dataset.download;
+  if (el.dataset.withFilters !== undefined) {
+    const q = new URLSearchParams(location.search);
+    q.delete("page");
+    if (q.size) url += `?${q}`;
+  }
+  const res = await authFetch(url);
   if (!res.ok) {
     toast(`Download failed (HTTP ${res.status}).`);
     return;
@@ -319,7 +327,7 @@ document.addEventListener("click", (ev) => {
 
 addEventListener("popstate", () => {
   syncFilterForm();
-  loadFragments();
+  loadFragments("query");
 });
 
 if (document.body.dataset.auth === "required") {
