@@ -55,6 +55,10 @@ dbTest("console pages are public shells served with a strict CSP", async () => {
       page,
       /<label for="f-period">Period<\/label><input id="f-period" name="period" type="text" value="202601"/,
     );
+    const signedOut = await (await t.app.request("/admin/login?message=signed_out")).text();
+    assert.match(signedOut, /You are signed out\./);
+    const crafted = await (await t.app.request("/admin/login?message=Call+0700+now")).text();
+    assert.doesNotMatch(crafted, /Call 0700/, "only known messages are shown");
     for (const [file, type] of [["admin.js", /javascript/], ["admin.css", /css/]] as const) {
       const res = await t.app.request(`/admin/static/${file}`);
       assert.equal(res.status, 200);

@@ -39,6 +39,12 @@ const CSP = [
   "base-uri 'none'",
 ].join("; ");
 
+// Codes, not text, in the URL: a crafted link cannot put its own words on the sign-in page.
+const LOGIN_MESSAGES: Record<string, string> = {
+  signed_out: "You are signed out.",
+  session_ended: "Your session ended; please sign in again.",
+};
+
 const STATIC: Record<string, string> = {
   "admin.js": "text/javascript; charset=utf-8",
   "admin.css": "text/css; charset=utf-8",
@@ -68,7 +74,11 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
 
   const query = (url: string) => Object.fromEntries(new URL(url).searchParams);
   r.get("/", (c) => c.redirect("/admin/submissions"));
-  r.get("/login", (c) => c.html(LoginPage({ message: c.req.query("message") })));
+  r.get("/login", (c) => {
+    const code = c.req.query("message") ?? "";
+    const message = Object.hasOwn(LOGIN_MESSAGES, code) ? LOGIN_MESSAGES[code] : undefined;
+    return c.html(LoginPage({ message }));
+  });
   r.get("/submissions", (c) => c.html(SubmissionsPage({ q: query(c.req.url) })));
   r.get("/submissions/:id", (c) => c.html(SubmissionPage({ id: c.req.param("id") })));
   r.get("/mappings", (c) => c.html(MappingsPage({ q: query(c.req.url) })));

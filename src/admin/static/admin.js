@@ -39,6 +39,7 @@ function storeSession(reply) {
   return s;
 }
 
+/** Back to the sign-in page; `message` is one of the codes routes.ts knows. */
 function forget(message) {
   sessionStorage.removeItem(KEY);
   const next = location.pathname + location.search;
@@ -73,7 +74,7 @@ function scheduleRefresh(s) {
   // A minute before the access token expires; with a short lifetime, half way through it.
   const left = Date.parse(s.expires) - Date.now();
   refreshTimer = setTimeout(async () => {
-    if (!(await refresh())) forget("Your session ended; please sign in again.");
+    if (!(await refresh())) forget("session_ended");
   }, Math.max(left - 60_000, left / 2, 1_000));
 }
 
@@ -90,7 +91,7 @@ async function authFetch(url, init = {}) {
   if (res.status === 401) {
     const fresh = await refresh();
     if (!fresh) {
-      forget("Your session ended; please sign in again.");
+      forget("session_ended");
       throw new Error("signed out");
     }
     res = await send(fresh);
@@ -311,7 +312,7 @@ document.addEventListener("click", (ev) => {
   } else if (el.matches("button[data-signout]")) {
     clearTimeout(refreshTimer);
     sessionStorage.removeItem(KEY);
-    location.assign("/admin/login?message=" + encodeURIComponent("You are signed out."));
+    location.assign("/admin/login?message=signed_out");
   } else if (el.matches("button[data-copy]")) {
     const text = document.querySelector(el.dataset.copy)?.textContent ?? "";
     navigator.clipboard?.writeText(text).then(() => toast("Copied."), () => {});
