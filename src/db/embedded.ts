@@ -40,7 +40,11 @@ export async function startEmbedded(dataDir: string, log: Logger): Promise<Embed
   let server: PGLiteSocketServer | undefined;
   try {
     db = await PGlite.create({ dataDir: `${dataDir}/pg` });
-    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0 });
+    // pglite-socket accepts one connection unless told otherwise; a second one (two queries at
+    // once, e.g. a cache refresh during a request) then waits until the first closes, up to the
+    // pool's 60 s idle timeout. More than the pool's 4 (src/db/open.ts): its queue still runs
+    // one query at a time and keeps a transaction's statements together.
+    server = new PGLiteSocketServer({ db, host: "127.0.0.1", port: 0, maxConnections: 8 });
     await server.start();
   } catch (err) {
     await server?.stop().catch(() => {});
