@@ -7,6 +7,7 @@ import { createApp } from "../http/app.ts";
 import { type RunningServer, startServer } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
+import { MappingCache } from "../mappings/cache.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -31,6 +32,7 @@ export async function startGateway(
   const db = await openDatabase(config, log);
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
+  let mappingCache: MappingCache | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(db.sql, log, migrations);
@@ -41,12 +43,21 @@ export async function startGateway(
     stops.push(() => auth.close());
 
     if (opts.api) {
+      // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
+      const cache = mappingCache = new MappingCache(db.sql, {
+        refreshSeconds: config.mappings.cache_refresh,
+        listen: !db.embedded,
+        log,
+      });
+      await cache.start();
+      stops.push(() => cache.stop());
       const app = createApp({
         config,
         sql: db.sql,
         log,
         requestLog,
         auth,
+        mappingCache: cache,
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };
@@ -59,6 +70,7 @@ export async function startGateway(
       });
     }
   } catch (err) {
+    await mappingCache?.stop().catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }
