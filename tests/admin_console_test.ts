@@ -59,7 +59,12 @@ dbTest("console pages are public shells served with a strict CSP", async () => {
     assert.match(signedOut, /You are signed out\./);
     const crafted = await (await t.app.request("/admin/login?message=Call+0700+now")).text();
     assert.doesNotMatch(crafted, /Call 0700/, "only known messages are shown");
-    for (const [file, type] of [["admin.js", /javascript/], ["admin.css", /css/]] as const) {
+    for (
+      const [file, type] of [["admin.js", /javascript/], ["admin.css", /css/], [
+        "widgets.css",
+        /css/,
+      ]] as const
+    ) {
       const res = await t.app.request(`/admin/static/${file}`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get("content-type")!, type);

@@ -24,6 +24,7 @@ export function Layout(
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · dhis2gw`}</title>
         <link rel="stylesheet" href={`/admin/static/admin.css?v=${VERSION}`} />
+        <link rel="stylesheet" href={`/admin/static/widgets.css?v=${VERSION}`} />
         <link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml" />
         <script type="module" src={`/admin/static/admin.js?v=${VERSION}`}></script>
       </head>

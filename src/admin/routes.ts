@@ -48,6 +48,7 @@ const LOGIN_MESSAGES: Record<string, string> = {
 const STATIC: Record<string, string> = {
   "admin.js": "text/javascript; charset=utf-8",
   "admin.css": "text/css; charset=utf-8",
+  "widgets.css": "text/css; charset=utf-8",
   "favicon.svg": "image/svg+xml",
 };
 const staticCache = new Map<string, Uint8Array>();
