@@ -119,8 +119,16 @@ Deno.test({
         await goto(page, `${base}/admin/submissions`);
         const cutoff = new Date(Date.now() - 30 * 86_400_000).toISOString().slice(0, 10);
         await page.getByLabel("Created before (day)").fill(cutoff);
+        // Escape cancels: nothing is purged.
         await page.getByRole("button", { name: "Purge…" }).click();
-        await confirm(page, new RegExp(`finished submissions created before ${cutoff}`));
+        await page.locator("dialog[data-confirm-dialog]").waitFor({ state: "visible" });
+        await page.keyboard.press("Escape");
+        await page.locator("dialog[data-confirm-dialog]").waitFor({ state: "hidden" });
+        assert.equal(await page.locator("[data-report]").isVisible(), false);
+        // By keyboard: focus the button, Enter opens the question, Enter on Confirm answers it.
+        await page.getByRole("button", { name: "Purge…" }).focus();
+        await page.keyboard.press("Enter");
+        await confirm(page, new RegExp(`finished submissions created before ${cutoff}`), "Enter");
         await page.locator("[data-report] .alert.ok").waitFor();
         assert.match(
           await page.locator("[data-report]").innerText(),

@@ -29,6 +29,9 @@ dbTest("console pages are public shells served with a strict CSP", async () => {
     const root = await t.app.request("/admin");
     assert.equal(root.status, 302);
     assert.equal(root.headers.get("location"), "/admin/submissions");
+    const slash = await t.app.request("/admin/");
+    assert.equal(slash.status, 302);
+    assert.equal(slash.headers.get("location"), "/admin");
     for (
       const path of [
         "/admin/login",

@@ -75,6 +75,13 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
 
   const query = (url: string) => Object.fromEntries(new URL(url).searchParams);
   r.get("/", (c) => c.redirect("/admin/submissions"));
+  r.get("/*", async (c, next) => {
+    // `/admin/` and `/admin/status/`: the same page as without the slash.
+    if (c.req.path.endsWith("/")) {
+      return c.redirect(c.req.path.replace(/\/+$/, ""));
+    }
+    await next();
+  });
   r.get("/login", (c) => {
     const code = c.req.query("message") ?? "";
     const message = Object.hasOwn(LOGIN_MESSAGES, code) ? LOGIN_MESSAGES[code] : undefined;

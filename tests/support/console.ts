@@ -157,12 +157,14 @@ export async function settled(page: Page): Promise<void> {
   });
 }
 
-/** Answers the console's confirmation dialog with Confirm, after checking what it asks. */
-export async function confirm(page: Page, expected: RegExp): Promise<void> {
+/** Answers the console's confirmation dialog with Confirm (or `key`), after checking it. */
+export async function confirm(page: Page, expected: RegExp, key?: "Enter"): Promise<void> {
   const dialog = page.locator("dialog[data-confirm-dialog]");
   await dialog.waitFor({ state: "visible" });
   assert.match(await dialog.locator("[data-confirm-text]").innerText(), expected);
-  await dialog.locator("[data-confirm-ok]").click();
+  // The dialog opens with Confirm focused, so a keyboard user answers with Enter.
+  if (key) await page.keyboard.press(key);
+  else await dialog.locator("[data-confirm-ok]").click();
 }
 
 export async function goto(page: Page, url: string): Promise<void> {
