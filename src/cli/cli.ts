@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../logs/logger.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAGS, readConfig } from "./config_source.ts";
 import { startGateway } from "./gateway.ts";
+import { mappingsCommand } from "./mappings.ts";
 import { userCommand } from "./user.ts";
 
 export interface CliIo {
@@ -126,6 +127,7 @@ export const COMMANDS: Record<string, Command> = {
     },
   },
   user: userCommand,
+  mappings: mappingsCommand,
   version: {
     summary: "print the version",
     usage: "dhis2gw version",

@@ -3,7 +3,8 @@
  * requests per import (one per data set, data elements and org units 100 ids per request),
  * never one per row. Uses the §7.2 recipes through the DHIS2 client.
  */
-import type { Dhis2Client, Dhis2Read } from "../dhis2/client.ts";
+import type { Config } from "../config/config.ts";
+import { createDhis2Client, type Dhis2Client, type Dhis2Read } from "../dhis2/client.ts";
 import { AppError } from "../http/errors.ts";
 import type { MetadataSnapshot, ValidRow } from "./validate.ts";
 
@@ -107,4 +108,23 @@ export async function fetchMetadataSnapshot(
     dataSets: snapshotDataSets,
     orgUnits: new Set(orgUnits.map((o) => o.id)),
   };
+}
+
+/** The configured DHIS2, or a 400 naming the missing setting. */
+export function metadataClientFromConfig(config: Readonly<Config>): MetadataClient {
+  const a = config.api;
+  if (!a.dhis2_base_url) {
+    throw new AppError(
+      "bad_request",
+      "validate=dhis2 needs a DHIS2 to ask: api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set",
+    );
+  }
+  return createDhis2Client({
+    baseUrl: a.dhis2_base_url,
+    auth: a.dhis2_auth_method === "pat"
+      ? { method: "pat", token: a.dhis2_pat }
+      : { method: "basic", username: a.dhis2_user, password: a.dhis2_password },
+    connectTimeoutMs: a.dhis2_connect_timeout * 1000,
+    timeoutMs: a.dhis2_timeout * 1000,
+  });
 }

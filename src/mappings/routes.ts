@@ -9,14 +9,17 @@ import { secureRoute } from "../auth/guard.ts";
 import type { Role } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
-import { createDhis2Client } from "../dhis2/client.ts";
 import { generateUid } from "../dhis2/uid.ts";
 import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { zodProblems } from "../http/validation.ts";
 import { mappingsToCsv } from "./csv.ts";
-import { fetchMetadataSnapshot, type MetadataClient } from "./dhis2_snapshot.ts";
+import {
+  fetchMetadataSnapshot,
+  type MetadataClient,
+  metadataClientFromConfig,
+} from "./dhis2_snapshot.ts";
 import { mappingsToXlsx, templateXlsx } from "./excel.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
 import { type MappingInput, mappingInputSchema } from "./model.ts";
@@ -238,24 +241,6 @@ function checked(input: unknown): MappingInput {
   );
 }
 
-function clientFromConfig(config: Readonly<Config>): MetadataClient {
-  const a = config.api;
-  if (!a.dhis2_base_url) {
-    throw new AppError(
-      "bad_request",
-      "validate=dhis2 needs a DHIS2 to ask: api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set",
-    );
-  }
-  return createDhis2Client({
-    baseUrl: a.dhis2_base_url,
-    auth: a.dhis2_auth_method === "pat"
-      ? { method: "pat", token: a.dhis2_pat }
-      : { method: "basic", username: a.dhis2_user, password: a.dhis2_password },
-    connectTimeoutMs: a.dhis2_connect_timeout * 1000,
-    timeoutMs: a.dhis2_timeout * 1000,
-  });
-}
-
 export function mappingRoutes(deps: MappingRoutesDeps) {
   const { sql, config } = deps;
   const changed = () => deps.cache?.invalidate();
@@ -289,7 +274,9 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
       );
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const dhis2 = q.validate === "dhis2" ? deps.dhis2 ?? clientFromConfig(config) : undefined;
+    const dhis2 = q.validate === "dhis2"
+      ? deps.dhis2 ?? metadataClientFromConfig(config)
+      : undefined;
     const report = await heavyWork.run(() =>
       importMappings(sql, bytes, {
         format,
