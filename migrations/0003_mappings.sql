@@ -37,8 +37,9 @@ create unique index dhis2_mappings_ou_key
 -- List order, export order, the `source`/`instance_name` filters and an import's replace scope.
 -- (The submission path's code look-up uses the unique constraint's index, code first.)
 create index dhis2_mappings_scope_idx on dhis2_mappings (source_name, instance_name, what, code);
--- The other exact-match filters of GET /mappings. `name` is a substring search: a sequential
--- scan of 100,000 rows costs a few milliseconds, less than a trigram index would cost to keep.
+-- The other exact-match filters of GET /mappings. `name` is a substring search with no index
+-- (pg_trgm is not in the embedded PGlite): a page and its count over 100,000 rows took 155 ms
+-- on a loaded 2-CPU machine (scripts/bench_mappings.ts), fine for an admin's search box.
 create index dhis2_mappings_dataelement_idx on dhis2_mappings (dataelement);
 create index dhis2_mappings_dataset_idx on dhis2_mappings (dataset);
 create index dhis2_mappings_coc_idx on dhis2_mappings (category_option_combo);

@@ -69,8 +69,10 @@ export interface ImportReport {
 export const MAX_PROBLEMS_SHOWN = 1000;
 
 /**
- * Rows per INSERT … ON CONFLICT statement: 15 parameters a row, far below PostgreSQL's 65,535;
- * 2,000 rows took 0.2 s a statement and larger batches gained nothing measurable.
+ * Rows per INSERT … ON CONFLICT statement (15 parameters a row; PostgreSQL allows 65,535). On
+ * a loaded 2-CPU machine 100,000 new rows took 8.4 s in batches of 500, 8.9 s of 2,000, 9.8 s
+ * of 4,000, and 6.9 s as one unnest() statement; without the six secondary indexes 8.8 s. So
+ * the time is per-row work, not statements, and batches keep each statement short.
  */
 export const WRITE_BATCH = 2000;
 const DELETE_BATCH = 10_000;
