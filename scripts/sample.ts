@@ -3,7 +3,7 @@
  * submitter with an API token and mappings for the simulator's default metadata.
  */
 export const ADMIN = { username: "admin", password: "Demo-Gateway-2026" };
-export const CLINIC = { username: "clinic", password: "Clinic-Submits-2026" };
+export const CLINIC = { username: "clinic", password: "Ngelehun-Reports-2026" };
 
 export const MAPPINGS_CSV =
   `code,what,name,dataset,dataelement,category_option_combo,source_orgunit,destination_orgunit
