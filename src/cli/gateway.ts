@@ -8,6 +8,9 @@ import { type RunningServer, startServer } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
+import { CircuitBreakers } from "../queue/circuit_breaker.ts";
+import { type Delivery, startDelivery } from "../queue/runner.ts";
+import { Wakeup } from "../queue/wakeup.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -33,6 +36,7 @@ export async function startGateway(
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
   let mappingCache: MappingCache | undefined;
+  let delivery: Delivery | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(db.sql, log, migrations);
@@ -41,6 +45,24 @@ export async function startGateway(
     await bootstrapAdmin(db.sql, config, log);
     const auth = await AuthService.create({ sql: db.sql, config, log });
     stops.push(() => auth.close());
+
+    // Shared by this process's submission route (wakes the worker after a commit, which also
+    // covers the embedded database where NOTIFY stays on its connection) and its worker.
+    const wakeup = new Wakeup();
+    const breakers = new CircuitBreakers();
+    if (opts.worker) {
+      const started = delivery = await startDelivery({
+        config,
+        sql: db.sql,
+        embedded: db.embedded,
+        log,
+        wakeup,
+        breakers,
+      });
+      // Stopped before the request log and auth (stops run in reverse): in-flight deliveries
+      // get the grace period, the rest is left to their leases.
+      stops.push(() => started.stop(config.server.shutdown_grace * 1000));
+    }
 
     if (opts.api) {
       // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
@@ -58,6 +80,8 @@ export async function startGateway(
         requestLog,
         auth,
         mappingCache: cache,
+        wakeWorker: opts.worker ? () => wakeup.wake() : undefined,
+        breakers: opts.worker ? breakers : undefined,
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };
@@ -71,6 +95,7 @@ export async function startGateway(
     }
   } catch (err) {
     await mappingCache?.stop().catch(() => {});
+    await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});
     throw err;
   }

@@ -271,8 +271,8 @@ export const FIELDS: readonly Field[] = [
     key: "api.retry_cron_expression",
     env: ["DHIS2GW_RETRY_CRON", "retry_cron_expression"],
     type: str,
-    default: "*/5 * * * *",
-    doc: "When the rescuer returns expired leases to the queue.",
+    default: "* * * * *",
+    doc: "When the rescuer returns expired leases (a worker died) to the queue; one index probe.",
   },
   {
     key: "api.sync_cron_expression",

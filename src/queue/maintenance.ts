@@ -79,15 +79,34 @@ export interface Maintenance {
   stop(): void;
 }
 
+/** A croner job, or a startup error that names the config key. */
+function schedule(key: string, pattern: string, timezone: string, fn: () => Promise<void>): Cron {
+  try {
+    return new Cron(pattern, { timezone, protect: true }, fn);
+  } catch (err) {
+    throw new Error(
+      `${key} "${pattern}" is not a valid cron expression: ${(err as Error).message}`,
+    );
+  }
+}
+
 export function startMaintenance(o: MaintenanceOptions): Maintenance {
-  const rescuer = new Cron(o.rescueCron, { timezone: o.timezone, protect: true }, async () => {
+  // Both patterns are checked before either job starts, so a bad one leaves nothing running.
+  const patterns = {
+    "api.retry_cron_expression": o.rescueCron,
+    "api.sync_cron_expression": o.pruneCron,
+  };
+  for (const [key, pattern] of Object.entries(patterns)) {
+    schedule(key, pattern, o.timezone, () => Promise.resolve()).stop();
+  }
+  const rescuer = schedule("api.retry_cron_expression", o.rescueCron, o.timezone, async () => {
     try {
       await rescueOnce(o);
     } catch (err) {
       o.log.error("rescuer failed", { error: err as Error });
     }
   });
-  const pruner = new Cron(o.pruneCron, { timezone: o.timezone, protect: true }, async () => {
+  const pruner = schedule("api.sync_cron_expression", o.pruneCron, o.timezone, async () => {
     try {
       const started = performance.now();
       const deleted = await pruneOnce(o.sql, o.retentionDays);

@@ -1,0 +1,126 @@
+/**
+ * Everything the delivery side of a process runs, built from config: the DHIS2 client, the
+ * worker, the LISTEN that wakes it, the rescuer and the pruner. `serve` starts it unless
+ * --no-worker; `--worker-only` starts only this.
+ */
+import type { Config } from "../config/config.ts";
+import type { Sql } from "../db/db.ts";
+import { createDhis2Client, type Dhis2Auth } from "../dhis2/client.ts";
+import type { Logger } from "../logs/logger.ts";
+import type { CircuitBreakers } from "./circuit_breaker.ts";
+import { startMaintenance } from "./maintenance.ts";
+import { listenForWork, type Wakeup } from "./wakeup.ts";
+import { Worker } from "./worker.ts";
+
+export interface DeliveryDeps {
+  config: Readonly<Config>;
+  sql: Sql;
+  /** The embedded database delivers NOTIFY to no other connection: no LISTEN there. */
+  embedded: boolean;
+  log: Logger;
+  wakeup: Wakeup;
+  breakers: CircuitBreakers;
+}
+
+export interface Delivery {
+  worker?: Worker;
+  stop(graceMs: number): Promise<{ graceful: boolean }>;
+}
+
+/** Retry jitter: ±20 % spreads the retries of one outage over a few seconds per minute. */
+const JITTER = 0.2;
+
+export function dhis2Auth(api: Config["api"]): Dhis2Auth {
+  return api.dhis2_auth_method === "pat"
+    ? { method: "pat", token: api.dhis2_pat }
+    : { method: "basic", username: api.dhis2_user, password: api.dhis2_password };
+}
+
+/**
+ * The lease must outlast the slowest DHIS2 call, or a healthy but slow delivery is rescued and
+ * sent twice. Raised to the DHIS2 timeout plus 30 s when configured lower.
+ */
+export function effectiveLeaseSeconds(config: Readonly<Config>): number {
+  return Math.max(config.server.lease_seconds, config.api.dhis2_timeout + 30);
+}
+
+export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
+  const { config, sql, log } = deps;
+  const api = config.api;
+  const stops: Array<(graceMs: number) => Promise<unknown>> = [];
+  // The rescuer and pruner need no DHIS2: they run even when the worker cannot.
+  const maintenance = startMaintenance({
+    sql,
+    log: log.child({ component: "maintenance" }),
+    maxRetries: config.server.max_retries,
+    rescueCron: api.retry_cron_expression,
+    pruneCron: api.sync_cron_expression,
+    retentionDays: config.server.retention_days,
+    timezone: config.server.timezone,
+    wakeup: deps.wakeup,
+  });
+  stops.push(() => Promise.resolve(maintenance.stop()));
+
+  if (!api.dhis2_base_url) {
+    log.warn(
+      "api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set: no deliveries run, submissions stay queued",
+    );
+    return { stop: async (g) => (await runStops(stops, g), { graceful: true }) };
+  }
+  const client = createDhis2Client({
+    baseUrl: api.dhis2_base_url,
+    auth: dhis2Auth(api),
+    connectTimeoutMs: api.dhis2_connect_timeout * 1000,
+    timeoutMs: api.dhis2_timeout * 1000,
+    importOptions: {
+      importStrategy: api.import_strategy,
+      idScheme: api.id_scheme,
+      ...(api.dry_run ? { dryRun: true } : {}),
+    },
+  });
+  const leaseSeconds = effectiveLeaseSeconds(config);
+  if (leaseSeconds !== config.server.lease_seconds) {
+    log.warn("server.lease_seconds raised above the DHIS2 timeout", {
+      configured: config.server.lease_seconds,
+      used: leaseSeconds,
+    });
+  }
+  const worker = new Worker({
+    sql,
+    log: log.child({ component: "worker" }),
+    client,
+    wakeup: deps.wakeup,
+    maxConcurrent: config.server.max_concurrent,
+    leaseSeconds,
+    pollIntervalMs: config.server.request_process_interval * 1000,
+    maxRetries: config.server.max_retries,
+    backoff: {
+      baseSeconds: config.server.retry_backoff_base,
+      maxSeconds: Math.max(config.server.retry_backoff_max, config.server.retry_backoff_base),
+      jitter: JITTER,
+    },
+    saveResponse: api.save_response,
+    breakers: deps.breakers,
+  });
+  if (!deps.embedded) {
+    const listener = await listenForWork(sql, deps.wakeup, log);
+    stops.push(() => listener.close());
+  }
+  worker.start();
+  let result = { graceful: true };
+  stops.unshift(async (g) => (result = await worker.stop(g)));
+  return {
+    worker,
+    stop: async (g) => {
+      await runStops(stops, g);
+      return result;
+    },
+  };
+}
+
+async function runStops(
+  stops: Array<(graceMs: number) => Promise<unknown>>,
+  graceMs: number,
+): Promise<void> {
+  for (const stop of stops) await stop(graceMs);
+}
