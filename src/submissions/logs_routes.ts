@@ -35,8 +35,10 @@ const json = (description: string) => ({
   content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
 });
 const idParam = z.object({ id: z.string().openapi({ description: "submission id or task id" }) });
+/** Repeatable parameters arrive as an array when given more than once. */
+const many = z.union([z.string(), z.array(z.string())]);
 const filterQuery = z.object({
-  status: z.string().optional().openapi({ description: "one or several, comma-separated" }),
+  status: many.optional().openapi({ description: "one or several: repeated or comma-separated" }),
   submission_id: z.string().optional(),
   task_id: z.string().optional(),
   from_date: z.string().optional().openapi({ description: "YYYY-MM-DD, inclusive" }),
@@ -152,7 +154,7 @@ const purge = secureRoute({
   request: {
     query: z.object({
       date: z.string().openapi({ description: "RFC 3339 instant, or YYYY-MM-DD (server zone)" }),
-      status: z.string().optional(),
+      status: many.optional(),
     }),
   },
   responses: { 200: json("{message, deleted}"), 422: json("bad date or status") },
