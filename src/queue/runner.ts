@@ -38,10 +38,11 @@ export function dhis2Auth(api: Config["api"]): Dhis2Auth {
 
 /**
  * The lease must outlast the slowest DHIS2 call, or a healthy but slow delivery is rescued and
- * sent twice. Raised to the DHIS2 timeout plus 30 s when configured lower.
+ * sent twice. Raised to the DHIS2 timeout plus 10 s when configured lower: recording the
+ * outcome takes milliseconds, the rest is room for a slow database or a long GC pause.
  */
 export function effectiveLeaseSeconds(config: Readonly<Config>): number {
-  return Math.max(config.server.lease_seconds, config.api.dhis2_timeout + 30);
+  return Math.max(config.server.lease_seconds, config.api.dhis2_timeout + 10);
 }
 
 export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
