@@ -11,7 +11,8 @@ const TARGETS = [
   "aarch64-apple-darwin",
 ];
 // Everything read at run time, found relative to the code (import.meta.url), never the cwd.
-const INCLUDES = ["migrations", "src/admin/static"];
+// Workers are not found by compile's import analysis (Deno's docs: "Workers" under compile).
+const INCLUDES = ["migrations", "src/admin/static", "src/mappings/offload_worker.ts"];
 
 const root = new URL("../", import.meta.url).pathname;
 const only = Deno.args.length ? TARGETS.filter((t) => Deno.args.includes(t)) : TARGETS;

@@ -12,12 +12,8 @@ import { mappingsToCsv } from "../mappings/csv.ts";
 import { fetchMetadataSnapshot, metadataClientFromConfig } from "../mappings/dhis2_snapshot.ts";
 import { mappingsToXlsx } from "../mappings/excel.ts";
 import type { Problem } from "../mappings/formats.ts";
-import {
-  type ImportFormat,
-  importMappings,
-  type ImportProgress,
-  looksLikeWorkbook,
-} from "../mappings/import.ts";
+import { type ImportFormat, importMappings, type ImportProgress } from "../mappings/import.ts";
+import { looksLikeWorkbook } from "../mappings/read_file.ts";
 import { exportMappings, toInput } from "../mappings/queries.ts";
 import type { Command, CommandContext } from "./cli.ts";
 
@@ -47,8 +43,7 @@ function progressPrinter(ctx: CommandContext): ((p: ImportProgress) => void) | u
     if (p.phase === "write" && p.done < p.total && now - last < 200) return;
     last = now;
     const label = {
-      parse: "reading the file",
-      check: "checking rows",
+      read: "reading and checking the file",
       dhis2: "checking against DHIS2",
       compare: "comparing with the database",
       write: "writing",

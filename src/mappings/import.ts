@@ -1,16 +1,16 @@
 /**
  * The import service behind POST /mappings/import/{csv,excel} and `dhis2gw mappings import`:
- * parse → check rows → (validate=dhis2) check against one metadata snapshot → compare with the
+ * parse and check rows (in a worker: offload.ts) → (validate=dhis2) check against one metadata snapshot → compare with the
  * stored rows → write, all or nothing. A file with any problem changes nothing and is answered
  * with 422 and the problems; a dry run stops before writing.
  */
 import { type Db, PG, pgCode, type Sql } from "../db/db.ts";
 import { AppError } from "../http/errors.ts";
-import { parseMappingsCsv } from "./csv.ts";
+import type { Logger } from "../logs/logger.ts";
 import { type ImportMode, planImport, scopesOf, type StoredRow } from "./diff.ts";
-import { parseMappingsXlsx } from "./excel.ts";
-import type { ImportLimits, ParseResult, Problem } from "./formats.ts";
-import type { MappingField } from "./model.ts";
+import type { ImportLimits, Problem } from "./formats.ts";
+import { readInWorker } from "./offload.ts";
+import type { ImportFormat } from "./read_file.ts";
 import {
   deleteByUids,
   lockForWrite,
@@ -21,18 +21,13 @@ import {
   toWriteRow,
   upsertBatch,
 } from "./queries.ts";
-import {
-  type MetadataSnapshot,
-  validateAgainstMetadata,
-  validateRows,
-  type ValidRow,
-} from "./validate.ts";
-import { isZip } from "./zip.ts";
+import { type MetadataSnapshot, validateAgainstMetadata, type ValidRow } from "./validate.ts";
 
-export type ImportFormat = "csv" | "xlsx";
+export type { ImportFormat };
 
 export interface ImportProgress {
-  phase: "parse" | "check" | "dhis2" | "compare" | "write" | "done";
+  /** read: parse and check the file (in a worker); dhis2: validate=dhis2. */
+  phase: "read" | "dhis2" | "compare" | "write" | "done";
   /** Rows handled so far in this phase, and of how many (0 when not known yet). */
   done: number;
   total: number;
@@ -48,6 +43,7 @@ export interface ImportOptions {
   onProgress?: (p: ImportProgress) => void;
   /** Called once a change is committed (the writing process's cache is invalidated here). */
   onChange?: () => void;
+  log?: Logger;
 }
 
 export interface ImportReport {
@@ -108,9 +104,6 @@ class Gate {
 /** Each waiting request holds its file in memory, so only a few may wait. */
 export const heavyWork = new Gate(4);
 
-/** Lets other requests run between the CPU-bound phases. */
-const breathe = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
-
 export function problemsError(problems: readonly Problem[], what = "the file"): AppError {
   const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
   const more = problems.length - shown.length;
@@ -128,27 +121,6 @@ export function problemsError(problems: readonly Problem[], what = "the file"): 
   );
 }
 
-/** OLE2 compound file (.xls) or ZIP (.xlsx) magic: a workbook, whatever its name says. */
-export function looksLikeWorkbook(bytes: Uint8Array): boolean {
-  const ole = [0xd0, 0xcf, 0x11, 0xe0];
-  return isZip(bytes) || (bytes.length >= 4 && ole.every((b, i) => bytes[i] === b));
-}
-
-export function parseFile(
-  format: ImportFormat,
-  bytes: Uint8Array,
-  limits: Partial<ImportLimits> = {},
-): ParseResult {
-  if (format === "xlsx") return parseMappingsXlsx(bytes, limits);
-  if (looksLikeWorkbook(bytes)) {
-    throw new AppError(
-      "unsupported_media_type",
-      "the file is an Excel workbook, not CSV: upload it to /api/v2/mappings/import/excel",
-    );
-  }
-  return parseMappingsCsv(bytes, limits);
-}
-
 function storedOf(rows: readonly MappingRow[]): StoredRow[] {
   return rows.map((r) => ({ uid: r.uid, mapping: toInput(r) }));
 }
@@ -159,13 +131,9 @@ export async function importMappings(
   opts: ImportOptions,
 ): Promise<ImportReport> {
   const progress = opts.onProgress ?? (() => {});
-  progress({ phase: "parse", done: 0, total: 0 });
-  const parsed = parseFile(opts.format, bytes, opts.limits);
-  progress({ phase: "check", done: 0, total: parsed.rows.length });
-  await breathe();
-  const checked = validateRows(parsed.rows);
-  const problems = [...parsed.problems, ...checked.problems];
-  progress({ phase: "check", done: parsed.rows.length, total: parsed.rows.length });
+  progress({ phase: "read", done: 0, total: 0 });
+  const checked = await readInWorker(opts.format, bytes, opts.limits ?? {}, opts.log);
+  const problems = [...checked.problems];
 
   let validated = false;
   if (opts.metadata && checked.mappings.length > 0) {
@@ -187,16 +155,14 @@ export async function importMappings(
   }
   if (problems.length > 0) throw problemsError(sortByRow(problems));
 
-  // Columns the file has, shared by all rows (collectRows sets every recognised column).
-  const present = new Set(Object.keys(parsed.rows[0]?.fields ?? {}) as MappingField[]);
+  const present = new Set(checked.present);
   const fileRows = checked.mappings.map((v) => ({ ...v, present }));
-  await breathe();
 
   const report: ImportReport = {
     format: opts.format,
     mode: opts.mode,
     dryRun: opts.dryRun,
-    rows: parsed.rows.length,
+    rows: checked.rows,
     created: 0,
     updated: 0,
     unchanged: 0,

@@ -12,6 +12,7 @@ import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
 import { generateUid } from "../dhis2/uid.ts";
 import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
+import type { Logger } from "../logs/logger.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { zodProblems } from "../http/validation.ts";
 import { mappingsToCsv } from "./csv.ts";
@@ -20,8 +21,9 @@ import {
   type MetadataClient,
   metadataClientFromConfig,
 } from "./dhis2_snapshot.ts";
-import { mappingsToXlsx, templateXlsx } from "./excel.ts";
+import { templateXlsx } from "./excel.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
+import { xlsxInWorker } from "./offload.ts";
 import { type MappingInput, mappingInputSchema } from "./model.ts";
 import {
   deleteMapping,
@@ -55,6 +57,7 @@ export interface MappingRoutesDeps {
   cache?: { invalidate(): void };
   /** For validate=dhis2; default: a client from the config's api.dhis2_* settings. */
   dhis2?: MetadataClient;
+  log?: Logger;
 }
 
 const READ: Role[] = ["admin", "viewer", "submitter"];
@@ -242,7 +245,7 @@ function checked(input: unknown): MappingInput {
 }
 
 export function mappingRoutes(deps: MappingRoutesDeps) {
-  const { sql, config } = deps;
+  const { sql, config, log } = deps;
   const changed = () => deps.cache?.invalidate();
 
   /** One write in its own transaction, behind the writers' lock (see lockForWrite). */
@@ -291,6 +294,7 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
             fetchMetadataSnapshot(dhis2, rows, [config.api.dhis2_data_set].filter(Boolean))
           : undefined,
         onChange: changed,
+        log,
       })
     );
     return c.json(report, 200);
@@ -329,7 +333,7 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
     })
     .openapi(exportExcel, async (c) => {
       const rows = await exportMappings(sql, c.req.valid("query"));
-      const bytes = await heavyWork.run(() => Promise.resolve(mappingsToXlsx(rows.map(toInput))));
+      const bytes = await heavyWork.run(() => xlsxInWorker(rows.map(toInput), log));
       return attachment(bytes, XLSX_TYPE, "dhis2_mappings.xlsx");
     })
     .openapi(template, () => attachment(templateXlsx(), XLSX_TYPE, "dhis2_mappings_template.xlsx"))
