@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { generateMappings } from "../../scripts/gen_mappings_xlsx.ts";
 import { AppError } from "../http/errors.ts";
 import { captureLogger } from "../logs/logger.ts";
+import { mappingsToCsv } from "./csv.ts";
 import { mappingsToXlsx } from "./excel.ts";
-import { offload, readInWorker, runLocally, xlsxInWorker } from "./offload.ts";
+import { exportInWorker, offload, readInWorker, runLocally } from "./offload.ts";
 import { readAndCheck } from "./read_file.ts";
 
 const mappings = generateMappings(20_000);
@@ -29,6 +30,8 @@ async function longestStall<T>(work: () => Promise<T>): Promise<{ stall: number;
 }
 
 Deno.test("offload: reading a workbook in the worker gives what reading it here gives", async () => {
+  const csv = await exportInWorker("csv", mappings.slice(0, 10));
+  assert.deepEqual(csv, new TextEncoder().encode(mappingsToCsv(mappings.slice(0, 10))));
   const here = readAndCheck("xlsx", workbook);
   const there = await readInWorker("xlsx", workbook, {});
   assert.equal(there.rows, 20_000);
@@ -40,7 +43,7 @@ Deno.test("offload: the event loop keeps running while a large workbook is read 
     Promise.resolve(runLocally({ kind: "read", format: "xlsx", bytes: workbook, limits: {} }))
   );
   const read = await longestStall(() => readInWorker("xlsx", workbook, {}));
-  const write = await longestStall(() => xlsxInWorker(mappings));
+  const write = await longestStall(() => exportInWorker("xlsx", mappings));
   // On the main thread the loop stalls for the whole read; through the worker only for the
   // copy of the result back, a fraction of it.
   assert.ok(local.stall > local.ms * 0.9, `local: ${JSON.stringify(local)}`);

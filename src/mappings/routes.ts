@@ -15,7 +15,6 @@ import type { AppEnv } from "../http/env.ts";
 import type { Logger } from "../logs/logger.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { zodProblems } from "../http/validation.ts";
-import { mappingsToCsv } from "./csv.ts";
 import {
   fetchMetadataSnapshot,
   type MetadataClient,
@@ -23,7 +22,7 @@ import {
 } from "./dhis2_snapshot.ts";
 import { templateXlsx } from "./excel.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
-import { xlsxInWorker } from "./offload.ts";
+import { exportInWorker } from "./offload.ts";
 import { type MappingInput, mappingInputSchema } from "./model.ts";
 import {
   deleteMapping,
@@ -325,15 +324,12 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
     })
     .openapi(exportCsv, async (c) => {
       const rows = await exportMappings(sql, c.req.valid("query"));
-      return attachment(
-        mappingsToCsv(rows.map(toInput)),
-        "text/csv; charset=utf-8",
-        "dhis2_mappings.csv",
-      );
+      const bytes = await heavyWork.run(() => exportInWorker("csv", rows.map(toInput), log));
+      return attachment(bytes, "text/csv; charset=utf-8", "dhis2_mappings.csv");
     })
     .openapi(exportExcel, async (c) => {
       const rows = await exportMappings(sql, c.req.valid("query"));
-      const bytes = await heavyWork.run(() => xlsxInWorker(rows.map(toInput), log));
+      const bytes = await heavyWork.run(() => exportInWorker("xlsx", rows.map(toInput), log));
       return attachment(bytes, XLSX_TYPE, "dhis2_mappings.xlsx");
     })
     .openapi(template, () => attachment(templateXlsx(), XLSX_TYPE, "dhis2_mappings_template.xlsx"))
