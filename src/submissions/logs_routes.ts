@@ -16,7 +16,7 @@ import type { Db, Sql } from "../db/db.ts";
 import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, conflict, type FieldProblem, notFound } from "../http/errors.ts";
-import { requeue, type RequeueCounts } from "../queue/queries.ts";
+import { requeue, type RequeueCounts } from "../queue/requeue.ts";
 import { filterSql, hasFilter, isDay, type LogFilter, parseLogFilter } from "./filters.ts";
 import { deleteSubmission, getSubmission, listSubmissions, purgeSubmissions } from "./queries.ts";
 
