@@ -64,8 +64,9 @@ export interface EnqueueResult {
 }
 
 /**
- * Stores a submission, which enqueues it, and notifies listening workers; the notification is
- * delivered only when the caller's transaction commits. With an idempotency key the caller has
+ * Stores a submission, which enqueues it, and notifies listening workers, in ONE statement: on
+ * its own it commits atomically (River's InsertTx without the extra round trips); inside a
+ * caller's transaction the notification goes out when that commits. With an idempotency key the caller has
  * used before, nothing is inserted and the stored submission is returned (`inserted: false`).
  */
 export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult> {
