@@ -12,9 +12,9 @@ import type { ImportLimits, Problem } from "./formats.ts";
 import { readInWorker } from "./offload.ts";
 import type { ImportFormat } from "./read_file.ts";
 import {
+  type ComparedRow,
   deleteByUids,
   lockForWrite,
-  type MappingRow,
   rowsInScopes,
   rowsMatching,
   toInput,
@@ -121,7 +121,7 @@ export function problemsError(problems: readonly Problem[], what = "the file"): 
   );
 }
 
-function storedOf(rows: readonly MappingRow[]): StoredRow[] {
+function storedOf(rows: readonly ComparedRow[]): StoredRow[] {
   return rows.map((r) => ({ uid: r.uid, mapping: toInput(r) }));
 }
 

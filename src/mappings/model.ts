@@ -170,6 +170,9 @@ export function mappingIssues(m: RawMapping): FieldIssue[] {
   for (const col of MAPPING_COLUMNS) {
     if (col.uid && m[col.field] !== "" && !isUid(m[col.field])) {
       issues.push({ field: col.field, message: UID_MESSAGE });
+    } else if (m[col.field].includes("\u0000")) {
+      // PostgreSQL text cannot hold NUL: without this the insert fails with a 500.
+      issues.push({ field: col.field, message: "contains a NUL character (byte 0x00)" });
     }
   }
   return issues;

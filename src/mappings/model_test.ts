@@ -96,3 +96,9 @@ Deno.test("mappingKey: equal for the same unique key, different when any part di
     mappingKey({ ...a, code: "x\u0000y", sourceName: "z" }),
   );
 });
+
+Deno.test("schema: a NUL character is refused (PostgreSQL text cannot store it)", () => {
+  assert.deepEqual(issues({ code: "A\u0000B", name: "n", dataElement: DE }), {
+    code: "contains a NUL character (byte 0x00)",
+  });
+});

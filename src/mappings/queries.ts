@@ -42,7 +42,7 @@ export function toMapping(row: MappingRow): Mapping {
 }
 
 /** The stored fields of a row, by JSON name, for comparing with a file row. */
-export function toInput(row: MappingRow): MappingInput {
+export function toInput(row: MappingRow | ComparedRow): MappingInput {
   const out = {} as Record<MappingField, string>;
   const r = row as unknown as Record<string, string>;
   for (const col of MAPPING_COLUMNS) out[col.field] = r[col.db];
@@ -166,6 +166,15 @@ export async function deleteMapping(sql: Db, uid: string): Promise<MappingRow | 
   return row;
 }
 
+/**
+ * The columns an import compares, without the timestamps: parsing two dates per row was a
+ * third of the time it took to read 100,000 rows back.
+ */
+const COMPARED = ["uid", ...MAPPING_COLUMNS.map((c) => c.db)];
+
+/** A stored row without its timestamps, as an import compares it. */
+export type ComparedRow = Omit<MappingRow, "created" | "updated">;
+
 /** A (source_name, instance_name) pair: the unit a replace import makes complete. */
 export interface Scope {
   source: string;
@@ -173,10 +182,10 @@ export interface Scope {
 }
 
 /** Every row of the given scopes (a replace import compares the file with all of them). */
-export function rowsInScopes(sql: Db, scopes: readonly Scope[]): Promise<MappingRow[]> {
+export function rowsInScopes(sql: Db, scopes: readonly Scope[]): Promise<ComparedRow[]> {
   if (scopes.length === 0) return Promise.resolve([]);
-  return sql<MappingRow[]>`
-    select m.* from dhis2_mappings m
+  return sql<ComparedRow[]>`
+    select ${sql(COMPARED.map((c) => `m.${c}`))} from dhis2_mappings m
     join unnest(${scopes.map((s) => s.source)}::text[], ${
     scopes.map((s) => s.instance)
   }::text[]) as s(source_name, instance_name)
@@ -187,17 +196,17 @@ export function rowsInScopes(sql: Db, scopes: readonly Scope[]): Promise<Mapping
  * The rows an upsert of these mappings touches: same key, or (org unit rows) same source org
  * unit in the same scope, which the partial unique index dhis2_mappings_ou_key also guards.
  */
-export function rowsMatching(sql: Db, ms: readonly MappingInput[]): Promise<MappingRow[]> {
+export function rowsMatching(sql: Db, ms: readonly MappingInput[]): Promise<ComparedRow[]> {
   if (ms.length === 0) return Promise.resolve([]);
   const ou = ms.filter((m) => m.what === "ou");
-  return sql<MappingRow[]>`
-    select m.* from dhis2_mappings m
+  return sql<ComparedRow[]>`
+    select ${sql(COMPARED.map((c) => `m.${c}`))} from dhis2_mappings m
     join unnest(${ms.map((m) => m.code)}::text[], ${ms.map((m) => m.sourceName)}::text[],
                 ${ms.map((m) => m.instanceName)}::text[], ${ms.map((m) => m.what)}::text[])
       as k(code, source_name, instance_name, what)
       using (code, source_name, instance_name, what)
     union
-    select m.* from dhis2_mappings m
+    select ${sql(COMPARED.map((c) => `m.${c}`))} from dhis2_mappings m
     join unnest(${ou.map((m) => m.sourceOrgUnit)}::text[], ${ou.map((m) => m.sourceName)}::text[],
                 ${ou.map((m) => m.instanceName)}::text[])
       as k(source_orgunit, source_name, instance_name)
