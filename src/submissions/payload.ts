@@ -124,7 +124,8 @@ export async function buildPayload(
   }
   if (problems.length) return { ok: false, problems };
 
-  // Key order as DHIS2 documents it (§3.1), so the reply reads like its examples.
+  // Stored as jsonb, which reorders keys; the reply and the worker both use the stored copy,
+  // so what the client sees is what DHIS2 gets (DHIS2 reads JSON by name, not by position).
   const payload: DataValueSetPayload = {
     dataSet,
     ...(req.complete ?? s.completeByDefault ? { completeDate: localDate(now, s.timezone) } : {}),
