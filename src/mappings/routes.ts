@@ -23,7 +23,7 @@ import {
 import { templateXlsx } from "./excel.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
 import { exportInWorker } from "./offload.ts";
-import { type MappingInput, mappingInputSchema } from "./model.ts";
+import { MAPPING_COLUMNS, type MappingInput, mappingInputSchema } from "./model.ts";
 import {
   deleteMapping,
   exportMappings,
@@ -352,9 +352,11 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
       // Read under the writers' lock, so a concurrent change is not overwritten with old values.
       const row = await write(async (tx) => {
         const stored = found(await mappingByUid(tx, uid), uid);
-        m = checked({ ...toInput(stored), ...given });
-        const same = JSON.stringify(m) === JSON.stringify(toInput(stored));
-        return same ? stored : await updateMapping(tx, uid, m);
+        const before = toInput(stored);
+        const after = m = checked({ ...before, ...given });
+        // Nothing to write: no version bump, so no replica reloads for it.
+        const same = MAPPING_COLUMNS.every((col) => after[col.field] === before[col.field]);
+        return same ? stored : await updateMapping(tx, uid, after);
       }).catch((err) => {
         throw m ? keyConflict(err, m) : err;
       });
