@@ -3,19 +3,24 @@
  * own single-row insert rate measured in the same run, written to bench/results/.
  *
  *   1. pgbench: one-row INSERTs into a jsonb table at --connections clients (the ceiling).
- *   2. accepted/s: POST /api/v2/aggregate (Token auth, mapping, validation, durable commit of
+ *   2. references, with wrk only: a bare Hono + zod + postgres.js handler inserting that row
+ *      (what any HTTP front of PostgreSQL costs here), and pgbench running the submission's
+ *      own INSERT (same columns, indexes and values: PostgreSQL's ceiling for our write).
+ *   3. accepted/s: POST /api/v2/aggregate (Token auth, mapping, validation, durable commit of
  *      the submission and its job) against `serve --no-worker`, loaded by wrk when installed
  *      (`apt-get install wrk`), else by an in-process fetch loop (which steals CPU: lower).
- *   3. delivered/s: `serve --worker-only` draining what step 2 queued into the DHIS2 simulator.
+ *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
  */
+import { Hono } from "hono";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { z } from "zod";
 import { startSimulator } from "../src/dhis2/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
-import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
+import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -28,7 +33,7 @@ const seconds = Number(values.seconds);
 const connections = Number(values.connections);
 const root = new URL("../", import.meta.url).pathname;
 
-const bin = await findPgBin();
+const bin = await findPgBin(["initdb", "pg_ctl", "pgbench"]);
 if (!bin) throw new Error("the benchmark needs PostgreSQL's initdb, pg_ctl and pgbench");
 const cluster = await startCluster(bin);
 const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
@@ -55,17 +60,13 @@ async function run(cmd: string, args: string[]): Promise<string> {
   return text;
 }
 
-try {
-  // 1. PostgreSQL's own rate for the same shape of write.
-  await admin.unsafe("create database pgbench_db");
-  const pb = postgres(cluster.url.replace(/\/postgres$/, "/pgbench_db"), { max: 1 });
-  await pb`create table t (id bigint generated always as identity primary key, body jsonb not null,
-    created_at timestamptz not null default now())`;
-  await pb.end();
+async function pgbench(db: string, sqlText: string): Promise<number> {
   const script = await Deno.makeTempFile({ suffix: ".sql" });
-  await Deno.writeTextFile(script, `insert into t (body) values ('{"orgUnit":"DiszpKrYNg8"}');\n`);
-  const pgbenchOut = await run(`${bin}/pgbench`, [
+  await Deno.writeTextFile(script, sqlText + "\n");
+  const out = await run(`${bin}/pgbench`, [
     "-n",
+    "-M",
+    "prepared",
     "-h",
     "127.0.0.1",
     "-p",
@@ -80,13 +81,71 @@ try {
     String(seconds),
     "-f",
     script,
-    "pgbench_db",
+    db,
   ]);
-  const tps = Number(/tps = ([\d.]+)/.exec(pgbenchOut)?.[1]);
+  return Number(/tps = ([\d.]+)/.exec(out)?.[1]);
+}
+
+/** wrk POSTing `body` to `url` for --seconds at --connections; its summary lines. */
+async function wrkPost(wrk: string, url: string, body: string, auth?: string): Promise<string[]> {
+  const lua = await Deno.makeTempFile({ suffix: ".lua" });
+  await Deno.writeTextFile(
+    lua,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
+      `wrk.headers["Content-Type"] = "application/json"\n` +
+      (auth ? `wrk.headers["Authorization"] = ${JSON.stringify(auth)}\n` : ""),
+  );
+  const out = await run(wrk, ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", lua, url]);
+  return out.trim().split("\n").filter((l) => /Latency|Req\/Sec|Non-2xx|requests in/.test(l));
+}
+
+const body = JSON.stringify(SAMPLE_SUBMISSION);
+const wrk = await which("wrk");
+
+try {
+  // 1. PostgreSQL's own rate for the same shape of write.
+  await admin.unsafe("create database pgbench_db");
+  const pb = postgres(cluster.url.replace(/\/postgres$/, "/pgbench_db"), { max: 1 });
+  await pb`create table t (id bigint generated always as identity primary key, body jsonb not null,
+    created_at timestamptz not null default now())`;
+  await pb.end();
+  const tps = await pgbench(
+    "pgbench_db",
+    `insert into t (body) values ('{"orgUnit":"DiszpKrYNg8"}');`,
+  );
   results.pgbench_inserts_per_s = Math.round(tps);
   console.log(`pgbench single-row inserts: ${Math.round(tps)}/s`);
 
-  // 2. Accepted submissions per second.
+  // 2a. A bare HTTP front of the same insert, in this process (wrk is the other process).
+  if (wrk) {
+    const pbSql = postgres(cluster.url.replace(/\/postgres$/, "/pgbench_db"), {
+      max: connections,
+      onnotice: () => {},
+    });
+    const schema = z.object({
+      orgUnit: z.string(),
+      period: z.string(),
+      dataValues: z.record(z.string(), z.unknown()),
+    });
+    const bare = new Hono().post("/", async (c) => {
+      const b = schema.parse(await c.req.json());
+      const [r] = await pbSql`insert into t (body) values (${JSON.stringify(b)}::text::jsonb)
+        returning id`;
+      return c.json({ id: r.id });
+    });
+    const srv = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, bare.fetch);
+    const lines = await wrkPost(wrk, `http://127.0.0.1:${srv.addr.port}/`, body);
+    await srv.shutdown();
+    await pbSql.end();
+    const n = Number(/(\d+) requests in ([\d.]+)s/.exec(lines.join(" "))?.[1]);
+    const secs = Number(/requests in ([\d.]+)s/.exec(lines.join(" "))?.[1]);
+    results.bare_hono_insert_per_s = Math.round(n / secs);
+    console.log(
+      `bare Hono + zod + postgres.js insert handler: ${results.bare_hono_insert_per_s}/s`,
+    );
+  }
+
+  // 3. Accepted submissions per second.
   await admin.unsafe("create database gateway");
   const dbUrl = cluster.url.replace(/\/postgres$/, "/gateway");
   const env = {
@@ -100,30 +159,48 @@ try {
   const port = portFrom(await api.waitFor(/"msg":"listening"/));
   const apiUrl = `http://127.0.0.1:${port}/api/v2`;
   const sample = await setUpSample(apiUrl);
-  const body = JSON.stringify(SAMPLE_SUBMISSION);
-  const gw = postgres(dbUrl, { max: 1 });
+  const gw = postgres(dbUrl, { max: 1, onnotice: () => {} });
+
+  // 2b. PostgreSQL's ceiling for the submission's own INSERT (the row one POST stores).
+  if (wrk) {
+    const one = await callApi(apiUrl, "/aggregate", {
+      method: "POST",
+      body,
+      headers: { Authorization: `Token ${sample.apiToken}` },
+    });
+    // jsonb's own text has a space after each colon: pgbench reads `:name` as a variable.
+    const [row] = await gw`select *, request::text as request, payload::text as payload
+      from submissions where id = ${one.submission_id as number}`;
+    const lit = (v: unknown) =>
+      v === null ? "null" : `$lit$${typeof v === "string" ? v : JSON.stringify(v)}$lit$`;
+    const arr = (a: string[]) => `array[${a.map(lit).join(", ")}]::text[]`;
+    const insert = `insert into submissions (user_uid, username, source_name, idempotency_key,
+      request_hash, org_unit, org_unit_name, period, data_set, request, payload, codes,
+      unmapped_codes) values (${
+      [
+        row.user_uid,
+        row.username,
+        row.source_name,
+        null,
+        row.request_hash,
+        row.org_unit,
+        row.org_unit_name,
+        row.period,
+        row.data_set,
+      ].map(lit).join(", ")
+    }, ${lit(row.request)}::jsonb, ${lit(row.payload)}::jsonb, ${arr(row.codes)}, ${
+      arr(row.unmapped_codes)
+    }) returning id, task_id, status, request_hash, payload, unmapped_codes;`;
+    const subTps = await pgbench("gateway", insert.replace(/\s*\n\s*/g, " "));
+    results.pgbench_submission_inserts_per_s = Math.round(subTps);
+    console.log(`pgbench with the submission's own INSERT: ${Math.round(subTps)}/s`);
+    await gw`truncate submissions cascade`;
+  }
+
   const before = (await gw`select count(*)::int as n from submissions`)[0].n;
-  const wrk = await which("wrk");
   const started = performance.now();
   if (wrk) {
-    const lua = await Deno.makeTempFile({ suffix: ".lua" });
-    await Deno.writeTextFile(
-      lua,
-      `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
-        `wrk.headers["Content-Type"] = "application/json"\n` +
-        `wrk.headers["Authorization"] = "Token ${sample.apiToken}"\n`,
-    );
-    const out = await run(wrk, [
-      "-t2",
-      `-c${connections}`,
-      `-d${seconds}s`,
-      "-s",
-      lua,
-      `${apiUrl}/aggregate`,
-    ]);
-    results.wrk = out.trim().split("\n").filter((l) =>
-      /Latency|Req\/Sec|Non-2xx|requests in/.test(l)
-    );
+    results.wrk = await wrkPost(wrk, `${apiUrl}/aggregate`, body, `Token ${sample.apiToken}`);
     results.load_generator = "wrk";
   } else {
     results.load_generator = "in-process fetch (install wrk for a fairer number)";
@@ -148,14 +225,26 @@ try {
   results.accepted = accepted;
   results.accepted_per_s = acceptedPerS;
   results.accepted_vs_pgbench = Number((acceptedPerS / tps).toFixed(3));
+  const pct = (of: unknown) =>
+    typeof of === "number" ? `${(100 * acceptedPerS / of).toFixed(1)}%` : "n/a";
+  if (typeof results.pgbench_submission_inserts_per_s === "number") {
+    results.accepted_vs_pgbench_submission_insert = Number(
+      (acceptedPerS / results.pgbench_submission_inserts_per_s).toFixed(3),
+    );
+  }
+  if (typeof results.bare_hono_insert_per_s === "number") {
+    results.accepted_vs_bare_hono = Number(
+      (acceptedPerS / results.bare_hono_insert_per_s).toFixed(3),
+    );
+  }
   console.log(
-    `accepted submissions: ${acceptedPerS}/s (${accepted} in ${elapsed.toFixed(1)} s), ${
-      (100 * acceptedPerS / tps).toFixed(1)
-    }% of pgbench`,
+    `accepted submissions: ${acceptedPerS}/s (${accepted} in ${elapsed.toFixed(1)} s): ` +
+      `${pct(tps)} of pgbench, ${pct(results.pgbench_submission_inserts_per_s)} of pgbench ` +
+      `with the same INSERT, ${pct(results.bare_hono_insert_per_s)} of the bare handler`,
   );
   await api.stop();
 
-  // 3. Delivered per second into the simulator.
+  // 4. Delivered per second into the simulator.
   const sim = await startSimulator({ port: 0 });
   const worker = startServe(["serve", "--worker-only"], {
     cwd: root,

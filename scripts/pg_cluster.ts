@@ -18,9 +18,15 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-export async function findPgBin(): Promise<string | undefined> {
+export async function findPgBin(
+  tools: string[] = ["initdb", "pg_ctl"],
+): Promise<string | undefined> {
+  const hasAll = async (dir: string) => {
+    for (const t of tools) if (!await exists(`${dir}/${t}`)) return false;
+    return true;
+  };
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir && await exists(`${dir}/initdb`) && await exists(`${dir}/pg_ctl`)) return dir;
+    if (dir && await hasAll(dir)) return dir;
   }
   const versions: number[] = [];
   try {
@@ -30,7 +36,7 @@ export async function findPgBin(): Promise<string | undefined> {
   } catch { /* not Debian-style */ }
   for (const v of versions.sort((a, b) => b - a)) {
     const dir = `/usr/lib/postgresql/${v}/bin`;
-    if (await exists(`${dir}/initdb`)) return dir;
+    if (await hasAll(dir)) return dir;
   }
   return undefined;
 }

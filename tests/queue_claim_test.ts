@@ -7,15 +7,18 @@ import { connect, type Sql } from "../src/db/db.ts";
 import { startSimulator } from "../src/dhis2/simulator.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import {
+  CHANNEL,
   claim,
   recordAttempt,
   rescueExpired,
   snooze,
   type SubmissionUpdate,
 } from "../src/queue/queries.ts";
-import { listenForWork, Wakeup } from "../src/queue/wakeup.ts";
+import { listenForWork, Wakeup, WorkNotifier } from "../src/queue/wakeup.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog, insertOne, testWorker } from "./support/submissions.ts";
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const DELIVERED: SubmissionUpdate = {
   status: "delivered",
@@ -52,12 +55,18 @@ dbTest("two workers on separate pools deliver 2,000 submissions exactly once", a
   try {
     for (const w of workers) w.start();
     const started = performance.now();
-    // Insert from a third pool in batches of 100 transactions each, while the workers run.
+    // Insert from a third pool in batches of 100 transactions each, while the workers run,
+    // waking them as the submission route does: a coalesced NOTIFY after each commit.
+    const notifier = new WorkNotifier(db.sql, log);
     for (let i = 0; i < N; i += 100) {
       await Promise.all(
-        Array.from({ length: 100 }, (_, j) => db.sql.begin((tx) => insertOne(tx, i + j))),
+        Array.from({ length: 100 }, async (_, j) => {
+          await db.sql.begin((tx) => insertOne(tx, i + j));
+          notifier.notify();
+        }),
       );
     }
+    await notifier.close();
     await events.until((e) => e.length >= N, 120_000);
     const seconds = (performance.now() - started) / 1000;
 
@@ -88,6 +97,58 @@ dbTest("two workers on separate pools deliver 2,000 submissions exactly once", a
     await db.close();
   }
 });
+
+dbTest(
+  "WorkNotifier: the first NOTIFY at once, a burst coalesced, the last one never lost",
+  async () => {
+    const db = await createTestDb("q_notifier");
+    const listener = connect({ url: db.url, max: 1 });
+    const { log } = captureLogger("warn");
+    const heard: number[] = [];
+    const meta = await listener.listen(CHANNEL, () => heard.push(performance.now()));
+    const notifier = new WorkNotifier(db.sql, log, 50);
+    const until = async (n: number) => {
+      const deadline = performance.now() + 5_000;
+      while (heard.length < n && performance.now() < deadline) await delay(5);
+    };
+    try {
+      const t0 = performance.now();
+      notifier.notify();
+      await until(1);
+      assert.equal(heard.length, 1);
+      assert.ok(heard[0] - t0 < 40, `an idle notifier sends at once (took ${heard[0] - t0} ms)`);
+
+      // 1,000 requests over ~120 ms: one NOTIFY per 50 ms interval, not one each.
+      const burstStart = performance.now();
+      for (let i = 0; i < 1000; i++) {
+        notifier.notify();
+        if (i % 100 === 0) await delay(12);
+      }
+      const lastAsk = performance.now();
+      await delay(200);
+      const burst = heard.slice(1);
+      assert.ok(burst.length >= 2 && burst.length <= 5, `coalesced into ${burst.length} NOTIFYs`);
+      assert.ok(burst.at(-1)! >= lastAsk, "a NOTIFY follows the last request");
+      for (let i = 1; i < burst.length; i++) {
+        // Sent 50 ms apart; received with some scheduling jitter.
+        assert.ok(burst[i] - burst[i - 1] >= 30, "at most one per interval");
+      }
+      assert.ok(burst[0] >= burstStart);
+
+      // close() sends what is pending without waiting for the interval.
+      const before = heard.length;
+      notifier.notify();
+      notifier.notify();
+      await notifier.close();
+      await until(before + 1);
+      assert.equal(heard.length, before + 1);
+    } finally {
+      await meta.unlisten();
+      await listener.end();
+      await db.close();
+    }
+  },
+);
 
 dbTest("concurrent claims on many connections never hand out a row twice", async () => {
   const db = await createTestDb("q_claim_race");

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { loadMigrations } from "../src/db/migrate.ts";
+import { startSimulator } from "../src/dhis2/simulator.ts";
 import { portFrom, startServe } from "./support/cli.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
@@ -34,6 +36,60 @@ dbTest(
       );
     } finally {
       for (const p of procs) assert.equal((await p.stop()).code, 0);
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "an API-only process wakes a worker-only process at once (NOTIFY), long before its poll",
+  async () => {
+    const db = await createTestDb("replicas_wake");
+    const sim = await startSimulator({ port: 0 });
+    const env = {
+      DHIS2GW_DB: db.url,
+      DHIS2GW_SERVER_PORT: "0",
+      DHIS2GW_HOST: "127.0.0.1",
+      DHIS2GW_ADMIN_PASSWORD: ADMIN.password,
+      DHIS2GW_DHIS2_BASE_URL: sim.url,
+      DHIS2GW_DHIS2_USER: "admin",
+      DHIS2GW_DHIS2_PASSWORD: "district",
+      // The worker's fallback poll is far beyond the test's patience.
+      DHIS2GW_REQUEST_PROCESS_INTERVAL: "300",
+    };
+    const api = startServe(["serve", "--no-worker"], { env });
+    const worker = startServe(["serve", "--worker-only"], { env });
+    try {
+      const port = portFrom(await api.waitFor(/"msg":"listening"/, 60_000));
+      await worker.waitFor(/"msg":"worker started"/, 60_000);
+      const base = `http://127.0.0.1:${port}/api/v2`;
+      const sample = await setUpSample(base);
+      // Let the worker's first poll (at start) pass, so only a NOTIFY can wake it now.
+      await new Promise((r) => setTimeout(r, 500));
+      for (let round = 0; round < 3; round++) {
+        const t0 = performance.now();
+        const res = await fetch(`${base}/aggregate`, {
+          method: "POST",
+          headers: {
+            "Content-Type": "application/json",
+            Authorization: `Token ${sample.apiToken}`,
+          },
+          body: JSON.stringify({ ...SAMPLE_SUBMISSION, period: `20240${round + 1}` }),
+        });
+        assert.equal(res.status, 200);
+        const { submission_id } = await res.json();
+        for (;;) {
+          const [row] = await db.sql`select status from submissions where id = ${submission_id}`;
+          if (row.status === "delivered") break;
+          assert.ok(performance.now() - t0 < 10_000, `still ${row.status} after 10 s`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
+      assert.equal(sim.received.filter((r) => r.path === "/api/dataValueSets").length, 3);
+    } finally {
+      assert.equal((await api.stop()).code, 0);
+      assert.equal((await worker.stop()).code, 0);
+      await sim.stop();
       await db.close();
     }
   },

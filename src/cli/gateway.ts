@@ -10,7 +10,7 @@ import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
-import { Wakeup } from "../queue/wakeup.ts";
+import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -73,6 +73,10 @@ export async function startGateway(
       });
       await cache.start();
       stops.push(() => cache.stop());
+      // Other processes' workers hear of new submissions through a coalesced NOTIFY; on the
+      // embedded database there are no other processes (and NOTIFY stays on its connection).
+      const notifier = db.embedded ? undefined : new WorkNotifier(db.sql, log);
+      if (notifier) stops.push(() => notifier.close());
       const app = createApp({
         config,
         sql: db.sql,
@@ -80,7 +84,10 @@ export async function startGateway(
         requestLog,
         auth,
         mappingCache: cache,
-        wakeWorker: opts.worker ? () => wakeup.wake() : undefined,
+        wakeWorker: () => {
+          if (opts.worker) wakeup.wake();
+          notifier?.notify();
+        },
         breakers: opts.worker ? breakers : undefined,
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);

@@ -43,7 +43,7 @@ export interface AppDeps {
    * default: an unstarted one, which sees this process's changes only.
    */
   mappingCache?: MappingCache;
-  /** Wakes this process's delivery worker after a submission or requeue commits. */
+  /** Wakes the delivery workers after a submission or requeue commits (gateway.ts: how). */
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
   breakers?: CircuitBreakers;

@@ -64,28 +64,25 @@ export interface EnqueueResult {
 }
 
 /**
- * Stores a submission, which enqueues it, and notifies listening workers, in ONE statement: on
- * its own it commits atomically (River's InsertTx without the extra round trips); inside a
- * caller's transaction the notification goes out when that commits. With an idempotency key the caller has
+ * Stores a submission, which enqueues it, in one statement (on its own it commits atomically,
+ * with no BEGIN/COMMIT round trips). It does not NOTIFY: the caller wakes the workers after the
+ * commit, coalesced (WorkNotifier in wakeup.ts says why). With an idempotency key the caller has
  * used before, nothing is inserted and the stored submission is returned (`inserted: false`).
  */
 export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult> {
   // JSON goes in as text cast to jsonb: a parameter the server types as jsonb would be
   // JSON.stringify'd again by postgres.js, and the request text must reach the server verbatim.
   const rows = await sql<EnqueueRow[]>`
-    with ins as (
-      insert into submissions (
-        user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
-        period, data_set, request, payload, codes, unmapped_codes
-      ) values (
-        ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
-        ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.requestJson}::text::jsonb,
-        ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[]
-      )
-      on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
-      returning id, task_id, status, request_hash, payload, unmapped_codes
+    insert into submissions (
+      user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
+      period, data_set, request, payload, codes, unmapped_codes
+    ) values (
+      ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
+      ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.requestJson}::text::jsonb,
+      ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[]
     )
-    select ins.*, pg_notify(${CHANNEL}, '') is not null as notified from ins`;
+    on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
+    returning id, task_id, status, request_hash, payload, unmapped_codes`;
   if (rows.length) return toEnqueueResult(rows[0], true);
   const existing = await sql<EnqueueRow[]>`
     select id, task_id, status, request_hash, payload, unmapped_codes from submissions

@@ -4,11 +4,11 @@
  * Two sources, one signal: the submission route of the same process calls `wake()` after its
  * commit (needed on the embedded database, where NOTIFY does not cross connections, and free
  * everywhere else), and with PostgreSQL a LISTEN on `CHANNEL` carries wake-ups from other
- * processes (an API-only replica, a requeue on another node).
+ * processes (an API-only replica's WorkNotifier, a requeue on another node).
  */
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
-import { CHANNEL } from "./queries.ts";
+import { CHANNEL, notifyWorkers } from "./queries.ts";
 
 export class Wakeup {
   #pending = false;
@@ -64,4 +64,55 @@ export async function listenForWork(
     wakeup.wake();
   });
   return { close: () => meta.unlisten() };
+}
+
+/**
+ * Sends the wake-up NOTIFY for submissions stored by this process, at most one per
+ * `minIntervalMs`. Not inside the submission's INSERT: PostgreSQL serializes the commits of
+ * every transaction that notified (a global lock on the notification queue), which capped the
+ * submission insert at 5,900/s under pgbench against 12,300/s without the NOTIFY (32 clients,
+ * 2 CPUs). One NOTIFY per interval wakes every listening worker just the same; when idle, the
+ * first one goes out at once. A NOTIFY lost to a crash between commit and send costs only the
+ * delay until the workers' next poll: the row is the job, and it is already committed.
+ */
+export class WorkNotifier {
+  #timer?: ReturnType<typeof setTimeout>;
+  #lastSent = -Infinity;
+  #sending: Promise<void> = Promise.resolve();
+
+  constructor(
+    private sql: Sql,
+    private log: Logger,
+    private minIntervalMs = 10,
+  ) {}
+
+  /** Asks for a NOTIFY now, or at the end of the current interval if one was just sent. */
+  notify(): void {
+    if (this.#timer !== undefined) return;
+    const wait = Math.max(0, this.#lastSent + this.minIntervalMs - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#send();
+    }, wait);
+  }
+
+  #send(): void {
+    this.#lastSent = performance.now();
+    this.#sending = this.#sending.then(() =>
+      notifyWorkers(this.sql).catch((err) => {
+        // The workers' poll covers a lost wake-up.
+        this.log.warn("could not notify workers", { error: err as Error });
+      })
+    );
+  }
+
+  /** Sends a pending NOTIFY at once and waits for the last one. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#send();
+    }
+    await this.#sending;
+  }
 }
