@@ -87,3 +87,41 @@ dbTest("the request log buffer writes rows in batches and flushes on close", asy
     await db.close();
   }
 });
+
+dbTest(
+  "the request log records the address throttling uses: the proxy's last X-Forwarded-For entry",
+  async () => {
+    const db = await createTestDb("request_log_ip");
+    const { config } = loadConfig({ env: {} });
+    const { log } = captureLogger();
+    const requestLog = new RequestLogBuffer(db.sql, log, { intervalMs: 60_000, maxRows: 1000 });
+    const app = createApp({
+      config: config!,
+      sql: db.sql,
+      log,
+      requestLog,
+      readiness: () => Promise.resolve({ ok: true }),
+    });
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const send = async (id: string, forwarded?: string) => {
+        const headers: Record<string, string> = { "X-Request-Id": id };
+        if (forwarded) headers["X-Forwarded-For"] = forwarded;
+        await (await fetch(`${base}/api/v2/nowhere`, { headers })).body?.cancel();
+      };
+      // Behind a proxy on loopback: the client wrote the first entry, the proxy the last.
+      await send("via-proxy", "203.0.113.7, 198.51.100.1");
+      await send("direct");
+      await requestLog.close();
+      const rows = await db.sql`select request_id, client_ip from request_log order by request_id`;
+      assert.deepEqual(rows.map((r) => [r.request_id, r.client_ip]), [
+        ["direct", "127.0.0.1"],
+        ["via-proxy", "198.51.100.1"],
+      ]);
+    } finally {
+      await server.shutdown();
+      await db.close();
+    }
+  },
+);

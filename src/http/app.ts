@@ -4,7 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
 import { adminRoutes } from "../admin/routes.ts";
 import { statusRoutes } from "../admin/status_routes.ts";
-import { authenticate } from "../auth/middleware.ts";
+import { authenticate, clientAddress } from "../auth/middleware.ts";
 import { authRoutes } from "../auth/routes.ts";
 import type { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
@@ -88,6 +88,11 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
   return c.json(envelope(appErr, requestId), appErr.status as 400);
 }
 
+function clientIp(c: Context<AppEnv>): string | null {
+  const address = clientAddress(c);
+  return address === "unknown" ? null : address;
+}
+
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, log } = deps;
   const app = newRouter();
@@ -113,7 +118,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         path: c.req.path,
         status: c.res.status,
         duration_ms: duration,
-        client_ip: c.req.header("x-forwarded-for")?.split(",")[0].trim() ?? null,
+        // The same address login throttling uses: a client cannot forge it (middleware.ts).
+        client_ip: clientIp(c),
       });
     }
     log.debug("request", {
