@@ -201,10 +201,21 @@ Deno.test({
           await settled(page);
           assert.ok(await page.locator("tbody tr[data-id]").count() > 0);
 
+          // Signing out also revokes the login on the server: its refresh token stops working.
+          const last = (await session(page))!;
+          const loggedOut = page.waitForResponse((r) => r.url().endsWith("/users/logout"));
           await page.getByRole("button", { name: "Sign out" }).click();
+          assert.equal((await loggedOut).status(), 200);
           await page.waitForURL(/\/admin\/login\?message=/);
           await page.getByText("You are signed out.").waitFor();
           assert.equal(await session(page), null);
+          const reuse = await fetch(`${base}/api/v2/users/refreshToken`, {
+            method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ refreshToken: last.refreshToken }),
+          });
+          assert.equal(reuse.status, 401);
+          await reuse.body?.cancel();
           await page.goto(`${base}/admin/status`);
           await page.waitForURL(/\/admin\/login\?next=%2Fadmin%2Fstatus/);
           await browser!.screenshot("login");

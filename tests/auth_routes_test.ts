@@ -15,6 +15,7 @@ import { createTestDb, dbTest } from "./support/pg.ts";
 /** Exact status for an allowed caller making the harmless call, where it is known. */
 const EXACT: Record<string, number> = {
   "POST /api/v2/user": 422, // {} has no username
+  "POST /api/v2/users/logout": 422, // {} has no refreshToken
   "POST /api/v2/users": 422,
   "GET /api/v2/users": 200,
   "GET /api/v2/users/{uid}": 404,

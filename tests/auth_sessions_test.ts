@@ -134,6 +134,46 @@ dbTest("refresh rotates; replaying a used refresh token revokes the whole family
   }
 });
 
+dbTest("logout revokes the login's refresh family, only the caller's own", async () => {
+  const db = await createTestDb("auth_logout");
+  const t = await createTestApp(db);
+  try {
+    const login = (u: { username: string; password: string }) =>
+      post(t, "/api/v2/users/getToken", { username: u.username, password: u.password });
+    const mine = await login(t.users.viewer);
+    const rotated = await refresh(t, mine.body.refreshToken);
+    const keep = await login(t.users.viewer); // another login (another tab) of the same user
+    const theirs = await login(t.users.submitter);
+    const bearer = { Authorization: `Bearer ${rotated.body.token}` };
+
+    // Someone else's refresh token: nothing happens to it.
+    const foreign = await post(t, "/api/v2/users/logout", {
+      refreshToken: theirs.body.refreshToken,
+    }, bearer);
+    assert.deepEqual(foreign.body, { message: "Signed out", revoked: 0 });
+    assert.equal((await refresh(t, theirs.body.refreshToken)).status, 201);
+
+    const out = await post(t, "/api/v2/users/logout", {
+      refreshToken: rotated.body.refreshToken,
+    }, bearer);
+    assert.equal(out.status, 200);
+    assert.equal(out.body.revoked, 2, "the family: the login's token (used) and the rotated one");
+    const after = await refresh(t, rotated.body.refreshToken);
+    assert.equal(after.status, 401);
+    assert.equal(after.body.error.message, "refresh token revoked");
+    assert.equal((await refresh(t, keep.body.refreshToken)).status, 201, "other logins stay");
+
+    assert.equal(
+      (await post(t, "/api/v2/users/logout", { refreshToken: "x" })).status,
+      401,
+      "needs a credential",
+    );
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
+
 dbTest(
   "expired access tokens, expired refresh tokens and deactivated users are refused",
   async () => {

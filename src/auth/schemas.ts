@@ -124,6 +124,11 @@ export const SessionSchema = z.object({
   tokenType: z.literal("Bearer"),
 }).openapi("Session");
 
+export const LogoutReply = z.object({
+  message: z.string().openapi({ example: "Signed out" }),
+  revoked: z.number().int().openapi({ description: "refresh tokens revoked", example: 3 }),
+}).openapi("Logout");
+
 export const CreateTokenBody = z.object({
   name: z.string().trim().min(1, "must not be empty").max(100).openapi({ example: "HMIS bridge" }),
   expires: z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" }).nullable()

@@ -282,6 +282,23 @@ export class AuthService {
     return outcome.session;
   }
 
+  /**
+   * Sign-out: revokes the presented refresh token's whole family (this login and every pair
+   * refreshed from it), if it belongs to `userId`. Returns how many tokens were revoked; 0 for
+   * an unknown token or someone else's (the caller learns nothing about it). The access token
+   * itself stays valid until it expires (at most auth.access_token_ttl): it is never stored.
+   */
+  async logout(userId: number, refreshToken: string): Promise<number> {
+    const { sql, log } = this.opts;
+    const revoked = await sql.begin(async (tx) => {
+      const row = await refreshTokenForUpdate(tx, hashToken(refreshToken));
+      if (!row || row.user_id !== userId) return 0;
+      return await revokeRefreshFamily(tx, row.family_id);
+    });
+    log.info("logout", { userId, revoked });
+    return revoked;
+  }
+
   async #issue(sql: Parameters<typeof insertRefreshToken>[0], user: UserRow, familyId: string) {
     const { config } = this.opts;
     const access = await signAccessToken(

@@ -1,13 +1,15 @@
 /**
  * getToken and refreshToken: the two /api/v2 routes that take no other credential (the first
- * authenticates with the password, the second with the refresh token itself).
+ * authenticates with the password, the second with the refresh token itself); and logout.
  */
 import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { newRouter } from "../http/app.ts";
 import type { AppEnv } from "../http/env.ts";
 import { clientAddress } from "./middleware.ts";
-import { LoginBody, RefreshBody, SessionSchema } from "./schemas.ts";
+import { secureRoute } from "./guard.ts";
+import type { Principal } from "./principal.ts";
+import { LoginBody, LogoutReply, RefreshBody, SessionSchema } from "./schemas.ts";
 import { parseBasic, type Session, unauthorized } from "./service.ts";
 import type { AuthService } from "./service.ts";
 
@@ -47,6 +49,25 @@ const refreshToken = createRoute({
       content: { "application/json": { schema: SessionSchema } },
     },
     401: { description: "unknown, expired, revoked or already used refresh token" },
+  },
+});
+
+const logout = secureRoute({
+  method: "post",
+  path: "/users/logout",
+  tags: ["auth"],
+  summary: "Sign out: the refresh token and every pair refreshed from its login stop working",
+  description: "The access token used for this call stays valid until it expires " +
+    "(auth.access_token_ttl); forget it. `revoked` is 0 for an unknown or someone else's token.",
+  roles: ["admin", "submitter", "viewer"],
+  request: {
+    body: { required: true, content: { "application/json": { schema: RefreshBody } } },
+  },
+  responses: {
+    200: {
+      description: "signed out",
+      content: { "application/json": { schema: LogoutReply } },
+    },
   },
 });
 
@@ -92,5 +113,11 @@ export function sessionRoutes(auth: AuthService) {
     .openapi(refreshToken, async (c) => {
       const { refreshToken } = c.req.valid("json");
       return c.json(reply(await auth.refresh(refreshToken)), 201);
+    })
+    .openapi(logout, async (c) => {
+      const { refreshToken } = c.req.valid("json");
+      const principal = c.get("principal") as Principal;
+      const revoked = await auth.logout(principal.userId, refreshToken);
+      return c.json({ message: "Signed out", revoked }, 200);
     });
 }

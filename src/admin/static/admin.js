@@ -48,6 +48,21 @@ function forget(message) {
   location.assign(`/admin/login?${q}`);
 }
 
+/** Revokes this login's refresh tokens on the server, then forgets them here whatever happens. */
+async function signOut() {
+  clearTimeout(refreshTimer);
+  const s = readSession();
+  sessionStorage.removeItem(KEY);
+  if (s) {
+    await fetch(`${API}/users/logout`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${s.token}` },
+      body: JSON.stringify({ refreshToken: s.refreshToken }),
+    }).catch(() => {});
+  }
+  location.assign("/admin/login?message=signed_out");
+}
+
 let refreshing = null;
 let refreshTimer = 0;
 
@@ -310,9 +325,7 @@ document.addEventListener("click", (ev) => {
   } else if (el.matches("button[data-action]:not([type=submit])")) {
     runAction(el);
   } else if (el.matches("button[data-signout]")) {
-    clearTimeout(refreshTimer);
-    sessionStorage.removeItem(KEY);
-    location.assign("/admin/login?message=signed_out");
+    signOut();
   } else if (el.matches("button[data-copy]")) {
     const text = document.querySelector(el.dataset.copy)?.textContent ?? "";
     navigator.clipboard?.writeText(text).then(() => toast("Copied."), () => {});
