@@ -48,6 +48,25 @@ Deno.test("config check prints the effective configuration with secrets redacted
   }
 });
 
+Deno.test("an old service's config file starts: its unused keys are noted, not fatal", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/old.yml`,
+      "server:\n  http_port: 8282\n  migrations_dir: file:///usr/share/dhis2gw/db/migrations\n" +
+        "  redis_address: 127.0.0.1:6379\napi:\n  dhis2_password: old-secret-pw\n",
+    );
+    const r = await runCli(["config", "check", "--config-file", `${dir}/old.yml`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /port: 8282/);
+    assert.match(r.stdout, /# note: .*"server\.migrations_dir" is a setting of the old service/);
+    assert.match(r.stdout, /# note: .*"server\.redis_address"/);
+    assert.ok(!r.stdout.includes("old-secret-pw"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("--config and DHIS2GW_CONFIG select the file; a missing explicit file is an error", async () => {
   const missing = await runCli(["config", "check", "--config", "/nonexistent/gw.yml"]);
   assert.equal(missing.code, 1);

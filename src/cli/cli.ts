@@ -122,6 +122,7 @@ export const COMMANDS: Record<string, Command> = {
         return 1;
       }
       ctx.io.out(`# config file: ${result.filePath ?? "(none)"}\n`);
+      for (const note of result.notes) ctx.io.out(`# note: ${note}\n`);
       ctx.io.out(toYaml(redactedView(result.config)));
       return 0;
     },
@@ -202,11 +203,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(`usage: ${command.usage}\n${CONFIG_USAGE}\n`);
     return 0;
   }
+  // Notes about the config file, logged once the command has a logger.
+  let notes: string[] = [];
   const ctx: CommandContext = {
     args: rest,
     io,
     loadConfig: async (v) => {
       const result = await readConfig(configArgs(v), io.env);
+      notes = result.notes;
       if (!result.config) {
         io.err(
           `configuration has ${result.problems.length} problem(s):\n${
@@ -217,8 +221,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       }
       return result.config;
     },
-    logger: (config) =>
-      createLogger({ level: config.server.log_level, secrets: secretValues(config) }),
+    logger: (config) => {
+      const log = createLogger({ level: config.server.log_level, secrets: secretValues(config) });
+      for (const note of notes.splice(0)) log.warn("config key ignored", { note });
+      return log;
+    },
   };
   try {
     return await command.run(values, positionals, ctx);

@@ -37,6 +37,7 @@ export async function readConfig(
     if (explicit) {
       return {
         problems: [`cannot read config file ${filePath}: ${(err as Error).message}`],
+        notes: [],
         sources: {},
       };
     }

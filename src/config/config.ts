@@ -70,6 +70,8 @@ export interface LoadInput {
 export interface LoadResult {
   config?: Readonly<Config>;
   problems: string[];
+  /** Keys of the old service's file that dhis2gw does not use: reported, not fatal. */
+  notes: string[];
   sources: Record<string, { source: Source; name?: string }>;
 }
 
@@ -130,6 +132,62 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown): vo
   cur[parts[parts.length - 1]] = value;
 }
 
+/**
+ * Keys the old Go service's file carries (old-go-service.md §7.2: some it required, such as
+ * server.migrations_dir and server.templates_directory) that mean nothing here. An operator
+ * upgrading in place keeps that file, so these are noted and ignored; any other unknown key is
+ * a problem (most likely a typo).
+ */
+const OLD_SERVICE_KEYS = new Set([
+  "database.db_host",
+  "database.db_port",
+  "database.db_username",
+  "database.db_password",
+  "server.proxy_port",
+  "server.redis_address",
+  "server.redis_db",
+  "server.queue_prefix",
+  "server.start_submission_period",
+  "server.end_submission_period",
+  "server.skip_request_processing",
+  "server.force_sync",
+  "server.sync_on",
+  "server.fake_sync_to_base_dhis2",
+  "server.dhis2_job_status_check_interval",
+  "server.templates_directory",
+  "server.static_directory",
+  "server.docs_directory",
+  "server.migrations_dir",
+  "server.use_ssl",
+  "server.ssl_client_certkey_file",
+  "server.ssl_server_certkey_file",
+  "server.ssl_trusted_cafile",
+  "api.dhis2_country",
+  "api.dhis2_tree_ids",
+  "api.dhis2_tree_i_ds",
+  "api.dhis2_facility_level",
+  "api.dhis2_district_oulevel_name",
+  "api.cc_dhis2_servers",
+  "api.cc_dhis2_hierarchy_servers",
+  "api.cc_dhis2_create_servers",
+  "api.cc_dhis2_update_servers",
+  "api.cc_dhis2_ou_group_add_servers",
+  "api.cc_dhis2_ougroup_add_servers",
+  "api.metadata_batch_size",
+  "api.dhis2_ou_mflid_attribute_id",
+  "api.authtoken",
+  "pbs", // the whole section (cmd/pbs_sync only)
+]);
+
+/**
+ * The first line of a YAML parser error: what and where (line, column). The rest of its message
+ * quotes the file's lines, which may hold a password.
+ */
+function yamlErrorSummary(err: unknown): string {
+  const first = ((err as Error).message ?? String(err)).split("\n")[0];
+  return first.replace(/:\s*$/, "");
+}
+
 /** YAML keys that are neither a field nor an alias: reported, never silently ignored. */
 function unknownKeys(doc: Record<string, unknown>): string[] {
   const known = new Set<string>();
@@ -159,6 +217,7 @@ function unknownKeys(doc: Record<string, unknown>): string[] {
 /** Parses the configuration once: flags over env over file over defaults. Reports every problem. */
 export function loadConfig(input: LoadInput): LoadResult {
   const problems: string[] = [];
+  const notes: string[] = [];
   const sources: LoadResult["sources"] = {};
   let doc: Record<string, unknown> = {};
   if (input.fileText !== undefined) {
@@ -170,12 +229,15 @@ export function loadConfig(input: LoadInput): LoadResult {
         } else doc = parsed as Record<string, unknown>;
       }
     } catch (err) {
-      problems.push(
-        `${input.filePath ?? "config file"}: not valid YAML: ${(err as Error).message}`,
-      );
+      problems.push(`${input.filePath ?? "config file"}: not valid YAML: ${yamlErrorSummary(err)}`);
     }
     for (const key of unknownKeys(doc)) {
-      problems.push(`${input.filePath ?? "config file"}: unknown key "${key}"`);
+      if (OLD_SERVICE_KEYS.has(key)) {
+        notes.push(
+          `${input.filePath ?? "config file"}: "${key}" is a setting of the old service ` +
+            "that dhis2gw does not use; ignored",
+        );
+      } else problems.push(`${input.filePath ?? "config file"}: unknown key "${key}"`);
     }
   }
 
@@ -226,8 +288,8 @@ export function loadConfig(input: LoadInput): LoadResult {
 
   const cfg = out as unknown as Config;
   if (problems.length === 0) problems.push(...crossChecks(cfg));
-  if (problems.length > 0) return { problems, sources };
-  return { config: deepFreeze(cfg), problems, sources };
+  if (problems.length > 0) return { problems, notes, sources };
+  return { config: deepFreeze(cfg), problems, notes, sources };
 }
 
 function crossChecks(cfg: Config): string[] {

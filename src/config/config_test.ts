@@ -122,3 +122,56 @@ Deno.test("the committed sample config is current and loads cleanly with every k
   assert.deepEqual(r.problems, []);
   for (const f of FIELDS) assert.equal(r.sources[f.key].source, "file", f.key);
 });
+
+Deno.test("the old service's own keys are noted and ignored; other unknown keys stay problems", () => {
+  const r = loadConfig({
+    fileText: [
+      "database:",
+      "  uri: postgres://gw@db/gw",
+      "  db_host: localhost",
+      "server:",
+      "  http_port: 9191",
+      "  migrations_dir: file:///usr/share/dhis2gw/db/migrations",
+      "  templates_directory: /usr/share/dhis2gw/docs/templates",
+      "  redis_address: 127.0.0.1:6379",
+      "api:",
+      "  dhis2_tree_ids: abc",
+      "  authtoken: xyz",
+      "pbs:",
+      "  pbsurl: https://pbs.example/graphql",
+    ].join("\n"),
+    filePath: "old.yml",
+    env: {},
+  });
+  assert.deepEqual(r.problems, []);
+  assert.equal(r.config!.server.port, 9191);
+  assert.deepEqual(
+    r.notes.map((n) => /"([^"]+)"/.exec(n)![1]),
+    [
+      "database.db_host",
+      "server.migrations_dir",
+      "server.templates_directory",
+      "server.redis_address",
+      "api.dhis2_tree_ids",
+      "api.authtoken",
+      "pbs",
+    ],
+  );
+  assert.match(r.notes[0], /^old\.yml: "database\.db_host" is a setting of the old service/);
+
+  const typo = loadConfig({ fileText: "server:\n  migration_dir: x\n", env: {} });
+  assert.deepEqual(typo.problems, ['config file: unknown key "server.migration_dir"']);
+});
+
+Deno.test("a YAML syntax error says where, without quoting the file's lines", () => {
+  const r = loadConfig({
+    fileText: "api:\n  dhis2_password: Sup3rS3cretDhis2\n\tdhis2_user: x\n",
+    filePath: "bad.yml",
+    env: {},
+  });
+  assert.equal(r.config, undefined);
+  assert.equal(r.problems.length, 1);
+  assert.match(r.problems[0], /^bad\.yml: not valid YAML: .*line 3, column 1/);
+  assert.ok(!r.problems[0].includes("Sup3rS3cretDhis2"), r.problems[0]);
+  assert.ok(!r.problems[0].includes("\n"));
+});
