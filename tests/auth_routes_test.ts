@@ -18,6 +18,7 @@ const EXACT: Record<string, number> = {
   "POST /api/v2/users/logout": 422, // {} has no refreshToken
   "POST /api/v2/users": 422,
   "GET /api/v2/users": 200,
+  "GET /api/v2/test2": 200,
   "GET /api/v2/users/{uid}": 404,
   "PUT /api/v2/users/{uid}": 404, // {} is a valid partial update, of nobody
   "DELETE /api/v2/users/{uid}": 404,

@@ -1,6 +1,7 @@
 /** The auth domain's HTTP surface under /api/v2, mounted by http/app.ts. */
 import type { AppDeps } from "../http/app.ts";
 import { newRouter } from "../http/app.ts";
+import { compatRoutes } from "./compat_routes.ts";
 import type { AuthService } from "./service.ts";
 import { sessionRoutes } from "./session_routes.ts";
 import { tokenRoutes } from "./token_routes.ts";
@@ -11,5 +12,6 @@ export function authRoutes(deps: AppDeps & { auth: AuthService }) {
     // getToken and refreshToken first: `/users/getToken` must never be read as a user uid.
     .route("/", sessionRoutes(deps.auth))
     .route("/", userRoutes(deps))
-    .route("/", tokenRoutes(deps));
+    .route("/", tokenRoutes(deps))
+    .route("/", compatRoutes());
 }
