@@ -61,3 +61,157 @@ Deno.test({
     }
   },
 });
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/**
+ * Ports `pid` listens on over TCP (IPv4 and IPv6), from /proc; undefined off Linux (no /proc).
+ * Read by a shell: Deno grants /proc/<pid> only with --allow-all. An fd closing mid-scan is
+ * fine: the HTTP port must still be found, which the callers assert.
+ */
+async function tcpListenPorts(pid: number): Promise<number[] | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  const out = await new Deno.Command("sh", {
+    args: [
+      "-c",
+      "readlink /proc/$1/fd/*; cat /proc/$1/net/tcp || exit 1; cat /proc/$1/net/tcp6; exit 0",
+      "sh",
+      `${pid}`,
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  assert.ok(out.success, `could not read /proc/${pid}`);
+  const lines = text(out.stdout).split("\n");
+  const inodes = new Set(lines.flatMap((l) => /^socket:\[(\d+)\]$/.exec(l)?.[1] ?? []));
+  const ports = new Set<number>();
+  for (const line of lines) {
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+    const f = line.trim().split(/\s+/);
+    if (f[3] === "0A" && inodes.has(f[9])) ports.add(parseInt(f[1].split(":").at(-1)!, 16));
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+/** psql from PATH or from the test runner's PostgreSQL binaries, if there is one. */
+async function findPsql(): Promise<string | undefined> {
+  const dirs = (Deno.env.get("PATH") ?? "").split(":");
+  dirs.push(Deno.env.get("DHIS2GW_TEST_PG_BIN") ?? "");
+  for (const dir of dirs.filter(Boolean)) {
+    try {
+      if ((await Deno.stat(`${dir}/psql`)).isFile) return `${dir}/psql`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/** Reads auth_settings through the socket in `socketDir`; `as` runs psql as that OS user. */
+function psql(bin: string, socketDir: string, as?: string): Promise<Deno.CommandOutput> {
+  const args = ["-h", socketDir, "-U", "postgres", "-d", "postgres", "-Atc"];
+  args.push("select count(*) from auth_settings");
+  return new Deno.Command(as ? "runuser" : bin, {
+    args: as ? ["-u", as, "--", bin, ...args] : args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+const mode = async (path: string) => ((await Deno.lstat(path)).mode ?? 0) & 0o777;
+
+Deno.test({
+  name: "embedded: no TCP port; a 0600 Unix socket in a 0700 folder that other users cannot open",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
+    // Other users may walk up to the data folder, as under /srv: only our modes keep them out.
+    await Deno.chmod(dir, 0o755);
+    const env = { ...ENV, DHIS2GW_DATA_DIR: `${dir}/data` };
+    const socketDir = `${dir}/data/pg-socket`;
+    try {
+      const serve = startServe(["serve"], { env });
+      const httpPort = portFrom(await serve.waitFor(/"msg":"listening"/, 60_000));
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/ready`);
+      assert.equal(ready.status, 200);
+      await ready.body?.cancel();
+
+      const ports = await tcpListenPorts(serve.child.pid);
+      if (ports) assert.deepEqual(ports, [httpPort], "the only TCP port is the HTTP one");
+
+      assert.equal(await mode(socketDir), 0o700);
+      const info = await Deno.lstat(`${socketDir}/.s.PGSQL.5432`);
+      assert.ok(info.isSocket, "a Unix socket");
+      assert.equal(await mode(`${socketDir}/.s.PGSQL.5432`), 0o600);
+      // PGlite writes its files 0666; the folder above them keeps other users out.
+      assert.equal(await mode(`${dir}/data/pg`), 0o700);
+
+      const psqlBin = await findPsql();
+      await t.step({
+        name: "the nobody user cannot connect (needs root and psql; CI runs as root)",
+        ignore: Deno.uid() !== 0 || !psqlBin,
+        fn: async () => {
+          const own = await psql(psqlBin!, socketDir);
+          assert.equal(own.code, 0, text(own.stderr));
+          assert.equal(text(own.stdout).trim(), "1", "the owner reads auth_settings");
+          const other = await psql(psqlBin!, socketDir, "nobody");
+          assert.notEqual(other.code, 0, "nobody got in");
+          assert.match(text(other.stderr), /Permission denied/);
+        },
+      });
+
+      // A crash leaves the socket file behind; the CLI (through open.ts) and the next serve
+      // replace it.
+      assert.equal((await serve.stop("SIGKILL")).code, 137);
+      assert.ok((await Deno.lstat(`${socketDir}/.s.PGSQL.5432`)).isSocket, "left by the crash");
+      const migrated = await runCli(["migrate"], { env });
+      assert.equal(migrated.code, 0, migrated.stderr);
+      assert.match(migrated.stdout, /^database is up to date$/m);
+      await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on close");
+
+      const again = startServe(["serve"], { env });
+      const r = await fetch(
+        `http://127.0.0.1:${portFrom(await again.waitFor(/"msg":"listening"/, 60_000))}/ready`,
+      );
+      assert.equal(r.status, 200);
+      await r.body?.cancel();
+      assert.equal((await again.stop("SIGTERM")).code, 0);
+      await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on SIGTERM");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "embedded: a data folder too long for a socket path uses a private temporary folder",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
+    const data = `${dir}/${"d".repeat(100)}`;
+    const env = { ...ENV, DHIS2GW_DATA_DIR: data, DHIS2GW_LOG_LEVEL: "debug" };
+    try {
+      const serve = startServe(["serve"], { env });
+      const httpPort = portFrom(await serve.waitFor(/"msg":"listening"/, 60_000));
+      // Logged before "listening", on the same stream.
+      const line = serve.lines.find((l) => l.includes("too long for a Unix socket"));
+      assert.ok(line, "the debug log says why the socket is not in the data folder");
+      const socket = JSON.parse(line).socket as string;
+      assert.ok(!socket.startsWith(data), socket);
+      assert.ok(new TextEncoder().encode(socket).length <= 103, socket);
+      const tmp = socket.slice(0, socket.lastIndexOf("/"));
+      assert.equal(await mode(tmp), 0o700);
+      assert.equal(await mode(socket), 0o600);
+      const ready = await fetch(`http://127.0.0.1:${httpPort}/ready`);
+      assert.equal(ready.status, 200);
+      await ready.body?.cancel();
+      const ports = await tcpListenPorts(serve.child.pid);
+      if (ports) assert.deepEqual(ports, [httpPort]);
+      assert.equal((await serve.stop("SIGTERM")).code, 0);
+      await assert.rejects(Deno.lstat(tmp), Deno.errors.NotFound, "removed on SIGTERM");
+      await assert.rejects(Deno.lstat(`${data}/pg-socket`), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

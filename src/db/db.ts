@@ -8,6 +8,8 @@ export type Db = Sql | TransactionSql;
 
 export interface ConnectOptions {
   url: string;
+  /** A Unix socket to connect through instead of the URL's host and port. */
+  path?: string;
   max?: number;
   log?: Logger;
   /** Name shown in pg_stat_activity. */
@@ -17,6 +19,7 @@ export interface ConnectOptions {
 /** A postgres.js pool with the type parsing dhis2gw expects (int8 and numeric as JS numbers). */
 export function connect(opts: ConnectOptions): Sql {
   return postgres(opts.url, {
+    path: opts.path,
     max: opts.max ?? 10,
     idle_timeout: 60,
     connect_timeout: 10,

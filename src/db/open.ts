@@ -24,7 +24,13 @@ export async function openDatabase(cfg: Readonly<Config>, log: Logger): Promise<
     `using the embedded database in ${dir} (for production set DHIS2GW_DB=postgres://user:pass@host/db or database.uri to use a PostgreSQL server)`,
   );
   // One backend session serves every connection, so a big pool buys nothing.
-  const sql = connect({ url: embedded.url, max: 4, log });
+  // `path` replaces the URL's host and port; PGlite takes any user and no password.
+  const sql = connect({
+    url: "postgres://postgres@localhost/postgres?sslmode=disable",
+    path: embedded.socket,
+    max: 4,
+    log,
+  });
   return {
     sql,
     embedded: true,
