@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PGlite } from "@electric-sql/pglite";
-import { portFrom, runCli, startServe } from "./support/cli.ts";
+import { portFrom, runCli, type ServeProcess, startServe } from "./support/cli.ts";
 
 const ENV = { DHIS2GW_SERVER_PORT: "0", DHIS2GW_HOST: "127.0.0.1", DHIS2GW_SHUTDOWN_GRACE: "3" };
 
@@ -118,18 +118,28 @@ function psql(bin: string, socketDir: string, as?: string): Promise<Deno.Command
 
 const mode = async (path: string) => ((await Deno.lstat(path)).mode ?? 0) & 0o777;
 
+/** Stops, after a failed assertion, what a test started, so it leaves no socket behind. */
+function processes() {
+  const all: ServeProcess[] = [];
+  return {
+    started: (p: ServeProcess) => (all.push(p), p),
+    stopAll: () => Promise.all(all.map((p) => p.stop("SIGTERM"))),
+  };
+}
+
 Deno.test({
   name: "embedded: no TCP port; a 0600 Unix socket in a 0700 folder that other users cannot open",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
+    const { started, stopAll } = processes();
     const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
     // Other users may walk up to the data folder, as under /srv: only our modes keep them out.
     await Deno.chmod(dir, 0o755);
     const env = { ...ENV, DHIS2GW_DATA_DIR: `${dir}/data` };
     const socketDir = `${dir}/data/pg-socket`;
     try {
-      const serve = startServe(["serve"], { env });
+      const serve = started(startServe(["serve"], { env }));
       const httpPort = portFrom(await serve.waitFor(/"msg":"listening"/, 60_000));
       const ready = await fetch(`http://127.0.0.1:${httpPort}/ready`);
       assert.equal(ready.status, 200);
@@ -168,7 +178,7 @@ Deno.test({
       assert.match(migrated.stdout, /^database is up to date$/m);
       await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on close");
 
-      const again = startServe(["serve"], { env });
+      const again = started(startServe(["serve"], { env }));
       const r = await fetch(
         `http://127.0.0.1:${portFrom(await again.waitFor(/"msg":"listening"/, 60_000))}/ready`,
       );
@@ -177,6 +187,7 @@ Deno.test({
       assert.equal((await again.stop("SIGTERM")).code, 0);
       await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on SIGTERM");
     } finally {
+      await stopAll();
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -187,11 +198,12 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
+    const { started, stopAll } = processes();
     const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
     const data = `${dir}/${"d".repeat(100)}`;
     const env = { ...ENV, DHIS2GW_DATA_DIR: data, DHIS2GW_LOG_LEVEL: "debug" };
     try {
-      const serve = startServe(["serve"], { env });
+      const serve = started(startServe(["serve"], { env }));
       const httpPort = portFrom(await serve.waitFor(/"msg":"listening"/, 60_000));
       // Logged before "listening", on the same stream.
       const line = serve.lines.find((l) => l.includes("too long for a Unix socket"));
@@ -211,6 +223,7 @@ Deno.test({
       await assert.rejects(Deno.lstat(tmp), Deno.errors.NotFound, "removed on SIGTERM");
       await assert.rejects(Deno.lstat(`${data}/pg-socket`), Deno.errors.NotFound);
     } finally {
+      await stopAll();
       await Deno.remove(dir, { recursive: true });
     }
   },
