@@ -98,31 +98,40 @@ dbTest(
   async () => {
     const db = await createTestDb("auth_throttle_xff");
     const t = await createTestApp(db, {
-      env: { DHIS2GW_LOGIN_MAX_FAILURES: "100", DHIS2GW_LOGIN_MAX_FAILURES_ADDRESS: "2" },
+      env: {
+        DHIS2GW_LOGIN_MAX_FAILURES: "100",
+        DHIS2GW_LOGIN_MAX_FAILURES_ADDRESS: "2",
+        DHIS2GW_TRUSTED_PROXIES: "127.0.0.0/8,::1,10.0.0.0/24",
+      },
     });
     try {
       // The third argument is what Deno.serve hands the app: the socket's peer address.
-      const direct = { remoteAddr: { transport: "tcp", hostname: "203.0.113.9", port: 5555 } };
-      const attempt = (i: number) =>
+      const from = (hostname: string) => ({
+        remoteAddr: { transport: "tcp", hostname, port: 5555 },
+      });
+      const attempt = (peer: string, forwarded: string, i: number) =>
         t.app.request("/api/v2/users/getToken", {
           method: "POST",
-          headers: { "Content-Type": "application/json", "X-Forwarded-For": `10.9.9.${i}` },
+          headers: { "Content-Type": "application/json", "X-Forwarded-For": forwarded },
           body: JSON.stringify({ username: `guess_${i}`, password: "some-password-1" }),
-        }, direct);
-      assert.equal((await attempt(1)).status, 401);
-      assert.equal((await attempt(2)).status, 401);
-      assert.equal((await attempt(3)).status, 429, "the forged header was ignored");
-      // Behind a proxy on a private address, the proxy's last X-Forwarded-For entry counts.
-      const proxied = { remoteAddr: { transport: "tcp", hostname: "10.0.0.2", port: 5555 } };
-      const viaProxy = await t.app.request("/api/v2/users/getToken", {
-        method: "POST",
-        headers: {
-          "Content-Type": "application/json",
-          "X-Forwarded-For": "203.0.113.9, 198.51.100.77",
-        },
-        body: JSON.stringify({ username: "guess_x", password: "some-password-1" }),
-      }, proxied);
-      assert.equal(viaProxy.status, 401, "198.51.100.77 has its own counter");
+        }, from(peer));
+      assert.equal((await attempt("203.0.113.9", "10.9.9.1", 1)).status, 401);
+      assert.equal((await attempt("203.0.113.9", "10.9.9.2", 2)).status, 401);
+      assert.equal((await attempt("203.0.113.9", "10.9.9.3", 3)).status, 429, "forged, ignored");
+      // A client on the LAN, connecting directly from a private address that is not a trusted
+      // proxy, cannot pick its address either.
+      assert.equal((await attempt("192.168.1.20", "10.9.9.4", 4)).status, 401);
+      assert.equal((await attempt("192.168.1.20", "10.9.9.5", 5)).status, 401);
+      assert.equal((await attempt("192.168.1.20", "10.9.9.6", 6)).status, 429, "LAN peer");
+      // Behind a trusted proxy, the entry that proxy appended counts, not the client's own.
+      assert.equal((await attempt("10.0.0.2", "203.0.113.9, 198.51.100.77", 7)).status, 401);
+      assert.equal((await attempt("10.0.0.2", "203.0.113.9, 198.51.100.77", 8)).status, 401);
+      // Two trusted hops (an Istio sidecar on 127.0.0.6 behind an ingress pod in 10.0.0.0/24):
+      // the walk skips the ingress and finds the same client, now at its limit.
+      const chain = await attempt("127.0.0.6", "203.0.113.1, 198.51.100.77, 10.0.0.9", 9);
+      assert.equal(chain.status, 429, "198.51.100.77 has its own counter, now full");
+      // The same proxy, another client: its own counter.
+      assert.equal((await attempt("10.0.0.2", "198.51.100.78", 10)).status, 401);
     } finally {
       await t.close();
       await db.close();

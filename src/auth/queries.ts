@@ -165,47 +165,115 @@ export async function settingOnce(sql: Db, name: string, value: string): Promise
 
 // ---- login_throttle
 
-export interface ThrottleRow {
+export interface ThrottleKey {
   key: string;
-  failures: number;
-  window_start: Date;
+  kind: "username" | "address";
 }
 
-export async function throttleRows(sql: Db, keys: string[]): Promise<ThrottleRow[]> {
-  return await sql<ThrottleRow[]>`
-    select key, failures, window_start from login_throttle where key = any(${keys})`;
+export interface ReservedCounts {
+  key: string;
+  /** Failures in the current window (0 once it is over). */
+  failures: number;
+  /** Attempts reserved and not yet decided, the new one included. */
+  pending: number;
+  /** Whole seconds until the current window ends. */
+  window_left: number;
+}
+
+/** Every statement locks the rows in key order, so two logins never wait on each other in a cycle. */
+const byKey = (entries: ThrottleKey[]) => {
+  const sorted = [...entries].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { keys: sorted.map((e) => e.key), kinds: sorted.map((e) => e.kind) };
+};
+
+/**
+ * Reserves one attempt on each key (pending + 1), creating missing rows, in one statement.
+ * Reservations older than `staleSeconds` are dropped first: their process died mid-login.
+ * Run it in a transaction: the rows stay locked until it ends, so the caller can compare the
+ * counters with its limits and roll the reservation back, and the next caller sees the result.
+ */
+export async function reserveAttempt(
+  sql: Db,
+  entries: ThrottleKey[],
+  windowSeconds: number,
+  staleSeconds: number,
+): Promise<ReservedCounts[]> {
+  const { keys, kinds } = byKey(entries);
+  return await sql<ReservedCounts[]>`
+    insert into login_throttle as t
+      (key, kind, failures, window_start, last_failure, pending, pending_until)
+    select k, kd, 0, now(), now(), 1, now() + make_interval(secs => ${staleSeconds})
+    from unnest(${keys}::text[], ${kinds}::text[]) with ordinality as u(k, kd, n)
+    order by n
+    on conflict (key) do update set
+      pending = case when t.pending_until < now() then 1 else t.pending + 1 end,
+      pending_until = now() + make_interval(secs => ${staleSeconds})
+    returning key,
+      case when window_start < now() - make_interval(secs => ${windowSeconds})
+           then 0 else failures end as failures,
+      pending,
+      ceil(extract(epoch from
+        window_start + make_interval(secs => ${windowSeconds}) - now()))::int as window_left`;
 }
 
 /**
- * Counts one failure for each key in one statement; a window older than `windowSeconds`
- * restarts at 1. Returns the counters after the increment.
+ * Turns one reserved attempt on each key into a failure. A window that is over, or that holds
+ * no failure yet, restarts with this one. Returns the failures after it.
  */
 export async function recordFailures(
   sql: Db,
-  entries: Array<{ key: string; kind: "username" | "address" }>,
+  entries: ThrottleKey[],
   windowSeconds: number,
-): Promise<ThrottleRow[]> {
-  const keys = entries.map((e) => e.key);
-  const kinds = entries.map((e) => e.kind);
-  return await sql<ThrottleRow[]>`
-    insert into login_throttle (key, kind, failures, window_start, last_failure)
-    select k, kd, 1, now(), now() from unnest(${keys}::text[], ${kinds}::text[]) as t(k, kd)
+): Promise<Array<{ key: string; failures: number }>> {
+  const { keys, kinds } = byKey(entries);
+  return await sql<Array<{ key: string; failures: number }>>`
+    insert into login_throttle as t (key, kind, failures, window_start, last_failure, pending)
+    select k, kd, 1, now(), now(), 0
+    from unnest(${keys}::text[], ${kinds}::text[]) with ordinality as u(k, kd, n)
+    order by n
     on conflict (key) do update set
-      failures = case when login_throttle.window_start < now() - make_interval(secs => ${windowSeconds})
-                      then 1 else login_throttle.failures + 1 end,
-      window_start = case when login_throttle.window_start < now() - make_interval(secs => ${windowSeconds})
-                          then now() else login_throttle.window_start end,
-      last_failure = now()
-    returning key, failures, window_start`;
+      failures = case when t.failures = 0
+                        or t.window_start < now() - make_interval(secs => ${windowSeconds})
+                      then 1 else t.failures + 1 end,
+      window_start = case when t.failures = 0
+                            or t.window_start < now() - make_interval(secs => ${windowSeconds})
+                          then now() else t.window_start end,
+      last_failure = now(),
+      pending = greatest(t.pending - 1, 0)
+    returning key, failures`;
+}
+
+/** Releases one reserved attempt without counting a failure. */
+export async function releaseAttempt(sql: Db, key: string): Promise<void> {
+  await sql`update login_throttle set pending = greatest(pending - 1, 0) where key = ${key}`;
+}
+
+/**
+ * A correct password on this key: its failures are forgiven and its reservation released. The
+ * row goes when nothing else is in flight; attempts still in flight keep their reservations.
+ */
+export async function forgiveAttempt(sql: Db, key: string): Promise<void> {
+  const gone = await sql`delete from login_throttle where key = ${key} and pending <= 1`;
+  if (gone.count > 0) return;
+  await sql`
+    update login_throttle set failures = 0, pending = greatest(pending - 1, 0) where key = ${key}`;
 }
 
 export async function clearThrottle(sql: Db, key: string): Promise<void> {
   await sql`delete from login_throttle where key = ${key}`;
 }
 
-/** Drops counters whose window is over, so the table stays as small as the current attack. */
+/**
+ * Drops counters whose window is over and that have nothing in flight, so the table stays as
+ * small as the current attack. Rows locked by a login are skipped (it would otherwise wait on
+ * them holding locks that login may need next: a deadlock).
+ */
 export async function pruneThrottle(sql: Db, windowSeconds: number): Promise<number> {
   const r = await sql`
-    delete from login_throttle where window_start < now() - make_interval(secs => ${windowSeconds})`;
+    delete from login_throttle where key in (
+      select key from login_throttle
+      where window_start < now() - make_interval(secs => ${windowSeconds})
+        and (pending = 0 or pending_until < now())
+      for update skip locked)`;
   return r.count;
 }

@@ -223,7 +223,7 @@ export class AuthService {
     via: "basic" | "login",
   ): Promise<UserRow> {
     const { sql, log } = this.opts;
-    await this.throttle.check(username, address);
+    const attempt = await this.throttle.begin(username, address);
     const user = await userByUsername(sql, username);
     // Unknown usernames cost the same scrypt time, so timing does not reveal which exist.
     const ok = user
@@ -233,10 +233,10 @@ export class AuthService {
       if (user) await recordLogin(sql, user.id, false);
       // Never the username: people type their password into that field.
       log.warn("failed login", { via, userUid: user?.uid, address });
-      await this.throttle.failed(username, address);
+      await attempt.failed();
       throw unauthorized(INVALID_LOGIN);
     }
-    await this.throttle.succeeded(username, address);
+    await attempt.succeeded();
     if (needsRehash(user.password_hash)) {
       await updateUser(sql, user.id, { password_hash: await hashPassword(password) });
     }

@@ -5,11 +5,25 @@
  * "slow down"), and once a counter reaches its limit every attempt is refused with 429 and
  * `Retry-After` until the window that started with the first failure ends, without even
  * checking the password. The lock-out is therefore never longer than the window.
+ *
+ * The limits hold for parallel attempts too, on one replica or many: an attempt is reserved on
+ * both counters before its password is checked, in one locked step that refuses it when the
+ * failures plus the attempts still in flight would pass either limit. So with a limit of 5, 20
+ * parallel guesses get 5 password checks and 15 answers of 429. Attempts refused only because
+ * others are in flight get `Retry-After: 1`: those may yet succeed.
  */
 import { createHash } from "node:crypto";
-import type { Db } from "../db/db.ts";
+import type { Db, Sql } from "../db/db.ts";
 import { AppError } from "../http/errors.ts";
-import { clearThrottle, pruneThrottle, recordFailures, throttleRows } from "./queries.ts";
+import {
+  clearThrottle,
+  forgiveAttempt,
+  pruneThrottle,
+  recordFailures,
+  releaseAttempt,
+  reserveAttempt,
+  type ThrottleKey,
+} from "./queries.ts";
 
 export interface ThrottleLimits {
   /** Failures per username before 429. */
@@ -33,63 +47,91 @@ export function slowDownMs(failures: number): number {
   return Math.min(250 * 2 ** (failures - 2), 4000);
 }
 
+/**
+ * How long a reservation may stay undecided before it is treated as abandoned (its process
+ * died between the reservation and the outcome). A password check takes ~74 ms; 60 s leaves
+ * room for a long queue of them on a busy replica.
+ */
+const STALE_RESERVATION_SECONDS = 60;
+
+/** One reserved login attempt; exactly one of its methods is called once the password is checked. */
+export interface LoginAttempt {
+  /** A wrong password: counts a failure on both counters, then waits the slow-down delay. */
+  failed(): Promise<void>;
+  /**
+   * A correct password clears the username's counter. The address counter keeps its failures:
+   * otherwise one valid account would let its owner keep guessing other users' passwords from
+   * that address. Attempts still in flight keep their reservations on both.
+   */
+  succeeded(): Promise<void>;
+}
+
 export class LoginThrottle {
   #lastPrune = 0;
 
   constructor(
-    private sql: Db,
+    private sql: Sql,
     private limits: ThrottleLimits,
     private sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
     private now: () => number = Date.now,
   ) {}
 
-  #keys(username: string, address: string) {
-    return {
-      user: key("username", username.normalize("NFKC").toLowerCase()),
-      addr: key("address", address),
-    };
-  }
-
-  /** Throws 429 with Retry-After when either counter is at its limit. */
-  async check(username: string, address: string): Promise<void> {
-    const { user, addr } = this.#keys(username, address);
-    const rows = await throttleRows(this.sql, [user, addr]);
-    let retryAfter = 0;
-    for (const r of rows) {
-      const limit = r.key === user ? this.limits.maxPerUsername : this.limits.maxPerAddress;
-      const ends = r.window_start.getTime() + this.limits.windowSeconds * 1000;
-      if (r.failures >= limit && ends > this.now()) {
-        retryAfter = Math.max(retryAfter, Math.ceil((ends - this.now()) / 1000));
-      }
-    }
-    if (retryAfter > 0) {
-      throw new AppError(
-        "too_many_requests",
-        `too many failed logins; try again in ${retryAfter} seconds`,
-        { headers: { "Retry-After": String(retryAfter) } },
-      );
-    }
-  }
-
-  /** Counts a failure for both keys, then waits the slow-down delay before the caller answers. */
-  async failed(username: string, address: string): Promise<void> {
-    const { user, addr } = this.#keys(username, address);
-    const rows = await recordFailures(this.sql, [
-      { key: user, kind: "username" },
-      { key: addr, kind: "address" },
-    ], this.limits.windowSeconds);
-    const worst = Math.max(0, ...rows.map((r) => r.failures));
-    await this.#maybePrune();
-    const delay = slowDownMs(worst);
-    if (delay > 0) await this.sleep(delay);
+  #keys(username: string, address: string): [ThrottleKey, ThrottleKey] {
+    return [
+      { key: key("username", username.normalize("NFKC").toLowerCase()), kind: "username" },
+      { key: key("address", address), kind: "address" },
+    ];
   }
 
   /**
-   * A correct password clears the username's counter. The address counter stays: otherwise one
-   * valid account would let its owner keep guessing other users' passwords from that address.
+   * Reserves an attempt on both counters before the password is checked, or throws 429 with
+   * Retry-After (and reserves nothing) when either counter's failures plus attempts in flight
+   * would pass its limit.
    */
-  async succeeded(username: string, address: string): Promise<void> {
-    await clearThrottle(this.sql, this.#keys(username, address).user);
+  async begin(username: string, address: string): Promise<LoginAttempt> {
+    const keys = this.#keys(username, address);
+    const [user, addr] = keys;
+    await this.sql.begin(async (tx) => {
+      const rows = await reserveAttempt(
+        tx,
+        keys,
+        this.limits.windowSeconds,
+        STALE_RESERVATION_SECONDS,
+      );
+      let retryAfter = 0;
+      let locked = false;
+      for (const r of rows) {
+        const limit = r.key === user.key ? this.limits.maxPerUsername : this.limits.maxPerAddress;
+        if (r.failures + r.pending <= limit) continue;
+        if (r.failures >= limit) {
+          locked = true;
+          retryAfter = Math.max(retryAfter, r.window_left, 1);
+        } else retryAfter = Math.max(retryAfter, 1);
+      }
+      // Thrown inside the transaction, so the reservation is rolled back with it.
+      if (retryAfter > 0) {
+        throw new AppError(
+          "too_many_requests",
+          locked
+            ? `too many failed logins; try again in ${retryAfter} seconds`
+            : `too many logins in progress; try again in ${retryAfter} seconds`,
+          { headers: { "Retry-After": String(retryAfter) } },
+        );
+      }
+    });
+    return {
+      failed: async () => {
+        const rows = await recordFailures(this.sql, keys, this.limits.windowSeconds);
+        const worst = Math.max(0, ...rows.map((r) => r.failures));
+        await this.#maybePrune();
+        const delay = slowDownMs(worst);
+        if (delay > 0) await this.sleep(delay);
+      },
+      succeeded: async () => {
+        await forgiveAttempt(this.sql, user.key);
+        await releaseAttempt(this.sql, addr.key);
+      },
+    };
   }
 
   async #maybePrune(): Promise<void> {

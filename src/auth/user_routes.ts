@@ -186,13 +186,14 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
           }
           // Counted like a failed login: a stolen session must not become a password oracle.
           const address = clientAddress(c);
-          await auth.throttle.check(user.username, address);
+          const attempt = await auth.throttle.begin(user.username, address);
           if (!await verifyPassword(body.currentPassword, user.password_hash)) {
-            await auth.throttle.failed(user.username, address);
+            await attempt.failed();
             throw new AppError("validation_failed", "currentPassword is wrong", {
               details: [{ field: "currentPassword", message: "does not match" }],
             });
           }
+          await attempt.succeeded();
         }
         assertStrongPassword(body.password, body.username ?? user.username);
         changes.password_hash = await hashPassword(body.password);

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { TrustedProxies } from "../http/trusted_proxies.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
 
 export interface Config {
@@ -20,6 +21,7 @@ export interface Config {
     logdir: string;
     timezone: string;
     log_level: "debug" | "info" | "warn" | "error";
+    trusted_proxies: string;
   };
   api: {
     dhis2_base_url: string;
@@ -314,6 +316,9 @@ function crossChecks(cfg: Config): string[] {
     new Intl.DateTimeFormat("en", { timeZone: cfg.server.timezone });
   } catch {
     problems.push(`server.timezone (env DHIS2GW_TIMEZONE): unknown time zone`);
+  }
+  for (const error of TrustedProxies.parse(cfg.server.trusted_proxies).errors) {
+    problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);
   }
   if (cfg.server.retry_backoff_max < cfg.server.retry_backoff_base) {
     problems.push(

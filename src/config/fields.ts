@@ -149,6 +149,13 @@ export const FIELDS: readonly Field[] = [
     default: "info",
     doc: "debug | info | warn | error.",
   },
+  {
+    key: "server.trusted_proxies",
+    env: ["DHIS2GW_TRUSTED_PROXIES"],
+    type: str,
+    default: "127.0.0.0/8,::1",
+    doc: "Proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For names the client.",
+  },
   // api (DHIS2 destination and submission behaviour)
   {
     key: "api.dhis2_base_url",

@@ -19,6 +19,7 @@ import type { MappingLookup } from "../submissions/mapping_lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
+import { TrustedProxies } from "./trusted_proxies.ts";
 import { validationHook } from "./validation.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
@@ -96,8 +97,10 @@ function clientIp(c: Context<AppEnv>): string | null {
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, log } = deps;
   const app = newRouter();
+  const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
 
   app.use("*", async (c, next) => {
+    c.set("trustedProxies", trustedProxies);
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
     c.set("requestId", requestId);

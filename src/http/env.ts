@@ -1,11 +1,14 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Principal } from "../auth/principal.ts";
+import type { TrustedProxies } from "./trusted_proxies.ts";
 
 /** Hono context variables shared by every router. */
 export interface AppEnv {
   Variables: {
     requestId: string;
     principal?: Principal;
+    /** `server.trusted_proxies`, set by createApp for auth/middleware.ts `clientAddress`. */
+    trustedProxies?: TrustedProxies;
   };
 }
 
