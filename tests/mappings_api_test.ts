@@ -174,6 +174,7 @@ dbTest(
         [`uid=${uidOfA3}`, ["hmis:A3"]],
         ["source=hmis&instance_name=default&what=de", ["hmis:A1", "hmis:A2"]],
         ["source=nobody", []],
+        ["source_name=lab", ["lab:A1", "lab:X9"]], // the column's own name works too
       ];
       for (const [query, expected] of cases) {
         assert.deepEqual(await codes(query), expected, query);
@@ -188,6 +189,13 @@ dbTest(
       assert.deepEqual(p2.items.map((m: { code: string }) => m.code), ["A1", "X9"]);
       const badPage = await call(t, "GET", "/mappings?page=0&page_size=5000");
       assert.equal(badPage.status, 422);
+      // An unknown filter is a 422 naming it (the old service ignored every filter).
+      for (const path of ["/mappings?sourcename=lab", "/mappings/export/csv?created=2024-01-01"]) {
+        const unknown = await call(t, "GET", path);
+        assert.equal(unknown.status, 422, path);
+        const err = (await unknown.json()).error;
+        assert.match(err.message, /sourcename|created/, path);
+      }
     }),
 );
 

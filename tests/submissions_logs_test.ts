@@ -150,6 +150,9 @@ dbTest("GET /logs filters, pages and confines submitters to their own", async ()
         ["?page_size=0", "page_size"],
         ["?page_size=501", "page_size"],
         ["?page=x", "page"],
+        // A misspelt filter is refused, not ignored into "everything".
+        ["?org_unit=zzz", "org_unit"],
+        ["?error=E7611", "error"],
       ]
     ) {
       const r = await get(t, `/api/v2/logs${q}`, "viewer");

@@ -68,6 +68,8 @@ export interface MappingFilter {
   categoryOption?: string;
   categoryCombo?: string;
   source?: string;
+  /** The same as `source`; `source` wins when both are given. */
+  source_name?: string;
   instance_name?: string;
   source_orgunit?: string;
   destination_orgunit?: string;
@@ -94,7 +96,7 @@ function whereOf(sql: Db, f: MappingFilter) {
     ${eq("attribute_option_combo", f.attributeOptionCombo)}
     ${eq("category_option", f.categoryOption)}
     ${eq("category_combo", f.categoryCombo)}
-    ${eq("source_name", f.source)}
+    ${eq("source_name", f.source ?? f.source_name)}
     ${eq("instance_name", f.instance_name)}
     ${eq("source_orgunit", f.source_orgunit)}
     ${eq("dest_orgunit", f.destination_orgunit)}`;

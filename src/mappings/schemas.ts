@@ -70,15 +70,18 @@ export const FilterQuery = z.object({
   categoryOption: filter("", "exact"),
   categoryCombo: filter("", "exact"),
   source: filter("default", "source_name, exact"),
+  source_name: filter("default", "the same as source (the column's name)"),
   instance_name: filter("default", "exact"),
   source_orgunit: filter("OU-0042", "exact"),
   destination_orgunit: filter("DiszpKrYNg8", "exact"),
-});
+  // Strict: an unknown (misspelt) filter is a 422, never ignored into "every mapping", which is
+  // what the old service did with all of them.
+}).strict();
 
 export const ListQuery = FilterQuery.extend({
   page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
   page_size: z.coerce.number().int().min(1).max(1000).default(50).openapi({ example: 50 }),
-});
+}).strict();
 
 export const MappingPage = z.object({
   items: z.array(MappingSchema),

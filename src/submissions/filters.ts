@@ -58,12 +58,26 @@ function list(values: readonly string[] | undefined): string[] {
   return (values ?? []).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
 }
 
-/** Parses filters from query-like input (`c.req.queries()`, or a JSON body turned into lists). */
+/**
+ * Parses filters from query-like input (`c.req.queries()`, or a JSON body turned into lists).
+ * A name that is neither a filter nor one of `also` (the list's paging) is a problem too: an
+ * ignored misspelt filter (`org_unit`) would silently return, or requeue, everything.
+ */
 export function parseLogFilter(
   input: Record<string, readonly string[] | undefined>,
+  also: readonly string[] = ["page", "page_size"],
 ): { filter: LogFilter; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const filter: LogFilter = {};
+  const known = new Set<string>([...FILTER_KEYS, ...also]);
+  for (const key of Object.keys(input)) {
+    if (!known.has(key)) {
+      problems.push({
+        field: key,
+        message: `is not a filter; the filters are ${FILTER_KEYS.join(", ")}`,
+      });
+    }
+  }
   const one = (key: string): string | undefined => {
     const v = list(input[key]);
     if (v.length > 1) problems.push({ field: key, message: "give one value" });
