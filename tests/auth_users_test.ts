@@ -111,6 +111,15 @@ dbTest(
         admins.body.items.map((u: { username: string }) => u.username).sort(),
         [t.users.admin.username, "hmis_bridge"].sort(),
       );
+      // The old service's is_admin filter, both ways.
+      const oldAdmins = await call(t, "GET", "/api/v2/users?is_admin=true", admin);
+      assert.deepEqual(
+        oldAdmins.body.items.map((u: { username: string }) => u.username).sort(),
+        [t.users.admin.username, "hmis_bridge"].sort(),
+      );
+      const others = await call(t, "GET", "/api/v2/users?is_admin=false", admin);
+      assert.equal(others.body.total, 3);
+      assert.ok(others.body.items.every((u: { role: string }) => u.role !== "admin"));
       const byName = await call(t, "GET", "/api/v2/users?username=LAB_SYSTEM", admin);
       assert.deepEqual(byName.body.items.map((u: { uid: string }) => u.uid), [plain.body.uid]);
       const byEmail = await call(t, "GET", "/api/v2/users?email=hmis@example.org", admin);
@@ -141,6 +150,11 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
 
     const r1 = await put(admin, { firstName: "Vera", email: "vera@example.org" });
     assert.equal(r1.status, 200);
+    assert.equal(r1.body.message, "User updated successfully", "the old service's reply field");
+    // The old service's lower-case spellings are read too.
+    const old = await put(admin, { firstname: "Old", lastname: "Client" });
+    assert.deepEqual([old.body.firstName, old.body.lastName], ["Old", "Client"]);
+    await put(admin, { firstName: "Vera", lastName: "" });
     const r2 = await put(admin, { lastName: "Viewer" });
     assert.deepEqual(
       [r2.body.firstName, r2.body.lastName, r2.body.email],

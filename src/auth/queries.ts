@@ -84,6 +84,7 @@ export interface UserFilter {
   username?: string;
   email?: string;
   is_active?: boolean;
+  is_admin?: boolean;
   role?: Role;
 }
 
@@ -99,7 +100,14 @@ export async function listUsers(
     ${f.username ? sql`and lower(username) = lower(${f.username})` : sql``}
     ${f.email ? sql`and lower(email) = lower(${f.email})` : sql``}
     ${f.is_active === undefined ? sql`` : sql`and is_active = ${f.is_active}`}
-    ${f.role ? sql`and role = ${f.role}` : sql``}`;
+    ${f.role ? sql`and role = ${f.role}` : sql``}
+    ${
+    f.is_admin === undefined
+      ? sql``
+      : f.is_admin
+      ? sql`and role = 'admin'`
+      : sql`and role <> 'admin'`
+  }`;
   const rows = await sql<UserRow[]>`
     select * from users where ${where} order by id limit ${page.limit} offset ${page.offset}`;
   const [{ n }] = await sql`select count(*)::int as n from users where ${where}`;

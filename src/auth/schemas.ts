@@ -52,11 +52,19 @@ export const UserSchema = z.object({
 const optionalText = (max: number, example: string) =>
   z.string().max(max, `must be at most ${max} characters`).optional().openapi({ example });
 
+/** The old service read `firstname`/`lastname` too (old-go-service.md: PUT /users/:uid). */
+const oldSpelling = (field: string) =>
+  z.string().max(100, "must be at most 100 characters").optional().openapi({
+    description: `the old service's spelling of ${field}; ${field} wins when both are sent`,
+  });
+
 export const CreateUserBody = z.object({
   username: UsernameSchema,
   password: z.string().openapi({ example: "correct horse battery staple" }),
   firstName: optionalText(100, "HMIS"),
   lastName: optionalText(100, "Bridge"),
+  firstname: oldSpelling("firstName"),
+  lastname: oldSpelling("lastName"),
   email: z.union([z.email("must be an email address"), z.literal("")]).optional().openapi({
     example: "hmis@example.org",
   }),
@@ -78,6 +86,8 @@ export const UpdateUserBody = z.object({
   }),
   firstName: optionalText(100, "HMIS"),
   lastName: optionalText(100, "Bridge"),
+  firstname: oldSpelling("firstName"),
+  lastname: oldSpelling("lastName"),
   email: z.union([z.email("must be an email address"), z.literal("")]).nullable().optional(),
   telephone: optionalText(40, "+256700000000"),
   isActive: z.boolean().optional(),
@@ -93,6 +103,10 @@ export const ListUsersQuery = z.object({
   username: z.string().optional().openapi({ example: "hmis_bridge" }),
   email: z.string().optional(),
   is_active: boolQuery.optional().openapi({ example: "true" }),
+  is_admin: boolQuery.optional().openapi({
+    example: "false",
+    description: "the old service's filter: true = role admin, false = any other role",
+  }),
   role: RoleSchema.optional(),
   page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
   page_size: z.coerce.number().int().min(1).max(500).default(20).openapi({ example: 20 }),

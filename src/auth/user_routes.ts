@@ -3,6 +3,7 @@
  * works, list filters and pages, PUT is a partial update, DELETE deactivates. No reply ever
  * carries a password hash.
  */
+import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Sql } from "../db/db.ts";
 import { newRouter } from "../http/app.ts";
@@ -37,7 +38,12 @@ const ADMIN_LOCK = 7_216_020_555_003;
 
 const json = <T>(schema: T) => ({ "application/json": { schema } });
 
-const Created = UserSchema.extend({}).openapi("UserCreated");
+const Created = UserSchema.extend({
+  message: z.string().openapi({ example: "User created successfully!" }),
+}).openapi("UserCreated");
+const Updated = UserSchema.extend({
+  message: z.string().openapi({ example: "User updated successfully" }),
+}).openapi("UserUpdated");
 
 function createRouteAt(path: "/user" | "/users") {
   return secureRoute({
@@ -92,7 +98,7 @@ const update = secureRoute({
     "currentPassword); role, isActive, username and sourceName need an admin.",
   request: { params: UidParam, body: { required: true, content: json(UpdateUserBody) } },
   responses: {
-    200: { description: "updated", content: json(UserSchema) },
+    200: { description: "updated", content: json(Updated) },
     ...errorResponses,
     404: { description: "no such user" },
     409: { description: "username taken, or this would leave no active admin" },
@@ -128,6 +134,8 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
   const create = async (c: Context<AppEnv>, body: typeof CreateUserBody._output) => {
     const user = await createUser(sql, {
       ...body,
+      firstName: body.firstName ?? body.firstname,
+      lastName: body.lastName ?? body.lastname,
       role: resolveRole(body.role, body.isAdminUser) ?? "submitter",
     });
     return c.json({ message: "User created successfully!", ...toUserJson(user) }, 201);
@@ -165,8 +173,8 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
       }
       const changes: UserChanges = {
         username: body.username,
-        first_name: body.firstName,
-        last_name: body.lastName,
+        first_name: body.firstName ?? body.firstname,
+        last_name: body.lastName ?? body.lastname,
         email: body.email === undefined ? undefined : body.email || null,
         telephone: body.telephone,
         is_active: body.isActive,
@@ -211,7 +219,8 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
         return row!;
       });
       auth.forgetUser(user.id);
-      return c.json(toUserJson(updated), 200);
+      // `message` as the old service answered, with the user as it now is.
+      return c.json({ message: "User updated successfully", ...toUserJson(updated) }, 200);
     })
     .openapi(remove, async (c) => {
       const user = await target(sql, c.req.valid("param").uid);
