@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { loadMigrations } from "../src/db/migrate.ts";
 import { startSimulator } from "../src/dhis2/simulator.ts";
+import { captureLogger } from "../src/logs/logger.ts";
+import { WorkNotifier } from "../src/queue/wakeup.ts";
 import { portFrom, startServe } from "./support/cli.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
+import { insertOne } from "./support/submissions.ts";
 
 dbTest(
   "two processes started at once on an empty PostgreSQL both become ready; each migration once",
@@ -89,6 +92,61 @@ dbTest(
     } finally {
       assert.equal((await api.stop()).code, 0);
       assert.equal((await worker.stop()).code, 0);
+      await sim.stop();
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "two worker processes on one PostgreSQL deliver 2,000 submissions, each exactly once",
+  async () => {
+    const db = await createTestDb("replicas_workers");
+    const sim = await startSimulator({ port: 0 });
+    const env = {
+      DHIS2GW_DB: db.url,
+      DHIS2GW_ADMIN_PASSWORD: ADMIN.password,
+      DHIS2GW_DHIS2_BASE_URL: sim.url,
+      DHIS2GW_DHIS2_USER: "admin",
+      DHIS2GW_DHIS2_PASSWORD: "district",
+      DHIS2GW_MAX_CONCURRENT: "8",
+      DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
+      DHIS2GW_LOG_LEVEL: "warn",
+    };
+    const workers = [0, 1].map(() => startServe(["serve", "--worker-only"], { env }));
+    const N = 2000;
+    try {
+      // Stored as the submission route stores them, while both workers run.
+      const { log } = captureLogger("warn");
+      const notifier = new WorkNotifier(db.sql, log);
+      for (let i = 0; i < N; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, async (_, j) => {
+          await insertOne(db.sql, i + j);
+          notifier.notify();
+        }));
+      }
+      await notifier.close();
+      const deadline = performance.now() + 120_000;
+      for (;;) {
+        const [r] = await db.sql`
+          select count(*) filter (where status = 'delivered')::int as delivered from submissions`;
+        if (r.delivered === N) break;
+        assert.ok(performance.now() < deadline, `only ${r.delivered} of ${N} delivered`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const posted = sim.received.filter((r) => r.path === "/api/dataValueSets");
+      const markers = posted.map((r) =>
+        (r.body as { dataValues: Array<{ value: string }> }).dataValues[0].value
+      );
+      assert.equal(posted.length, N, "one POST per submission");
+      assert.equal(new Set(markers).size, N, "no submission posted twice");
+      const perWorker = await db.sql`
+        select worker, count(*)::int as n from submission_attempts group by worker`;
+      assert.equal(perWorker.length, 2, "both processes delivered");
+      const [{ max }] = await db.sql`select max(attempts)::int as max from submissions`;
+      assert.equal(max, 1);
+    } finally {
+      for (const w of workers) assert.equal((await w.stop()).code, 0);
       await sim.stop();
       await db.close();
     }
