@@ -8,6 +8,7 @@ import { AppError } from "../http/errors.ts";
 import {
   checkSize,
   collectRows,
+  columnLetter,
   EXPORT_HEADER,
   findHeader,
   type ImportLimits,
@@ -65,8 +66,30 @@ export function parseMappingsCsv(
   }
   return {
     rows: collectRows(table, headerIndex, match.columns, lim),
-    problems: match.problems,
+    problems: [...match.problems, ...cellsPastHeader(table, headerIndex)],
   };
+}
+
+/**
+ * A value right of the header's last column: in a CSV file that is almost always a delimiter
+ * inside an unquoted value (`1,5` in a `,` file), which shifts every later cell of the row.
+ * Refused rather than dropped.
+ */
+function cellsPastHeader(table: readonly TableRow[], headerIndex: number): Problem[] {
+  const width = table[headerIndex].cells.length;
+  const problems: Problem[] = [];
+  for (const { row, cells } of table.slice(headerIndex + 1)) {
+    const extra = cells.findIndex((c, i) => i >= width && c.trim() !== "");
+    if (extra < 0) continue;
+    problems.push({
+      row,
+      column: columnLetter(extra),
+      value: cells[extra],
+      message: `the row has more values than the header has columns (${width}); quote any ` +
+        "value that contains the delimiter",
+    });
+  }
+  return problems;
 }
 
 /** `,` or `;`, whichever the header line has more of outside quotes; `,` when neither. */

@@ -28,6 +28,25 @@ Deno.test("csv: comma file with quotes, short rows and unknown columns", () => {
   ]);
 });
 
+Deno.test("csv: a value past the header's last column is a problem, not dropped", () => {
+  const r = parseMappingsCsv(
+    enc(`code,what,name,dataelement\nX1,de,x,${DE},extra\nX2,de,y,${DE},\n`),
+  );
+  assert.deepEqual(r.problems, [{
+    row: 2,
+    column: "E",
+    value: "extra",
+    message: "the row has more values than the header has columns (4); quote any value that " +
+      "contains the delimiter",
+  }]);
+});
+
+Deno.test("csv: a title line above the header is skipped", () => {
+  const r = parseMappingsCsv(enc(`Facility mappings\n\ncode,dataelement\nA,${DE}\n`));
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.rows, [{ row: 4, fields: { code: "A", dataElement: DE } }]);
+});
+
 Deno.test("csv: semicolon file with a BOM, CRLF and a quoted newline", () => {
   const text = "\uFEFFcode;name;dataelement\r\n" +
     `A;"two\r\nlines; and a semicolon";${DE}\r\n` +

@@ -14,6 +14,7 @@ import {
   findHeader,
   type HeaderMatch,
   type ImportLimits,
+  locateHeader,
   mappingCells,
   matchHeader,
   missingColumnsProblem,
@@ -90,7 +91,7 @@ interface SheetTable {
 }
 
 /**
- * The sheet whose first non-blank row has the required columns; if several do, the one that
+ * The sheet with a header row (among its first non-blank rows) that has the required columns; if several do, the one that
  * recognises the most columns, then the first. Sheets are only fully read once chosen.
  */
 function chooseSheet(wb: XLSX.WorkBook): SheetTable | { problem: Problem } {
@@ -98,7 +99,9 @@ function chooseSheet(wb: XLSX.WorkBook): SheetTable | { problem: Problem } {
   const seen: string[] = [];
   for (const name of wb.SheetNames) {
     const rows = denseRows(wb.Sheets[name]);
-    const r = rows.findIndex((cells) => cells?.some((c) => cellText(c).trim() !== ""));
+    const r = locateHeader(
+      Array.from(rows.slice(0, 200), (cells) => Array.from(cells ?? [], cellText)),
+    );
     if (r < 0) continue;
     const cells = Array.from(rows[r] ?? [], cellText);
     const match = matchHeader(cells, r + 1);

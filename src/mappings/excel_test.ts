@@ -124,6 +124,15 @@ Deno.test("xlsx: the sheet with the mapping header is used, not the first one", 
   assert.deepEqual(parsed.rows, [{ row: 3, fields: { code: "A", dataElement: DE, name: "n" } }]);
 });
 
+Deno.test("xlsx: a title and a date above the header are skipped", () => {
+  const bytes = book([
+    ["Mappings", [["HMIS mappings"], ["exported 2024-05-01"], ["code", "dataelement"], ["A", DE]]],
+  ]);
+  const parsed = parseMappingsXlsx(bytes);
+  assert.deepEqual(parsed.problems, []);
+  assert.deepEqual(parsed.rows, [{ row: 4, fields: { code: "A", dataElement: DE } }]);
+});
+
 Deno.test("xlsx: no sheet with the columns is one problem naming each sheet's header", () => {
   const parsed = parseMappingsXlsx(book([["One", [["a", "b"]]], ["Two", [["code", "name"]]]]));
   assert.deepEqual(parsed.rows, []);

@@ -179,9 +179,28 @@ export function columnLetter(index: number): string {
 
 const isBlank = (cells: readonly string[]) => cells.every((c) => c.trim() === "");
 
-/** The first row with any text in it is the header. */
+/** How many non-blank rows may stand above the header (a title, a date, a note). */
+const HEADER_SCAN = 10;
+
+/**
+ * The header row's index: the first of the first few non-blank rows that has the required
+ * columns (a title row above it is common), else the first non-blank row, whose missing
+ * columns the caller reports. -1 when every row is blank.
+ */
+export function locateHeader(rows: readonly (readonly string[])[]): number {
+  let first = -1;
+  let seen = 0;
+  for (let i = 0; i < rows.length && seen < HEADER_SCAN; i++) {
+    if (isBlank(rows[i])) continue;
+    if (first < 0) first = i;
+    seen++;
+    if (matchHeader(rows[i], i + 1).missing.length === 0) return i;
+  }
+  return first;
+}
+
 export function findHeader(table: readonly TableRow[]): number {
-  return table.findIndex((r) => !isBlank(r.cells));
+  return locateHeader(table.map((r) => r.cells));
 }
 
 /**
