@@ -76,8 +76,15 @@ dbTest("every invalid field is a 422 naming it, and nothing is stored", async ()
       [body({ ANC1: 1 }, { dataSet: "1abcdefghij" }), ["dataSet"]],
       [body({ ANC1: 1 }, { attributeOptionCombo: "x" }), ["attributeOptionCombo"]],
       [body({ ANC1: 1 }, { complete: "yes" }), ["complete"]],
-      [{ period: "202401", dataValues: { ANC1: 1 } }, ["orgUnit"], /is required/],
-      [{ orgUnit: 5, period: 202401, dataValues: [] }, ["orgUnit", "period", "dataValues"]],
+      [{ period: "202401", dataValues: { ANC1: 1 } }, ["orgUnit", "dataSet"], /is required/],
+      [{ orgUnit: 5, period: 202401, dataValues: [] }, [
+        "orgUnit",
+        "period",
+        "dataValues",
+        "dataSet",
+      ]],
+      // Every missing field at once, dataSet included (no api.dhis2_data_set default here).
+      [{}, ["orgUnit", "period", "dataValues", "dataSet"]],
       [JSON.stringify(body({ ANC1: 0 })).replace('"ANC1":0', '"ANC1":1e400'), [
         "dataValues.ANC1",
       ], /too large/],

@@ -50,6 +50,8 @@ function describe(v: unknown): string {
 export function validateAggregate(
   body: unknown,
   headerKey: string | undefined,
+  /** False when api.dhis2_data_set gives a default. */
+  dataSetRequired = false,
 ): { request: AggregateRequest; problems: [] } | { request?: undefined; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string, extra: Record<string, unknown> = {}) =>
@@ -82,6 +84,9 @@ export function validateAggregate(
   }
   const dataSet = str("dataSet", false);
   if (dataSet !== undefined && !isUid(dataSet)) add("dataSet", "must be a DHIS2 UID");
+  if (dataSet === undefined && dataSetRequired && (body.dataSet ?? null) === null) {
+    add("dataSet", "is required (no api.dhis2_data_set default)");
+  }
   const aoc = str("attributeOptionCombo", false);
   if (aoc !== undefined && !isUid(aoc)) add("attributeOptionCombo", "must be a DHIS2 UID");
 

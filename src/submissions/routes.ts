@@ -122,7 +122,11 @@ export function submissionRoutes(deps: SubmissionDeps) {
       }
       throw err;
     }
-    const checked = validateAggregate(body, c.req.header("idempotency-key"));
+    const checked = validateAggregate(
+      body,
+      c.req.header("idempotency-key"),
+      !config.api.dhis2_data_set,
+    );
     if (!checked.request) throw invalid(checked.problems);
     const req = checked.request;
 
