@@ -47,6 +47,8 @@ export function fillHours(buckets: HourBucket[], now: Date, hours = 168): HourBu
 }
 
 const W = 960, H = 260, LEFT = 44, RIGHT = 8, TOP = 10, BOTTOM = 34;
+/** Width of a day label ("Mon 30 Nov") at font-size 11, with a little room. */
+const LABEL_W = 66;
 
 export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) {
   const { buckets } = props;
@@ -116,7 +118,13 @@ export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) 
             ? (
               <g>
                 <line x1={x} x2={x} y1={TOP} y2={TOP + plotH + 4} stroke="#aab4c0" />
-                <text x={x + 3} y={H - 12} font-size="11" fill="#394656">{day.format(d)}</text>
+                {x + 3 + LABEL_W > W - RIGHT
+                  ? ( // today's label near the right edge: flush right, not clipped
+                    <text x={W - RIGHT} y={H - 12} text-anchor="end" font-size="11" fill="#394656">
+                      {day.format(d)}
+                    </text>
+                  )
+                  : <text x={x + 3} y={H - 12} font-size="11" fill="#394656">{day.format(d)}</text>}
               </g>
             )
             : null;

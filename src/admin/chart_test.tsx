@@ -41,3 +41,12 @@ Deno.test("the chart draws one rect per non-zero outcome and hour, and states th
   assert.match(svg, /Sun 3 May/); // a day label at UTC midnight
   assert.doesNotMatch(svg, /NaN/);
 });
+
+Deno.test("today's day label near the right edge is drawn flush right, inside the chart", () => {
+  // Local midnight two hours before the end: its label would run past the right edge.
+  const buckets = fillHours([], new Date("2026-05-04T01:30:00Z"));
+  const svg = String(HourlyChart({ buckets, timeZone: "UTC" }));
+  assert.match(svg, /<text x="952" y="248" text-anchor="end"[^>]*>Mon 4 May<\/text>/);
+  // Earlier days keep their label right of the midnight line.
+  assert.match(svg, /<text x="[\d.]+" y="248" font-size="11" fill="#394656">Sun 3 May<\/text>/);
+});
