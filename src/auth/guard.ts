@@ -1,8 +1,8 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { AppError } from "../http/errors.ts";
+import { AppError, errorResponse } from "../http/errors.ts";
 import type { AppEnv } from "../http/env.ts";
-import type { Role } from "./principal.ts";
+import { type Role, ROLES } from "./principal.ts";
 
 /** The security schemes every protected route accepts (declared in the OpenAPI document). */
 export const API_SECURITY = [{ Bearer: [] }, { Token: [] }, { Basic: [] }];
@@ -47,6 +47,10 @@ export function requireRole(roles: readonly Role[], self?: string): MiddlewareHa
  *
  * `self: "uid"` also admits the caller whose own uid is that path parameter (published as
  * `x-self`), for routes like `/users/{uid}/tokens` that a user may call about themselves.
+ *
+ * The 401 (and the 403, when some role is refused) that the role check answers are added to
+ * the route's responses with the error envelope, unless the route declares its own (docs.ts
+ * gives the envelope to any error response declared without content).
  */
 export function secureRoute<const R extends RouteConfig>(
   config: R & { roles: readonly Role[]; self?: string },
@@ -62,8 +66,20 @@ export function secureRoute<const R extends RouteConfig>(
   const existing =
     (rest.middleware ? (Array.isArray(rest.middleware) ? rest.middleware : [rest.middleware]) : [])
       .filter((m) => !ROLE_CHECKS.has(m));
+  const responses: RouteConfig["responses"] = {
+    ...rest.responses,
+    401: rest.responses[401] ?? errorResponse("no credentials, or bad or expired ones"),
+  };
+  if (!ROLES.every((r) => roles.includes(r)) && !responses[403]) {
+    responses[403] = errorResponse(
+      `this action needs the role ${roles.join(" or ")}${
+        self ? " or must be about your own account" : ""
+      }`,
+    );
+  }
   return createRoute({
     ...rest,
+    responses,
     security: API_SECURITY,
     "x-roles": [...roles],
     ...(self ? { "x-self": self } : {}),

@@ -3,7 +3,7 @@ import { swaggerUI } from "@hono/swagger-ui";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { VERSION } from "../version.ts";
 import type { AppEnv } from "./env.ts";
-import { AppError } from "./errors.ts";
+import { AppError, ErrorSchema } from "./errors.ts";
 
 /** Paths the app serves that are not API operations, so they are not in the OpenAPI document. */
 export const UNDOCUMENTED_PREFIXES = ["/openapi.json", "/swagger", "/admin"];
@@ -22,8 +22,30 @@ const swaggerDir = () => {
 };
 const assetCache = new Map<string, Uint8Array>();
 
+type Responses = Record<string, { content?: unknown }>;
+
+/**
+ * Every 4xx/5xx is the envelope, so an error response a route declares with a description only
+ * gets the "Error" schema here, once, instead of in every route file.
+ */
+function withErrorEnvelope<D extends { paths?: unknown }>(doc: D): D {
+  const paths = (doc.paths ?? {}) as Record<string, Record<string, { responses?: Responses }>>;
+  for (const item of Object.values(paths)) {
+    for (const op of Object.values(item)) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        if (Number(status) >= 400 && !response.content) {
+          response.content = {
+            "application/json": { schema: { $ref: "#/components/schemas/Error" } },
+          };
+        }
+      }
+    }
+  }
+  return doc;
+}
+
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
-  return app.getOpenAPI31Document({
+  return withErrorEnvelope(app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "dhis2gw",
@@ -32,12 +54,16 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
         "Gateway from third-party systems to DHIS2. Every error is `{ error: { code, message, details?, requestId } }`.",
     },
     servers: [{ url: "/" }],
-  });
+  }));
 }
 
-/** Registers the security schemes, `/openapi.json` and Swagger UI at `/swagger/`. */
+/**
+ * Registers the security schemes and the error envelope, `/openapi.json` and Swagger UI at
+ * `/swagger/`.
+ */
 export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   const registry = app.openAPIRegistry;
+  registry.register("Error", ErrorSchema);
   registry.registerComponent("securitySchemes", "Bearer", {
     type: "http",
     scheme: "bearer",

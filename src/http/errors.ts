@@ -2,6 +2,8 @@
  * The one error type of dhis2gw. Every 4xx/5xx leaves the process as
  * `{ "error": { code, message, details?, requestId } }`, rendered by `app.onError`.
  */
+import { z } from "@hono/zod-openapi";
+
 export type ErrorCode =
   | "bad_request"
   | "validation_failed"
@@ -78,4 +80,45 @@ export function envelope(err: AppError, requestId: string): ErrorEnvelope {
   const body: ErrorEnvelope = { error: { code: err.code, message: err.message, requestId } };
   if (err.details !== undefined) body.error.details = err.details;
   return body;
+}
+
+/**
+ * The envelope in the OpenAPI document: the component "Error" that every 4xx/5xx response
+ * refers to (docs.ts gives it to any error response declared with a description only). The
+ * example is a real reply of `GET /api/v2/logs?status=failed`.
+ */
+export const ErrorSchema = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(statusByCode) as [ErrorCode, ...ErrorCode[]]).openapi({
+      description: "stable, for programs; the HTTP status follows from it",
+    }),
+    message: z.string().openapi({ description: "for people; names the field or the reason" }),
+    details: z.unknown().optional().openapi({
+      description: "validation_failed: `[{ field, message }]`, one per problem; conflict: " +
+        "what is in the way (e.g. `{ submission_id, task_id }`)",
+    }),
+    requestId: z.string().openapi({
+      description: "the X-Request-Id header of the reply; the server log has it too",
+    }),
+  }),
+}).openapi("Error", {
+  description: "The reply to every failed request (4xx and 5xx)",
+  example: {
+    error: {
+      code: "validation_failed",
+      message: 'invalid request: status: "failed" is not one of queued, running, retrying, ' +
+        "delivered, partial, rejected, dead",
+      requestId: "6e37a07d-5e1b-4ace-8a31-c714c5a1e92c",
+      details: [{
+        field: "status",
+        message: '"failed" is not one of queued, running, retrying, delivered, partial, ' +
+          "rejected, dead",
+      }],
+    },
+  },
+});
+
+/** An error response for a route's `responses`: the description and the envelope. */
+export function errorResponse(description: string) {
+  return { description, content: { "application/json": { schema: ErrorSchema } } };
 }

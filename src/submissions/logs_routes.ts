@@ -18,6 +18,21 @@ import type { AppEnv } from "../http/env.ts";
 import { AppError, conflict, type FieldProblem, notFound } from "../http/errors.ts";
 import { requeue, type RequeueCounts } from "../queue/requeue.ts";
 import { filterSql, hasFilter, isDay, type LogFilter, parseLogFilter } from "./filters.ts";
+import {
+  DeleteReply,
+  FilterQuery,
+  ListQuery,
+  OldBatchBody,
+  OldBatchReply,
+  PurgeQuery,
+  PurgeReply,
+  REQUEUE_EXAMPLES,
+  RequeueBody,
+  RequeueCountsSchema,
+  RequeueOneReply,
+  SubmissionDetailSchema,
+  SubmissionPageSchema,
+} from "./logs_schemas.ts";
 import { deleteSubmission, getSubmission, listSubmissions, purgeSubmissions } from "./queries.ts";
 
 export interface LogsDeps {
@@ -30,27 +45,20 @@ export interface LogsDeps {
 const READERS = ["viewer", "admin", "submitter"] as const;
 const ADMIN = ["admin"] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const json = (description: string) => ({
+const json = <T>(description: string, schema: T) => ({
   description,
-  content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+  content: { "application/json": { schema } },
 });
+// Error responses are declared by description: docs.ts gives them the error envelope.
+const notFoundReply = { 404: { description: "no such submission" } };
+const runningReply = { 409: { description: "being delivered right now" } };
 const idParam = z.object({ id: z.string().openapi({ description: "submission id or task id" }) });
-/** Repeatable parameters arrive as an array when given more than once. */
-const many = z.union([z.string(), z.array(z.string())]);
-const filterQuery = z.object({
-  status: many.optional().openapi({ description: "one or several: repeated or comma-separated" }),
-  submission_id: z.string().optional(),
-  task_id: z.string().optional(),
-  from_date: z.string().optional().openapi({ description: "YYYY-MM-DD, inclusive" }),
-  to_date: z.string().optional().openapi({ description: "YYYY-MM-DD, inclusive" }),
-  orgUnit: z.string().optional(),
-  dataSet: z.string().optional(),
-  period: z.string().optional(),
-  user: z.string().optional(),
-  q: z.string().optional().openapi({ description: "text in the last error" }),
-  page: z.string().optional(),
-  page_size: z.string().optional(),
-});
+/**
+ * These two bodies are validated by their handlers (the messages, and an empty body meaning
+ * "use the query string", are part of the API). zod-openapi validates only zod schemas, so the
+ * routes name the registered schema instead of passing it.
+ */
+const documentedOnly = (name: string) => ({ $ref: `#/components/schemas/${name}` }) as never;
 
 function invalid(problems: FieldProblem[]): AppError {
   return new AppError(
@@ -96,8 +104,11 @@ const list = secureRoute({
   tags: ["logs"],
   summary: "Submissions, newest first, filtered and paged",
   roles: READERS,
-  request: { query: filterQuery },
-  responses: { 200: json("{items, total, page, page_size, total_pages}"), 422: json("bad filter") },
+  request: { query: ListQuery },
+  responses: {
+    200: json("a page", SubmissionPageSchema),
+    422: { description: "a filter, page or page_size is invalid or unknown (each is named)" },
+  },
 });
 const detail = secureRoute({
   method: "get",
@@ -106,7 +117,7 @@ const detail = secureRoute({
   summary: "One submission with its request, DHIS2 payload, response, conflicts and attempts",
   roles: READERS,
   request: { params: idParam },
-  responses: { 200: json("the submission"), 404: json("no such submission") },
+  responses: { 200: json("the submission", SubmissionDetailSchema), ...notFoundReply },
 });
 const requeueOne = secureRoute({
   method: "post",
@@ -115,7 +126,11 @@ const requeueOne = secureRoute({
   summary: "Deliver a submission again, now, with a fresh retry budget",
   roles: ADMIN,
   request: { params: idParam },
-  responses: { 200: json("requeued"), 404: json("no such submission"), 409: json("running") },
+  responses: {
+    200: json("requeued, or already queued", RequeueOneReply),
+    ...notFoundReply,
+    ...runningReply,
+  },
 });
 const oldRequeueParams = z.object({ task_id: z.string() });
 const oldRequeueGet = secureRoute({
@@ -125,7 +140,11 @@ const oldRequeueGet = secureRoute({
   summary: "Old path of POST /api/v2/logs/{id}/requeue, by task id",
   roles: ADMIN,
   request: { params: oldRequeueParams },
-  responses: { 200: json("requeued"), 404: json("no such task"), 409: json("running") },
+  responses: {
+    200: json("requeued, or already queued", RequeueOneReply),
+    404: { description: "no such task" },
+    ...runningReply,
+  },
 });
 const oldRequeuePost = secureRoute({ ...oldRequeueGet, method: "post" });
 const requeueMany = secureRoute({
@@ -134,8 +153,23 @@ const requeueMany = secureRoute({
   tags: ["logs"],
   summary: "Requeue by ids ({ids} or {task_ids}) or by the list's filters ({filter} or query)",
   roles: ADMIN,
-  request: { query: filterQuery },
-  responses: { 200: json("{matched, requeued, running, already_queued}"), 422: json("bad body") },
+  request: {
+    query: FilterQuery,
+    body: {
+      required: false,
+      content: {
+        "application/json": {
+          schema: documentedOnly("RequeueRequest"),
+          examples: REQUEUE_EXAMPLES,
+        },
+      },
+    },
+  },
+  responses: {
+    200: json("what matched, and what was requeued or skipped", RequeueCountsSchema),
+    400: { description: "the body is not JSON" },
+    422: { description: "no filter at all, several selectors, or an invalid or unknown filter" },
+  },
 });
 const oldBatch = secureRoute({
   method: "post",
@@ -143,7 +177,16 @@ const oldBatch = secureRoute({
   tags: ["logs"],
   summary: "Old batch requeue: {queue, task_ids}",
   roles: ADMIN,
-  responses: { 200: json("{queue, reEnqueued, failed, errors, ...counts}") },
+  request: {
+    body: {
+      required: true,
+      content: { "application/json": { schema: documentedOnly("OldBatchRequeueRequest") } },
+    },
+  },
+  responses: {
+    200: json("the old reply's fields, and the requeue counts", OldBatchReply),
+    422: { description: "task_ids is missing or empty" },
+  },
 });
 const purge = secureRoute({
   method: "delete",
@@ -151,13 +194,11 @@ const purge = secureRoute({
   tags: ["logs"],
   summary: "Delete submissions created before `date` (finished ones, or those in `status`)",
   roles: ADMIN,
-  request: {
-    query: z.object({
-      date: z.string().openapi({ description: "RFC 3339 instant, or YYYY-MM-DD (server zone)" }),
-      status: many.optional(),
-    }),
+  request: { query: PurgeQuery },
+  responses: {
+    200: json("how many were deleted", PurgeReply),
+    422: { description: "bad date or status" },
   },
-  responses: { 200: json("{message, deleted}"), 422: json("bad date or status") },
 });
 const remove = secureRoute({
   method: "delete",
@@ -166,7 +207,7 @@ const remove = secureRoute({
   summary: "Delete one submission and its attempts (not while it is being delivered)",
   roles: ADMIN,
   request: { params: idParam },
-  responses: { 200: json("deleted"), 404: json("no such submission"), 409: json("running") },
+  responses: { 200: json("deleted", DeleteReply), ...notFoundReply, ...runningReply },
 });
 
 export function logsRoutes(deps: LogsDeps) {
@@ -208,7 +249,10 @@ export function logsRoutes(deps: LogsDeps) {
     }, 200);
   };
 
-  return newRouter()
+  const router = newRouter();
+  router.openAPIRegistry.register("RequeueRequest", RequeueBody);
+  router.openAPIRegistry.register("OldBatchRequeueRequest", OldBatchBody);
+  return router
     .openapi(list, async (c) => {
       const { filter, problems } = parseLogFilter(c.req.queries());
       const page = positiveInt(c.req.query("page"), "page", 1, 1_000_000);
@@ -257,7 +301,7 @@ export function logsRoutes(deps: LogsDeps) {
       if (!row || (p.role === "submitter" && row.user_uid !== p.uid)) {
         throw notFound(`no submission ${raw}`);
       }
-      return c.json(row as unknown as Record<string, unknown>, 200);
+      return c.json(row, 200);
     })
     .openapi(requeueOne, (c) => requeueByKey(c, c.req.param("id")))
     .openapi(oldBatch, async (c) => {
