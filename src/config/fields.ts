@@ -129,6 +129,13 @@ export const FIELDS: readonly Field[] = [
     doc: "Seconds to finish in-flight requests on SIGTERM.",
   },
   {
+    key: "server.cors_origins",
+    env: ["DHIS2GW_CORS_ORIGINS"],
+    type: str,
+    default: "*",
+    doc: "Origins whose pages may call /api: * (any), comma-separated origins, or empty (none).",
+  },
+  {
     key: "server.logdir",
     env: ["DHIS2GW_LOGDIR"],
     type: str,

@@ -1,5 +1,6 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import type { Context } from "hono";
 import { adminRoutes } from "../admin/routes.ts";
@@ -52,6 +53,11 @@ export interface AppDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** The client's X-Request-Id when it is a sane token, else a fresh one. */
+export function requestIdFor(incoming: string | null | undefined): string {
+  return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
+
 export function newRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 }
@@ -70,6 +76,8 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
         ? "unauthorized"
         : status === 404
         ? "not_found"
+        : status === 415
+        ? "unsupported_media_type"
         : status >= 500
         ? "internal_error"
         : "bad_request",
@@ -89,6 +97,31 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
   return c.json(envelope(appErr, requestId), appErr.status as 400);
 }
 
+/**
+ * `server.cors_origins` as hono's cors() takes it: "*" for any origin (what the old service
+ * allowed), exact origins, or undefined when empty (no CORS headers: browsers on other origins
+ * are refused). An entry that is not an origin stops the start rather than silently never
+ * matching; a path or trailing slash is dropped, as a browser's Origin header has none.
+ */
+export function corsOrigins(raw: string): "*" | string[] | undefined {
+  const entries = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (entries.length === 0) return undefined;
+  if (entries.includes("*")) return "*";
+  return entries.map((entry) => {
+    let origin = "null";
+    try {
+      origin = new URL(entry).origin;
+    } catch { /* reported below */ }
+    if (origin === "null") {
+      throw new Error(
+        `server.cors_origins (env DHIS2GW_CORS_ORIGINS): "${entry}" is not an origin ` +
+          `such as https://dashboard.example.org`,
+      );
+    }
+    return origin;
+  });
+}
+
 function clientIp(c: Context<AppEnv>): string | null {
   const address = clientAddress(c);
   return address === "unknown" ? null : address;
@@ -101,8 +134,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   app.use("*", async (c, next) => {
     c.set("trustedProxies", trustedProxies);
-    const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+    const requestId = requestIdFor(c.req.header("x-request-id"));
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
     const started = performance.now();
@@ -134,6 +166,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       user: principal?.username,
     });
   });
+
+  // Config (config.ts) does not declare this key yet; fields.ts does, with the default "*".
+  const allowedOrigins = corsOrigins(
+    (config.server as { cors_origins?: string }).cors_origins ?? "*",
+  );
+  if (allowedOrigins) {
+    // Before authentication: a preflight carries no credentials and must get 204, not 401.
+    // No Access-Control-Allow-Credentials: a page on another origin can then read answers
+    // only to credentials it sent itself (an Authorization header), never to ones the browser
+    // holds for this origin (a cached Basic login), so even "*" lends it nothing.
+    app.use(
+      "/api/*",
+      cors({
+        origin: allowedOrigins,
+        allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+        exposeHeaders: ["X-Request-Id", "Retry-After", "Idempotent-Replayed"],
+        maxAge: 7200, // Chromium caps it at 2 h
+      }),
+    );
+  }
 
   const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
   app.use("*", (c, next) =>

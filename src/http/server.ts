@@ -1,45 +1,98 @@
 import type { Logger } from "../logs/logger.ts";
+import { requestIdFor } from "./app.ts";
+import { AppError, envelope } from "./errors.ts";
 
 export interface RunningServer {
   port: number;
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then returns. */
+  /**
+   * Drains, then stops. New requests get 503 (`/ready` included, so a load balancer stops
+   * routing here) while the ones in flight finish; once none is left, or `graceMs` is over,
+   * the listener closes. `graceful` is false when the grace period ran out first.
+   */
   shutdown(graceMs: number): Promise<{ graceful: boolean }>;
   finished: Promise<void>;
 }
 
+/** What a request that arrives while the server drains gets: retry, on another connection. */
+function drainingResponse(req: Request): Response {
+  const requestId = requestIdFor(req.headers.get("x-request-id"));
+  const err = new AppError("not_ready", "the server is shutting down; retry the request", {
+    headers: { "Retry-After": "1", "Connection": "close", "X-Request-Id": requestId },
+  });
+  return Response.json(envelope(err, requestId), { status: err.status, headers: err.headers });
+}
+
+/** Whether `promise` settles within `ms` (a negative `ms` still gives it one timer tick). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<false>((r) => timer = setTimeout(() => r(false), Math.max(0, ms)));
+  try {
+    return await Promise.race([promise.then(() => true), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function startServer(
-  handler: (req: Request) => Response | Promise<Response>,
+  handler: Deno.ServeHandler,
   opts: { hostname: string; port: number; log: Logger },
 ): Promise<RunningServer> {
+  // In flight: from the handler's call until its response (headers) is ready. Reading the
+  // request body happens inside that span; streaming a response body after it is left to
+  // Deno's shutdown(), which lets such a stream finish.
+  let inFlight = 0;
+  let draining = false;
+  let refused = 0;
+  let idle: PromiseWithResolvers<void> | undefined;
+  const served: Deno.ServeHandler = async (req, info) => {
+    if (draining) {
+      refused++;
+      return drainingResponse(req);
+    }
+    inFlight++;
+    try {
+      return await handler(req, info);
+    } finally {
+      if (--inFlight === 0) idle?.resolve();
+    }
+  };
+
   return new Promise((resolve) => {
     const listening = Promise.withResolvers<{ hostname: string; port: number }>();
     const server = Deno.serve({
       hostname: opts.hostname,
       port: opts.port,
       onListen: (addr) => listening.resolve(addr),
-    }, handler);
+    }, served);
+    let stopping: Promise<{ graceful: boolean }> | undefined;
+    const shutdown = async (graceMs: number) => {
+      const deadline = performance.now() + graceMs;
+      draining = true;
+      opts.log.info("draining", { inFlight, graceMs });
+      idle = Promise.withResolvers<void>();
+      if (inFlight === 0) idle.resolve();
+      const drained = await within(idle.promise, graceMs);
+      // Deno's shutdown() aborts the read of a request body that is still arriving (the
+      // handler's req.json() fails with BadResource, which the routes answer with 400
+      // "Malformed JSON"): it is called only once nothing is in flight, or the grace is over.
+      const closed = await within(server.shutdown(), deadline - performance.now());
+      if (!drained || !closed) {
+        opts.log.warn("grace period over; closing with requests still in flight", {
+          graceMs,
+          inFlight,
+        });
+        return { graceful: false };
+      }
+      opts.log.info("drained", { refusedWhileDraining: refused });
+      return { graceful: true };
+    };
     // onListen runs inside Deno.serve, before `server` is assigned: finish the setup after it.
     listening.promise.then(({ hostname, port }) => {
       opts.log.info("listening", { url: `http://${hostname}:${port}` });
       resolve({
         port,
         finished: server.finished,
-        shutdown: async (graceMs) => {
-          let timer: ReturnType<typeof setTimeout> | undefined;
-          const timedOut = new Promise<"timeout">((r) => {
-            timer = setTimeout(() => r("timeout"), graceMs);
-          });
-          const result = await Promise.race([
-            server.shutdown().then(() => "done" as const),
-            timedOut,
-          ]);
-          clearTimeout(timer);
-          if (result === "timeout") {
-            opts.log.warn("grace period over; closing with requests still in flight", { graceMs });
-            return { graceful: false };
-          }
-          return { graceful: true };
-        },
+        shutdown: (graceMs) => stopping ??= shutdown(graceMs),
       });
     });
   });
