@@ -1,5 +1,6 @@
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { corsOrigins } from "../http/cors.ts";
 import { TrustedProxies } from "../http/trusted_proxies.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
 
@@ -22,6 +23,7 @@ export interface Config {
     timezone: string;
     log_level: "debug" | "info" | "warn" | "error";
     trusted_proxies: string;
+    cors_origins: string;
   };
   api: {
     dhis2_base_url: string;
@@ -316,6 +318,11 @@ function crossChecks(cfg: Config): string[] {
     new Intl.DateTimeFormat("en", { timeZone: cfg.server.timezone });
   } catch {
     problems.push(`server.timezone (env DHIS2GW_TIMEZONE): unknown time zone`);
+  }
+  try {
+    corsOrigins(cfg.server.cors_origins);
+  } catch (err) {
+    problems.push((err as Error).message);
   }
   for (const error of TrustedProxies.parse(cfg.server.trusted_proxies).errors) {
     problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);

@@ -175,3 +175,12 @@ Deno.test("a YAML syntax error says where, without quoting the file's lines", ()
   assert.ok(!r.problems[0].includes("Sup3rS3cretDhis2"), r.problems[0]);
   assert.ok(!r.problems[0].includes("\n"));
 });
+
+Deno.test("a CORS entry that is not an origin is a problem at load, naming the env var", () => {
+  const r = loadConfig({ env: { DHIS2GW_CORS_ORIGINS: "https://a.example,dash.example.org" } });
+  assert.equal(r.config, undefined);
+  assert.deepEqual(r.problems, [
+    'server.cors_origins (env DHIS2GW_CORS_ORIGINS): "dash.example.org" is not an origin such as https://dashboard.example.org',
+  ]);
+  assert.equal(loadConfig({ env: {} }).config!.server.cors_origins, "*");
+});

@@ -213,7 +213,8 @@ export const FIELDS: readonly Field[] = [
     env: ["DHIS2GW_DHIS2_CONNECT_TIMEOUT"],
     type: int(1, 600),
     default: 10,
-    doc: "Seconds to wait for DHIS2 to answer at all.",
+    doc: "Seconds to wait for DHIS2's reply headers on reads (system/info, metadata). The " +
+      "import POST is bounded by api.dhis2_timeout only: DHIS2 answers it after the import ran.",
   },
   {
     key: "api.mapping_scheme",

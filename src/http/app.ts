@@ -18,6 +18,7 @@ import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../submissions/mapping_lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
+import { corsOrigins } from "./cors.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
@@ -97,31 +98,6 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
   return c.json(envelope(appErr, requestId), appErr.status as 400);
 }
 
-/**
- * `server.cors_origins` as hono's cors() takes it: "*" for any origin (what the old service
- * allowed), exact origins, or undefined when empty (no CORS headers: browsers on other origins
- * are refused). An entry that is not an origin stops the start rather than silently never
- * matching; a path or trailing slash is dropped, as a browser's Origin header has none.
- */
-export function corsOrigins(raw: string): "*" | string[] | undefined {
-  const entries = raw.split(",").map((s) => s.trim()).filter(Boolean);
-  if (entries.length === 0) return undefined;
-  if (entries.includes("*")) return "*";
-  return entries.map((entry) => {
-    let origin = "null";
-    try {
-      origin = new URL(entry).origin;
-    } catch { /* reported below */ }
-    if (origin === "null") {
-      throw new Error(
-        `server.cors_origins (env DHIS2GW_CORS_ORIGINS): "${entry}" is not an origin ` +
-          `such as https://dashboard.example.org`,
-      );
-    }
-    return origin;
-  });
-}
-
 function clientIp(c: Context<AppEnv>): string | null {
   const address = clientAddress(c);
   return address === "unknown" ? null : address;
@@ -167,10 +143,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   });
 
-  // Config (config.ts) does not declare this key yet; fields.ts does, with the default "*".
-  const allowedOrigins = corsOrigins(
-    (config.server as { cors_origins?: string }).cors_origins ?? "*",
-  );
+  const allowedOrigins = corsOrigins(config.server.cors_origins);
   if (allowedOrigins) {
     // Before authentication: a preflight carries no credentials and must get 204, not 401.
     // No Access-Control-Allow-Credentials: a page on another origin can then read answers
