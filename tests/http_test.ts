@@ -24,6 +24,13 @@ Deno.test("GET /health answers 200 with a request id", async () => {
   assert.match(res.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
 });
 
+Deno.test("GET / sends a browser to the admin console", async () => {
+  const { app } = appWith(() => Promise.resolve({ ok: true }));
+  const res = await app.request("/");
+  assert.equal(res.status, 302);
+  assert.equal(res.headers.get("location"), "/admin");
+});
+
 Deno.test("GET /ready is 503 with the reason in the envelope when not ready", async () => {
   const { app } = appWith(() =>
     Promise.resolve({ ok: false, reason: "1 migration(s) pending, first 2" })

@@ -30,8 +30,22 @@ const ready = createRoute({
   },
 });
 
+const root = createRoute({
+  method: "get",
+  path: "/",
+  tags: ["probes"],
+  summary: "A person opening the gateway's address lands on the admin console (and its links)",
+  responses: {
+    302: {
+      description: "to /admin",
+      headers: z.object({ Location: z.string().openapi({ example: "/admin" }) }),
+    },
+  },
+});
+
 export function healthRoutes(deps: AppDeps) {
   return newRouter()
+    .openapi(root, (c) => c.redirect("/admin", 302))
     .openapi(health, (c) => c.json({ status: "ok" as const }, 200))
     .openapi(ready, async (c) => {
       let state: { ok: boolean; reason?: string };
