@@ -179,3 +179,14 @@ Deno.test("server.trusted_proxies: default, env var, and bad entries named at lo
     'server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): "nginx" is not an IP address or CIDR',
   ]);
 });
+
+Deno.test("clientAddress: a long or ever-changing header changes nothing it should not", () => {
+  const p = TrustedProxies.from("127.0.0.0/8");
+  // From an untrusted peer the header is ignored (and is no cache key: memory stays flat).
+  for (let i = 0; i < 20_000; i++) {
+    assert.equal(p.clientAddress("203.0.113.7", `10.0.${i >> 8}.${i & 255}`), "203.0.113.7");
+  }
+  // A long chain from a trusted proxy is still walked right to left.
+  const chain = Array.from({ length: 2000 }, () => "127.0.0.2").join(", ");
+  assert.equal(p.clientAddress("127.0.0.1", `198.51.100.4, ${chain}`), "198.51.100.4");
+});

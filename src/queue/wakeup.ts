@@ -78,7 +78,10 @@ export async function listenForWork(
 export class WorkNotifier {
   #timer?: ReturnType<typeof setTimeout>;
   #lastSent = -Infinity;
-  #sending: Promise<void> = Promise.resolve();
+  /** A NOTIFY is on its way to the server. */
+  #inFlight?: Promise<void>;
+  /** Asked for while one was in flight: send once more when it is done. */
+  #again = false;
 
   constructor(
     private sql: Sql,
@@ -88,6 +91,11 @@ export class WorkNotifier {
 
   /** Asks for a NOTIFY now, or at the end of the current interval if one was just sent. */
   notify(): void {
+    if (this.#inFlight) {
+      // At most one in flight: a slow server must not collect a queue of them.
+      this.#again = true;
+      return;
+    }
     if (this.#timer !== undefined) return;
     const wait = Math.max(0, this.#lastSent + this.minIntervalMs - performance.now());
     this.#timer = setTimeout(() => {
@@ -98,12 +106,16 @@ export class WorkNotifier {
 
   #send(): void {
     this.#lastSent = performance.now();
-    this.#sending = this.#sending.then(() =>
-      notifyWorkers(this.sql).catch((err) => {
-        // The workers' poll covers a lost wake-up.
-        this.log.warn("could not notify workers", { error: err as Error });
-      })
-    );
+    this.#inFlight = notifyWorkers(this.sql).catch((err) => {
+      // The workers' poll covers a lost wake-up.
+      this.log.warn("could not notify workers", { error: err as Error });
+    }).finally(() => {
+      this.#inFlight = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.notify();
+      }
+    });
   }
 
   /** Sends a pending NOTIFY at once and waits for the last one. */
@@ -111,8 +123,9 @@ export class WorkNotifier {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#send();
+      if (!this.#inFlight) this.#send();
     }
-    await this.#sending;
+    this.#again = false;
+    await this.#inFlight;
   }
 }
