@@ -260,6 +260,61 @@ dbTest(
 );
 
 dbTest(
+  "a leaked reservation expires on time even while the key keeps getting logins",
+  async () => {
+    const db = await createTestDb("throttle_race_leak");
+    const throttle = new LoginThrottle(db.sql, {
+      maxPerUsername: 3,
+      maxPerAddress: 100,
+      windowSeconds: 600,
+    }, noSleep);
+    try {
+      await throttle.begin("carol", "192.0.2.9"); // never settled
+      // Logins keep coming; each must not push the leaked one's expiry on.
+      for (let i = 0; i < 3; i++) {
+        await db
+          .sql`update login_throttle set pending_until = pending_until - interval '25 seconds'`;
+        await (await throttle.begin("carol", `192.0.2.${10 + i}`)).succeeded();
+      }
+      const [row] = await db.sql`
+        select pending from login_throttle where kind = 'username'`;
+      assert.ok(!row || row.pending === 0, `the leaked reservation still counts: ${row?.pending}`);
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "a login that throws releases its reservation; a NUL in the name is a plain 401",
+  async () => {
+    const db = await createTestDb("throttle_race_throw");
+    const t = await createTestApp(db, {
+      env: { DHIS2GW_LOGIN_MAX_FAILURES: "2", DHIS2GW_LOGIN_MAX_FAILURES_ADDRESS: "2" },
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const res = await login(t, "bad\u0000name", "some-password-1", "203.0.113.77");
+        assert.equal(res.status, 401);
+        await res.body?.cancel();
+      }
+      // Nothing was reserved, so a real login from that address still works.
+      const s = t.users.submitter;
+      assert.equal((await login(t, s.username, s.password, "203.0.113.77")).status, 201);
+      // A check that throws after the reservation (here: the attempt is abandoned) frees it.
+      const attempt = await t.deps.auth.throttle.begin("dave", "203.0.113.78");
+      await attempt.abandon();
+      await attempt.abandon(); // settled: a no-op
+      const rows = await db.sql`select pending from login_throttle where pending > 0`;
+      assert.deepEqual([...rows], []);
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  },
+);
+
+dbTest(
   "changing your own password: a wrong currentPassword is a failed login, a right one is released",
   async () => {
     const db = await createTestDb("throttle_race_current");

@@ -196,7 +196,8 @@ const byKey = (entries: ThrottleKey[]) => {
 
 /**
  * Reserves one attempt on each key (pending + 1), creating missing rows, in one statement.
- * Reservations older than `staleSeconds` are dropped first: their process died mid-login.
+ * `staleSeconds` after the first of a run of reservations, the count starts again: one whose
+ * process died mid-login (or whose release failed) counts no longer than that.
  * Run it in a transaction: the rows stay locked until it ends, so the caller can compare the
  * counters with its limits and roll the reservation back, and the next caller sees the result.
  */
@@ -214,8 +215,14 @@ export async function reserveAttempt(
     from unnest(${keys}::text[], ${kinds}::text[]) with ordinality as u(k, kd, n)
     order by n
     on conflict (key) do update set
-      pending = case when t.pending_until < now() then 1 else t.pending + 1 end,
-      pending_until = now() + make_interval(secs => ${staleSeconds})
+      -- The expiry is set by the first reservation after the last one expired and is not
+      -- pushed on by later ones: a leaked reservation stops counting within staleSeconds
+      -- even while the key keeps getting logins.
+      pending = case when t.pending_until is null or t.pending_until < now()
+                     then 1 else t.pending + 1 end,
+      pending_until = case when t.pending_until is null or t.pending_until < now()
+                           then now() + make_interval(secs => ${staleSeconds})
+                           else t.pending_until end
     returning key,
       case when window_start < now() - make_interval(secs => ${windowSeconds})
            then 0 else failures end as failures,

@@ -223,20 +223,29 @@ export class AuthService {
     via: "basic" | "login",
   ): Promise<UserRow> {
     const { sql, log } = this.opts;
+    // No account has control characters in its name, and PostgreSQL text cannot hold NUL (a
+    // query with one fails): refused before anything is reserved or looked up.
+    if (/[\u0000-\u001f\u007f]/.test(username)) throw unauthorized(INVALID_LOGIN);
     const attempt = await this.throttle.begin(username, address);
-    const user = await userByUsername(sql, username);
-    // Unknown usernames cost the same scrypt time, so timing does not reveal which exist.
-    const ok = user
-      ? await verifyPassword(password, user.password_hash)
-      : await dummyVerify(password);
-    if (!user || !ok) {
-      if (user) await recordLogin(sql, user.id, false);
-      // Never the username: people type their password into that field.
-      log.warn("failed login", { via, userUid: user?.uid, address });
-      await attempt.failed();
-      throw unauthorized(INVALID_LOGIN);
+    let user: UserRow | undefined;
+    try {
+      user = await userByUsername(sql, username);
+      // Unknown usernames cost the same scrypt time, so timing does not reveal which exist.
+      const ok = user
+        ? await verifyPassword(password, user.password_hash)
+        : await dummyVerify(password);
+      if (!user || !ok) {
+        if (user) await recordLogin(sql, user.id, false);
+        // Never the username: people type their password into that field.
+        log.warn("failed login", { via, userUid: user?.uid, address });
+        await attempt.failed();
+        throw unauthorized(INVALID_LOGIN);
+      }
+      await attempt.succeeded();
+    } finally {
+      // A check that threw (a database error) must not hold its slot until the expiry.
+      await attempt.abandon().catch(() => {});
     }
-    await attempt.succeeded();
     if (needsRehash(user.password_hash)) {
       await updateUser(sql, user.id, { password_hash: await hashPassword(password) });
     }

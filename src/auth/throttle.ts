@@ -54,7 +54,10 @@ export function slowDownMs(failures: number): number {
  */
 const STALE_RESERVATION_SECONDS = 60;
 
-/** One reserved login attempt; exactly one of its methods is called once the password is checked. */
+/**
+ * One reserved login attempt. Once the password is checked, `failed` or `succeeded` settles it;
+ * `abandon` (for a `finally`) releases it if neither ran, e.g. when the check threw.
+ */
 export interface LoginAttempt {
   /** A wrong password: counts a failure on both counters, then waits the slow-down delay. */
   failed(): Promise<void>;
@@ -64,6 +67,8 @@ export interface LoginAttempt {
    * that address. Attempts still in flight keep their reservations on both.
    */
   succeeded(): Promise<void>;
+  /** Releases the reservation without counting anything; a no-op once settled. */
+  abandon(): Promise<void>;
 }
 
 export class LoginThrottle {
@@ -100,6 +105,10 @@ export class LoginThrottle {
       );
       let retryAfter = 0;
       let locked = false;
+      // Attempts in flight count too, so parallel guesses cannot outrun the limit. The price:
+      // more than maxPerAddress password checks at once from one address (many clients behind
+      // one NAT, all with cold credential caches after a restart) get 429 with Retry-After: 1;
+      // raise auth.login_max_failures_address for such sites.
       for (const r of rows) {
         const limit = r.key === user.key ? this.limits.maxPerUsername : this.limits.maxPerAddress;
         if (r.failures + r.pending <= limit) continue;
@@ -119,8 +128,10 @@ export class LoginThrottle {
         );
       }
     });
+    let settled = false;
     return {
       failed: async () => {
+        settled = true;
         const rows = await recordFailures(this.sql, keys, this.limits.windowSeconds);
         const worst = Math.max(0, ...rows.map((r) => r.failures));
         await this.#maybePrune();
@@ -128,7 +139,14 @@ export class LoginThrottle {
         if (delay > 0) await this.sleep(delay);
       },
       succeeded: async () => {
+        settled = true;
         await forgiveAttempt(this.sql, user.key);
+        await releaseAttempt(this.sql, addr.key);
+      },
+      abandon: async () => {
+        if (settled) return;
+        settled = true;
+        await releaseAttempt(this.sql, user.key);
         await releaseAttempt(this.sql, addr.key);
       },
     };

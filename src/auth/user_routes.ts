@@ -195,13 +195,17 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
           // Counted like a failed login: a stolen session must not become a password oracle.
           const address = clientAddress(c);
           const attempt = await auth.throttle.begin(user.username, address);
-          if (!await verifyPassword(body.currentPassword, user.password_hash)) {
-            await attempt.failed();
-            throw new AppError("validation_failed", "currentPassword is wrong", {
-              details: [{ field: "currentPassword", message: "does not match" }],
-            });
+          try {
+            if (!await verifyPassword(body.currentPassword, user.password_hash)) {
+              await attempt.failed();
+              throw new AppError("validation_failed", "currentPassword is wrong", {
+                details: [{ field: "currentPassword", message: "does not match" }],
+              });
+            }
+            await attempt.succeeded();
+          } finally {
+            await attempt.abandon().catch(() => {});
           }
-          await attempt.succeeded();
         }
         assertStrongPassword(body.password, body.username ?? user.username);
         changes.password_hash = await hashPassword(body.password);
