@@ -1,4 +1,4 @@
-import { parse as parseYaml } from "yaml";
+import { parseDocument } from "yaml";
 import { z } from "zod";
 import { corsOrigins } from "../http/cors.ts";
 import { TrustedProxies } from "../http/trusted_proxies.ts";
@@ -184,12 +184,31 @@ const OLD_SERVICE_KEYS = new Set([
 ]);
 
 /**
- * The first line of a YAML parser error: what and where (line, column). The rest of its message
- * quotes the file's lines, which may hold a password.
+ * Where and what, never the text: a YAML error's message quotes the file's lines, and some
+ * (an unresolved alias such as `*Passw0rd`) quote the value itself, which may be a password.
  */
-function yamlErrorSummary(err: unknown): string {
-  const first = ((err as Error).message ?? String(err)).split("\n")[0];
-  return first.replace(/:\s*$/, "");
+function yamlProblem(e: { code: string; linePos?: [{ line: number; col: number }, ...unknown[]] }) {
+  const at = e.linePos?.[0];
+  return `${at ? `line ${at.line}, column ${at.col}` : "somewhere"} (${e.code})`;
+}
+
+/**
+ * The file as plain data, or the reasons it is not. Warnings count as problems: the parser
+ * turns an unquoted `!secret` (an unknown tag) into an empty string and would print the line.
+ */
+function parseConfigYaml(text: string): { value?: unknown; problems: string[] } {
+  // prettyErrors fills linePos (and a quoting message, which is never shown).
+  const doc = parseDocument(text, { logLevel: "silent", prettyErrors: true });
+  const problems = [
+    ...doc.errors.map((e) => `not valid YAML at ${yamlProblem(e)}`),
+    ...doc.warnings.map((e) => `not valid YAML at ${yamlProblem(e)}; quote the value`),
+  ];
+  if (problems.length) return { problems };
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100 }), problems };
+  } catch {
+    return { problems: ["not valid YAML: an alias (*name) has no anchor; quote the value"] };
+  }
 }
 
 /** YAML keys that are neither a field nor an alias: reported, never silently ignored. */
@@ -225,15 +244,12 @@ export function loadConfig(input: LoadInput): LoadResult {
   const sources: LoadResult["sources"] = {};
   let doc: Record<string, unknown> = {};
   if (input.fileText !== undefined) {
-    try {
-      const parsed = parseYaml(input.fileText);
-      if (parsed !== null && parsed !== undefined) {
-        if (typeof parsed !== "object" || Array.isArray(parsed)) {
-          problems.push(`${input.filePath ?? "config file"}: the top level must be a mapping`);
-        } else doc = parsed as Record<string, unknown>;
-      }
-    } catch (err) {
-      problems.push(`${input.filePath ?? "config file"}: not valid YAML: ${yamlErrorSummary(err)}`);
+    const { value: parsed, problems: yamlProblems } = parseConfigYaml(input.fileText);
+    for (const p of yamlProblems) problems.push(`${input.filePath ?? "config file"}: ${p}`);
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) {
+        problems.push(`${input.filePath ?? "config file"}: the top level must be a mapping`);
+      } else doc = parsed as Record<string, unknown>;
     }
     for (const key of unknownKeys(doc)) {
       if (OLD_SERVICE_KEYS.has(key)) {

@@ -171,7 +171,7 @@ Deno.test("a YAML syntax error says where, without quoting the file's lines", ()
   });
   assert.equal(r.config, undefined);
   assert.equal(r.problems.length, 1);
-  assert.match(r.problems[0], /^bad\.yml: not valid YAML: .*line 3, column 1/);
+  assert.match(r.problems[0], /^bad\.yml: not valid YAML at line 3, column 1 \([A-Z_]+\)$/);
   assert.ok(!r.problems[0].includes("Sup3rS3cretDhis2"), r.problems[0]);
   assert.ok(!r.problems[0].includes("\n"));
 });
@@ -183,4 +183,14 @@ Deno.test("a CORS entry that is not an origin is a problem at load, naming the e
     'server.cors_origins (env DHIS2GW_CORS_ORIGINS): "dash.example.org" is not an origin such as https://dashboard.example.org',
   ]);
   assert.equal(loadConfig({ env: {} }).config!.server.cors_origins, "*");
+});
+
+Deno.test("an unquoted *alias or !tag password is a problem that never quotes it", () => {
+  for (const line of ["  dhis2_password: *Passw0rd123", "  dhis2_password: !Passw0rd123"]) {
+    const r = loadConfig({ fileText: `api:\n${line}\n`, filePath: "p.yml", env: {} });
+    assert.equal(r.config, undefined, line);
+    assert.equal(r.problems.length, 1, JSON.stringify(r.problems));
+    assert.match(r.problems[0], /^p\.yml: not valid YAML.*quote the value$/);
+    assert.ok(!r.problems[0].includes("Passw0rd123"), r.problems[0]);
+  }
 });
