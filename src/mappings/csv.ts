@@ -31,22 +31,21 @@ export function parseMappingsCsv(
   let text = decodeUtf8(bytes);
   if (text.startsWith("\uFEFF")) text = text.slice(1);
 
-  const delimiter = detectDelimiter(text);
-  let records: string[][];
-  try {
-    records = parse(text, {
-      delimiter,
-      relax_column_count: true, // short rows are fine: missing cells are empty
-      relax_quotes: true, // a stray quote inside an unquoted field (5" tube) is text, as in Excel
-      skip_empty_lines: false, // keep blank lines so row numbers match what a spreadsheet shows
-    });
-  } catch (err) {
-    throw csvSyntaxError(err);
+  let delimiter = detectDelimiter(text);
+  let table = readTable(text, delimiter);
+  let headerIndex = findHeader(table);
+  // The delimiter is read off the first line; a title line above the header may have none of
+  // the header's. If the other delimiter finds a header with the required columns, it is the one.
+  if (headerIndex >= 0 && matchHeader(table[headerIndex].cells, 1).missing.length > 0) {
+    const other = delimiter === "," ? ";" : ",";
+    try {
+      const alt = readTable(text, other);
+      const altIndex = findHeader(alt);
+      if (altIndex >= 0 && matchHeader(alt[altIndex].cells, 1).missing.length === 0) {
+        [delimiter, table, headerIndex] = [other, alt, altIndex];
+      }
+    } catch { /* not readable that way either: report with the first delimiter */ }
   }
-  // Spreadsheet programs show one row per record, blank lines included, header = row 1.
-  const table: TableRow[] = records.map((cells, i) => ({ row: i + 1, cells }));
-
-  const headerIndex = findHeader(table);
   if (headerIndex < 0) {
     return {
       rows: [],
@@ -90,6 +89,22 @@ function cellsPastHeader(table: readonly TableRow[], headerIndex: number): Probl
     });
   }
   return problems;
+}
+
+/** Records as a spreadsheet shows them: one row per record, blank lines included, from row 1. */
+function readTable(text: string, delimiter: "," | ";"): TableRow[] {
+  let records: string[][];
+  try {
+    records = parse(text, {
+      delimiter,
+      relax_column_count: true, // short rows are fine: missing cells are empty
+      relax_quotes: true, // a stray quote inside an unquoted field (5" tube) is text, as in Excel
+      skip_empty_lines: false, // keep blank lines so row numbers match what a spreadsheet shows
+    });
+  } catch (err) {
+    throw csvSyntaxError(err);
+  }
+  return records.map((cells, i) => ({ row: i + 1, cells }));
 }
 
 /** `,` or `;`, whichever the header line has more of outside quotes; `,` when neither. */

@@ -41,6 +41,15 @@ Deno.test("csv: a value past the header's last column is a problem, not dropped"
   }]);
 });
 
+Deno.test("csv: a title line without the delimiter above a semicolon header", () => {
+  const r = parseMappingsCsv(enc(`Facility mappings\n\ncode;dataelement\nA;${DE}\n`));
+  assert.deepEqual(r.problems, []);
+  assert.deepEqual(r.rows, [{ row: 4, fields: { code: "A", dataElement: DE } }]);
+  const comma = parseMappingsCsv(enc(`Mappings, May 2024;\ncode;dataelement\nB;${DE}\n`));
+  assert.deepEqual(comma.problems, []);
+  assert.deepEqual(comma.rows, [{ row: 3, fields: { code: "B", dataElement: DE } }]);
+});
+
 Deno.test("csv: a title line above the header is skipped", () => {
   const r = parseMappingsCsv(enc(`Facility mappings\n\ncode,dataelement\nA,${DE}\n`));
   assert.deepEqual(r.problems, []);
