@@ -48,18 +48,27 @@ function forget(message) {
   location.assign(`/admin/login?${q}`);
 }
 
-/** Revokes this login's refresh tokens on the server, then forgets them here whatever happens. */
+/**
+ * Revokes this login's refresh tokens on the server (refreshing first if the access token has
+ * expired, e.g. after the laptop slept), then forgets them here whatever happens.
+ */
 async function signOut() {
   clearTimeout(refreshTimer);
-  const s = readSession();
-  sessionStorage.removeItem(KEY);
-  if (s) {
-    await fetch(`${API}/users/logout`, {
+  const send = (s) =>
+    fetch(`${API}/users/logout`, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${s.token}` },
       body: JSON.stringify({ refreshToken: s.refreshToken }),
-    }).catch(() => {});
-  }
+    });
+  try {
+    const s = readSession();
+    if (s && (await send(s)).status === 401) {
+      const fresh = await refresh();
+      clearTimeout(refreshTimer);
+      if (fresh) await send(fresh);
+    }
+  } catch { /* offline: the tokens are forgotten here all the same */ }
+  sessionStorage.removeItem(KEY);
   location.assign("/admin/login?message=signed_out");
 }
 
