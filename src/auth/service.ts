@@ -225,6 +225,7 @@ export class AuthService {
     const { sql, log } = this.opts;
     // No account has control characters in its name, and PostgreSQL text cannot hold NUL (a
     // query with one fails): refused before anything is reserved or looked up.
+    // deno-lint-ignore no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(username)) throw unauthorized(INVALID_LOGIN);
     const attempt = await this.throttle.begin(username, address);
     let user: UserRow | undefined;
