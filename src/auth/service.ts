@@ -227,26 +227,19 @@ export class AuthService {
     // query with one fails): refused before anything is reserved or looked up.
     // deno-lint-ignore no-control-regex
     if (/[\u0000-\u001f\u007f]/.test(username)) throw unauthorized(INVALID_LOGIN);
-    const attempt = await this.throttle.begin(username, address);
-    let user: UserRow | undefined;
-    try {
-      user = await userByUsername(sql, username);
+    const user = await this.throttle.guard(username, address, async () => {
+      const found = await userByUsername(sql, username);
       // Unknown usernames cost the same scrypt time, so timing does not reveal which exist.
-      const ok = user
-        ? await verifyPassword(password, user.password_hash)
+      const ok = found
+        ? await verifyPassword(password, found.password_hash)
         : await dummyVerify(password);
-      if (!user || !ok) {
-        if (user) await recordLogin(sql, user.id, false);
-        // Never the username: people type their password into that field.
-        log.warn("failed login", { via, userUid: user?.uid, address });
-        await attempt.failed();
-        throw unauthorized(INVALID_LOGIN);
-      }
-      await attempt.succeeded();
-    } finally {
-      // A check that threw (a database error) must not hold its slot until the expiry.
-      await attempt.abandon().catch(() => {});
-    }
+      if (found && ok) return found;
+      if (found) await recordLogin(sql, found.id, false);
+      // Never the username: people type their password into that field.
+      log.warn("failed login", { via, userUid: found?.uid, address });
+      return null;
+    });
+    if (!user) throw unauthorized(INVALID_LOGIN);
     if (needsRehash(user.password_hash)) {
       await updateUser(sql, user.id, { password_hash: await hashPassword(password) });
     }

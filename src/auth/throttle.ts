@@ -152,6 +152,27 @@ export class LoginThrottle {
     };
   }
 
+  /**
+   * One password check under the limits: reserves the attempt (or throws 429), runs `check`,
+   * and settles the attempt by its answer: null is a wrong password (a failure, then the
+   * slow-down), anything else a right one. A check that throws only releases its reservation.
+   */
+  async guard<T>(
+    username: string,
+    address: string,
+    check: () => Promise<T | null>,
+  ): Promise<T | null> {
+    const attempt = await this.begin(username, address);
+    try {
+      const found = await check();
+      if (found === null) await attempt.failed();
+      else await attempt.succeeded();
+      return found;
+    } finally {
+      await attempt.abandon().catch(() => {});
+    }
+  }
+
   async #maybePrune(): Promise<void> {
     if (this.now() - this.#lastPrune < this.limits.windowSeconds * 1000) return;
     this.#lastPrune = this.now();

@@ -194,17 +194,16 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
           }
           // Counted like a failed login: a stolen session must not become a password oracle.
           const address = clientAddress(c);
-          const attempt = await auth.throttle.begin(user.username, address);
-          try {
-            if (!await verifyPassword(body.currentPassword, user.password_hash)) {
-              await attempt.failed();
-              throw new AppError("validation_failed", "currentPassword is wrong", {
-                details: [{ field: "currentPassword", message: "does not match" }],
-              });
-            }
-            await attempt.succeeded();
-          } finally {
-            await attempt.abandon().catch(() => {});
+          const current = body.currentPassword;
+          const right = await auth.throttle.guard(
+            user.username,
+            address,
+            async () => await verifyPassword(current, user.password_hash) ? true : null,
+          );
+          if (!right) {
+            throw new AppError("validation_failed", "currentPassword is wrong", {
+              details: [{ field: "currentPassword", message: "does not match" }],
+            });
           }
         }
         assertStrongPassword(body.password, body.username ?? user.username);
