@@ -83,25 +83,35 @@ export function envelope(err: AppError, requestId: string): ErrorEnvelope {
 }
 
 /**
+ * The envelope's shape for the OpenAPI document, with `details` as a route fills it in (the
+ * mapping import: its problems). Not registered: each caller names its own component.
+ */
+export function envelopeSchema<D extends z.ZodType>(details: D) {
+  return z.object({
+    error: z.object({
+      code: z.enum(Object.keys(statusByCode) as [ErrorCode, ...ErrorCode[]]).openapi({
+        description: "stable, for programs; the HTTP status follows from it",
+      }),
+      message: z.string().openapi({ description: "for people; names the field or the reason" }),
+      details: details.optional(),
+      requestId: z.string().openapi({
+        description: "the X-Request-Id header of the reply; the server log has it too",
+      }),
+    }),
+  });
+}
+
+/**
  * The envelope in the OpenAPI document: the component "Error" that every 4xx/5xx response
  * refers to (docs.ts gives it to any error response declared with a description only). The
  * example is a real reply of `GET /api/v2/logs?status=failed`.
  */
-export const ErrorSchema = z.object({
-  error: z.object({
-    code: z.enum(Object.keys(statusByCode) as [ErrorCode, ...ErrorCode[]]).openapi({
-      description: "stable, for programs; the HTTP status follows from it",
-    }),
-    message: z.string().openapi({ description: "for people; names the field or the reason" }),
-    details: z.unknown().optional().openapi({
-      description: "validation_failed: `[{ field, message }]`, one per problem; conflict: " +
-        "what is in the way (e.g. `{ submission_id, task_id }`)",
-    }),
-    requestId: z.string().openapi({
-      description: "the X-Request-Id header of the reply; the server log has it too",
-    }),
+export const ErrorSchema = envelopeSchema(
+  z.unknown().openapi({
+    description: "validation_failed: `[{ field, message }]`, one per problem; conflict: " +
+      "what is in the way (e.g. `{ submission_id, task_id }`)",
   }),
-}).openapi("Error", {
+).openapi("Error", {
   description: "The reply to every failed request (4xx and 5xx)",
   example: {
     error: {

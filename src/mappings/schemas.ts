@@ -1,5 +1,6 @@
 /** Request and reply shapes of /api/v2/mappings, with the examples the OpenAPI document shows. */
 import { z } from "@hono/zod-openapi";
+import { envelopeSchema } from "../http/errors.ts";
 
 const DE = "fbfJHSPpUQD";
 const COC = "pq2XI5kz2BY";
@@ -140,11 +141,13 @@ export const ImportReportSchema = z.object({
   }),
 }).openapi("MappingImportReport");
 
-export const ErrorSchema = z.object({
-  error: z.object({
-    code: z.string().openapi({ example: "validation_failed" }),
-    message: z.string().openapi({ example: "2 problems in the file; nothing was changed" }),
-    details: z.array(ProblemSchema).optional(),
-    requestId: z.string(),
-  }),
-}).openapi("MappingImportError");
+/** The one error envelope (http/errors.ts), with an import's problems as its details. */
+export const ErrorSchema = envelopeSchema(z.array(ProblemSchema)).openapi("MappingImportError", {
+  example: {
+    error: {
+      code: "validation_failed",
+      message: "2 problems in the file; nothing was changed",
+      requestId: "6e37a07d-5e1b-4ace-8a31-c714c5a1e92c",
+    },
+  },
+});
