@@ -1,6 +1,5 @@
-/** The `server.cors_origins` setting, checked at config load and applied by createApp. */
 /**
- * `server.cors_origins` as hono's cors() takes it: "*" for any origin (what the old service
+ * `server.cors_origins` (checked at config load, applied by createApp) as hono's cors() takes it: "*" for any origin (what the old service
  * allowed), exact origins, or undefined when empty (no CORS headers: browsers on other origins
  * are refused). An entry that is not an origin stops the start rather than silently never
  * matching; a path or trailing slash is dropped, as a browser's Origin header has none.
