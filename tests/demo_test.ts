@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { RUN_FLAGS } from "./support/cli.ts";
 
 Deno.test({
   name: "deno task demo: a sample submission reaches the simulator with exact values",
@@ -9,12 +10,7 @@ Deno.test({
     try {
       const out = await new Deno.Command(Deno.execPath(), {
         args: [
-          "run",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-sys",
+          ...RUN_FLAGS,
           new URL("../scripts/demo.ts", import.meta.url).pathname,
           "--smoke",
           "--port",
