@@ -196,9 +196,11 @@ Deno.test({
       const port = portFrom(await proc.waitFor(/"msg":"listening"/, 60_000));
       sql = postgres({ path: `${dir}/data/pg-socket/.s.PGSQL.5432`, user: "postgres", max: 2 });
       await check("embedded", `http://127.0.0.1:${port}`, sql, sim);
+      await sql.end();
+      assert.equal((await proc.stop("SIGTERM")).code, 0, "a clean stop after the load");
     } finally {
       await sql?.end();
-      assert.equal((await proc.stop("SIGTERM")).code, 0);
+      await proc.stop("SIGTERM");
       await sim.stop();
       await Deno.remove(dir, { recursive: true });
     }
@@ -216,8 +218,9 @@ dbTest(
     try {
       const port = portFrom(await proc.waitFor(/"msg":"listening"/, 60_000));
       await check("external", `http://127.0.0.1:${port}`, db.sql, sim);
+      assert.equal((await proc.stop("SIGTERM")).code, 0, "a clean stop after the load");
     } finally {
-      assert.equal((await proc.stop("SIGTERM")).code, 0);
+      await proc.stop("SIGTERM");
       await sim.stop();
       await db.close();
     }
