@@ -226,10 +226,21 @@ Deno.test("a failed import is retried, a refused one is final: 2.43 pipeline", (
 Deno.test("transientImportFailure answers with the documented body of each version", () => {
   for (const v of legacyVersions) {
     const fault = transientImportFailure(v, { times: 2 });
+    const got = reply(fault) as { body: { response: Record<string, unknown> } };
+    const { importOptions, ...rest } = got.body.response;
     assert.deepEqual(
-      [fault.path, fault.method, fault.times, reply(fault)],
-      ["/api/dataValueSets", "POST", 2, error42(v, failed)],
+      [fault.path, fault.method, fault.status, { ...got.body, response: rest }],
+      ["/api/dataValueSets", "POST", 409, (error42(v, failed) as { body: unknown }).body],
       v,
+    );
+    assert.deepEqual(
+      [(importOptions as Record<string, unknown>).importStrategy, Object.keys(rest)],
+      [
+        "CREATE_AND_UPDATE",
+        ["responseType", "status", "description", "importCount", "conflicts"].concat(
+          v === "2.38" ? [] : ["rejectedIndexes"],
+        ),
+      ],
     );
   }
   const r238 = reply(transientImportFailure("2.38")) as { body: { response: object } };

@@ -9,9 +9,8 @@
  * - 2.38–2.42: `DefaultDataValueSetService.importDataValueSet` wraps the whole import (the batch
  *   handlers' `flush()` included) in `catch (Exception ex)` and returns
  *   `new ImportSummary(ERROR, "The import process failed: " + ex.getMessage())` — no conflicts,
- *   zero counts, no importOptions (@2.42.0 l.632-646, reference §12); `WebMessageUtils
- *   .importSummary` answers an ERROR summary with 409 (§3.4). `rejectedIndexes` is absent in
- *   2.38.x (§12).
+ *   zero counts (@2.42.0 l.632-646, reference §12); `WebMessageUtils.importSummary` answers an
+ *   ERROR summary with 409 (§3.4). `rejectedIndexes` is absent in 2.38.x (§12).
  * - 2.43 (`DataEntryPipeline` → `DefaultDataEntryService.upsertGroup`): the write runs in
  *   `progress.runStage(0, () -> store.upsertValues(…))`, and `JobProgress.runStage(errorValue, …)`
  *   catches any exception and returns `errorValue`; only `BadRequestException` and
@@ -19,6 +18,7 @@
  *   the client sees then depends on where the exception surfaces (see `Dhis2_43Failure`).
  */
 import type { Fault } from "./simulator.ts";
+import { type Summary, summary } from "./simulator_import_summary.ts";
 import type { Dhis2Version } from "./simulator_web.ts";
 
 /** The simulator speaks 2.38–2.42; these replies also cover 2.43's new import pipeline. */
@@ -62,14 +62,15 @@ export function transientImportFailure(
   const message = opts.message ?? DEADLOCK_MESSAGE;
   const base = { path: "/api/dataValueSets", method: "POST", times: opts.times ?? 1 };
   if (version !== "2.43") {
-    const response: Record<string, unknown> = {
-      responseType: "ImportSummary",
-      status: "ERROR",
-      description: `The import process failed: ${message}`,
-      importCount: { imported: 0, updated: 0, ignored: 0, deleted: 0 },
-      conflicts: [],
-    };
-    if (version !== "2.38") response.rejectedIndexes = [];
+    // The controller adds the effective import options to the failed summary
+    // (`DataValueSetController.postJsonDataValueSet`); these are the defaults. No
+    // `dataSetComplete`: the catch builds a fresh summary.
+    const { dataSetComplete: _, ...response }: Partial<Summary> = summary(
+      { strategy: "CREATE_AND_UPDATE", dryRun: false, schemes: {} },
+      "ERROR",
+      `The import process failed: ${message}`,
+    );
+    if (version === "2.38") delete response.rejectedIndexes;
     return {
       ...base,
       status: 409,
