@@ -159,6 +159,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
       payload: built.payload,
       codes: built.codes,
       unmappedCodes: built.unmappedCodes,
+      maxAttempts: config.server.max_retries + 1,
     });
     if (!stored.inserted && stored.requestHash !== hash) {
       throw conflict(
