@@ -86,7 +86,6 @@ dbTest("max attempts is fixed at enqueue: lowering the setting spares work in fl
         DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
       }),
       sql: db.sql,
-      embedded: false,
       log,
       wakeup: new Wakeup(),
       breakers: new CircuitBreakers({ failureThreshold: 1000 }),
