@@ -55,6 +55,7 @@ export interface Config {
     login_window: number;
     login_max_failures_address: number;
     credential_cache_ttl: number;
+    token_max_lifetime_days: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
 }
