@@ -2,7 +2,11 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { corsOrigins } from "../http/cors.ts";
 import { TrustedProxies } from "../http/trusted_proxies.ts";
+import { redactUrl, urlSecrets } from "./db_url.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
+
+// Imported from here by open.ts and the CLI.
+export { redactUrl };
 
 export interface Config {
   database: { uri: string; pool_max: number; embedded_os_user: string };
@@ -368,29 +372,8 @@ export function secretValues(cfg: Config): string[] {
     const v = getPath(cfg, f.key).value;
     if (typeof v === "string" && v.length >= 4) out.push(v);
   }
-  const pw = dbPassword(cfg.database.uri);
-  if (pw) out.push(pw);
+  out.push(...urlSecrets(cfg.database.uri).map((p) => p.value));
   return out;
-}
-
-function dbPassword(uri: string): string | undefined {
-  try {
-    const u = new URL(uri);
-    return u.password ? decodeURIComponent(u.password) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A database URL with its password replaced, fit for logs. */
-export function redactUrl(uri: string): string {
-  try {
-    const u = new URL(uri);
-    if (u.password) u.password = "REDACTED";
-    return u.toString();
-  } catch {
-    return uri ? "REDACTED" : "";
-  }
 }
 
 /** The effective configuration with every secret redacted, as `config check` prints it. */
