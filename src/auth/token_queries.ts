@@ -93,9 +93,14 @@ export async function revokeUserApiTokens(sql: Db, userId: number): Promise<numb
  * lowering auth.token_max_lifetime_days applies to tokens made before, too.
  */
 export async function clampApiTokenExpiry(sql: Db, maxDays: number): Promise<number> {
+  // Rows locked in id order: replicas starting together wait on each other, never deadlock.
   const r = await sql`
     update api_tokens set expires = now() + make_interval(days => ${maxDays})
-    where revoked_at is null and expires > now() + make_interval(days => ${maxDays})`;
+    where id in (
+      select id from api_tokens
+      where revoked_at is null and expires > now() + make_interval(days => ${maxDays})
+      order by id for update)
+      and expires > now() + make_interval(days => ${maxDays})`;
   return r.count;
 }
 
