@@ -164,7 +164,7 @@ Deno.test({
         posts.set(value, (posts.get(value) ?? 0) + 1);
       }
       const twice = [...posts.values()].filter((n) => n > 1).length;
-      const workers = await db.sql`select distinct worker from submission_attempts`;
+      const workers = await db.sql`select distinct worker from delivery_attempts`;
       console.log(
         `k8s replicas: ${REPLICAS} gateways started as the Deployment starts them; accepted ${ids.size}, delivered ${posts.size}, delivered twice ${twice}; ${
           acceptedSeconds.toFixed(1)
