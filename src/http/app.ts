@@ -16,7 +16,7 @@ import { MappingCache } from "../mappings/cache.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
-import type { MappingLookup } from "../submissions/mapping_lookup.ts";
+import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { corsOrigins } from "./cors.ts";
 import { AppError, envelope } from "./errors.ts";

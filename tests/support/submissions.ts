@@ -12,7 +12,7 @@ import { captureLogger } from "../../src/logs/logger.ts";
 import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";
 import { Wakeup } from "../../src/queue/wakeup.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
-import { staticMappingLookup } from "../../src/submissions/mapping_lookup.ts";
+import { staticMappingLookup } from "../../src/mappings/lookup.ts";
 import type { Db, Sql } from "../../src/db/db.ts";
 import { enqueue } from "../../src/queue/queries.ts";
 import { createTestApp, type TestApp } from "./app.ts";
