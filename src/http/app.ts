@@ -18,7 +18,7 @@ import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
-import { corsOrigins } from "./cors.ts";
+import { corsOrigins } from "../config/cors_origins.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
