@@ -1,3 +1,4 @@
+import type { OpenAPIHono, RouteConfig } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import type { z } from "zod";
 import type { AppEnv } from "./env.ts";
@@ -107,15 +108,21 @@ const FORM = /^\s*application\/x-www-form-urlencoded\b/i;
 const MULTIPART = /^\s*multipart\//i;
 
 /**
- * Runs before every route: the URL, and any body that is not multipart, are checked for text
- * PostgreSQL cannot store and (JSON) for nesting, so no route has to remember to. Every body
- * this API reads that is neither a form nor a file upload is JSON, and several routes parse it
- * whatever its Content-Type says, so those are all checked as JSON. Multipart uploads (mapping
- * files) are checked cell by cell by the importer (mappings/model.ts).
+ * App-wide, before routing: a path or query parameter holding text PostgreSQL cannot store is
+ * a 422 naming it, whichever route would read it and however (zod or by hand).
  */
-export const guardRequestText: MiddlewareHandler<AppEnv> = async (c, next) => {
+export const guardRequestUrl: MiddlewareHandler<AppEnv> = async (c, next) => {
   const problems = urlProblems(c.req.url);
   if (problems.length) throw invalidRequest(problems);
+  await next();
+};
+
+/**
+ * The body check of a route that declares a body: a form's fields, or else the body as JSON
+ * (several routes parse JSON whatever the Content-Type says). Multipart uploads (mapping
+ * files) are checked cell by cell by the importer (mappings/model.ts).
+ */
+export const guardRequestBody: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.req.raw.body !== null) {
     const type = c.req.header("content-type") ?? "";
     if (FORM.test(type)) {
@@ -127,3 +134,27 @@ export const guardRequestText: MiddlewareHandler<AppEnv> = async (c, next) => {
   }
   await next();
 };
+
+/**
+ * Makes `router.openapi` give every route that declares a request body guardRequestBody,
+ * after the route's own middleware (the role check: a refused caller's body is never read)
+ * and before its validators and handler. Routes never read a body they do not declare
+ * (tests/openapi_test.ts checks it), so every body read is checked, with no route having to
+ * remember it.
+ */
+export function guardDeclaredBodies<R extends OpenAPIHono<AppEnv>>(router: R): R {
+  const openapi = router.openapi;
+  router.openapi = ((route: RouteConfig, ...rest: unknown[]) => {
+    if (!route.request?.body) return (openapi as (...a: unknown[]) => unknown)(route, ...rest);
+    const own = route.middleware === undefined
+      ? []
+      : Array.isArray(route.middleware)
+      ? route.middleware
+      : [route.middleware];
+    return (openapi as (...a: unknown[]) => unknown)(
+      { ...route, middleware: [...own, guardRequestBody] },
+      ...rest,
+    );
+  }) as typeof openapi;
+  return router;
+}
