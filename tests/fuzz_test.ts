@@ -127,7 +127,10 @@ dbTest(
         {},
         { Authorization: "Bearer e30.e30.x" },
         { Authorization: `Token ${admin.apiToken.slice(0, -2)}xx` },
-        { Authorization: `Basic ${btoa(`${admin.username}:wrong`)}` },
+        // Not the admin's name: its failures would make the login throttle refuse the admin's
+        // good Basic credentials too (429) for the rest of the run.
+        { Authorization: `Basic ${btoa("nobody:wrong")}` },
+        { Authorization: `Basic ${btoa(`${viewer.username}:wrong`)}` },
         { Authorization: "Basic !!!" },
         { Authorization: "Digest realm=x" },
       );
