@@ -22,7 +22,7 @@ import { corsOrigins } from "../config/cors_origins.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
-import { validationHook } from "./validation.ts";
+import { guardDeclaredBodies, guardRequestUrl, validationHook } from "./validation.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 
@@ -60,7 +60,7 @@ export function requestIdFor(incoming: string | null | undefined): string {
 }
 
 export function newRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+  return guardDeclaredBodies(new OpenAPIHono<AppEnv>({ defaultHook: validationHook }));
 }
 
 /** Renders any thrown error as the one JSON envelope. */
@@ -175,11 +175,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
-  if (deps.auth) {
-    // Before every /api/v2 router, so no route can be reached without a principal.
-    app.use("/api/v2/*", authenticate(deps.auth));
-    app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
-  }
+  // Before every /api/v2 router, so no route can be reached without a principal.
+  if (deps.auth) app.use("/api/v2/*", authenticate(deps.auth));
+  // Before every router too: no route sees a NUL or a lone surrogate in its path or query
+  // (newRouter gives each route that declares a body the same check of its body).
+  app.use("*", guardRequestUrl);
+  if (deps.auth) app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
   const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
   app.route("/api/v2", mappingRoutes({ ...deps, cache: mappingCache }));
   const submissionDeps = {
