@@ -22,7 +22,8 @@ import { corsOrigins } from "../config/cors_origins.ts";
 import { AppError, envelope } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
-import { guardDeclaredBodies, guardRequestUrl, validationHook } from "./validation.ts";
+import { guardRequestUrl } from "./validation.ts";
+import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 
@@ -50,17 +51,6 @@ export interface AppDeps {
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
   breakers?: CircuitBreakers;
-}
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The client's X-Request-Id when it is a sane token, else a fresh one. */
-export function requestIdFor(incoming: string | null | undefined): string {
-  return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-}
-
-export function newRouter(): OpenAPIHono<AppEnv> {
-  return guardDeclaredBodies(new OpenAPIHono<AppEnv>({ defaultHook: validationHook }));
 }
 
 /** Renders any thrown error as the one JSON envelope. */

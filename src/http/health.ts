@@ -1,7 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { AppError } from "./errors.ts";
-import type { AppDeps } from "./app.ts";
-import { newRouter } from "./app.ts";
+import { newRouter } from "./router.ts";
 
 const health = createRoute({
   method: "get",
@@ -43,7 +42,12 @@ const root = createRoute({
   },
 });
 
-export function healthRoutes(deps: AppDeps) {
+export interface HealthDeps {
+  /** Reports whether the database answers and migrations are current (for /ready). */
+  readiness: () => Promise<{ ok: boolean; reason?: string }>;
+}
+
+export function healthRoutes(deps: HealthDeps) {
   return newRouter()
     .openapi(root, (c) => c.redirect("/admin", 302))
     .openapi(health, (c) => c.json({ status: "ok" as const }, 200))

@@ -7,7 +7,7 @@ import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
