@@ -141,7 +141,14 @@ Deno.test({
           "a 200 after the restart",
           () =>
             replies.some((r) => r.phase === "after" && r.status === 200 && r.sentAt >= resumedAt),
-        );
+        ).catch((err) => {
+          const after = replies.filter((r) => r.phase === "after");
+          throw new Error(
+            `${err.message}; replies since: ${
+              JSON.stringify(countBy(after.map((r) => `${r.status} ${r.code}`)))
+            }; the API's log:\n${api.lines.slice(-10).join("\n")}`,
+          );
+        });
         const firstOk = Math.min(
           ...replies.filter((r) => r.phase === "after" && r.status === 200 && r.sentAt >= resumedAt)
             .map((r) => r.sentAt + r.ms),

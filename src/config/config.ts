@@ -5,7 +5,12 @@ import { TrustedProxies } from "../http/trusted_proxies.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
 
 export interface Config {
-  database: { uri: string; pool_max: number };
+  database: {
+    uri: string;
+    pool_max: number;
+    connect_timeout: number;
+    statement_timeout: number;
+  };
   server: {
     host: string;
     port: number;

@@ -14,7 +14,12 @@ export interface Database {
 /** PostgreSQL from `database.uri`, or the embedded PGlite under `<data_dir>/pg` when none is set. */
 export async function openDatabase(cfg: Readonly<Config>, log: Logger): Promise<Database> {
   if (cfg.database.uri) {
-    const sql = connect({ url: cfg.database.uri, max: cfg.database.pool_max, log });
+    const sql = connect({
+      url: cfg.database.uri,
+      max: cfg.database.pool_max,
+      log,
+      timeouts: cfg.database,
+    });
     log.info("using PostgreSQL", { database: redactUrl(cfg.database.uri) });
     return { sql, embedded: false, close: () => sql.end({ timeout: 5 }) };
   }
