@@ -192,3 +192,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a server that goes away while postgres.js fetches its types does not end the process",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // Answers one startup (AuthenticationOk, ReadyForQuery), then shuts down: postgres.js'
+    // own array-type query on that connection fails with nobody awaiting it.
+    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (server.addr as Deno.NetAddr).port;
+    const served = (async () => {
+      const c = await server.accept();
+      await c.read(new Uint8Array(1024));
+      await c.write(new Uint8Array([82, 0, 0, 0, 8, 0, 0, 0, 0, 90, 0, 0, 0, 5, 73]));
+      server.close();
+      await new Promise((r) => setTimeout(r, 50));
+      c.close();
+    })();
+    const { log, lines } = captureLogger();
+    const sql = connect({ url: `postgres://nobody@127.0.0.1:${port}/none`, max: 1, log });
+    try {
+      await assert.rejects(sql`select 1`, (err) => isDatabaseUnavailable(err));
+      await served;
+      // The unhandled rejection, had it ended the test, would have done so by now.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.ok(
+        lines.some((l) => l.includes("database connection lost during a query nobody awaited")),
+        lines.join("\n"),
+      );
+    } finally {
+      await sql.end({ timeout: 0 });
+    }
+  },
+});

@@ -34,8 +34,35 @@ export function reconnectDelay(failures: number): number {
   return Math.min(0.005 * 2 ** failures, 0.05);
 }
 
+let orphanLog: Logger | undefined;
+let orphanGuard = false;
+
+/**
+ * postgres.js runs a query of its own on every new connection (the array types, connection.js
+ * `fetchArrayTypes`) and leaves its rejection unhandled: a connection lost during it, as when
+ * PostgreSQL stops while the pool reconnects, ended the whole process ("Uncaught (in promise)
+ * Error: read ECONNRESET", seen with PostgreSQL stopped under 60 submissions/s). A lost
+ * connection is the database's outage, not a reason to stop serving: such rejections are
+ * logged and the process lives on. Every other unhandled rejection still ends it.
+ */
+function guardOrphanRejections(log: Logger | undefined): void {
+  orphanLog ??= log;
+  if (orphanGuard) return;
+  orphanGuard = true;
+  globalThis.addEventListener("unhandledrejection", (e) => {
+    if (!isDatabaseUnavailable(e.reason)) return;
+    e.preventDefault();
+    const statement = (e.reason as { query?: unknown }).query;
+    orphanLog?.warn("database connection lost during a query nobody awaited", {
+      error: e.reason as Error,
+      statement: typeof statement === "string" ? statement.trim().slice(0, 60) : undefined,
+    });
+  });
+}
+
 /** A postgres.js pool with the type parsing dhis2gw expects (int8 and numeric as JS numbers). */
 export function connect(opts: ConnectOptions): Sql {
+  guardOrphanRejections(opts.log);
   const t = opts.timeouts ?? DEFAULT_TIMEOUTS;
   return postgres(opts.url, {
     path: opts.path,
