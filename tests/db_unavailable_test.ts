@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config/config.ts";
 import { connect, isDatabaseUnavailable, type Sql } from "../src/db/db.ts";
-import { createApp, newRouter, renderError } from "../src/http/app.ts";
+import { createApp, renderError } from "../src/http/app.ts";
+import { newRouter } from "../src/http/router.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
