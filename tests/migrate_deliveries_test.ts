@@ -8,7 +8,7 @@ import { dhis2Destination } from "../src/aggregate/destination.ts";
 import { aggregateOrderingKey } from "../src/aggregate/ordering_key.ts";
 import type { Sql } from "../src/db/db.ts";
 import { loadMigrations, migrate } from "../src/db/migrate.ts";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/dhis2/simulator.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/simulator/simulator.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { CircuitBreakers } from "../src/queue/circuit_breaker.ts";
 import { startDelivery } from "../src/queue/runner.ts";

@@ -22,7 +22,7 @@ import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
-import type { Command, CommandContext } from "./cli.ts";
+import type { Command, CommandContext } from "./command.ts";
 
 const USAGE = `dhis2gw user create --username U --role admin|submitter|viewer --password-stdin
                      [--source-name NAME]

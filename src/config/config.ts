@@ -1,7 +1,7 @@
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { corsOrigins } from "../http/cors.ts";
-import { TrustedProxies } from "../http/trusted_proxies.ts";
+import { corsOrigins } from "./cors_origins.ts";
+import { parseCidrList } from "./ip.ts";
 import { redactUrl, urlSecrets } from "./db_url.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
 
@@ -9,7 +9,13 @@ import { type Field, FIELDS, type FieldType } from "./fields.ts";
 export { redactUrl };
 
 export interface Config {
-  database: { uri: string; pool_max: number; embedded_os_user: string };
+  database: {
+    uri: string;
+    pool_max: number;
+    embedded_os_user: string;
+    connect_timeout: number;
+    statement_timeout: number;
+  };
   server: {
     host: string;
     port: number;
@@ -345,7 +351,7 @@ function crossChecks(cfg: Config): string[] {
   } catch (err) {
     problems.push((err as Error).message);
   }
-  for (const error of TrustedProxies.parse(cfg.server.trusted_proxies).errors) {
+  for (const error of parseCidrList(cfg.server.trusted_proxies).errors) {
     problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);
   }
   if (cfg.server.retry_backoff_max < cfg.server.retry_backoff_base) {

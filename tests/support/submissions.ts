@@ -8,13 +8,17 @@ import { loadConfig } from "../../src/config/config.ts";
 import { AGGREGATE, aggregateKind } from "../../src/aggregate/kind.ts";
 import { aggregateOrderingKey } from "../../src/aggregate/ordering_key.ts";
 import { createDhis2Client, type Dhis2Client } from "../../src/dhis2/client.ts";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, type Simulator } from "../../src/dhis2/simulator.ts";
+import {
+  DEFAULT_PASSWORD,
+  DEFAULT_USERNAME,
+  type Simulator,
+} from "../../src/simulator/simulator.ts";
 import { createApp } from "../../src/http/app.ts";
 import { captureLogger } from "../../src/logs/logger.ts";
 import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";
 import { Wakeup } from "../../src/queue/wakeup.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
-import { staticMappingLookup } from "../../src/submissions/mapping_lookup.ts";
+import { staticMappingLookup } from "../../src/mappings/lookup.ts";
 import type { Db, Sql } from "../../src/db/db.ts";
 import { enqueue } from "../../src/queue/queries.ts";
 import { createTestApp, type TestApp } from "./app.ts";
