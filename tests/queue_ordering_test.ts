@@ -161,3 +161,31 @@ dbTest("an older row another claimer has locked (uncommitted) still holds its ke
     await db.close();
   }
 });
+
+dbTest(
+  "a finished delivery releases the next one of its key at once, with no poll or NOTIFY",
+  async () => {
+    const db = await createTestDb("q_order_release");
+    const sim = await startSimulator();
+    const t = await createSubmissionsApp(db);
+    const events = new AttemptLog();
+    // Nothing but the worker itself can start the next claim: its poll is beyond the test.
+    const worker = testWorker(db.sql, sim, events, { pollIntervalMs: 300_000 });
+    try {
+      const ids: number[] = [];
+      for (let i = 1; i <= 5; i++) ids.push(await submit(t, body({ ANC1: i })));
+      worker.start();
+      // The first claim can take only the oldest of the key; each finish must claim the next.
+      await events.until((e) => ids.every((id) => e.some((x) => x.id === id)), 20_000);
+      const posted = sim.received
+        .filter((r) => r.path === "/api/dataValueSets")
+        .map((r) => (r.body as { dataValues: { value: string }[] }).dataValues[0].value);
+      assert.deepEqual(posted, ["1", "2", "3", "4", "5"]);
+    } finally {
+      await worker.stop(5000);
+      await t.close();
+      await sim.stop();
+      await db.close();
+    }
+  },
+);

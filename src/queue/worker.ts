@@ -69,7 +69,7 @@ export class Worker {
   readonly #kinds: ReadonlyMap<string, DeliveryKind>;
   readonly #now: () => Date;
   readonly #random: () => number;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new Set<Promise<boolean>>();
   readonly #stop = new AbortController();
   /** Woken when a delivery ends: a slot is free, or the breaker changed. */
   readonly #slotFreed = new Wakeup();
@@ -169,20 +169,25 @@ export class Worker {
     }
   }
 
-  #track(p: Promise<void>): void {
-    this.#inFlight.add(p);
-    p.finally(() => {
-      this.#inFlight.delete(p);
-      // Only worth a claim when more work may be due or the breaker may have let go.
+  #track(p: Promise<boolean>): void {
+    const done = p.then((released) => released, () => false);
+    this.#inFlight.add(done);
+    done.then((released) => {
+      this.#inFlight.delete(done);
+      // Only worth a claim when more work may be due, the breaker may have let go, or a
+      // finished delivery released the next one of its ordering key (FIFO per key: that one
+      // was not claimable until now, and no NOTIFY announces it).
       if (
-        this.#maybeMore || this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
+        released || this.#maybeMore ||
+        this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
       ) {
         this.#slotFreed.wake();
       }
     });
   }
 
-  async #deliver(job: ClaimedDelivery): Promise<void> {
+  /** Delivers one claimed job; true when it finished (its key's next delivery may go now). */
+  async #deliver(job: ClaimedDelivery): Promise<boolean> {
     const log = this.#log.child({
       submissionId: job.submissionId,
       deliveryId: job.id,
@@ -205,7 +210,7 @@ export class Worker {
           { kind: job.kind, until: until.toISOString(), ok },
         );
         this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
-        return;
+        return false;
       }
       const t0 = performance.now();
       const outcome = await kind.deliver(job, { now: this.#now });
@@ -214,7 +219,7 @@ export class Worker {
         const ok = await snooze(this.#o.sql, job, this.id, outcome.until);
         log.info("delivery snoozed", { reason: outcome.reason, until: outcome.until, ok });
         this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
-        return;
+        return false;
       }
       // Whatever made this a retry (down, overloaded, refusing our credentials) will fail every
       // other delivery too: let the breaker pause them instead of burning their attempts.
@@ -238,9 +243,11 @@ export class Worker {
         outcome: recorded ? plan.outcome : "fenced",
         status: plan.update.status,
       });
+      return recorded && plan.update.status !== "retrying";
     } catch (err) {
       // The lease brings the job back; nothing else to do here.
       log.error("delivery failed unexpectedly; the lease will return it", { error: err as Error });
+      return false;
     }
   }
 
