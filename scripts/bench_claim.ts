@@ -7,8 +7,9 @@
  *
  *   distinct  every queued row has its own key (org unit, period): the usual case;
  *   grouped   keys of 10 rows each: 8 claimable heads are found among the first rows;
- *   blocked   one key whose oldest row is running: every queued row is held back, so the
- *             claim reads the whole due index to return nothing (the worst case).
+ *   blocked   one key whose oldest row is running: every queued row is held back. Before
+ *             migration 0009 the claim read the whole due index to return nothing (231-448 ms
+ *             on 20,000); held deliveries are not in that index at all.
  *
  *   deno run -A scripts/bench_claim.ts [--queued N] [--runs N]
  *
@@ -136,6 +137,17 @@ try {
   for (const [name, keyOf, then] of scenarios) {
     await load(keyOf);
     if (then) await sql.unsafe(then);
+    // What enqueue does (migration 0009): a delivery behind an older pending one of its key is
+    // held, out of the claim's index.
+    await sql`
+      update deliveries d set held = true
+      where d.status in ('queued', 'retrying')
+        and exists (
+          select from deliveries older
+          where older.destination = d.destination and older.ordering_key = d.ordering_key
+            and older.status in ('queued', 'running', 'retrying') and older.id < d.id
+        )`;
+    await sql`vacuum analyze deliveries`;
     const [before, beforeRows] = await time((tx) => oldClaim(tx, 8));
     const [fifo, fifoRows] = await time((tx) => claimStatement(tx, "bench", 8, 60));
     results[name] = {

@@ -247,7 +247,8 @@ dbTest("0008 moves every submission's job to its delivery, then the queue carrie
       select * from submission_attempts order by submission_id, number`;
     assert.equal(attemptsBefore.length, 10);
 
-    assert.deepEqual((await migrate(db.sql, log, code)).applied, [8]);
+    const upTo8 = code.filter((m) => m.version <= 8);
+    assert.deepEqual((await migrate(db.sql, log, upTo8)).applied, [8]);
 
     const after = await db.sql<Loose[]>`select * from submissions order by id`;
     const deliveries = await db.sql<Loose[]>`select * from deliveries order by id`;
@@ -289,6 +290,12 @@ dbTest("0008 moves every submission's job to its delivery, then the queue carrie
       DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
       DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
     });
+    // Then the rest of today's migrations (0009 holds deliveries behind an older one of their
+    // key), and the queue carries on.
+    assert.deepEqual(
+      (await migrate(db.sql, log, code)).applied,
+      code.filter((m) => m.version > 8).map((m) => m.version),
+    );
     delivery = await startDelivery({
       config,
       sql: db.sql,

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { startSimulator } from "../src/simulator/simulator.ts";
-import { claim } from "../src/queue/queries.ts";
+import { claim, releaseStranded } from "../src/queue/queries.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import {
   AttemptLog,
@@ -116,14 +116,20 @@ dbTest("the claim takes only the oldest pending submission of each key", async (
     assert.deepEqual(await ids(), [a1.id]);
     // a1 is running: still pending, so a2 waits.
     assert.deepEqual(await ids(), []);
-    await db
-      .sql`update deliveries set status = 'dead', locked_by = null where submission_id = ${a1.id}`;
+    // Rows are finished here by hand, not by recordAttempt (which releases the next one of the
+    // key itself): the sweep that runs with the rescuer releases it.
+    const finish = async (id: number, status: string) => {
+      await db.sql`
+        update deliveries set status = ${status}, locked_by = null where submission_id = ${id}`;
+      await releaseStranded(db.sql);
+    };
+    await finish(a1.id, "dead");
     assert.deepEqual(await ids(), [a2.id]);
-    await db.sql`update deliveries set status = 'delivered' where submission_id = ${a2.id}`;
+    await finish(a2.id, "delivered");
     assert.deepEqual(await ids(), [a3.id]);
     await db.sql`update deliveries set run_at = now() where submission_id = ${b1.id}`;
     assert.deepEqual(await ids(), [b1.id]);
-    await db.sql`update deliveries set status = 'partial' where submission_id = ${b1.id}`;
+    await finish(b1.id, "partial");
     assert.deepEqual(await ids(), [b2.id]);
   } finally {
     await db.close();
@@ -185,6 +191,33 @@ dbTest(
       await worker.stop(5000);
       await t.close();
       await sim.stop();
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "a delivery waiting behind an older one of its key is held out of the claim; a stranded one is released",
+  async () => {
+    const db = await createTestDb("q_order_held");
+    const t = await createSubmissionsApp(db);
+    try {
+      const ids: number[] = [];
+      for (let i = 1; i <= 3; i++) ids.push(await submit(t, body({ ANC1: i })));
+      const held = async () =>
+        (await db.sql<{ held: boolean }[]>`
+          select held from deliveries where submission_id = any(${ids}) order by id`)
+          .map((r) => r.held);
+      assert.deepEqual(await held(), [false, true, true]);
+      // The oldest goes away without finishing (an admin deletes it): nothing releases the
+      // next one but the sweep that runs with the rescuer.
+      await db.sql`delete from submissions where id = ${ids[0]}`;
+      assert.deepEqual(await claim(db.sql, "w", 8, 60), []);
+      assert.equal(await releaseStranded(db.sql), 1);
+      assert.deepEqual(await held(), [false, true]);
+      assert.deepEqual((await claim(db.sql, "w", 8, 60)).map((c) => c.submissionId), [ids[1]]);
+    } finally {
+      await t.close();
       await db.close();
     }
   },

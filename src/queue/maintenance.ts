@@ -7,7 +7,7 @@
 import { Cron } from "croner";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
-import { FINISHED_STATUSES, notifyWorkers, rescueExpired } from "./queries.ts";
+import { FINISHED_STATUSES, notifyWorkers, releaseStranded, rescueExpired } from "./queries.ts";
 import type { Wakeup } from "./wakeup.ts";
 
 export interface MaintenanceOptions {
@@ -42,7 +42,11 @@ export async function rescueOnce(
     }
     if (rescued.length < 1000) break;
   }
-  if (total > 0) {
+  const released = await releaseStranded(o.sql);
+  if (released > 0) {
+    o.log.info("released deliveries whose older delivery of the same key is gone", { released });
+  }
+  if (total > 0 || released > 0) {
     o.wakeup?.wake();
     await notifyWorkers(o.sql);
   }

@@ -110,8 +110,15 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
       returning id, task_id, status, request_hash, payload, unmapped_codes
     ), del as (
-      insert into deliveries (submission_id, destination, kind, ordering_key, max_attempts)
-      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts
+      insert into deliveries (submission_id, destination, kind, ordering_key, max_attempts, held)
+      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts,
+             -- Behind an older pending delivery of its key: out of the claim's index until that
+             -- one finishes (migration 0009).
+             exists (
+               select from deliveries older
+               where older.destination = x.destination and older.ordering_key = x.ordering_key
+                 and older.status in ('queued', 'running', 'retrying')
+             )
       from sub, unnest(${d.map((x) => x.destination)}::text[], ${d.map((x) => x.kind)}::text[],
                        ${d.map((x) => x.orderingKey)}::text[],
                        ${d.map((x) => x.maxAttempts)}::int[]) with ordinality
@@ -162,7 +169,7 @@ export function claimStatement(sql: Db, workerId: string, n: number, leaseSecond
   return sql<ClaimRow[]>`
     with due as (
       select d.id from deliveries d
-      where d.status in ('queued', 'retrying') and d.run_at <= now()
+      where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
         and not exists (
           select from deliveries older
           where older.destination = d.destination and older.ordering_key = d.ordering_key
@@ -305,7 +312,15 @@ export async function recordAttempt(
           finished_at = case when ${finished} then now() else null end
       where id = ${job.id} and status = 'running' and locked_by = ${workerId}
         and attempts = ${job.attempt}
-      returning id
+      returning id, destination, ordering_key
+    ), released as (
+      -- A finished delivery lets the next one of its key into the claim's index.
+      update deliveries n set held = false, updated_at = now()
+      where ${finished} and n.id = (
+        select min(x.id) from deliveries x, upd
+        where x.destination = upd.destination and x.ordering_key = upd.ordering_key
+          and x.held and x.status in ('queued', 'retrying')
+      )
     )
     insert into delivery_attempts (
       delivery_id, number, worker, started_at, finished_at, duration_ms, outcome, http_status,
@@ -404,6 +419,25 @@ export async function rescueExpired(sql: Db, limit = 1000): Promise<RescuedJob[]
     status: r.status as "retrying" | "dead",
     lockedBy: r.locked_by,
   }));
+}
+
+/**
+ * Releases held deliveries that nothing older of their key holds back any more: their
+ * predecessor was deleted, purged or given up by the rescuer, or finished while the held one's
+ * own insert was still in flight. Runs with the rescuer. Returns how many it released.
+ */
+export async function releaseStranded(sql: Db): Promise<number> {
+  const rows = await sql`
+    update deliveries d set held = false, updated_at = now()
+    where d.held and d.status in ('queued', 'retrying')
+      and not exists (
+        select from deliveries older
+        where older.destination = d.destination and older.ordering_key = d.ordering_key
+          and older.status in ('queued', 'running', 'retrying')
+          and older.id < d.id
+      )
+    returning d.id`;
+  return rows.length;
 }
 
 /** Wakes every listening worker (outside a transaction: at once; inside: on commit). */
