@@ -2,7 +2,7 @@
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { z } from "@hono/zod-openapi";
-import { ROLES } from "../auth/principal.ts";
+import { DEFAULT_ROLE, ROLES } from "../auth/principal.ts";
 import type { ApiTokenSchema, NewApiTokenSchema, UserSchema } from "../auth/schemas.ts";
 import type { AppEnv } from "../http/env.ts";
 import { must } from "./api.ts";
@@ -24,8 +24,6 @@ type C = Context<AppEnv>;
 
 /** GET /api/v2/users's filters the Users page offers, and its page. */
 const LIST_KEYS = ["username", "role", "is_active", "page"];
-/** What a new user gets unless the admin picks otherwise: the least a client needs. */
-const NEW_USER_ROLE = "submitter";
 
 const text = (v: unknown) => (typeof v === "string" ? v.trim() : "");
 
@@ -117,7 +115,8 @@ const option = (value: string) => <option value={value}>{value}</option>;
 
 function newUserForm(ctx: FragmentContext, c: C) {
   if (!ctx.isAdmin(c)) return c.html("");
-  const roles = [NEW_USER_ROLE, ...ROLES.filter((r) => r !== NEW_USER_ROLE)];
+  // The default first, so the select starts on it.
+  const roles = [DEFAULT_ROLE, ...ROLES.filter((r) => r !== DEFAULT_ROLE)];
   return c.html(
     <form class="card" data-action="/admin/f/users" data-target="[data-report]">
       <h2>New user</h2>
