@@ -19,7 +19,7 @@ import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
-import { AppError, envelope } from "./errors.ts";
+import { AppError, envelope, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
 import { guardRequestUrl } from "./validation.ts";
@@ -57,6 +57,7 @@ export interface AppDeps {
 export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Response {
   const requestId = c.get("requestId") ?? "";
   let appErr: AppError;
+  let dbErr: AppError | undefined;
   if (err instanceof AppError) appErr = err;
   else if (err instanceof HTTPException) {
     const status = err.status;
@@ -77,6 +78,9 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
     );
   } else if (err instanceof SyntaxError) {
     appErr = new AppError("bad_request", `malformed JSON body: ${err.message}`);
+  } else if ((dbErr = fromDatabaseError(err))) {
+    log.warn("database unavailable", { requestId, error: err as Error, path: c.req.path });
+    appErr = dbErr;
   } else {
     log.error("unhandled error", { requestId, error: err as Error, path: c.req.path });
     appErr = new AppError(

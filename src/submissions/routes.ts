@@ -98,6 +98,10 @@ const submitRoute = secureRoute({
     },
     409: { description: "the idempotency key was used with a different body" },
     422: { description: "invalid submission; error.details names each field" },
+    503: {
+      description:
+        "database_unavailable: retry after Retry-After seconds (with the same Idempotency-Key)",
+    },
   },
 });
 
