@@ -10,16 +10,8 @@ import type { DataValueSetPayload } from "../dhis2/client.ts";
 /** LISTEN/NOTIFY channel that wakes idle workers when work becomes due. */
 export const CHANNEL = "dhis2gw_submissions";
 
-export type SubmissionStatus =
-  | "queued"
-  | "running"
-  | "retrying"
-  | "delivered"
-  | "partial"
-  | "rejected"
-  | "dead";
-
-export const STATUSES: readonly SubmissionStatus[] = [
+/** Every status, in the order the console shows them; the one list (the type derives from it). */
+export const STATUSES = [
   "queued",
   "running",
   "retrying",
@@ -27,13 +19,21 @@ export const STATUSES: readonly SubmissionStatus[] = [
   "partial",
   "rejected",
   "dead",
-];
-export const FINISHED_STATUSES: readonly SubmissionStatus[] = [
+] as const;
+export type SubmissionStatus = (typeof STATUSES)[number];
+
+/** Where a submission ends; the others are waiting (queued, retrying) or being delivered. */
+export const FINISHED_STATUSES = [
   "delivered",
   "partial",
   "rejected",
   "dead",
-];
+] as const satisfies readonly SubmissionStatus[];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+/** Not finished: waiting for a worker (queued, retrying) or being delivered (running). */
+export const WAITING_STATUSES: readonly SubmissionStatus[] = STATUSES.filter(
+  (s) => !(FINISHED_STATUSES as readonly SubmissionStatus[]).includes(s),
+);
 
 export interface NewSubmission {
   userUid: string;
