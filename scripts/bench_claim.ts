@@ -46,23 +46,26 @@ if (!url) {
 }
 const sql = connect({ url, max: 2 });
 
-/** The claim before migration 0006, for comparison only. */
+/** The claim without FIFO per key (as before migration 0006), for comparison only. */
 const oldClaim = (tx: Db, n: number) =>
   tx`
     with due as (
-      select id from submissions
+      select id from deliveries
       where status in ('queued', 'retrying') and run_at <= now()
       order by run_at, id
       limit ${n}
       for update skip locked
+    ), claimed as (
+      update deliveries d
+      set status = 'running', attempts = d.attempts + 1, locked_by = 'bench',
+          locked_until = now() + make_interval(secs => 60), updated_at = now()
+      from due
+      where d.id = due.id
+      returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
+                d.max_attempts, d.locked_until, d.updated_at, d.run_at
     )
-    update submissions s
-    set status = 'running', attempts = s.attempts + 1, locked_by = 'bench',
-        locked_until = now() + make_interval(secs => 60), updated_at = now()
-    from due
-    where s.id = due.id
-    returning s.id, s.task_id, s.attempts, s.attempts_at_requeue, s.payload, s.codes,
-              s.username, s.locked_until, s.updated_at, s.run_at`;
+    select c.*, s.task_id, s.payload, s.codes, s.username
+    from claimed c join submissions s on s.id = c.submission_id`;
 
 class Rollback extends Error {}
 
@@ -89,22 +92,33 @@ interface Plan {
 }
 
 async function load(keyOf: string): Promise<void> {
-  await sql`truncate submissions cascade`;
+  await sql`truncate submissions restart identity cascade`;
   // 100,000 finished rows, then the queue; run_at in id order, as the route writes them.
   await sql.unsafe(`
     insert into submissions (user_uid, username, source_name, request_hash, org_unit, period,
-      data_set, request, payload, codes, status, created_at, run_at, finished_at)
+      data_set, kind, request, payload, codes, status, created_at, finished_at)
     select 'u', 'user', 'default', i::text, 'ou' || (i % 3000), '2023' || lpad((i % 12 + 1)::text, 2, '0'),
-           'ds', '{}', '{"dataValues":[]}', '{}', 'delivered',
-           now() - interval '30 days', now() - interval '30 days', now()
+           'ds', 'aggregate', '{}', '{"dataValues":[]}', '{}', 'delivered',
+           now() - interval '30 days', now()
     from generate_series(1, 100000) i`);
   await sql.unsafe(`
     insert into submissions (user_uid, username, source_name, request_hash, org_unit, period,
-      data_set, request, payload, codes, status, created_at, run_at)
-    select 'u', 'user', 'default', i::text, ${keyOf}, 'ds', '{}', '{"dataValues":[]}', '{}',
-           'queued', now() - interval '1 hour', now() - make_interval(secs => ${queued} - i)
+      data_set, kind, request, payload, codes, status, created_at)
+    select 'u', 'user', 'default', i::text, ${keyOf}, 'ds', 'aggregate', '{}',
+           '{"dataValues":[]}', '{}', 'queued', now() - interval '1 hour'
     from generate_series(1, ${queued}) i`);
+  // One delivery each, run_at in id order, as the route writes them.
+  await sql.unsafe(`
+    insert into deliveries (submission_id, kind, ordering_key, status, max_attempts, created_at,
+      run_at, finished_at)
+    select id, 'aggregate', org_unit || '|' || period, status, 9, created_at,
+           case when status = 'queued'
+                then now() - make_interval(secs => ${queued} - (id - 100000)::int)
+                else created_at end,
+           finished_at
+    from submissions order by id`);
   await sql`vacuum analyze submissions`;
+  await sql`vacuum analyze deliveries`;
 }
 
 const scenarios: Array<[string, string, string?]> = [
@@ -113,7 +127,7 @@ const scenarios: Array<[string, string, string?]> = [
   [
     "blocked",
     "'ouBlocked', '202401'",
-    "update submissions set status = 'running' where id = (select min(id) from submissions where status = 'queued')",
+    "update deliveries set status = 'running' where id = (select min(id) from deliveries where status = 'queued')",
   ],
 ];
 const results: Record<string, unknown> = {};

@@ -94,6 +94,14 @@ export function cycles(g: Graph): string[][] {
 export const RULES: ReadonlyArray<{ from: string; to: string; why: string }> = [
   { from: "src/config/", to: "src/", why: "config/ imports no other part of src/" },
   { from: "src/mappings/", to: "src/submissions/", why: "mappings do not know their user" },
+  { from: "src/queue/", to: "src/dhis2/", why: "the queue knows kinds only by their interface" },
+  { from: "src/queue/", to: "src/aggregate/", why: "the queue imports no kind" },
+  { from: "src/queue/", to: "src/submissions/", why: "the queue imports no kind" },
+  {
+    from: "src/dhis2/",
+    to: "src/simulator/",
+    why: "the production client does not need the simulator",
+  },
 ];
 
 /** The entry points allowed to import the app factory. */

@@ -140,18 +140,23 @@ Deno.test({
         // A week of history: copies of the delivered submission spread over working hours,
         // with a deterministic mix of outcomes.
         await g.db.sql`
-          insert into submissions (user_uid, username, source_name, request_hash, org_unit,
-            period, data_set, request, payload, codes, status, attempts, created_at)
-          select user_uid, username, source_name, request_hash, org_unit, period, data_set,
-            request, payload, codes,
-            (case when i % 41 = 0 then 'dead' when i % 23 = 0 then 'rejected'
-                  when i % 11 = 0 then 'partial' else 'delivered' end),
-            1,
-            date_trunc('day', now()) - ((i % 7) || ' days')::interval
-              + ((7 + (i * 7) % 11) || ' hours')::interval
-          from submissions, generate_series(1, 600) i
-          where id = ${delivered} and date_trunc('day', now()) - ((i % 7) || ' days')::interval
-            + ((7 + (i * 7) % 11) || ' hours')::interval < now()`;
+          with copies as (
+            insert into submissions (user_uid, username, source_name, request_hash, org_unit,
+              period, data_set, kind, request, payload, codes, status, created_at)
+            select user_uid, username, source_name, request_hash, org_unit, period, data_set,
+              kind, request, payload, codes,
+              (case when i % 41 = 0 then 'dead' when i % 23 = 0 then 'rejected'
+                    when i % 11 = 0 then 'partial' else 'delivered' end),
+              date_trunc('day', now()) - ((i % 7) || ' days')::interval
+                + ((7 + (i * 7) % 11) || ' hours')::interval
+            from submissions, generate_series(1, 600) i
+            where id = ${delivered} and date_trunc('day', now()) - ((i % 7) || ' days')::interval
+              + ((7 + (i * 7) % 11) || ' hours')::interval < now()
+            returning id, status, created_at
+          )
+          insert into deliveries (submission_id, kind, ordering_key, status, attempts,
+            max_attempts, created_at)
+          select id, 'aggregate', 'copy|' || id, status, 1, 1, created_at from copies`;
         const counts = Object.fromEntries(
           (await g.db.sql`select status, count(*)::int as n from submissions group by status`)
             .map((r) => [r.status, r.n]),

@@ -87,8 +87,9 @@ dbTest(
     try {
       const t = await createSubmissionsApp(db);
       const [first, second] = await seed(t, 2);
-      await db
-        .sql`update submissions set status = 'dead', last_error = 'HTTP 503' where id = ${first}`;
+      await db.sql`
+        update deliveries set status = 'dead', last_error = 'HTTP 503'
+        where submission_id = ${first}`;
       const { admin, viewer, submitter } = t.users;
 
       assert.equal((await t.app.request("/admin/f/submissions/list")).status, 401);
@@ -138,7 +139,9 @@ dbTest(
       });
       assert.equal(requeued.status, 200);
       assert.match(await requeued.text(), /Re-enqueued task .* \(submission \d+\)/);
-      const [now] = await db.sql`select status, requeued_by from submissions where id = ${first}`;
+      const [now] = await db.sql`
+        select s.status, d.requeued_by
+        from submissions s join deliveries d on d.submission_id = s.id where s.id = ${first}`;
       assert.deepEqual({ ...now }, { status: "queued", requeued_by: admin.username });
       await t.close();
     } finally {
@@ -154,8 +157,8 @@ dbTest(
     try {
       const t = await createSubmissionsApp(db);
       const ids = await seed(t, 3);
-      await db.sql`update submissions set status = 'delivered' where id = ${ids[1]}`;
-      await db.sql`update submissions set status = 'dead' where id = ${ids[2]}`;
+      await db.sql`update deliveries set status = 'delivered' where submission_id = ${ids[1]}`;
+      await db.sql`update deliveries set status = 'dead' where submission_id = ${ids[2]}`;
       const { viewer, submitter } = t.users;
       assert.equal(
         (await t.app.request("/api/v2/status", { headers: submitter.headers.token })).status,

@@ -21,10 +21,13 @@ import {
 type Loose = Record<string, any>;
 
 async function row(sql: Sql, id: number): Promise<Loose> {
-  const [r] = await sql`select * from submissions where id = ${id}`;
+  // The delivery's columns, then the submission's over them (id, status, timestamps).
+  const [r] = await sql`
+    select d.*, s.*, d.id as delivery_id
+    from submissions s join deliveries d on d.submission_id = s.id where s.id = ${id}`;
   const attempts = await sql<Loose[]>`
     select number, outcome, http_status, dhis2_status, error
-    from submission_attempts where submission_id = ${id} order by number`;
+    from delivery_attempts where delivery_id = ${r.delivery_id} order by number`;
   return { ...r, attemptRows: attempts };
 }
 

@@ -119,7 +119,13 @@ Deno.test({
                 Authorization: `Token ${sample.apiToken}`,
                 "Idempotency-Key": `k8s-${i}`,
               },
-              body: JSON.stringify({ ...SAMPLE_SUBMISSION, dataValues: { ANC1: i } }),
+              // A period each, as the many facilities and months of a real site: delivery is
+              // FIFO per org unit and period, so one shared key would serialise all of them.
+              body: JSON.stringify({
+                ...SAMPLE_SUBMISSION,
+                period: `${1800 + Math.floor(i / 12)}${String(i % 12 + 1).padStart(2, "0")}`,
+                dataValues: { ANC1: i },
+              }),
             });
             const body = await res.json();
             if (res.status === 200) {
@@ -164,7 +170,7 @@ Deno.test({
         posts.set(value, (posts.get(value) ?? 0) + 1);
       }
       const twice = [...posts.values()].filter((n) => n > 1).length;
-      const workers = await db.sql`select distinct worker from submission_attempts`;
+      const workers = await db.sql`select distinct worker from delivery_attempts`;
       console.log(
         `k8s replicas: ${REPLICAS} gateways started as the Deployment starts them; accepted ${ids.size}, delivered ${posts.size}, delivered twice ${twice}; ${
           acceptedSeconds.toFixed(1)

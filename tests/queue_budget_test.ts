@@ -9,6 +9,7 @@ import { captureLogger } from "../src/logs/logger.ts";
 import { CircuitBreakers } from "../src/queue/circuit_breaker.ts";
 import { rescueExpired } from "../src/queue/queries.ts";
 import { startDelivery } from "../src/queue/runner.ts";
+import { dhis2Destination } from "../src/aggregate/destination.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import {
@@ -32,11 +33,14 @@ async function submit(t: Awaited<ReturnType<typeof createSubmissionsApp>>, b: un
 
 async function state(sql: Sql, id: number): Promise<Loose> {
   const [r] = await sql`
-    select status, attempts, max_attempts, attempts_at_requeue from submissions
-    where id = ${id}`;
+    select s.status, d.attempts, d.max_attempts, d.attempts_at_requeue
+    from submissions s join deliveries d on d.submission_id = s.id
+    where s.id = ${id}`;
   const attempts = await sql<{ number: number; outcome: string }[]>`
-    select number, outcome from submission_attempts where submission_id = ${id}
-    order by number`;
+    select a.number, a.outcome
+    from deliveries d join delivery_attempts a on a.delivery_id = d.id
+    where d.submission_id = ${id}
+    order by a.number`;
   return { ...r, log: attempts.map((a) => `${a.number}:${a.outcome}`) };
 }
 
@@ -73,22 +77,25 @@ dbTest("max attempts is fixed at enqueue: lowering the setting spares work in fl
   try {
     // Accepted under max_retries 4 (5 attempts); three of them already failed.
     const old = await submit(before, body({ ANC1: 1 }, { period: "202401" }));
-    await db.sql`update submissions set attempts = 3, status = 'retrying' where id = ${old}`;
+    await db
+      .sql`update deliveries set attempts = 3, status = 'retrying' where submission_id = ${old}`;
     sim.injectFaults([{ path: "/api/dataValueSets", status: 503, body: "busy", times: 1 }]);
     // The process restarts with the setting lowered to 1 (2 attempts).
+    const config = testConfig({
+      DHIS2GW_DHIS2_BASE_URL: sim.url,
+      DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
+      DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
+      DHIS2GW_MAX_RETRIES: "1",
+      DHIS2GW_RETRY_BACKOFF_BASE: "1",
+      DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
+    });
     delivery = await startDelivery({
-      config: testConfig({
-        DHIS2GW_DHIS2_BASE_URL: sim.url,
-        DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
-        DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
-        DHIS2GW_MAX_RETRIES: "1",
-        DHIS2GW_RETRY_BACKOFF_BASE: "1",
-        DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
-      }),
+      config,
       sql: db.sql,
       log,
       wakeup: new Wakeup(),
       breakers: new CircuitBreakers({ failureThreshold: 1000 }),
+      destination: dhis2Destination(config),
     });
     // Attempt 4 of 5 fails and is retried, not dead; attempt 5 is delivered.
     assert.deepEqual(await settle(db.sql, old), {
@@ -127,14 +134,14 @@ dbTest("the rescuer's boundary: a lost attempt max-1 is retried, the max-th is d
     for (const [i, [attempts, atRequeue]] of cases.entries()) {
       const { id } = await insertOne(db.sql, i, undefined, 5);
       await db.sql`
-        update submissions
+        update deliveries
         set status = 'running', attempts = ${attempts}, attempts_at_requeue = ${atRequeue},
             locked_by = 'gone', locked_until = now() - interval '1 second'
-        where id = ${id}`;
+        where submission_id = ${id}`;
       ids.push(id);
     }
     const rescued = await rescueExpired(db.sql);
-    const byId = new Map(rescued.map((r) => [r.id, [r.attempt, r.status]]));
+    const byId = new Map(rescued.map((r) => [r.submissionId, [r.attempt, r.status]]));
     assert.deepEqual(ids.map((id) => byId.get(id)), [
       [4, "retrying"], // 4 of 5 used: one left
       [5, "dead"], // 5 of 5 used

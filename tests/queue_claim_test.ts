@@ -10,10 +10,10 @@ import {
   CHANNEL,
   claim,
   claimStatement,
+  type DeliveryUpdate,
   recordAttempt,
   rescueExpired,
   snooze,
-  type SubmissionUpdate,
 } from "../src/queue/queries.ts";
 import { listenForWork, Wakeup, WorkNotifier } from "../src/queue/wakeup.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
@@ -21,7 +21,7 @@ import { AttemptLog, insertOne, testWorker } from "./support/submissions.ts";
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const DELIVERED: SubmissionUpdate = {
+const DELIVERED: DeliveryUpdate = {
   status: "delivered",
   runAt: null,
   lastError: null,
@@ -78,12 +78,12 @@ dbTest("two workers on separate pools deliver 2,000 submissions exactly once", a
     assert.equal(posted.length, N);
     assert.equal(new Set(markers).size, N);
     const [agg] = await db.sql`
-      select count(*)::int as n, count(*) filter (where status = 'delivered')::int as delivered,
-             max(attempts)::int as max_attempts, count(distinct locked_by)::int as holders
-      from submissions`;
+      select count(*)::int as n, count(*) filter (where s.status = 'delivered')::int as delivered,
+             max(d.attempts)::int as max_attempts, count(distinct d.locked_by)::int as holders
+      from submissions s join deliveries d on d.submission_id = s.id`;
     assert.deepEqual(agg, { n: N, delivered: N, max_attempts: 1, holders: 0 });
     const perWorker = await db.sql`
-      select worker, count(*)::int as n from submission_attempts group by worker order by worker`;
+      select worker, count(*)::int as n from delivery_attempts group by worker order by worker`;
     assert.equal(perWorker.length, 2, "both workers took part");
     assert.equal(perWorker[0].n + perWorker[1].n, N);
     console.log(
@@ -188,7 +188,7 @@ dbTest("a claimer skips rows another pool's open transaction holds, without wait
     // Worker 1 has claimed two rows and not committed yet: they are locked and still look
     // queued to every other snapshot.
     const tx1 = p1.begin(async (tx) => {
-      first((await claim(tx, "w1", 2, 60)).map((j) => j.id));
+      first((await claim(tx, "w1", 2, 60)).map((j) => j.submissionId));
       await held;
     });
     try {
@@ -198,14 +198,14 @@ dbTest("a claimer skips rows another pool's open transaction holds, without wait
       // The bound is generous for a loaded machine; with SKIP LOCKED no lock is ever waited on.
       const second = await p2.begin(async (tx) => {
         await tx`set local lock_timeout = '5s'`;
-        return (await claim(tx, "w2", 10, 60)).map((j) => j.id);
+        return (await claim(tx, "w2", 10, 60)).map((j) => j.submissionId);
       });
       assert.deepEqual(second, ids.slice(2));
     } finally {
       release();
       await tx1;
     }
-    const owners = await db.sql`select id, locked_by from submissions order by id`;
+    const owners = await db.sql`select locked_by from deliveries order by submission_id`;
     assert.deepEqual(owners.map((r) => r.locked_by), ["w1", "w1", "w2", "w2", "w2"]);
   } finally {
     await Promise.all([p1.end(), p2.end()]);
@@ -219,24 +219,33 @@ dbTest("claim order, lease, snooze without an attempt, fencing and rescue", asyn
     // Three ordering keys (periods), so FIFO per key holds none of them back; c gets 2 attempts.
     const a = await insertOne(db.sql, "a", "202401");
     const b = await insertOne(db.sql, "b", "202402");
-    await db.sql`update submissions set run_at = now() + interval '1 hour' where id = ${b.id}`;
+    await db
+      .sql`update deliveries set run_at = now() + interval '1 hour' where submission_id = ${b.id}`;
     const c = await insertOne(db.sql, "c", "202403", 2);
-    await db.sql`update submissions set run_at = now() - interval '1 hour' where id = ${c.id}`;
+    await db
+      .sql`update deliveries set run_at = now() - interval '1 hour' where submission_id = ${c.id}`;
 
     // Due rows only, oldest run_at first; the lease is set.
     const jobs = await claim(db.sql, "w1", 10, 30);
-    assert.deepEqual(jobs.map((j) => j.id), [c.id, a.id]);
+    assert.deepEqual(jobs.map((j) => j.submissionId), [c.id, a.id]);
     assert.ok(jobs.every((j) => j.attempt === 1));
     const [lease] = await db.sql`
-      select status, locked_by, round(extract(epoch from locked_until - now())) as secs
-      from submissions where id = ${a.id}`;
-    assert.deepEqual(lease, { status: "running", locked_by: "w1", secs: "30" });
+      select s.status, d.status as delivery_status, d.locked_by,
+             round(extract(epoch from d.locked_until - now())) as secs
+      from submissions s join deliveries d on d.submission_id = s.id where s.id = ${a.id}`;
+    assert.deepEqual(lease, {
+      status: "running",
+      delivery_status: "running",
+      locked_by: "w1",
+      secs: "30",
+    });
 
     // Snooze gives the attempt back.
     const later = new Date(Date.now() + 60_000);
     assert.equal(await snooze(db.sql, jobs[1], "w1", later), true);
-    const [s] = await db
-      .sql`select status, attempts, locked_by from submissions where id = ${a.id}`;
+    const [s] = await db.sql`
+      select s.status, d.attempts, d.locked_by
+      from submissions s join deliveries d on d.submission_id = s.id where s.id = ${a.id}`;
     assert.deepEqual(s, { status: "queued", attempts: 0, locked_by: null });
 
     // Another worker's record, or a stale attempt number, changes nothing.
@@ -253,21 +262,25 @@ dbTest("claim order, lease, snooze without an attempt, fencing and rescue", asyn
     );
 
     // The lease runs out: rescued to retrying with a lease_expired attempt (1 of 2 used).
-    await db.sql`update submissions set locked_until = now() - interval '1 second'`;
+    await db.sql`update deliveries set locked_until = now() - interval '1 second'`;
     const rescued = await rescueExpired(db.sql);
-    assert.deepEqual(rescued.map((r) => [r.id, r.status, r.lockedBy]), [[c.id, "retrying", "w1"]]);
+    assert.deepEqual(rescued.map((r) => [r.submissionId, r.status, r.lockedBy]), [
+      [c.id, "retrying", "w1"],
+    ]);
     assert.equal(
       await recordAttempt(db.sql, jobs[0], "w1", DELIVERED, { outcome: "delivered", ...times() }),
       false,
     );
     const again = await claim(db.sql, "w1", 1, 30);
-    assert.deepEqual(again.map((j) => [j.id, j.attempt]), [[c.id, 2]]);
-    await db.sql`update submissions set locked_until = now() - interval '1 second'`;
+    assert.deepEqual(again.map((j) => [j.submissionId, j.attempt]), [[c.id, 2]]);
+    await db.sql`update deliveries set locked_until = now() - interval '1 second'`;
     // 2 of 2 used: dead.
     assert.deepEqual((await rescueExpired(db.sql)).map((r) => r.status), ["dead"]);
     const attempts = await db.sql`
-      select number, outcome, worker from submission_attempts where submission_id = ${c.id}
-      order by number`;
+      select a.number, a.outcome, a.worker
+      from deliveries d join delivery_attempts a on a.delivery_id = d.id
+      where d.submission_id = ${c.id}
+      order by a.number`;
     assert.deepEqual(attempts.map((r) => [r.number, r.outcome, r.worker]), [
       [1, "lease_expired", "w1"],
       [2, "lease_expired", "w1"],
@@ -283,22 +296,31 @@ dbTest("the claim uses the due index, and the list queries their filter indexes"
     // 200,000 rows, nearly all finished, like a real table after months.
     await db.sql`
       insert into submissions (user_uid, username, source_name, request_hash, org_unit, period,
-        data_set, request, payload, codes, status, created_at, finished_at)
+        data_set, kind, request, payload, codes, status, created_at, finished_at)
       select 'u' || (i % 50), 'user' || (i % 50), 'default', i::text,
              'ou' || lpad((i % 3000)::text, 9, '0'), (2020 + i % 5)::text || '01', 'ds' || (i % 20),
-             '{}', '{"dataValues":[]}', '{}',
+             'aggregate', '{}', '{"dataValues":[]}', '{}',
              case when i % 1000 = 0 then 'queued' when i % 97 = 0 then 'dead' else 'delivered' end,
-             now() - make_interval(secs => i * 30), now()
+             now() - make_interval(secs => i * 30),
+             case when i % 1000 <> 0 then now() end
       from generate_series(1, 200000) i`;
+    await db.sql`
+      insert into deliveries (submission_id, kind, ordering_key, status, max_attempts,
+        created_at, finished_at)
+      select id, 'aggregate', org_unit || '|' || period, status, 9, created_at, finished_at
+      from submissions order by id`;
     await db.sql`analyze submissions`;
+    await db.sql`analyze deliveries`;
     const plan = async (q: PromiseLike<readonly unknown[]>) =>
       ((await q) as Array<Record<string, string>>).map((r) => r["QUERY PLAN"]).join("\n");
     // The real claim statement, nested unexecuted in EXPLAIN (no copy of its SQL here): the
     // due rows come from the due index in claim order (no Sort), and FIFO per key probes the
     // pending-key index; neither reads the table.
     const claimPlan = await plan(db.sql`explain ${claimStatement(db.sql, "w", 8, 60)}`);
-    assert.match(claimPlan, /Index Scan using submissions_due_idx on submissions d\b/, claimPlan);
-    assert.match(claimPlan, /Index (Only )?Scan using submissions_pending_key_idx/, claimPlan);
+    assert.match(claimPlan, /Index Scan using deliveries_due_idx on deliveries d\b/, claimPlan);
+    assert.match(claimPlan, /Index (Only )?Scan using deliveries_pending_key_idx/, claimPlan);
+    // The submission's payload comes by primary key, one probe per claimed delivery.
+    assert.match(claimPlan, /Index Scan using submissions_pkey on submissions s\b/, claimPlan);
     assert.doesNotMatch(claimPlan, /Sort|Seq Scan/, claimPlan);
 
     const cases: Array<[string, RegExp]> = [

@@ -44,7 +44,9 @@ dbTest(
       const other = await submit(t, body({ ANC1: 3 }, { period: "202402" }));
       await events.until((e) => e.some((x) => x.id === other));
       const status = async (id: number) =>
-        (await db.sql`select status, attempts from submissions where id = ${id}`)[0];
+        (await db.sql`
+          select s.status, d.attempts
+          from submissions s join deliveries d on d.submission_id = s.id where s.id = ${id}`)[0];
       // The other key went through; the newer one waits for the older one, unclaimed.
       assert.deepEqual(await status(other), { status: "delivered", attempts: 1 });
       assert.deepEqual(await status(newer), { status: "queued", attempts: 0 });
@@ -108,18 +110,20 @@ dbTest("the claim takes only the oldest pending submission of each key", async (
     const b1 = await insertOne(db.sql, "b1", "202402");
     const b2 = await insertOne(db.sql, "b2", "202402");
     // The oldest of key b is not due yet: it still holds b2 back.
-    await db.sql`update submissions set run_at = now() + interval '1 hour' where id = ${b1.id}`;
-    const ids = async (n = 10) => (await claim(db.sql, "w", n, 60)).map((j) => j.id);
+    await db
+      .sql`update deliveries set run_at = now() + interval '1 hour' where submission_id = ${b1.id}`;
+    const ids = async (n = 10) => (await claim(db.sql, "w", n, 60)).map((j) => j.submissionId);
     assert.deepEqual(await ids(), [a1.id]);
     // a1 is running: still pending, so a2 waits.
     assert.deepEqual(await ids(), []);
-    await db.sql`update submissions set status = 'dead', locked_by = null where id = ${a1.id}`;
+    await db
+      .sql`update deliveries set status = 'dead', locked_by = null where submission_id = ${a1.id}`;
     assert.deepEqual(await ids(), [a2.id]);
-    await db.sql`update submissions set status = 'delivered' where id = ${a2.id}`;
+    await db.sql`update deliveries set status = 'delivered' where submission_id = ${a2.id}`;
     assert.deepEqual(await ids(), [a3.id]);
-    await db.sql`update submissions set run_at = now() where id = ${b1.id}`;
+    await db.sql`update deliveries set run_at = now() where submission_id = ${b1.id}`;
     assert.deepEqual(await ids(), [b1.id]);
-    await db.sql`update submissions set status = 'partial' where id = ${b1.id}`;
+    await db.sql`update deliveries set status = 'partial' where submission_id = ${b1.id}`;
     assert.deepEqual(await ids(), [b2.id]);
   } finally {
     await db.close();
@@ -138,7 +142,7 @@ dbTest("an older row another claimer has locked (uncommitted) still holds its ke
     const first = new Promise<number[]>((r) => claimed = r);
     // Claimer 1 claims a1 and keeps its transaction open.
     const tx1 = db.sql.begin(async (tx) => {
-      claimed((await claim(tx, "w1", 1, 60)).map((j) => j.id));
+      claimed((await claim(tx, "w1", 1, 60)).map((j) => j.submissionId));
       await held;
     });
     try {
@@ -146,7 +150,7 @@ dbTest("an older row another claimer has locked (uncommitted) still holds its ke
       // Claimer 2 sees a1 as queued and locked: it skips a1 and must not take a2 either.
       const second = await db.sql.begin(async (tx) => {
         await tx`set local lock_timeout = '10s'`;
-        return (await claim(tx, "w2", 10, 60)).map((j) => j.id);
+        return (await claim(tx, "w2", 10, 60)).map((j) => j.submissionId);
       });
       assert.deepEqual(second, [b1.id]);
     } finally {
@@ -157,3 +161,31 @@ dbTest("an older row another claimer has locked (uncommitted) still holds its ke
     await db.close();
   }
 });
+
+dbTest(
+  "a finished delivery releases the next one of its key at once, with no poll or NOTIFY",
+  async () => {
+    const db = await createTestDb("q_order_release");
+    const sim = await startSimulator();
+    const t = await createSubmissionsApp(db);
+    const events = new AttemptLog();
+    // Nothing but the worker itself can start the next claim: its poll is beyond the test.
+    const worker = testWorker(db.sql, sim, events, { pollIntervalMs: 300_000 });
+    try {
+      const ids: number[] = [];
+      for (let i = 1; i <= 5; i++) ids.push(await submit(t, body({ ANC1: i })));
+      worker.start();
+      // The first claim can take only the oldest of the key; each finish must claim the next.
+      await events.until((e) => ids.every((id) => e.some((x) => x.id === id)), 20_000);
+      const posted = sim.received
+        .filter((r) => r.path === "/api/dataValueSets")
+        .map((r) => (r.body as { dataValues: { value: string }[] }).dataValues[0].value);
+      assert.deepEqual(posted, ["1", "2", "3", "4", "5"]);
+    } finally {
+      await worker.stop(5000);
+      await t.close();
+      await sim.stop();
+      await db.close();
+    }
+  },
+);

@@ -52,7 +52,7 @@ dbTest("a worker killed with SIGKILL mid-delivery loses nothing after a restart"
     assert.equal(killed.signal, "SIGKILL");
 
     const [held] = await db.sql`
-      select count(*)::int as n from submissions where status = 'running'`;
+      select count(*)::int as n from deliveries where status = 'running'`;
     assert.ok(held.n >= 1, "the killed worker left at least one lease behind");
 
     proc = startServe(["serve", "--worker-only"], { env });
@@ -62,12 +62,15 @@ dbTest("a worker killed with SIGKILL mid-delivery loses nothing after a restart"
       return r.n === N;
     });
     const rescued = await db.sql`
-      select submission_id, number, outcome from submission_attempts
-      where outcome = 'lease_expired' order by submission_id`;
+      select d.submission_id, a.number, a.outcome
+      from delivery_attempts a join deliveries d on d.id = a.delivery_id
+      where a.outcome = 'lease_expired' order by d.submission_id`;
     assert.ok(rescued.length >= 1, "the in-flight delivery was rescued");
     for (const r of rescued) {
       const [s] = await db.sql`
-        select attempts, status from submissions where id = ${r.submission_id}`;
+        select d.attempts, s.status
+        from submissions s join deliveries d on d.submission_id = s.id
+        where s.id = ${r.submission_id}`;
       assert.deepEqual(s, { attempts: r.number + 1, status: "delivered" });
     }
     // Every accepted value reached DHIS2 (the hung request never stored anything).

@@ -31,10 +31,13 @@ type Loose = Record<string, any>;
 
 /** The submission row and its attempts, loosely typed: tests assert on the columns. */
 async function row(db: { sql: Sql }, id: number): Promise<Loose> {
-  const [r] = await db.sql`select * from submissions where id = ${id}`;
+  // The delivery's columns, then the submission's over them (id, status, timestamps).
+  const [r] = await db.sql`
+    select d.*, s.*, d.id as delivery_id
+    from submissions s join deliveries d on d.submission_id = s.id where s.id = ${id}`;
   const attempts = await db.sql<Loose[]>`
     select number, outcome, http_status, dhis2_status, error, credential_problem, conflicts
-    from submission_attempts where submission_id = ${id} order by number`;
+    from delivery_attempts where delivery_id = ${r.delivery_id} order by number`;
   return { ...r, attemptRows: attempts };
 }
 
@@ -315,7 +318,7 @@ dbTest("an expired lease is rescued; the stale worker's late result is fenced ou
     await posted;
     healthy.start();
     // The lease runs out (made to, rather than waited for).
-    await db.sql`update submissions set locked_until = now() - interval '1 second'`;
+    await db.sql`update deliveries set locked_until = now() - interval '1 second'`;
     const { log } = captureLogger();
     assert.equal(await rescueOnce({ sql: db.sql, log }), 1);
     let r = await row(db, id);

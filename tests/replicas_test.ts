@@ -141,9 +141,9 @@ dbTest(
       assert.equal(posted.length, N, "one POST per submission");
       assert.equal(new Set(markers).size, N, "no submission posted twice");
       const perWorker = await db.sql`
-        select worker, count(*)::int as n from submission_attempts group by worker`;
+        select worker, count(*)::int as n from delivery_attempts group by worker`;
       assert.equal(perWorker.length, 2, "both processes delivered");
-      const [{ max }] = await db.sql`select max(attempts)::int as max from submissions`;
+      const [{ max }] = await db.sql`select max(attempts)::int as max from deliveries`;
       assert.equal(max, 1);
     } finally {
       for (const w of workers) assert.equal((await w.stop()).code, 0);

@@ -34,9 +34,10 @@ dbTest("a submission is stored, queued and answered with the exact DHIS2 payload
       ],
     });
     const [row] = await db.sql`
-      select id, status, attempts, user_uid, username, source_name, org_unit, org_unit_name,
-             period, data_set, codes, payload, request::text as request, run_at <= now() as due
-      from submissions`;
+      select s.id, s.status, d.attempts, s.user_uid, s.username, s.source_name, s.org_unit,
+             s.org_unit_name, s.period, s.data_set, s.codes, s.payload,
+             s.request::text as request, d.run_at <= now() as due
+      from submissions s join deliveries d on d.submission_id = s.id`;
     assert.equal(row.id, reply.submission_id);
     assert.equal(row.status, "queued");
     assert.equal(row.attempts, 0);

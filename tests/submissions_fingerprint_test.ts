@@ -4,7 +4,7 @@
  * the first submission (issue 10, item 6: a fingerprint ignoring `period` went unnoticed).
  */
 import assert from "node:assert/strict";
-import { type AggregateRequest, requestHash } from "../src/submissions/request.ts";
+import { type AggregateRequest, requestHash } from "../src/aggregate/request.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { body, createSubmissionsApp } from "./support/submissions.ts";
 

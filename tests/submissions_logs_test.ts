@@ -29,16 +29,20 @@ async function seed(sql: Sql, t: SubmissionsTestApp) {
     const mine = i % 3 === 0;
     await sql`
       update submissions set
-        status = ${statuses[i % 4]},
         created_at = ${instants[i % 4]}::timestamptz + make_interval(days => ${Math.floor(i / 4)}),
         org_unit = ${i < 6 ? "ouAAAAAAAAA" : "ouBBBBBBBBB"},
         user_uid = ${mine ? t.users.submitter.uid : "uOther00001"},
-        username = ${mine ? t.users.submitter.username : "other"},
+        username = ${mine ? t.users.submitter.username : "other"}
+      where id = ${id}`;
+    // The submission's status follows its delivery's (0008's summary trigger).
+    await sql`
+      update deliveries set
+        status = ${statuses[i % 4]},
         locked_by = ${statuses[i % 4] === "running" ? "w1" : null},
         locked_until = ${statuses[i % 4] === "running" ? new Date(Date.now() + 60_000) : null},
         last_error = ${statuses[i % 4] === "dead" ? `gave up: DHIS2 answered HTTP 50${i}` : null},
         finished_at = ${["delivered", "dead"].includes(statuses[i % 4]) ? new Date() : null}
-      where id = ${id}`;
+      where submission_id = ${id}`;
   }
   return ids;
 }
@@ -177,9 +181,10 @@ dbTest(
       );
       const { submission_id: id, task_id } = await res.json();
       await db.sql`
-      insert into submission_attempts (submission_id, number, worker, started_at, finished_at,
+      insert into delivery_attempts (delivery_id, number, worker, started_at, finished_at,
         duration_ms, outcome, http_status, error)
-      values (${id}, 1, 'w1', now(), now(), 12, 'retry', 503, 'busy')`;
+      select id, 1, 'w1', now(), now(), 12, 'retry', 503, 'busy'
+      from deliveries where submission_id = ${id}`;
       const byId = await get(t, `/api/v2/logs/${id}`, "viewer");
       assert.equal(byId.status, 200);
       const d = byId.body;
@@ -209,7 +214,9 @@ dbTest("requeue by id, task id (old GET/POST), ids, filter and the old batch bod
   try {
     const ids = await seed(db.sql, t);
     const statusOf = async (id: number) =>
-      (await db.sql`select status, run_at <= now() as due from submissions where id = ${id}`)[0];
+      (await db.sql`
+        select s.status, d.run_at <= now() as due
+        from submissions s join deliveries d on d.submission_id = s.id where s.id = ${id}`)[0];
     const [task2] = await db.sql`select task_id from submissions where id = ${ids[2]}`;
 
     const one = await send(t, "POST", `/api/v2/logs/${ids[1]}/requeue`);
@@ -268,9 +275,11 @@ dbTest("delete refuses a running submission; purge by date and status; pruning",
   try {
     const ids = await seed(db.sql, t);
     await db.sql`
-      insert into submission_attempts (submission_id, number, worker, started_at, finished_at,
+      insert into delivery_attempts (delivery_id, number, worker, started_at, finished_at,
         duration_ms, outcome)
-      values (${ids[1]}, 1, 'w', now(), now(), 1, 'delivered')`;
+      select id, 1, 'w', now(), now(), 1, 'delivered' from deliveries where submission_id = ${
+      ids[1]
+    }`;
     const del = await send(t, "DELETE", `/api/v2/logs/${ids[1]}`);
     assert.equal(del.status, 200);
     assert.equal((await send(t, "DELETE", `/api/v2/logs/${ids[1]}`)).status, 404);
@@ -279,8 +288,11 @@ dbTest("delete refuses a running submission; purge by date and status; pruning",
       (await send(t, "DELETE", `/api/v2/logs/${ids[2]}`, undefined, "viewer")).status,
       403,
     );
-    const [{ n: attempts }] = await db.sql`select count(*)::int as n from submission_attempts`;
+    const [{ n: attempts }] = await db.sql`select count(*)::int as n from delivery_attempts`;
     assert.equal(attempts, 0, "attempts go with their submission");
+    const [{ n: deliveries }] = await db
+      .sql`select count(*)::int as n from deliveries where submission_id = ${ids[1]}`;
+    assert.equal(deliveries, 0, "and so does its delivery");
 
     assert.equal((await send(t, "DELETE", "/api/v2/logs/purge?date=yesterday")).status, 422);
     assert.equal((await send(t, "DELETE", "/api/v2/logs/purge")).status, 422);
@@ -301,7 +313,7 @@ dbTest("delete refuses a running submission; purge by date and status; pruning",
     // Retention: finished ones older than 30 days go (all seeded rows are from 2024); a fresh
     // finished one and every running one stay.
     const fresh = await insertOne(db.sql, "fresh");
-    await db.sql`update submissions set status = 'delivered' where id = ${fresh.id}`;
+    await db.sql`update deliveries set status = 'delivered' where submission_id = ${fresh.id}`;
     assert.equal(await pruneOnce(db.sql, 30), 4); // 5, 9 delivered; 6, 10 dead
     const kept = await db.sql`select id from submissions order by id`;
     assert.deepEqual(kept.map((r) => r.id), [ids[3], ids[7], ids[11], fresh.id]);

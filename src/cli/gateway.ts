@@ -8,6 +8,7 @@ import { type RunningServer, startServer } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
+import { dhis2Destination } from "../aggregate/destination.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
@@ -57,6 +58,7 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
+        destination: dhis2Destination(config),
       });
       // Stopped before the request log and auth (stops run in reverse): in-flight deliveries
       // get the grace period, the rest is left to their leases.

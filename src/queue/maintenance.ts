@@ -32,8 +32,9 @@ export async function rescueOnce(
     const rescued = await rescueExpired(o.sql);
     total += rescued.length;
     for (const r of rescued) {
-      o.log.warn("lease expired; submission returned to the queue", {
-        submissionId: r.id,
+      o.log.warn("lease expired; delivery returned to the queue", {
+        submissionId: r.submissionId,
+        deliveryId: r.id,
         attempt: r.attempt,
         status: r.status,
         lockedBy: r.lockedBy,
@@ -49,7 +50,7 @@ export async function rescueOnce(
 }
 
 /**
- * Deletes finished submissions (and, by cascade, their attempts) created more than
+ * Deletes finished submissions (and, by cascade, their deliveries and attempts) created more than
  * `retentionDays` ago, in batches so no statement holds many row locks for long.
  */
 export async function pruneOnce(

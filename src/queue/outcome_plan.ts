@@ -1,16 +1,11 @@
 /**
- * What the worker writes after an attempt: from `decideOutcome`'s verdict to the submission's
- * next status, due time and stored facts. Pure (clock and random passed in), so every branch is
- * tested without a database.
+ * What the worker writes after an attempt: from a kind's outcome to the delivery's next status,
+ * due time and stored facts. The kind says what happened; the retry budget and schedule, which
+ * decide when (or whether) a retry runs, are the queue's. Pure (clock and random passed in), so
+ * every branch is tested without a database.
  */
-import type { Dhis2Result } from "../dhis2/client.ts";
-import {
-  type DeliveryOutcome,
-  type ImportCounts,
-  mapConflictsToCodes,
-  type SourceConflict,
-} from "../dhis2/outcome.ts";
-import type { AttemptRecord, SubmissionUpdate } from "./queries.ts";
+import type { Outcome } from "./kind.ts";
+import type { AttemptRecord, DeliveryUpdate } from "./queries.ts";
 import { nextRunAt, type RetryOptions, shouldGiveUp } from "./retry_policy.ts";
 
 export interface PlanContext {
@@ -18,20 +13,16 @@ export interface PlanContext {
   budgetAttempt: number;
   maxRetries: number;
   backoff: RetryOptions;
-  /** Used instead of `backoff` when DHIS2 refused our credentials. */
+  /** Used instead of `backoff` when the destination refused our credentials. */
   credentialBackoff: RetryOptions;
   now: Date;
   random: () => number;
-  /** payload.dataValues that were sent, and the request code behind each index. */
-  dataValues: readonly unknown[];
-  codes: readonly string[];
-  saveResponse: boolean;
 }
 
 export interface Plan {
-  update: SubmissionUpdate;
+  update: DeliveryUpdate;
   outcome: AttemptRecord["outcome"];
-  /** Source codes DHIS2 refused (partial/rejected), for the log line. */
+  /** Codes the destination refused (partial/rejected), for the log line. */
   conflictCodes: string[];
 }
 
@@ -49,19 +40,17 @@ export function credentialBackoff(backoff: RetryOptions): RetryOptions {
 }
 
 export function planOutcome(
-  outcome: DeliveryOutcome,
-  result: Dhis2Result,
+  outcome: Exclude<Outcome, { kind: "snooze" }>,
   ctx: PlanContext,
 ): Plan {
-  const httpStatus = outcome.httpStatus ??
-    (result.kind === "response" ? result.httpStatus : null);
+  const f = outcome.facts;
   const base = {
-    httpStatus,
-    dhis2Status: outcome.dhis2Status ?? null,
-    counts: countsOf(outcome.counts),
-    response: ctx.saveResponse && result.kind === "response" ? responseBody(result) : null,
+    httpStatus: f.httpStatus,
+    dhis2Status: f.remoteStatus,
+    counts: f.counts ? { ...f.counts } : null,
+    response: f.response ?? null,
     credentialProblem: false,
-    conflicts: null as SourceConflict[] | null,
+    conflicts: f.conflicts,
     runAt: null as Date | null,
   };
   switch (outcome.kind) {
@@ -71,37 +60,24 @@ export function planOutcome(
         outcome: "delivered",
         conflictCodes: [],
       };
-    case "partial": {
-      const conflicts = mapConflictsToCodes(outcome.conflicts, ctx.dataValues, ctx.codes);
-      const codes = uniqueCodes(conflicts);
+    case "partial":
+    case "rejected":
       return {
-        update: {
-          ...base,
-          status: "partial",
-          conflicts,
-          lastError:
-            `DHIS2 refused ${outcome.rejectedIndexes.length} of ${ctx.dataValues.length} ` +
-            `value(s)${codes.length ? ` (codes ${codes.join(", ")})` : ""}: ${digest(conflicts)}`,
-        },
-        outcome: "partial",
-        conflictCodes: codes,
+        update: { ...base, status: outcome.kind, lastError: outcome.error },
+        outcome: outcome.kind,
+        conflictCodes: outcome.refusedCodes,
       };
-    }
-    case "rejected": {
-      const conflicts = outcome.conflicts?.length
-        ? mapConflictsToCodes(outcome.conflicts, ctx.dataValues, ctx.codes)
-        : null;
+    case "give_up":
       return {
-        update: { ...base, status: "rejected", conflicts, lastError: outcome.reason },
-        outcome: "rejected",
-        conflictCodes: conflicts ? uniqueCodes(conflicts) : [],
+        update: { ...base, status: "dead", lastError: outcome.error },
+        outcome: "dead",
+        conflictCodes: [],
       };
-    }
     case "retry": {
-      const credentialProblem = outcome.credentialProblem === true;
+      const credentialProblem = outcome.credentialProblem;
       const reason = credentialProblem
-        ? `destination credential problem: ${outcome.reason}`
-        : outcome.reason;
+        ? `destination credential problem: ${outcome.error}`
+        : outcome.error;
       if (shouldGiveUp(ctx.budgetAttempt, ctx.maxRetries)) {
         return {
           update: {
@@ -128,23 +104,4 @@ export function planOutcome(
       };
     }
   }
-}
-
-function countsOf(counts: ImportCounts | undefined): SubmissionUpdate["counts"] {
-  return counts ? { ...counts } : null;
-}
-
-function responseBody(result: Extract<Dhis2Result, { kind: "response" }>): unknown {
-  if (result.body !== null) return result.body;
-  return result.rawBody ? { raw: result.rawBody } : null;
-}
-
-function uniqueCodes(conflicts: readonly SourceConflict[]): string[] {
-  return [...new Set(conflicts.flatMap((c) => c.codes))];
-}
-
-function digest(conflicts: readonly SourceConflict[]): string {
-  const parts = conflicts.slice(0, 3).map((c) => `${c.errorCode ?? ""} ${c.message}`.trim());
-  if (conflicts.length > 3) parts.push(`and ${conflicts.length - 3} more`);
-  return parts.join("; ");
 }

@@ -1,16 +1,19 @@
 /**
- * The delivery queue's SQL. The queue is the `submissions` table itself: a row in status
- * queued/retrying with `run_at <= now()` is due; `running` rows hold a lease (`locked_until`,
- * `locked_by`). Every function takes the connection first so a caller can run it inside its
- * own transaction.
+ * The delivery queue's SQL. A submission (what the caller sent) has one delivery per destination;
+ * the delivery is the job: status queued/retrying with `run_at <= now()` is due, `running` holds
+ * a lease (`locked_until`, `locked_by`), and each HTTP exchange appends a `delivery_attempts`
+ * row. `submissions.status` summarises its deliveries, kept by migration 0008's triggers in the
+ * same transaction as the delivery change. Nothing here knows a kind or DHIS2: payloads are
+ * opaque JSON, the ordering key comes from the kind. Every function takes the connection first
+ * so a caller can run it inside its own transaction.
  */
 import type { Db } from "../db/db.ts";
-import type { DataValueSetPayload } from "../dhis2/client.ts";
+import type { ClaimedDelivery, ImportCounts } from "./kind.ts";
 
 /** LISTEN/NOTIFY channel that wakes idle workers when work becomes due. */
 export const CHANNEL = "dhis2gw_submissions";
 
-/** Every status, in the order the console shows them; the one list (the type derives from it). */
+/** A delivery's status; a submission's summarises its deliveries' (0008 has the rule). */
 export const STATUSES = [
   "queued",
   "running",
@@ -22,7 +25,7 @@ export const STATUSES = [
 ] as const;
 export type SubmissionStatus = (typeof STATUSES)[number];
 
-/** Where a submission ends; the others are waiting (queued, retrying) or being delivered. */
+/** Where a delivery, and so its submission, ends; the others wait (queued, retrying) or run. */
 export const FINISHED_STATUSES = [
   "delivered",
   "partial",
@@ -35,6 +38,20 @@ export const WAITING_STATUSES: readonly SubmissionStatus[] = STATUSES.filter(
   (s) => !(FINISHED_STATUSES as readonly SubmissionStatus[]).includes(s),
 );
 
+/** A delivery to create with its submission. */
+export interface NewDelivery {
+  /** Today always `default`: the configured DHIS2. */
+  destination: string;
+  kind: string;
+  /** FIFO per key and destination (the kind computes it, e.g. aggregateOrderingKey). */
+  orderingKey: string;
+  /**
+   * Attempts allowed, the first included (server.max_retries + 1). Fixed on the row, as River
+   * and graphile-worker do: lowering the setting later does not kill work already accepted.
+   */
+  maxAttempts: number;
+}
+
 export interface NewSubmission {
   userUid: string;
   username: string;
@@ -45,16 +62,15 @@ export interface NewSubmission {
   orgUnitName: string | null;
   period: string;
   dataSet: string;
+  kind: string;
   /** The request as received, as JSON text (numbers exactly as written). */
   requestJson: string;
-  payload: DataValueSetPayload;
+  /** What is sent, as the kind mapped it. */
+  payload: unknown;
   codes: string[];
   unmappedCodes: string[];
-  /**
-   * Attempts allowed, the first included (server.max_retries + 1). Fixed on the row, as River
-   * and graphile-worker do: lowering the setting later does not kill work already accepted.
-   */
-  maxAttempts: number;
+  /** At least one. */
+  deliveries: NewDelivery[];
 }
 
 export interface EnqueueResult {
@@ -64,12 +80,12 @@ export interface EnqueueResult {
   taskId: string;
   status: SubmissionStatus;
   requestHash: string;
-  payload: DataValueSetPayload;
+  payload: unknown;
   unmappedCodes: string[];
 }
 
 /**
- * Stores a submission, which enqueues it, in one statement (on its own it commits atomically,
+ * Stores a submission and its deliveries, which enqueues them, in one statement (on its own it commits atomically,
  * with no BEGIN/COMMIT round trips). It does not NOTIFY: the caller wakes the workers after the
  * commit, coalesced (WorkNotifier in wakeup.ts says why). With an idempotency key the caller has
  * used before, nothing is inserted and the stored submission is returned (`inserted: false`).
@@ -77,18 +93,32 @@ export interface EnqueueResult {
 export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult> {
   // JSON goes in as text cast to jsonb: a parameter the server types as jsonb would be
   // JSON.stringify'd again by postgres.js, and the request text must reach the server verbatim.
+  if (!s.deliveries.length) throw new Error("a submission needs at least one delivery");
+  const d = s.deliveries;
   const rows = await sql<EnqueueRow[]>`
-    insert into submissions (
-      user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
-      period, data_set, request, payload, codes, unmapped_codes, max_attempts
-    ) values (
-      ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
-      ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.requestJson}::text::jsonb,
-      ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[],
-      ${s.maxAttempts}
+    with sub as (
+      insert into submissions (
+        user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
+        period, data_set, kind, request, payload, codes, unmapped_codes
+      ) values (
+        ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
+        ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.kind},
+        ${s.requestJson}::text::jsonb, ${JSON.stringify(s.payload)}::text::jsonb,
+        ${s.codes}::text[], ${s.unmappedCodes}::text[]
+      )
+      on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
+      returning id, task_id, status, request_hash, payload, unmapped_codes
+    ), del as (
+      insert into deliveries (submission_id, destination, kind, ordering_key, max_attempts)
+      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts
+      from sub, unnest(${d.map((x) => x.destination)}::text[], ${d.map((x) => x.kind)}::text[],
+                       ${d.map((x) => x.orderingKey)}::text[],
+                       ${d.map((x) => x.maxAttempts)}::int[]) with ordinality
+                as x(destination, kind, ordering_key, max_attempts, ordinality)
+      -- In the order given, so delivery ids (FIFO per key) follow it.
+      order by x.ordinality
     )
-    on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
-    returning id, task_id, status, request_hash, payload, unmapped_codes`;
+    select * from sub`;
   if (rows.length) return toEnqueueResult(rows[0], true);
   const existing = await sql<EnqueueRow[]>`
     select id, task_id, status, request_hash, payload, unmapped_codes from submissions
@@ -105,7 +135,7 @@ interface EnqueueRow {
   task_id: string;
   status: SubmissionStatus;
   request_hash: string;
-  payload: DataValueSetPayload;
+  payload: unknown;
   unmapped_codes: string[];
 }
 
@@ -121,22 +151,7 @@ function toEnqueueResult(r: EnqueueRow, inserted: boolean): EnqueueResult {
   };
 }
 
-/** A claimed submission: leased to one worker until `lockedUntil`. */
-export interface ClaimedJob {
-  id: number;
-  taskId: string;
-  /** This attempt's number, 1-based, counting every claim since the submission was stored. */
-  attempt: number;
-  /** `attempts` at the last manual requeue; the retry budget counts from there. */
-  attemptsAtRequeue: number;
-  /** Attempts allowed since enqueue or the last requeue (fixed on the row at enqueue). */
-  maxAttempts: number;
-  payload: DataValueSetPayload;
-  codes: string[];
-  username: string;
-  lockedUntil: Date;
-  claimedAt: Date;
-}
+export type { ClaimedDelivery };
 
 /**
  * The claim's one statement, unexecuted until awaited: exported so the plan test EXPLAINs the
@@ -145,55 +160,60 @@ export interface ClaimedJob {
 export function claimStatement(sql: Db, workerId: string, n: number, leaseSeconds: number) {
   return sql<ClaimRow[]>`
     with due as (
-      select d.id from submissions d
+      select d.id from deliveries d
       where d.status in ('queued', 'retrying') and d.run_at <= now()
         and not exists (
-          select from submissions older
-          where submission_ordering_key(older.org_unit, older.period) =
-                  submission_ordering_key(d.org_unit, d.period)
+          select from deliveries older
+          where older.destination = d.destination and older.ordering_key = d.ordering_key
             and older.status in ('queued', 'running', 'retrying')
             and older.id < d.id
         )
       order by d.run_at, d.id
       limit ${n}
       for update of d skip locked
+    ), claimed as (
+      update deliveries d
+      set status = 'running',
+          attempts = d.attempts + 1,
+          locked_by = ${workerId},
+          locked_until = now() + make_interval(secs => ${leaseSeconds}),
+          updated_at = now()
+      from due
+      where d.id = due.id
+      returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
+                d.max_attempts, d.locked_until, d.updated_at, d.run_at
     )
-    update submissions s
-    set status = 'running',
-        attempts = s.attempts + 1,
-        locked_by = ${workerId},
-        locked_until = now() + make_interval(secs => ${leaseSeconds}),
-        updated_at = now()
-    from due
-    where s.id = due.id
-    returning s.id, s.task_id, s.attempts, s.attempts_at_requeue, s.max_attempts, s.payload,
-              s.codes, s.username, s.locked_until, s.updated_at, s.run_at`;
+    select c.*, s.task_id, s.payload, s.codes, s.username
+    from claimed c join submissions s on s.id = c.submission_id`;
 }
 
 /**
- * Claims up to `n` due submissions for `workerId` in ONE statement: the CTE picks due rows in
+ * Claims up to `n` due deliveries for `workerId` in ONE statement: the CTE picks due rows in
  * run_at order and skips rows another worker has locked, the UPDATE sets the lease. Matches
- * `submissions_due_idx` (run_at, id) where status in (queued, retrying) exactly: selecting 8
- * due rows takes 0.4-0.6 ms on a 1,000,000-row table with 1,000 of them waiting.
+ * `deliveries_due_idx` (run_at, id) where status in (queued, retrying) exactly. The submission's
+ * payload comes along by primary key; its status follows by 0008's trigger.
  *
- * FIFO per ordering key (migration 0006): a row is not due while an older row (smaller id)
- * with the same `submission_ordering_key(org_unit, period)` is still pending (queued, running
- * or retrying), even if that one is not due yet or another worker holds it. A finished older
- * row (delivered, partial, rejected, dead) no longer counts. The NOT EXISTS probes
- * `submissions_pending_key_idx` with the index's own expression, once per candidate row.
+ * FIFO per ordering key: a delivery is not due while an older one (smaller id) to the same
+ * destination with the same `ordering_key` is still pending (queued, running or retrying), even
+ * if that one is not due yet or another worker holds it. A finished older one no longer counts.
+ * The NOT EXISTS probes `deliveries_pending_key_idx` (destination, ordering_key, id), once per
+ * candidate row.
  */
 export async function claim(
   sql: Db,
   workerId: string,
   n: number,
   leaseSeconds: number,
-): Promise<ClaimedJob[]> {
+): Promise<ClaimedDelivery[]> {
   if (n <= 0) return [];
   const rows = await claimStatement(sql, workerId, n, leaseSeconds);
   rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
   return rows.map((r) => ({
     id: r.id,
+    submissionId: r.submission_id,
     taskId: r.task_id,
+    kind: r.kind,
+    destination: r.destination,
     attempt: r.attempts,
     attemptsAtRequeue: r.attempts_at_requeue,
     maxAttempts: r.max_attempts,
@@ -207,11 +227,14 @@ export async function claim(
 
 interface ClaimRow {
   id: number;
+  submission_id: number;
   task_id: string;
+  kind: string;
+  destination: string;
   attempts: number;
   attempts_at_requeue: number;
   max_attempts: number;
-  payload: DataValueSetPayload;
+  payload: unknown;
   codes: string[];
   username: string;
   locked_until: Date;
@@ -219,15 +242,8 @@ interface ClaimRow {
   run_at: Date;
 }
 
-export interface ImportCountsRow {
-  imported: number;
-  updated: number;
-  ignored: number;
-  deleted: number;
-}
-
-/** What one attempt changes on its submission. */
-export interface SubmissionUpdate {
+/** What one attempt changes on its delivery. */
+export interface DeliveryUpdate {
   status: "retrying" | "delivered" | "partial" | "rejected" | "dead";
   /** Next due time, for `retrying`. */
   runAt: Date | null;
@@ -235,13 +251,13 @@ export interface SubmissionUpdate {
   credentialProblem: boolean;
   httpStatus: number | null;
   dhis2Status: string | null;
-  counts: ImportCountsRow | null;
+  counts: ImportCounts | null;
   conflicts: unknown[] | null;
-  /** The DHIS2 reply body, when api.save_response is on. */
+  /** The reply body, when api.save_response is on. */
   response: unknown;
 }
 
-/** One row of submission_attempts. */
+/** One row of delivery_attempts. */
 export interface AttemptRecord {
   outcome: "delivered" | "partial" | "rejected" | "retry" | "dead";
   startedAt: Date;
@@ -250,7 +266,7 @@ export interface AttemptRecord {
 }
 
 /**
- * Records an attempt's outcome: the attempt row and the submission update in one statement,
+ * Records an attempt's outcome: the attempt row and the delivery update in one statement,
  * fenced by (locked_by, attempts): a worker whose lease expired and whose row was rescued (and
  * maybe claimed again, even by itself) changes nothing. Returns false when fenced out.
  */
@@ -258,7 +274,7 @@ export async function recordAttempt(
   sql: Db,
   job: { id: number; attempt: number },
   workerId: string,
-  update: SubmissionUpdate,
+  update: DeliveryUpdate,
   attempt: AttemptRecord,
 ): Promise<boolean> {
   const finished = update.status !== "retrying";
@@ -269,7 +285,7 @@ export async function recordAttempt(
     : JSON.stringify(update.response);
   const rows = await sql`
     with upd as (
-      update submissions
+      update deliveries
       set status = ${update.status},
           run_at = coalesce(${update.runAt}::timestamptz, run_at),
           locked_by = null,
@@ -290,8 +306,8 @@ export async function recordAttempt(
         and attempts = ${job.attempt}
       returning id
     )
-    insert into submission_attempts (
-      submission_id, number, worker, started_at, finished_at, duration_ms, outcome, http_status,
+    insert into delivery_attempts (
+      delivery_id, number, worker, started_at, finished_at, duration_ms, outcome, http_status,
       dhis2_status, imported, updated, ignored, deleted, conflicts, error, credential_problem
     )
     select id, ${job.attempt}, ${workerId}, ${attempt.startedAt}, ${attempt.finishedAt},
@@ -300,13 +316,13 @@ export async function recordAttempt(
            ${c?.deleted ?? null}, ${conflicts}::text::jsonb, ${update.lastError},
            ${update.credentialProblem}
     from upd
-    returning submission_id`;
+    returning delivery_id`;
   return rows.length === 1;
 }
 
 /**
- * Gives a claimed submission back without using an attempt (the circuit breaker is open): the
- * claim's attempt increment is undone and the row is due again at `runAt`.
+ * Gives a claimed delivery back without using an attempt (the circuit breaker is open, or the
+ * kind asked): the claim's attempt increment is undone and the row is due again at `runAt`.
  */
 export async function snooze(
   sql: Db,
@@ -315,7 +331,7 @@ export async function snooze(
   runAt: Date,
 ): Promise<boolean> {
   const rows = await sql`
-    update submissions
+    update deliveries
     set status = case when attempts - 1 > attempts_at_requeue then 'retrying' else 'queued' end,
         attempts = attempts - 1,
         run_at = ${runAt},
@@ -329,31 +345,35 @@ export async function snooze(
 }
 
 export interface RescuedJob {
+  /** The delivery. */
   id: number;
+  submissionId: number;
   attempt: number;
   status: "retrying" | "dead";
   lockedBy: string;
 }
 
 /**
- * Returns submissions whose lease expired (their worker died or stalled) to the queue, due at
+ * Returns deliveries whose lease expired (their worker died or stalled) to the queue, due at
  * once, and records the lost attempt as `lease_expired`. The lost attempt counts like a failed
- * one: a submission whose budget it was the last of (attempts since the last requeue reached
- * the row's max_attempts; say it crashes every worker that takes it) goes to `dead` instead.
+ * one: a delivery whose budget it was the last of (attempts since the last requeue reached the
+ * row's max_attempts; say it crashes every worker that takes it) goes to `dead` instead.
  */
 export async function rescueExpired(sql: Db, limit = 1000): Promise<RescuedJob[]> {
-  const rows = await sql<{ id: number; attempts: number; status: string; locked_by: string }[]>`
+  const rows = await sql<
+    { id: number; submission_id: number; attempts: number; status: string; locked_by: string }[]
+  >`
     with expired as (
-      select id, locked_by as old_worker, updated_at as claimed_at from submissions
+      select id, locked_by as old_worker, updated_at as claimed_at from deliveries
       where status = 'running' and locked_until < now()
       order by locked_until
       limit ${limit}
       for update skip locked
     ), upd as (
-      update submissions s
-      set status = case when s.attempts - s.attempts_at_requeue >= s.max_attempts
+      update deliveries d
+      set status = case when d.attempts - d.attempts_at_requeue >= d.max_attempts
                         then 'dead' else 'retrying' end,
-          finished_at = case when s.attempts - s.attempts_at_requeue >= s.max_attempts
+          finished_at = case when d.attempts - d.attempts_at_requeue >= d.max_attempts
                              then now() end,
           run_at = now(),
           last_error = 'lease expired: worker ' || coalesce(expired.old_worker, '?') ||
@@ -362,11 +382,12 @@ export async function rescueExpired(sql: Db, limit = 1000): Promise<RescuedJob[]
           locked_until = null,
           updated_at = now()
       from expired
-      where s.id = expired.id
-      returning s.id, s.attempts, s.status, s.last_error, expired.old_worker, expired.claimed_at
+      where d.id = expired.id
+      returning d.id, d.submission_id, d.attempts, d.status, d.last_error, expired.old_worker,
+                expired.claimed_at
     ), att as (
-      insert into submission_attempts (
-        submission_id, number, worker, started_at, finished_at, duration_ms, outcome, error
+      insert into delivery_attempts (
+        delivery_id, number, worker, started_at, finished_at, duration_ms, outcome, error
       )
       select id, attempts, coalesce(old_worker, '?'), claimed_at, now(),
              (extract(epoch from now() - claimed_at) * 1000)::integer, 'lease_expired',
@@ -374,9 +395,10 @@ export async function rescueExpired(sql: Db, limit = 1000): Promise<RescuedJob[]
       from upd
       on conflict do nothing
     )
-    select id, attempts, status, old_worker as locked_by from upd`;
+    select id, submission_id, attempts, status, old_worker as locked_by from upd`;
   return rows.map((r) => ({
     id: r.id,
+    submissionId: r.submission_id,
     attempt: r.attempts,
     status: r.status as "retrying" | "dead",
     lockedBy: r.locked_by,

@@ -1,13 +1,14 @@
 /**
- * Manual requeue (logs API, admin console): selected submissions go back to the queue, due now,
- * with a fresh retry budget.
+ * Manual requeue (logs API, admin console): the deliveries of selected submissions go back to
+ * the queue, due now, with a fresh retry budget.
  */
 import type postgres from "postgres";
 import type { Db } from "../db/db.ts";
 import { CHANNEL } from "./queries.ts";
 
+/** Counted in deliveries (one per submission today). */
 export interface RequeueCounts {
-  /** Rows that matched the selection. */
+  /** Deliveries of the submissions that matched the selection. */
   matched: number;
   requeued: number;
   /** Skipped: a worker holds them right now. */
@@ -17,9 +18,10 @@ export interface RequeueCounts {
 }
 
 /**
- * Puts the selected submissions back in the queue, due now, with a fresh retry budget
- * (attempt numbers keep counting, so earlier attempts stay in the log). Running ones are left
- * alone: their worker will record an outcome, and a second delivery would race it.
+ * Puts the deliveries of the submissions `where` selects (a condition on `submissions`) back in
+ * the queue, due now, with a fresh retry budget (attempt numbers keep counting, so earlier
+ * attempts stay in the log). Running ones are left alone: their worker will record an outcome,
+ * and a second delivery would race it.
  */
 export async function requeue(
   sql: Db,
@@ -30,12 +32,15 @@ export async function requeue(
     { matched: number; requeued: number; running: number; already_queued: number }[]
   >`
     with target as (
-      select id, status from submissions where ${where} for update
+      select d.id, d.status from deliveries d
+      where d.submission_id in (select id from submissions where ${where})
+      order by d.id
+      for update of d
     ), upd as (
-      update submissions s
+      update deliveries d
       set status = 'queued',
           run_at = now(),
-          attempts_at_requeue = s.attempts,
+          attempts_at_requeue = d.attempts,
           locked_by = null,
           locked_until = null,
           finished_at = null,
@@ -44,8 +49,8 @@ export async function requeue(
           requeued_by = ${by},
           updated_at = now()
       from target
-      where s.id = target.id and target.status not in ('running', 'queued')
-      returning s.id
+      where d.id = target.id and target.status not in ('running', 'queued')
+      returning d.id
     )
     select (select count(*) from target)::int as matched,
            (select count(*) from upd)::int as requeued,

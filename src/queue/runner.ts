@@ -1,13 +1,14 @@
 /**
- * Everything the delivery side of a process runs, built from config: the DHIS2 client, the
- * worker, the LISTEN that wakes it, the rescuer and the pruner. `serve` starts it unless
- * --no-worker; `--worker-only` starts only this.
+ * Everything the delivery side of a process runs, built from config: the worker for the
+ * destination (its kinds built by the caller, e.g. aggregate/destination.ts), the LISTEN that
+ * wakes it, the rescuer and the pruner. `serve` starts it unless --no-worker; `--worker-only`
+ * starts only this.
  */
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { createDhis2Client, type Dhis2Auth } from "../dhis2/client.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { CircuitBreakers } from "./circuit_breaker.ts";
+import type { Destination } from "./kind.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { listenForWork, type Wakeup } from "./wakeup.ts";
 import { Worker } from "./worker.ts";
@@ -18,6 +19,8 @@ export interface DeliveryDeps {
   log: Logger;
   wakeup: Wakeup;
   breakers: CircuitBreakers;
+  /** Where deliveries go and the kinds that send them; null when none is configured. */
+  destination: Destination | null;
 }
 
 export interface Delivery {
@@ -27,12 +30,6 @@ export interface Delivery {
 
 /** Retry jitter: ±20 % spreads the retries of one outage over a few seconds per minute. */
 const JITTER = 0.2;
-
-export function dhis2Auth(api: Config["api"]): Dhis2Auth {
-  return api.dhis2_auth_method === "pat"
-    ? { method: "pat", token: api.dhis2_pat }
-    : { method: "basic", username: api.dhis2_user, password: api.dhis2_password };
-}
 
 /**
  * The lease must outlast the slowest DHIS2 call, or a healthy but slow delivery is rescued and
@@ -59,23 +56,13 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
   });
   stops.push(() => Promise.resolve(maintenance.stop()));
 
-  if (!api.dhis2_base_url) {
+  const destination = deps.destination;
+  if (!destination) {
     log.warn(
       "api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set: no deliveries run, submissions stay queued",
     );
     return { stop: async (g) => (await runStops(stops, g), { graceful: true }) };
   }
-  const client = createDhis2Client({
-    baseUrl: api.dhis2_base_url,
-    auth: dhis2Auth(api),
-    connectTimeoutMs: api.dhis2_connect_timeout * 1000,
-    timeoutMs: api.dhis2_timeout * 1000,
-    importOptions: {
-      importStrategy: api.import_strategy,
-      idScheme: api.id_scheme,
-      ...(api.dry_run ? { dryRun: true } : {}),
-    },
-  });
   const leaseSeconds = effectiveLeaseSeconds(config);
   if (leaseSeconds !== config.server.lease_seconds) {
     log.warn("server.lease_seconds raised above the DHIS2 timeout", {
@@ -86,7 +73,8 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
   const worker = new Worker({
     sql,
     log: log.child({ component: "worker" }),
-    client,
+    kinds: destination.kinds,
+    destination: destination.address,
     wakeup: deps.wakeup,
     maxConcurrent: config.server.max_concurrent,
     leaseSeconds,
@@ -96,7 +84,6 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
       maxSeconds: Math.max(config.server.retry_backoff_max, config.server.retry_backoff_base),
       jitter: JITTER,
     },
-    saveResponse: api.save_response,
     breakers: deps.breakers,
   });
   const listener = await listenForWork(sql, deps.wakeup, log);

@@ -1,7 +1,8 @@
 /**
- * The delivery worker: claims due submissions, posts each to DHIS2 and records the outcome.
+ * The delivery worker: claims due deliveries, hands each to its kind (`deliveries.kind` →
+ * DeliveryKind, e.g. src/aggregate/) and records the outcome the kind returns.
  *
- * Claim (one short statement, commits the lease) → POST to DHIS2 with no transaction open →
+ * Claim (one short statement, commits the lease) → the kind sends it with no transaction open →
  * record the outcome (one statement, fenced by the lease). At most `maxConcurrent` deliveries
  * are in flight; an idle worker sleeps until woken (same-process submit, LISTEN/NOTIFY) or the
  * poll interval passes. A per-destination circuit breaker stops claims while DHIS2 is down and
@@ -9,19 +10,24 @@
  * snoozed without using an attempt.
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
-import type { Dhis2Client } from "../dhis2/client.ts";
-import { decideOutcome } from "../dhis2/outcome.ts";
 import type { Logger } from "../logs/logger.ts";
 import { CircuitBreakers } from "./circuit_breaker.ts";
+import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
-import { claim, type ClaimedJob, recordAttempt, snooze } from "./queries.ts";
+import { claim, recordAttempt, snooze } from "./queries.ts";
 import type { RetryOptions } from "./retry_policy.ts";
 import { Wakeup } from "./wakeup.ts";
 
 export interface WorkerOptions {
   sql: Sql;
   log: Logger;
-  client: Pick<Dhis2Client, "postDataValueSets" | "apiUrl">;
+  /** The kinds this worker delivers, found by `deliveries.kind`. */
+  kinds: readonly DeliveryKind[];
+  /**
+   * Where the deliveries go (the DHIS2 API URL): the circuit breaker's key, shown on the status
+   * page. One destination per worker today; several would run a worker each.
+   */
+  destination: string;
   /** Shared with the submission route of this process (and fed by LISTEN with PostgreSQL). */
   wakeup: Wakeup;
   workerId?: string;
@@ -29,7 +35,6 @@ export interface WorkerOptions {
   leaseSeconds: number;
   pollIntervalMs: number;
   backoff: RetryOptions;
-  saveResponse: boolean;
   breakers?: CircuitBreakers;
   now?: () => Date;
   random?: () => number;
@@ -38,9 +43,11 @@ export interface WorkerOptions {
 }
 
 export interface AttemptEvent {
+  /** The submission the delivery belongs to. */
   id: number;
+  deliveryId: number;
   attempt: number;
-  /** The attempt's outcome, or `snoozed` (breaker open) / `fenced` (lease lost meanwhile). */
+  /** The attempt's outcome, or `snoozed` (no attempt used) / `fenced` (lease lost meanwhile). */
   outcome: Plan["outcome"] | "snoozed" | "fenced";
   status?: string;
 }
@@ -59,9 +66,10 @@ export class Worker {
   readonly #log: Logger;
   readonly #breakers: CircuitBreakers;
   readonly #destination: string;
+  readonly #kinds: ReadonlyMap<string, DeliveryKind>;
   readonly #now: () => Date;
   readonly #random: () => number;
-  readonly #inFlight = new Set<Promise<void>>();
+  readonly #inFlight = new Set<Promise<boolean>>();
   readonly #stop = new AbortController();
   /** Woken when a delivery ends: a slot is free, or the breaker changed. */
   readonly #slotFreed = new Wakeup();
@@ -74,7 +82,8 @@ export class Worker {
     this.id = opts.workerId ?? defaultWorkerId();
     this.#log = opts.log.child({ worker: this.id });
     this.#breakers = opts.breakers ?? new CircuitBreakers();
-    this.#destination = opts.client.apiUrl;
+    this.#destination = opts.destination;
+    this.#kinds = new Map(opts.kinds.map((k) => [k.name, k]));
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
   }
@@ -160,41 +169,63 @@ export class Worker {
     }
   }
 
-  #track(p: Promise<void>): void {
-    this.#inFlight.add(p);
-    p.finally(() => {
-      this.#inFlight.delete(p);
-      // Only worth a claim when more work may be due or the breaker may have let go.
+  #track(p: Promise<boolean>): void {
+    const done = p.then((released) => released, () => false);
+    this.#inFlight.add(done);
+    done.then((released) => {
+      this.#inFlight.delete(done);
+      // Only worth a claim when more work may be due, the breaker may have let go, or a
+      // finished delivery released the next one of its ordering key (FIFO per key: that one
+      // was not claimable until now, and no NOTIFY announces it).
       if (
-        this.#maybeMore || this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
+        released || this.#maybeMore ||
+        this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
       ) {
         this.#slotFreed.wake();
       }
     });
   }
 
-  async #deliver(job: ClaimedJob): Promise<void> {
-    const log = this.#log.child({ submissionId: job.id, taskId: job.taskId, attempt: job.attempt });
+  /** Delivers one claimed job; true when it finished (its key's next delivery may go now). */
+  async #deliver(job: ClaimedDelivery): Promise<boolean> {
+    const log = this.#log.child({
+      submissionId: job.submissionId,
+      deliveryId: job.id,
+      taskId: job.taskId,
+      attempt: job.attempt,
+    });
+    const event = { id: job.submissionId, deliveryId: job.id, attempt: job.attempt };
     try {
       const breaker = this.#breakers.get(this.#destination);
       const startedAt = this.#now();
-      if (!breaker.canAttempt(startedAt)) {
-        const next = breaker.snapshot(startedAt).nextProbeAt?.getTime() ?? 0;
-        const until = new Date(Math.max(next, startedAt.getTime() + 1000));
+      const kind = this.#kinds.get(job.kind);
+      if (!kind || !breaker.canAttempt(startedAt)) {
+        // No attempt used either way. An unknown kind is a newer replica's work during a
+        // rolling upgrade: leave it for a worker that knows it.
+        const next = kind ? breaker.snapshot(startedAt).nextProbeAt?.getTime() ?? 0 : 0;
+        const until = new Date(Math.max(next, startedAt.getTime() + (kind ? 1000 : 60_000)));
         const ok = await snooze(this.#o.sql, job, this.id, until);
-        log.info("delivery snoozed: DHIS2 circuit open", { until: until.toISOString(), ok });
-        this.#o.onAttempt?.({ id: job.id, attempt: job.attempt, outcome: "snoozed" });
-        return;
+        log.info(
+          kind ? "delivery snoozed: DHIS2 circuit open" : "delivery snoozed: unknown kind",
+          { kind: job.kind, until: until.toISOString(), ok },
+        );
+        this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
+        return false;
       }
       const t0 = performance.now();
-      const result = await this.#o.client.postDataValueSets(job.payload);
+      const outcome = await kind.deliver(job, { now: this.#now });
       const finishedAt = this.#now();
-      const outcome = decideOutcome(result, job.payload);
+      if (outcome.kind === "snooze") {
+        const ok = await snooze(this.#o.sql, job, this.id, outcome.until);
+        log.info("delivery snoozed", { reason: outcome.reason, until: outcome.until, ok });
+        this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
+        return false;
+      }
       // Whatever made this a retry (down, overloaded, refusing our credentials) will fail every
       // other delivery too: let the breaker pause them instead of burning their attempts.
       if (outcome.kind === "retry") breaker.onFailure(finishedAt);
       else breaker.onSuccess(finishedAt);
-      const plan = planOutcome(outcome, result, {
+      const plan = planOutcome(outcome, {
         budgetAttempt: job.attempt - job.attemptsAtRequeue,
         // The budget fixed on the row at enqueue, not today's setting: lowering
         // server.max_retries must not kill work already accepted.
@@ -203,28 +234,26 @@ export class Worker {
         credentialBackoff: credentialBackoff(this.#o.backoff),
         now: finishedAt,
         random: this.#random,
-        dataValues: job.payload.dataValues,
-        codes: job.codes,
-        saveResponse: this.#o.saveResponse,
       });
       const durationMs = Math.round(performance.now() - t0);
       const recorded = await this.#record(job, plan, { startedAt, finishedAt, durationMs });
       this.#logOutcome(log, plan, durationMs, recorded);
       this.#o.onAttempt?.({
-        id: job.id,
-        attempt: job.attempt,
+        ...event,
         outcome: recorded ? plan.outcome : "fenced",
         status: plan.update.status,
       });
+      return recorded && plan.update.status !== "retrying";
     } catch (err) {
       // The lease brings the job back; nothing else to do here.
       log.error("delivery failed unexpectedly; the lease will return it", { error: err as Error });
+      return false;
     }
   }
 
-  /** The DHIS2 call has happened: try hard to record it, a failed record means a re-send. */
+  /** The exchange has happened: try hard to record it, a failed record means a re-send. */
   async #record(
-    job: ClaimedJob,
+    job: ClaimedDelivery,
     plan: Plan,
     times: { startedAt: Date; finishedAt: Date; durationMs: number },
   ): Promise<boolean> {

@@ -144,7 +144,10 @@ export function hasFilter(f: LogFilter): boolean {
   return Object.entries(f).some(([k, v]) => k !== "userUid" && v !== undefined);
 }
 
-/** The WHERE condition for `f`; `true` without filters. Days are read in `timezone`. */
+/**
+ * The WHERE condition for `f` over an unaliased `submissions`; `true` without filters. Days are
+ * read in `timezone`. `q` searches the last error of any of the submission's deliveries.
+ */
 export function filterSql(sql: Db, f: LogFilter, timezone: string): postgres.Fragment {
   const c: postgres.Fragment[] = [];
   if (f.statuses) c.push(sql`status in ${sql(f.statuses)}`);
@@ -163,7 +166,10 @@ export function filterSql(sql: Db, f: LogFilter, timezone: string): postgres.Fra
   if (f.userUid) c.push(sql`user_uid = ${f.userUid}`);
   if (f.q) {
     const pattern = `%${f.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
-    c.push(sql`last_error ilike ${pattern}`);
+    c.push(sql`exists (
+      select 1 from deliveries q
+      where q.submission_id = submissions.id and q.last_error ilike ${pattern}
+    )`);
   }
   if (!c.length) return sql`true`;
   return c.reduce((acc, cond) => sql`${acc} and ${cond}`);

@@ -1,6 +1,11 @@
 /**
  * Reading and deleting submissions for the logs API. Queue state changes (claim, outcome,
  * rescue, requeue) live in src/queue/queries.ts.
+ *
+ * The API's shape predates deliveries: a submission's queue fields (attempts, last_error,
+ * next_run_at, counts, ...) are its first delivery's (today its only one, destination
+ * `default`), its status the summary 0008's triggers keep, and the detail lists the attempts of
+ * every delivery.
  */
 import type postgres from "postgres";
 import type { Db, Sql } from "../db/db.ts";
@@ -33,17 +38,26 @@ export interface SubmissionSummary {
   idempotency_key: string | null;
 }
 
+/** Over `s` (the submission) and `d` (its first delivery, absent only mid-delete). */
 const summaryColumns = (sql: Db) =>
   sql`
-  id, task_id, status, created_at as submitted_at, updated_at, finished_at, username as "user",
-  user_uid, source_name, org_unit, org_unit_name, period, data_set, attempts,
-  greatest(attempts - 1, 0) as retry_count,
-  case when status in ('queued', 'retrying') then run_at end as next_run_at,
-  http_status, dhis2_status,
-  case when imported is null then null else
-    json_build_object('imported', imported, 'updated', updated, 'ignored', ignored,
-                      'deleted', deleted) end as import_count,
-  last_error, credential_problem, idempotency_key`;
+  s.id, s.task_id, s.status, s.created_at as submitted_at,
+  greatest(s.updated_at, d.updated_at) as updated_at, s.finished_at, s.username as "user",
+  s.user_uid, s.source_name, s.org_unit, s.org_unit_name, s.period, s.data_set,
+  coalesce(d.attempts, 0) as attempts, greatest(coalesce(d.attempts, 0) - 1, 0) as retry_count,
+  case when d.status in ('queued', 'retrying') then d.run_at end as next_run_at,
+  d.http_status, d.dhis2_status,
+  case when d.imported is null then null else
+    json_build_object('imported', d.imported, 'updated', d.updated, 'ignored', d.ignored,
+                      'deleted', d.deleted) end as import_count,
+  d.last_error, coalesce(d.credential_problem, false) as credential_problem,
+  s.idempotency_key`;
+
+/** The first delivery of `s`, by the (submission_id, destination) unique index. */
+const firstDelivery = (sql: Db) =>
+  sql`left join lateral (
+    select * from deliveries where submission_id = s.id order by id limit 1
+  ) d on true`;
 
 /**
  * One page, newest first, and the total, read in one snapshot so they agree. The order
@@ -66,10 +80,18 @@ export async function listSubmissions(
   return await sql.begin("isolation level repeatable read read only", async (tx) => {
     const [{ total }] = await tx<{ total: number }[]>`
       select count(*)::int as total from submissions where ${where(tx)}`;
+    // The filter is a condition on an unaliased `submissions` (filters.ts), so the page is
+    // chosen first and its deliveries joined after.
     const items = await tx<SubmissionSummary[]>`
-      select ${summaryColumns(tx)} from submissions where ${where(tx)}
-      order by created_at desc, id desc
-      limit ${pageSize} offset ${(page - 1) * pageSize}`;
+      select ${summaryColumns(tx)}
+      from (
+        select id, task_id, status, created_at, updated_at, finished_at, username, user_uid,
+               source_name, org_unit, org_unit_name, period, data_set, idempotency_key
+        from submissions where ${where(tx)}
+        order by created_at desc, id desc
+        limit ${pageSize} offset ${(page - 1) * pageSize}
+      ) s ${firstDelivery(tx)}
+      order by s.created_at desc, s.id desc`;
     return { items: [...items], total };
   });
 }
@@ -108,38 +130,48 @@ export async function getSubmission(
   sql: Db,
   key: { id: number } | { taskId: string },
 ): Promise<SubmissionDetail | null> {
-  const cond = "id" in key ? sql`id = ${key.id}` : sql`task_id = ${key.taskId}`;
+  const cond = "id" in key ? sql`s.id = ${key.id}` : sql`s.task_id = ${key.taskId}`;
   const rows = await sql<Omit<SubmissionDetail, "attempts_log">[]>`
-    select ${summaryColumns(sql)}, request as payload, payload as dhis2_payload, codes,
-           unmapped_codes, conflicts, response, requeued_at, requeued_by
-    from submissions where ${cond}`;
+    select ${summaryColumns(sql)}, s.request as payload, s.payload as dhis2_payload, s.codes,
+           s.unmapped_codes, d.conflicts, d.response, d.requeued_at, d.requeued_by
+    from submissions s ${firstDelivery(sql)} where ${cond}`;
   if (!rows.length) return null;
   const attempts = await sql<AttemptRow[]>`
-    select number, worker, started_at, finished_at, duration_ms, outcome, http_status,
-           dhis2_status,
-           case when imported is null then null else
-             json_build_object('imported', imported, 'updated', updated, 'ignored', ignored,
-                               'deleted', deleted) end as import_count,
-           conflicts, error, credential_problem
-    from submission_attempts where submission_id = ${rows[0].id}
-    order by number`;
+    select a.number, a.worker, a.started_at, a.finished_at, a.duration_ms, a.outcome,
+           a.http_status, a.dhis2_status,
+           case when a.imported is null then null else
+             json_build_object('imported', a.imported, 'updated', a.updated,
+                               'ignored', a.ignored, 'deleted', a.deleted) end as import_count,
+           a.conflicts, a.error, a.credential_problem
+    from deliveries d join delivery_attempts a on a.delivery_id = d.id
+    where d.submission_id = ${rows[0].id}
+    order by d.id, a.number`;
   return { ...rows[0], attempts_log: [...attempts] };
 }
 
-/** Deletes one submission unless a worker holds it. */
+/**
+ * Deletes one submission (its deliveries and attempts by cascade) unless a worker holds one of
+ * its deliveries. Deliveries are locked before the submission, the order every queue statement
+ * takes (delivery, then the submission through the summary trigger), so it cannot deadlock
+ * with them.
+ */
 export async function deleteSubmission(
   sql: Db,
   id: number,
 ): Promise<"deleted" | "running" | "not_found"> {
-  const rows = await sql<{ status: string; deleted: boolean }[]>`
-    with del as (
-      delete from submissions where id = ${id} and status <> 'running' returning id
+  const [row] = await sql<{ found: boolean; deleted: boolean }[]>`
+    with locked as (
+      select id, status from deliveries where submission_id = ${id} order by id for update
+    ), del as (
+      delete from submissions
+      where id = ${id} and not exists (select 1 from locked where status = 'running')
+      returning id
     )
     -- The outer select sees the snapshot from before the delete: the row, if it existed.
-    select s.status, exists (select 1 from del) as deleted
-    from submissions s where s.id = ${id}`;
-  if (rows.some((r) => r.deleted)) return "deleted";
-  return rows.length ? "running" : "not_found";
+    select exists (select 1 from submissions where id = ${id}) as found,
+           exists (select 1 from del) as deleted`;
+  if (row.deleted) return "deleted";
+  return row.found ? "running" : "not_found";
 }
 
 /**
@@ -153,13 +185,19 @@ export async function purgeSubmissions(
 ): Promise<number> {
   const chosen = (statuses?.length ? statuses : FINISHED_STATUSES).filter((s) => s !== "running");
   if (!chosen.length) return 0;
+  // Deliveries first, as deleteSubmission explains.
   const [row] = await sql<{ deleted: number }[]>`
-    with d as (
+    with locked as (
+      select d.submission_id from submissions s join deliveries d on d.submission_id = s.id
+      where s.created_at < ${before} and s.status in ${sql(chosen as string[])}
+      order by d.id
+      for update of d
+    ), del as (
       delete from submissions
-      where created_at < ${before} and status in ${sql(chosen as string[])}
+      where id in (select submission_id from locked) and status in ${sql(chosen as string[])}
       returning 1
     )
-    select count(*)::int as deleted from d`;
+    select count(*)::int as deleted from del`;
   return row.deleted;
 }
 
@@ -188,9 +226,10 @@ export interface WaitingSubmission {
 /** The submission that has waited longest for delivery (queued, running or retrying). */
 export async function oldestWaiting(sql: Db): Promise<WaitingSubmission | null> {
   const [row] = await sql<WaitingSubmission[]>`
-    select id, status, created_at as "createdAt", run_at as "runAt", attempts
-    from submissions where status in ('queued', 'running', 'retrying')
-    order by created_at, id limit 1`;
+    select s.id, s.status, s.created_at as "createdAt", d.run_at as "runAt", d.attempts
+    from submissions s ${firstDelivery(sql)}
+    where s.status in ('queued', 'running', 'retrying')
+    order by s.created_at, s.id limit 1`;
   return row ?? null;
 }
 

@@ -12,9 +12,11 @@ import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
-import { buildPayload } from "./payload.ts";
+import { AGGREGATE } from "../aggregate/kind.ts";
+import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
+import { buildPayload } from "../aggregate/payload.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
-import { requestHash, validateAggregate } from "./request.ts";
+import { requestHash, validateAggregate } from "../aggregate/request.ts";
 
 export interface SubmissionDeps {
   config: Readonly<Config>;
@@ -159,11 +161,17 @@ export function submissionRoutes(deps: SubmissionDeps) {
       orgUnitName: req.orgUnitName ?? null,
       period: req.period,
       dataSet: built.dataSet,
+      kind: AGGREGATE,
       requestJson: JSON.stringify(body),
       payload: built.payload,
       codes: built.codes,
       unmappedCodes: built.unmappedCodes,
-      maxAttempts: config.server.max_retries + 1,
+      deliveries: [{
+        destination: "default",
+        kind: AGGREGATE,
+        orderingKey: aggregateOrderingKey(built.orgUnit, req.period),
+        maxAttempts: config.server.max_retries + 1,
+      }],
     });
     if (!stored.inserted && stored.requestHash !== hash) {
       throw conflict(

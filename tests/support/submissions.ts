@@ -5,7 +5,9 @@
  */
 import type { Config } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/config.ts";
-import { createDhis2Client } from "../../src/dhis2/client.ts";
+import { AGGREGATE, aggregateKind } from "../../src/aggregate/kind.ts";
+import { aggregateOrderingKey } from "../../src/aggregate/ordering_key.ts";
+import { createDhis2Client, type Dhis2Client } from "../../src/dhis2/client.ts";
 import {
   DEFAULT_PASSWORD,
   DEFAULT_USERNAME,
@@ -127,26 +129,36 @@ export function simulatorClient(sim: Simulator, timeoutMs = 10_000) {
   });
 }
 
-/** A worker against the simulator with test-friendly defaults; override anything. */
+/** What a test may swap in the aggregate kind a test worker delivers with. */
+export interface TestKindOptions {
+  client?: Pick<Dhis2Client, "postDataValueSets" | "apiUrl">;
+  saveResponse?: boolean;
+}
+
+/**
+ * A worker against the simulator with test-friendly defaults; override anything. `client` and
+ * `saveResponse` build its aggregate kind (the client's URL is the breaker's key).
+ */
 export function testWorker(
   sql: Sql,
   sim: Simulator,
   attempts: AttemptLog,
-  opts: Partial<WorkerOptions> = {},
+  opts: Partial<WorkerOptions> & TestKindOptions = {},
 ): Worker {
+  const { client = simulatorClient(sim), saveResponse = true, ...rest } = opts;
   return new Worker({
     sql,
     log: captureLogger("info").log,
-    client: simulatorClient(sim),
+    kinds: [aggregateKind({ client, saveResponse })],
+    destination: client.apiUrl,
     wakeup: new Wakeup(),
     maxConcurrent: 4,
     leaseSeconds: 60,
     pollIntervalMs: 200,
     backoff: { baseSeconds: 1, maxSeconds: 60, jitter: 0.2 },
-    saveResponse: true,
     breakers: new CircuitBreakers(),
     onAttempt: attempts.push,
-    ...opts,
+    ...rest,
   });
 }
 
@@ -155,9 +167,9 @@ export function body(values: Record<string, unknown> = { ANC1: 12 }, extra = {})
   return { orgUnit: ORG_UNIT, period: "202401", dataSet: DATA_SET, dataValues: values, ...extra };
 }
 
-/** Makes every waiting submission due now (skips the retry delay without touching its logic). */
+/** Makes every waiting delivery due now (skips the retry delay without touching its logic). */
 export async function fastForward(sql: Sql): Promise<void> {
-  await sql`update submissions set run_at = now() where status in ('queued', 'retrying')`;
+  await sql`update deliveries set run_at = now() where status in ('queued', 'retrying')`;
 }
 
 /** A distinct monthly period per number (200001 onwards, 1,200 of them before they repeat). */
@@ -187,6 +199,7 @@ export function insertOne(
     orgUnitName: null,
     period,
     dataSet: DATA_SET,
+    kind: AGGREGATE,
     requestJson: JSON.stringify({ dataValues: { ANC1: marker } }),
     payload: {
       dataSet: DATA_SET,
@@ -196,6 +209,11 @@ export function insertOne(
     },
     codes: ["ANC1"],
     unmappedCodes: [],
-    maxAttempts,
+    deliveries: [{
+      destination: "default",
+      kind: AGGREGATE,
+      orderingKey: aggregateOrderingKey(ORG_UNIT, period),
+      maxAttempts,
+    }],
   });
 }

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { isValidPeriod } from "../dhis2/periods.ts";
 import { isUid } from "../dhis2/uid.ts";
 import type { FieldProblem } from "../http/errors.ts";
-import { isRawNumber, MAX_NUMBER_LENGTH, plainNumberText } from "./raw_json.ts";
+import { isRawNumber, MAX_NUMBER_LENGTH, plainNumberText } from "../submissions/raw_json.ts";
 
 /** A data value as it will be sent: its text, and what JSON type it arrived as. */
 export interface SubmittedValue {

@@ -1,0 +1,78 @@
+/**
+ * What the queue asks of a kind of submission (src/aggregate/ today, src/tracker/ later): send
+ * one claimed delivery and say what happened, as an explicit outcome value. The queue owns
+ * everything else (claim, lease, retry budget and schedule, breaker, attempt log) and imports
+ * nothing kind- or DHIS2-specific; the worker picks the kind by `deliveries.kind`.
+ */
+
+/** A delivery leased to one worker until `lockedUntil`, with what its kind needs to send it. */
+export interface ClaimedDelivery {
+  id: number;
+  submissionId: number;
+  taskId: string;
+  kind: string;
+  destination: string;
+  /** This attempt's number, 1-based, counting every claim since the delivery was enqueued. */
+  attempt: number;
+  /** `attempts` at the last manual requeue; the retry budget counts from there. */
+  attemptsAtRequeue: number;
+  /** Attempts allowed since enqueue or the last requeue (fixed on the row at enqueue). */
+  maxAttempts: number;
+  /** The submission as mapped at intake (what is sent), opaque to the queue. */
+  payload: unknown;
+  /** Per payload item, the caller's code behind it (names what a destination refused). */
+  codes: readonly string[];
+  username: string;
+  lockedUntil: Date;
+  claimedAt: Date;
+}
+
+export interface ImportCounts {
+  imported: number;
+  updated: number;
+  ignored: number;
+  deleted: number;
+}
+
+/** What the destination said, stored on the delivery and its attempt row. */
+export interface OutcomeFacts {
+  httpStatus: number | null;
+  /** The destination's own status word (DHIS2's OK/WARNING/ERROR). */
+  remoteStatus: string | null;
+  counts: ImportCounts | null;
+  /** Refusals, with the caller's codes behind them. */
+  conflicts: unknown[] | null;
+  /** The reply body, only when api.save_response is on; otherwise null. */
+  response: unknown;
+}
+
+/**
+ * A kind's verdict on one exchange. `retry` leaves the when (or whether: the budget may be
+ * spent) to the queue's retry policy; `give_up` ends the delivery now; `snooze` gives the
+ * delivery back without using an attempt.
+ */
+export type Outcome =
+  | { kind: "delivered"; facts: OutcomeFacts }
+  | { kind: "partial"; facts: OutcomeFacts; error: string; refusedCodes: string[] }
+  | { kind: "rejected"; facts: OutcomeFacts; error: string; refusedCodes: string[] }
+  | { kind: "retry"; facts: OutcomeFacts; error: string; credentialProblem: boolean }
+  | { kind: "give_up"; facts: OutcomeFacts; error: string }
+  | { kind: "snooze"; until: Date; reason: string };
+
+export interface DeliverContext {
+  now: () => Date;
+}
+
+export interface DeliveryKind {
+  /** The `deliveries.kind` it handles. */
+  readonly name: string;
+  /** Sends one delivery and decides the outcome; throws only on a bug (the lease recovers). */
+  deliver(delivery: ClaimedDelivery, ctx: DeliverContext): Promise<Outcome>;
+}
+
+/** A place deliveries go, with the kinds that can send there (built by the composition root). */
+export interface Destination {
+  /** Shown in logs and on the status page, and the circuit breaker's key (the DHIS2 API URL). */
+  address: string;
+  kinds: readonly DeliveryKind[];
+}
