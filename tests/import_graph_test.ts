@@ -1,7 +1,8 @@
 /**
  * The layering of src/ (scripts/import_graph.ts): no import cycle, src/http/app.ts imported only
- * by the entry points, config/ importing no other part of src/. Checked on the real tree, and on
- * small graphs that break each rule, so the check itself is seen to catch what it is for.
+ * by the entry points, and the folder rules (config/ imports no other part of src/, the queue no
+ * kind...). Checked on the real tree, and on small graphs that break each rule, so the check
+ * itself is seen to catch what it is for.
  */
 import assert from "node:assert/strict";
 import { cycles, type Graph, importsOf, problems, readGraph } from "../scripts/import_graph.ts";
@@ -75,6 +76,21 @@ Deno.test("config/ imports no other part of src/; mappings/ does not import subm
     "src/config/config.ts imports src/http/cors.ts: config/ imports no other part of src/",
     "src/mappings/cache.ts imports src/submissions/mapping_lookup.ts: " +
     "mappings do not know their user",
+  ]);
+});
+
+Deno.test("the queue imports no kind and nothing of DHIS2", () => {
+  const g = graph({
+    "src/queue/worker.ts": ["src/queue/kind.ts", "src/aggregate/kind.ts"],
+    "src/queue/queries.ts": ["src/queue/kind.ts", "src/dhis2/outcome.ts"],
+    "src/queue/kind.ts": [],
+    "src/aggregate/kind.ts": ["src/queue/kind.ts", "src/dhis2/outcome.ts"],
+    "src/dhis2/outcome.ts": ["src/queue/kind.ts"],
+  });
+  assert.deepEqual(problems(g), [
+    "src/queue/worker.ts imports src/aggregate/kind.ts: the queue imports no kind",
+    "src/queue/queries.ts imports src/dhis2/outcome.ts: " +
+    "the queue knows kinds only by their interface",
   ]);
 });
 
