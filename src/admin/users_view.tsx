@@ -3,7 +3,12 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { z } from "@hono/zod-openapi";
 import { DEFAULT_ROLE, ROLES } from "../auth/principal.ts";
-import type { ApiTokenSchema, NewApiTokenSchema, UserSchema } from "../auth/schemas.ts";
+import type {
+  ApiTokenSchema,
+  ListUsersQuery,
+  NewApiTokenSchema,
+  UserSchema,
+} from "../auth/schemas.ts";
 import type { AppEnv } from "../http/env.ts";
 import { must } from "./api.ts";
 import {
@@ -22,8 +27,10 @@ type User = z.infer<typeof UserSchema>;
 type ApiToken = z.infer<typeof ApiTokenSchema>;
 type C = Context<AppEnv>;
 
-/** GET /api/v2/users's filters the Users page offers, and its page. */
-const LIST_KEYS = ["username", "role", "is_active", "page"];
+/** The filters the Users page offers, and its page: some of GET /api/v2/users's. */
+const LIST_KEYS = ["username", "role", "is_active", "page"] as const satisfies readonly (
+  keyof z.infer<typeof ListUsersQuery>
+)[];
 
 const text = (v: unknown) => (typeof v === "string" ? v.trim() : "");
 
