@@ -3,7 +3,10 @@
  * no chart library and no script, so it works offline and in the compiled binary.
  */
 
-export const OUTCOMES = ["delivered", "partial", "rejected", "dead", "waiting"] as const;
+import { FINISHED_STATUSES } from "../queue/queries.ts";
+
+/** What became of the submissions of an hour: how each finished, or still waiting. */
+export const OUTCOMES = [...FINISHED_STATUSES, "waiting"] as const;
 export type Outcome = typeof OUTCOMES[number];
 
 export const OUTCOME_COLORS: Record<Outcome, string> = {

@@ -1,4 +1,4 @@
-/** Small pieces the console's fragments share. */
+/** The pieces the console's pages and fragments share: tables, pager, cards, forms, alerts. */
 import type { Child } from "hono/jsx";
 import type { ApiErrorBody } from "./api.ts";
 
@@ -108,3 +108,135 @@ export interface Page<T> {
   page_size: number;
   total_pages: number;
 }
+
+/** A column header; `false` leaves the column out (an admin-only one, for a viewer). */
+export type Column = Child | { label: Child; class: string } | false;
+
+/** Right-aligned, for counts and numbers. */
+export const num = (label: Child): Column => ({ label, class: "num" });
+
+function isClassed(c: Column): c is { label: Child; class: string } {
+  return typeof c === "object" && c !== null && "label" in c && "class" in c;
+}
+
+function header(c: Column) {
+  return isClassed(c) ? <th scope="col" class={c.class}>{c.label}</th> : <th scope="col">{c}</th>;
+}
+
+/**
+ * A list as a table: one header per column, one `row` per item, and, for none, a row saying so
+ * (`empty.span` wide: kept as each list had it, whatever the columns a role sees).
+ */
+export function Table<T>(props: {
+  caption?: Child;
+  columns: Column[];
+  rows: readonly T[];
+  row: (item: T) => Child;
+  empty?: { text: string; span: number };
+}) {
+  const { empty, rows } = props;
+  return (
+    <table>
+      {props.caption && <caption class="muted">{props.caption}</caption>}
+      <thead>
+        <tr>
+          {props.columns.filter((c) => c !== false).map(header)}
+        </tr>
+      </thead>
+      <tbody>
+        {empty && rows.length === 0 && (
+          <tr>
+            <td colspan={empty.span} class="muted">{empty.text}</td>
+          </tr>
+        )}
+        {rows.map(props.row)}
+      </tbody>
+    </table>
+  );
+}
+
+/** A titled card; the heading labels the section for screen readers. */
+export function Card(props: { id: string; title: Child; children?: Child }) {
+  return (
+    <section class="card" aria-labelledby={props.id}>
+      <h2 id={props.id}>{props.title}</h2>
+      {props.children}
+    </section>
+  );
+}
+
+/** A button that posts to a fragment action after the user confirms `confirm`. */
+export function ActionButton(props: { action: string; confirm: string; children?: Child }) {
+  return (
+    <button type="button" data-action={props.action} data-confirm={props.confirm}>
+      {props.children}
+    </button>
+  );
+}
+
+/** A labelled form field around its control; `id` is the control's. */
+export function FormField(props: { id: string; label: Child; children?: Child }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      {props.children}
+    </div>
+  );
+}
+
+/** The query a list page was opened with: its filters, pre-filled into the form. */
+export type Query = Record<string, string | undefined>;
+
+/** A text-like filter field, pre-filled from the page's query (`f-<name>`). */
+export function FilterField(
+  props: { name: string; label: string; q: Query; type?: string; placeholder?: string },
+) {
+  return (
+    <div class="field">
+      <label for={`f-${props.name}`}>{props.label}</label>
+      <input
+        id={`f-${props.name}`}
+        name={props.name}
+        type={props.type ?? "text"}
+        value={props.q[props.name] ?? ""}
+        placeholder={props.placeholder}
+      />
+    </div>
+  );
+}
+
+/** A choice filter: "any", then `options` as `[value, text]`, the query's one selected. */
+export function FilterSelect(
+  props: { name: string; label: string; q: Query; options: readonly (readonly [string, string])[] },
+) {
+  const current = props.q[props.name];
+  return (
+    <div class="field">
+      <label for={`f-${props.name}`}>{props.label}</label>
+      <select id={`f-${props.name}`} name={props.name}>
+        <option value="">any</option>
+        {props.options.map(([value, text]) => (
+          <option value={value} selected={current === value}>{text}</option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** A list page's read-only filter form; the script turns Apply into the page's query. */
+export function FilterForm(props: { label: string; children?: Child }) {
+  return (
+    <form class="card" data-filter role="search" aria-label={props.label}>
+      <div class="grid">
+        {props.children}
+        <div class="buttons">
+          <button type="submit" class="primary">Apply filters</button>
+          <button type="button" data-reset-filters>Clear</button>
+        </div>
+      </div>
+    </form>
+  );
+}
+
+/** `[value, value]` pairs, for a select whose options show their own value. */
+export const same = (values: readonly string[]) => values.map((v) => [v, v] as const);

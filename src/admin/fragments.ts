@@ -5,27 +5,18 @@
  * API's own role checks refuse anything else.
  */
 import { Hono } from "hono";
-import type { Context } from "hono";
 import { requireRole } from "../auth/guard.ts";
 import { authenticate } from "../auth/middleware.ts";
-import type { Role } from "../auth/principal.ts";
-import type { Config } from "../config/config.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
-import { type Api, ApiFailure, type ApiFetch, apiFor } from "./api.ts";
+import { ApiFailure, type ApiFetch, apiFor } from "./api.ts";
 import { ErrorAlert } from "./components.tsx";
+import type { AdminDeps, FragmentContext } from "./context.ts";
 import { mappingFragments } from "./mappings_view.tsx";
-import type { AdminDeps } from "./routes.ts";
 import { statusFragments } from "./status_view.tsx";
+import { submissionDetail } from "./submission_detail.tsx";
 import { submissionFragments } from "./submissions_view.tsx";
 import { userFragments } from "./users_view.tsx";
-
-export interface FragmentContext {
-  config: Readonly<Config>;
-  api(c: Context<AppEnv>): Api;
-  role(c: Context<AppEnv>): Role;
-  isAdmin(c: Context<AppEnv>): boolean;
-}
 
 export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   const f = new Hono<AppEnv>();
@@ -61,7 +52,9 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
     role: (c) => c.get("principal")!.role,
     isAdmin: (c) => c.get("principal")!.role === "admin",
   };
+  // The list's fixed paths (`/list`, `/requeue`…) first, then the detail's `/:id`.
   f.route("/submissions", submissionFragments(ctx));
+  f.route("/submissions", submissionDetail(ctx));
   f.route("/mappings", mappingFragments(ctx));
   f.route("/users", userFragments(ctx));
   f.route("/status", statusFragments(ctx));

@@ -3,216 +3,214 @@
  * before anything changes (fragments under /admin/f/mappings), over /api/v2/mappings.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../http/env.ts";
+import type {
+  FilterQuery,
+  ImportReportSchema,
+  MappingSchema,
+  ProblemSchema,
+} from "../mappings/schemas.ts";
 import { type ApiErrorBody, must } from "./api.ts";
-import { ErrorAlert, type Page, Pager, Report, Time } from "./components.tsx";
-import type { FragmentContext } from "./fragments.ts";
+import { ErrorAlert, num, type Page, Pager, Report, Table, Time } from "./components.tsx";
+import type { FragmentContext } from "./context.ts";
 
-interface Mapping {
-  uid: string;
-  code: string;
-  what: string;
-  name: string;
-  dataSet: string;
-  dataElement: string;
-  categoryOptionCombo: string;
-  attributeOptionCombo: string;
-  sourceName: string;
-  instanceName: string;
-  sourceOrgUnit: string;
-  destinationOrgUnit: string;
-  updated: string;
-}
+type Mapping = z.infer<typeof MappingSchema>;
+type C = Context<AppEnv>;
 
-interface Problem {
-  row: number;
-  column: string;
-  value: string;
-  message: string;
-}
+type Problem = z.infer<typeof ProblemSchema>;
+/** The counts of an import; `problems` set when the API refused the file for them. */
+type ImportReport =
+  & Pick<z.infer<typeof ImportReportSchema>, "created" | "updated" | "unchanged" | "deleted">
+  & { problems?: Problem[] };
 
-export interface ImportReport {
-  dryRun?: boolean;
-  created: number;
-  updated: number;
-  unchanged: number;
-  deleted: number;
-  problems?: Problem[];
-}
-
-const FILTERS = ["code", "what", "name", "dataSet", "dataElement", "source", "instance_name"];
+/** The filters the Mappings page offers: some of GET /api/v2/mappings's (FilterQuery). */
+const FILTERS = [
+  "code",
+  "what",
+  "name",
+  "dataSet",
+  "dataElement",
+  "source",
+  "instance_name",
+] as const satisfies readonly (keyof z.infer<typeof FilterQuery>)[];
 
 export function mappingFragments(ctx: FragmentContext): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  const tz = ctx.config.server.timezone;
+  return new Hono<AppEnv>()
+    .get("/tools", (c) => c.html(<MappingTools admin={ctx.isAdmin(c)} />))
+    .get("/list", (c) => mappingList(ctx, c))
+    .post("/import", (c) => importMappings(ctx, c));
+}
 
-  r.get("/tools", (c) => {
-    const admin = ctx.isAdmin(c);
-    return c.html(
-      <div class="card">
-        <div class="toolbar">
-          <strong>Download</strong>
-          <span class="muted">(exports follow the filters below)</span>
-          <button type="button" data-download="/api/v2/mappings/export/csv" data-with-filters>
-            Export CSV
-          </button>
-          <button type="button" data-download="/api/v2/mappings/export/excel" data-with-filters>
-            Export Excel
-          </button>
-          <button type="button" data-download="/api/v2/mappings/export/excel-template">
-            Excel template
+/** Downloads for everyone; for an admin, the import form whose first step is a dry run. */
+function MappingTools(props: { admin: boolean }) {
+  return (
+    <div class="card">
+      <div class="toolbar">
+        <strong>Download</strong>
+        <span class="muted">(exports follow the filters below)</span>
+        <button type="button" data-download="/api/v2/mappings/export/csv" data-with-filters>
+          Export CSV
+        </button>
+        <button type="button" data-download="/api/v2/mappings/export/excel" data-with-filters>
+          Export Excel
+        </button>
+        <button type="button" data-download="/api/v2/mappings/export/excel-template">
+          Excel template
+        </button>
+      </div>
+      {props.admin && <ImportForm />}
+      <div id="import-report" tabindex={-1}></div>
+    </div>
+  );
+}
+
+function ImportForm() {
+  return (
+    <form
+      id="import-form"
+      data-action="/admin/f/mappings/import"
+      data-keep
+      data-target="#import-report"
+    >
+      <h2>Import a CSV or Excel file</h2>
+      <div class="grid">
+        <div class="field wide">
+          <label for="m-file">File (.csv, .xlsx, .xls)</label>
+          <input
+            id="m-file"
+            type="file"
+            name="file"
+            required
+            accept=".csv,.xlsx,.xls,text/csv"
+          />
+        </div>
+        <div class="field wide">
+          <label for="m-mode">Mode</label>
+          <select id="m-mode" name="mode">
+            <option value="upsert">upsert: add new rows, update changed ones</option>
+            <option value="replace">
+              replace: the file becomes the whole set for its source and instance
+            </option>
+          </select>
+        </div>
+        <div class="field">
+          <span class="label">DHIS2</span>
+          <label class="check">
+            <input type="checkbox" name="validate" value="dhis2" />{" "}
+            also check against DHIS2's metadata
+          </label>
+        </div>
+        <div class="buttons">
+          <button type="submit" class="primary" name="dryRun" value="true" data-after="none">
+            Check file (dry run)
           </button>
         </div>
-        {admin && (
-          <form
-            id="import-form"
-            data-action="/admin/f/mappings/import"
-            data-keep
-            data-target="#import-report"
-          >
-            <h2>Import a CSV or Excel file</h2>
-            <div class="grid">
-              <div class="field wide">
-                <label for="m-file">File (.csv, .xlsx, .xls)</label>
-                <input
-                  id="m-file"
-                  type="file"
-                  name="file"
-                  required
-                  accept=".csv,.xlsx,.xls,text/csv"
-                />
-              </div>
-              <div class="field wide">
-                <label for="m-mode">Mode</label>
-                <select id="m-mode" name="mode">
-                  <option value="upsert">upsert: add new rows, update changed ones</option>
-                  <option value="replace">
-                    replace: the file becomes the whole set for its source and instance
-                  </option>
-                </select>
-              </div>
-              <div class="field">
-                <span class="label">DHIS2</span>
-                <label class="check">
-                  <input type="checkbox" name="validate" value="dhis2" />{" "}
-                  also check against DHIS2's metadata
-                </label>
-              </div>
-              <div class="buttons">
-                <button type="submit" class="primary" name="dryRun" value="true" data-after="none">
-                  Check file (dry run)
-                </button>
-              </div>
-            </div>
-            <p class="muted">
-              The check changes nothing; it shows what the import would do, and an Apply button if
-              the file has no problems.
-            </p>
-          </form>
-        )}
-        <div id="import-report" tabindex={-1}></div>
-      </div>,
-    );
-  });
+      </div>
+      <p class="muted">
+        The check changes nothing; it shows what the import would do, and an Apply button if the
+        file has no problems.
+      </p>
+    </form>
+  );
+}
 
-  r.get("/list", async (c) => {
-    const from = new URL(c.req.url).searchParams;
-    const q = new URLSearchParams();
-    for (const k of FILTERS) {
-      const v = from.get(k)?.trim();
-      if (v) q.set(k, v);
-    }
-    const query = new URLSearchParams(q);
-    query.set("page", from.get("page") ?? "1");
-    query.set("page_size", "50");
-    const page = must(await ctx.api(c).get<Page<Mapping>>("/mappings", query));
-    return c.html(
-      <div>
-        <table>
-          <caption class="muted">Mappings ({page.total})</caption>
-          <thead>
-            <tr>
-              <th scope="col">Code</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Name</th>
-              <th scope="col">Data set</th>
-              <th scope="col">Data element · COC</th>
-              <th scope="col">AOC</th>
-              <th scope="col">Org unit (source → DHIS2)</th>
-              <th scope="col">Source · instance</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.items.length === 0 && (
-              <tr>
-                <td colspan={9} class="muted">No mappings match these filters.</td>
-              </tr>
-            )}
-            {page.items.map((m) => (
-              <tr>
-                <td class="mono">{m.code}</td>
-                <td>{m.what}</td>
-                <td class="wrap">{m.name || "–"}</td>
-                <td class="mono">{m.dataSet || "–"}</td>
-                <td class="mono">
-                  {m.dataElement || "–"}
-                  {m.categoryOptionCombo ? ` · ${m.categoryOptionCombo}` : ""}
-                </td>
-                <td class="mono">{m.attributeOptionCombo || "–"}</td>
-                <td class="mono">
-                  {m.sourceOrgUnit || m.destinationOrgUnit
-                    ? `${m.sourceOrgUnit || "?"} → ${m.destinationOrgUnit || "?"}`
-                    : "–"}
-                </td>
-                <td>{m.sourceName} · {m.instanceName}</td>
-                <td class="nowrap">
-                  <Time value={m.updated} tz={tz} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Pager
-          page={page.page}
-          totalPages={page.total_pages}
-          total={page.total}
-          query={q}
-          noun="mappings"
-        />
-      </div>,
-    );
-  });
+async function mappingList(ctx: FragmentContext, c: C) {
+  const from = new URL(c.req.url).searchParams;
+  const q = new URLSearchParams();
+  for (const k of FILTERS) {
+    const v = from.get(k)?.trim();
+    if (v) q.set(k, v);
+  }
+  const query = new URLSearchParams(q);
+  query.set("page", from.get("page") ?? "1");
+  query.set("page_size", "50");
+  const page = must(await ctx.api(c).get<Page<Mapping>>("/mappings", query));
+  return c.html(
+    <div>
+      <MappingTable mappings={page} tz={ctx.config.server.timezone} />
+      <Pager
+        page={page.page}
+        totalPages={page.total_pages}
+        total={page.total}
+        query={q}
+        noun="mappings"
+      />
+    </div>,
+  );
+}
 
-  r.post("/import", async (c) => {
-    const form = await c.req.formData();
-    const file = form.get("file");
-    if (!(file instanceof File) || file.size === 0) {
-      return c.html(<Report kind="warn">Choose a file to import first.</Report>, 422);
-    }
-    const dryRun = form.get("dryRun") !== "false";
-    const mode = form.get("mode") === "replace" ? "replace" : "upsert";
-    const kind = /\.csv$/i.test(file.name) ? "csv" : "excel";
-    const upload = new FormData();
-    upload.set("file", file, file.name);
-    const q = new URLSearchParams({ dryRun: String(dryRun), mode });
-    if (form.get("validate") === "dhis2") q.set("validate", "dhis2");
-    const res = await ctx.api(c).send<ImportReport>(
-      "POST",
-      `/mappings/import/${kind}?${q}`,
-      upload,
-    );
-    const report = res.ok ? res.data : problemsReport(res.error);
-    if (!res.ok && !report) {
-      return c.html(<ErrorAlert title="Import refused" {...res} />, res.status as 400);
-    }
-    return c.html(
-      <ImportResult report={report!} dryRun={dryRun} mode={mode} file={file.name} />,
-      res.ok ? 200 : res.status as 400,
-    );
-  });
+function MappingTable(props: { mappings: Page<Mapping>; tz: string }) {
+  return (
+    <Table
+      caption={`Mappings (${props.mappings.total})`}
+      columns={[
+        "Code",
+        "Kind",
+        "Name",
+        "Data set",
+        "Data element · COC",
+        "AOC",
+        "Org unit (source → DHIS2)",
+        "Source · instance",
+        "Updated",
+      ]}
+      rows={props.mappings.items}
+      empty={{ text: "No mappings match these filters.", span: 9 }}
+      row={(m) => (
+        <tr>
+          <td class="mono">{m.code}</td>
+          <td>{m.what}</td>
+          <td class="wrap">{m.name || "–"}</td>
+          <td class="mono">{m.dataSet || "–"}</td>
+          <td class="mono">
+            {m.dataElement || "–"}
+            {m.categoryOptionCombo ? ` · ${m.categoryOptionCombo}` : ""}
+          </td>
+          <td class="mono">{m.attributeOptionCombo || "–"}</td>
+          <td class="mono">
+            {m.sourceOrgUnit || m.destinationOrgUnit
+              ? `${m.sourceOrgUnit || "?"} → ${m.destinationOrgUnit || "?"}`
+              : "–"}
+          </td>
+          <td>{m.sourceName} · {m.instanceName}</td>
+          <td class="nowrap">
+            <Time value={m.updated} tz={props.tz} />
+          </td>
+        </tr>
+      )}
+    />
+  );
+}
 
-  return r;
+/** A dry run (the default) or the real import; either way the result is shown as a report. */
+async function importMappings(ctx: FragmentContext, c: C) {
+  const form = await c.req.formData();
+  const file = form.get("file");
+  if (!(file instanceof File) || file.size === 0) {
+    return c.html(<Report kind="warn">Choose a file to import first.</Report>, 422);
+  }
+  const dryRun = form.get("dryRun") !== "false";
+  const mode = form.get("mode") === "replace" ? "replace" : "upsert";
+  const kind = /\.csv$/i.test(file.name) ? "csv" : "excel";
+  const upload = new FormData();
+  upload.set("file", file, file.name);
+  const q = new URLSearchParams({ dryRun: String(dryRun), mode });
+  if (form.get("validate") === "dhis2") q.set("validate", "dhis2");
+  const res = await ctx.api(c).send<ImportReport>(
+    "POST",
+    `/mappings/import/${kind}?${q}`,
+    upload,
+  );
+  const report = res.ok ? res.data : problemsReport(res.error);
+  if (!res.ok && !report) {
+    return c.html(<ErrorAlert title="Import refused" {...res} />, res.status as 400);
+  }
+  return c.html(
+    <ImportResult report={report!} dryRun={dryRun} mode={mode} file={file.name} />,
+    res.ok ? 200 : res.status as 400,
+  );
 }
 
 /** A refused import whose envelope lists row problems is still a report to show. */
@@ -237,26 +235,18 @@ function ImportResult(
           {props.file}: {problems.length}{" "}
           problem{problems.length === 1 ? "" : "s"}; nothing was changed.
         </strong>
-        <table>
-          <thead>
+        <Table
+          columns={[num("Row"), "Column", "Value", "Problem"]}
+          rows={problems.slice(0, 200)}
+          row={(p) => (
             <tr>
-              <th scope="col" class="num">Row</th>
-              <th scope="col">Column</th>
-              <th scope="col">Value</th>
-              <th scope="col">Problem</th>
+              <td class="num">{p.row}</td>
+              <td class="mono">{p.column || "–"}</td>
+              <td class="mono">{p.value || "–"}</td>
+              <td>{p.message}</td>
             </tr>
-          </thead>
-          <tbody>
-            {problems.slice(0, 200).map((p) => (
-              <tr>
-                <td class="num">{p.row}</td>
-                <td class="mono">{p.column || "–"}</td>
-                <td class="mono">{p.value || "–"}</td>
-                <td>{p.message}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          )}
+        />
         {problems.length > 200 && <p>…and {problems.length - 200} more.</p>}
       </Report>
     );

@@ -2,19 +2,13 @@
  * The console's pages: shells with navigation, read-only filter forms (pre-filled from the
  * URL, so a filtered view can be bookmarked) and slots that the script fills with fragments.
  */
+import { ROLES } from "../auth/principal.ts";
+import { STATUSES } from "../queue/queries.ts";
+import { FilterField as Field, FilterForm, FilterSelect, type Query, same } from "./components.tsx";
 import { Layout, Slot } from "./layout.tsx";
 
-export const SUBMISSION_STATUSES = [
-  "queued",
-  "running",
-  "retrying",
-  "delivered",
-  "partial",
-  "rejected",
-  "dead",
-] as const;
-
-type Query = Record<string, string | undefined>;
+const MAPPING_KINDS = [["de", "data element (de)"], ["ou", "org unit (ou)"]] as const;
+const ACTIVE = [["true", "active"], ["false", "deactivated"]] as const;
 
 export function LoginPage(props: { message?: string }) {
   return (
@@ -50,53 +44,22 @@ export function LoginPage(props: { message?: string }) {
   );
 }
 
-function Field(
-  props: { name: string; label: string; q: Query; type?: string; placeholder?: string },
-) {
-  return (
-    <div class="field">
-      <label for={`f-${props.name}`}>{props.label}</label>
-      <input
-        id={`f-${props.name}`}
-        name={props.name}
-        type={props.type ?? "text"}
-        value={props.q[props.name] ?? ""}
-        placeholder={props.placeholder}
-      />
-    </div>
-  );
-}
-
 export function SubmissionsPage(props: { q: Query }) {
   const q = props.q;
   return (
     <Layout title="Submissions" current="/admin/submissions">
       <h1>Submissions</h1>
-      <form class="card" data-filter role="search" aria-label="Filter submissions">
-        <div class="grid">
-          <div class="field">
-            <label for="f-status">Status</label>
-            <select id="f-status" name="status">
-              <option value="">any</option>
-              {SUBMISSION_STATUSES.map((s) => (
-                <option value={s} selected={q.status === s}>{s}</option>
-              ))}
-            </select>
-          </div>
-          <Field name="from_date" label="From (day)" type="date" q={q} />
-          <Field name="to_date" label="To (day)" type="date" q={q} />
-          <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
-          <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
-          <Field name="period" label="Period" q={q} placeholder="e.g. 202604" />
-          <Field name="user" label="User" q={q} placeholder="username" />
-          <Field name="q" label="Error text" q={q} placeholder="contains…" />
-          <Field name="submission_id" label="Submission id" q={q} />
-          <div class="buttons">
-            <button type="submit" class="primary">Apply filters</button>
-            <button type="button" data-reset-filters>Clear</button>
-          </div>
-        </div>
-      </form>
+      <FilterForm label="Filter submissions">
+        <FilterSelect name="status" label="Status" q={q} options={same(STATUSES)} />
+        <Field name="from_date" label="From (day)" type="date" q={q} />
+        <Field name="to_date" label="To (day)" type="date" q={q} />
+        <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+        <Field name="period" label="Period" q={q} placeholder="e.g. 202604" />
+        <Field name="user" label="User" q={q} placeholder="username" />
+        <Field name="q" label="Error text" q={q} placeholder="contains…" />
+        <Field name="submission_id" label="Submission id" q={q} />
+      </FilterForm>
       <div data-report tabindex={-1} hidden></div>
       <Slot src="/admin/f/submissions/list" query label="Submissions found" />
       <Slot src="/admin/f/submissions/maintenance" label="Maintenance" refresh={false} />
@@ -127,28 +90,15 @@ export function MappingsPage(props: { q: Query }) {
       <h1>Mappings</h1>
       <Slot src="/admin/f/mappings/tools" label="Import and export" refresh={false} />
       <div data-report tabindex={-1} hidden></div>
-      <form class="card" data-filter role="search" aria-label="Filter mappings">
-        <div class="grid">
-          <Field name="code" label="Code" q={q} />
-          <div class="field">
-            <label for="f-what">Kind</label>
-            <select id="f-what" name="what">
-              <option value="">any</option>
-              <option value="de" selected={q.what === "de"}>data element (de)</option>
-              <option value="ou" selected={q.what === "ou"}>org unit (ou)</option>
-            </select>
-          </div>
-          <Field name="name" label="Name" q={q} />
-          <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
-          <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
-          <Field name="source" label="Source" q={q} placeholder="default" />
-          <Field name="instance_name" label="Instance" q={q} placeholder="default" />
-          <div class="buttons">
-            <button type="submit" class="primary">Apply filters</button>
-            <button type="button" data-reset-filters>Clear</button>
-          </div>
-        </div>
-      </form>
+      <FilterForm label="Filter mappings">
+        <Field name="code" label="Code" q={q} />
+        <FilterSelect name="what" label="Kind" q={q} options={MAPPING_KINDS} />
+        <Field name="name" label="Name" q={q} />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+        <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
+        <Field name="source" label="Source" q={q} placeholder="default" />
+        <Field name="instance_name" label="Instance" q={q} placeholder="default" />
+      </FilterForm>
       <Slot src="/admin/f/mappings/list" query label="Mappings found" />
     </Layout>
   );
@@ -160,32 +110,11 @@ export function UsersPage(props: { q: Query }) {
     <Layout title="Users" current="/admin/users">
       <h1>Users</h1>
       <div data-report tabindex={-1} hidden></div>
-      <form class="card" data-filter role="search" aria-label="Filter users">
-        <div class="grid">
-          <Field name="username" label="Username" q={q} />
-          <div class="field">
-            <label for="f-role">Role</label>
-            <select id="f-role" name="role">
-              <option value="">any</option>
-              {["admin", "submitter", "viewer"].map((r) => (
-                <option value={r} selected={q.role === r}>{r}</option>
-              ))}
-            </select>
-          </div>
-          <div class="field">
-            <label for="f-is_active">Active</label>
-            <select id="f-is_active" name="is_active">
-              <option value="">any</option>
-              <option value="true" selected={q.is_active === "true"}>active</option>
-              <option value="false" selected={q.is_active === "false"}>deactivated</option>
-            </select>
-          </div>
-          <div class="buttons">
-            <button type="submit" class="primary">Apply filters</button>
-            <button type="button" data-reset-filters>Clear</button>
-          </div>
-        </div>
-      </form>
+      <FilterForm label="Filter users">
+        <Field name="username" label="Username" q={q} />
+        <FilterSelect name="role" label="Role" q={q} options={same(ROLES)} />
+        <FilterSelect name="is_active" label="Active" q={q} options={ACTIVE} />
+      </FilterForm>
       <Slot src="/admin/f/users/list" query label="Users found" />
       <Slot src="/admin/f/users/new" label="New user" refresh={false} />
     </Layout>

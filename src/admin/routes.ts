@@ -4,11 +4,9 @@
  * Not in the OpenAPI document (docs.ts UNDOCUMENTED_PREFIXES); the API it calls is.
  */
 import { Hono } from "hono";
-import type { AuthService } from "../auth/service.ts";
-import type { Config } from "../config/config.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
-import type { ApiFetch } from "./api.ts";
+import type { AdminDeps } from "./context.ts";
 import { fragmentRoutes } from "./fragments.ts";
 import {
   LoginPage,
@@ -19,13 +17,6 @@ import {
   UsersPage,
   UserTokensPage,
 } from "./pages.tsx";
-
-export interface AdminDeps {
-  config: Readonly<Config>;
-  auth?: AuthService;
-  /** The app's own fetch, so fragments call /api/v2 in-process as the signed-in user. */
-  api: ApiFetch;
-}
 
 // Everything from this app: a CSP that also proves no page can pull anything from elsewhere.
 const CSP = [

@@ -11,11 +11,11 @@ import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import { newRouter } from "../http/router.ts";
 import { AppError } from "../http/errors.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
-import { STATUSES } from "../queue/queries.ts";
+import { STATUSES, WAITING_STATUSES } from "../queue/queries.ts";
 import { filterSql, parseLogFilter } from "../submissions/filters.ts";
 import { countByStatus, hourlyByStatus, oldestWaiting } from "../submissions/queries.ts";
 
-const WAITING = new Set(["queued", "running", "retrying"]);
+const WAITING = new Set<string>(WAITING_STATUSES);
 /** A status page refreshed by several admins must not turn into load on DHIS2. */
 const DHIS2_CHECK_TTL_MS = 15_000;
 
@@ -221,7 +221,7 @@ export function statusRoutes(deps: StatusDeps) {
       timeZone: deps.config.server.timezone,
       queue: {
         byStatus,
-        waiting: byStatus.queued + byStatus.running + byStatus.retrying,
+        waiting: WAITING_STATUSES.reduce((n, s) => n + byStatus[s], 0),
         oldestWaiting: oldest && {
           id: Number(oldest.id),
           status: oldest.status,

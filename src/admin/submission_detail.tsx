@@ -4,18 +4,16 @@
  * GET /api/v2/logs/{id}; requeue and delete over the logs API.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { must } from "./api.ts";
-import { ErrorAlert, Json, Report, StatusBadge, Time } from "./components.tsx";
-import type { FragmentContext } from "./fragments.ts";
+import { Card, ErrorAlert, Json, num, Report, StatusBadge, Table, Time } from "./components.tsx";
+import type { FragmentContext } from "./context.ts";
 import type { Summary } from "./submissions_view.tsx";
 
-interface ImportCount {
-  imported: number;
-  updated: number;
-  ignored: number;
-  deleted: number;
-}
+type C = Context<AppEnv>;
+
+type ImportCount = NonNullable<Summary["import_count"]>;
 
 interface Conflict {
   errorCode?: string;
@@ -42,13 +40,6 @@ interface Attempt {
 }
 
 interface Detail extends Summary {
-  source_name: string;
-  updated_at: string;
-  http_status: number | null;
-  dhis2_status: string | null;
-  import_count: ImportCount | null;
-  credential_problem: boolean;
-  idempotency_key: string | null;
   payload: unknown;
   dhis2_payload: unknown;
   unmapped_codes: string[];
@@ -64,148 +55,159 @@ const counts = (c: ImportCount | null) =>
     ? `${c.imported} imported, ${c.updated} updated, ${c.ignored} ignored, ${c.deleted} deleted`
     : "–";
 
+/** Mounted beside the list's fragments under /admin/f/submissions (fragments.ts). */
 export function submissionDetail(ctx: FragmentContext): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
+  return new Hono<AppEnv>()
+    .get("/:id", (c) => detail(ctx, c))
+    .post("/:id/requeue", (c) => requeueOne(ctx, c))
+    .post("/:id/delete", (c) => deleteOne(ctx, c));
+}
+
+async function detail(ctx: FragmentContext, c: C) {
+  const s = must(await ctx.api(c).get<Detail>(`/logs/${encodeURIComponent(c.req.param("id")!)}`));
   const tz = ctx.config.server.timezone;
+  return c.html(
+    <div>
+      <div class="card">
+        <Actions s={s} admin={ctx.isAdmin(c)} />
+        <Facts s={s} tz={tz} />
+      </div>
+      <Card id="conflicts-h" title="Conflicts">
+        <Conflicts items={s.conflicts} />
+      </Card>
+      <div class="two">
+        <Card id="req-h" title="Request as received">
+          <Json value={s.payload} label="Request as received" />
+        </Card>
+        <Card id="payload-h" title="Sent to DHIS2">
+          <Json value={s.dhis2_payload} label="DHIS2 payload" />
+        </Card>
+      </div>
+      <Card id="resp-h" title="Last DHIS2 response">
+        {s.response === null || s.response === undefined
+          ? (
+            <p class="muted">
+              None kept: DHIS2 sent no JSON body, or api.save_response is off.
+            </p>
+          )
+          : <Json value={s.response} label="DHIS2 response" />}
+      </Card>
+      <Card id="attempts-h" title={`Attempts (${s.attempts_log.length})`}>
+        <Attempts items={s.attempts_log} tz={tz} />
+      </Card>
+    </div>,
+  );
+}
 
-  r.get("/:id", async (c) => {
-    const s = must(await ctx.api(c).get<Detail>(`/logs/${encodeURIComponent(c.req.param("id"))}`));
-    const admin = ctx.isAdmin(c);
-    return c.html(
-      <div>
-        <div class="card">
-          <div class="toolbar">
-            <StatusBadge status={s.status} />
-            <span class="mono muted">task {s.task_id}</span>
-            <span class="spacer"></span>
-            {admin && s.status !== "running" && s.status !== "queued" && (
-              <button
-                type="button"
-                class="primary"
-                data-action={`/admin/f/submissions/${s.id}/requeue`}
-                data-confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again, with a fresh retry budget.`}
-              >
-                Requeue
-              </button>
-            )}
-            {admin && s.status !== "running" && (
-              <button
-                type="button"
-                data-action={`/admin/f/submissions/${s.id}/delete`}
-                data-after="go:/admin/submissions"
-                data-confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
-              >
-                Delete
-              </button>
-            )}
-          </div>
-          <dl class="facts">
-            <dt>Submitted</dt>
-            <dd>
-              <Time value={s.submitted_at} tz={tz} /> by <strong>{s.user}</strong>{" "}
-              <span class="muted">(source {s.source_name})</span>
-            </dd>
-            <dt>Org unit</dt>
-            <dd>
-              {s.org_unit_name ? `${s.org_unit_name} ` : ""}
-              <span class="mono">{s.org_unit}</span>
-            </dd>
-            <dt>Data set · period</dt>
-            <dd class="mono">{s.data_set} · {s.period}</dd>
-            <dt>Attempts</dt>
-            <dd>
-              {s.attempts}
-              {s.next_run_at && <NextRun at={s.next_run_at} tz={tz} />}
-            </dd>
-            <dt>Finished</dt>
-            <dd>
-              <Time value={s.finished_at} tz={tz} />
-            </dd>
-            <dt>DHIS2 answer</dt>
-            <dd>
-              {s.http_status ? `HTTP ${s.http_status}` : "–"}
-              {s.dhis2_status ? ` · ${s.dhis2_status}` : ""} · {counts(s.import_count)}
-            </dd>
-            {s.last_error && <dt>Last error</dt>}
-            {s.last_error && (
-              <dd class="wrap">
-                {s.last_error}
-                {s.credential_problem && (
-                  <strong>
-                    (DHIS2 refused the gateway's credentials: check the DHIS2 account)
-                  </strong>
-                )}
-              </dd>
-            )}
-            {s.unmapped_codes?.length > 0 && <dt>Ignored codes</dt>}
-            {s.unmapped_codes?.length > 0 && <dd class="mono">{s.unmapped_codes.join(", ")}</dd>}
-            {s.requeued_at && <dt>Requeued</dt>}
-            {s.requeued_at && (
-              <dd>
-                <Time value={s.requeued_at} tz={tz} /> by {s.requeued_by}
-              </dd>
-            )}
-            {s.idempotency_key && <dt>Idempotency key</dt>}
-            {s.idempotency_key && <dd class="mono">{s.idempotency_key}</dd>}
-          </dl>
-        </div>
-        <section class="card" aria-labelledby="conflicts-h">
-          <h2 id="conflicts-h">Conflicts</h2>
-          <Conflicts items={s.conflicts} />
-        </section>
-        <div class="two">
-          <section class="card" aria-labelledby="req-h">
-            <h2 id="req-h">Request as received</h2>
-            <Json value={s.payload} label="Request as received" />
-          </section>
-          <section class="card" aria-labelledby="payload-h">
-            <h2 id="payload-h">Sent to DHIS2</h2>
-            <Json value={s.dhis2_payload} label="DHIS2 payload" />
-          </section>
-        </div>
-        <section class="card" aria-labelledby="resp-h">
-          <h2 id="resp-h">Last DHIS2 response</h2>
-          {s.response === null || s.response === undefined
-            ? (
-              <p class="muted">
-                None kept: DHIS2 sent no JSON body, or api.save_response is off.
-              </p>
-            )
-            : <Json value={s.response} label="DHIS2 response" />}
-        </section>
-        <section class="card" aria-labelledby="attempts-h">
-          <h2 id="attempts-h">Attempts ({s.attempts_log.length})</h2>
-          <Attempts items={s.attempts_log} tz={tz} />
-        </section>
-      </div>,
-    );
-  });
+/** The status, and for an admin the requeue and delete buttons a running one does not get. */
+function Actions(props: { s: Detail; admin: boolean }) {
+  const { s, admin } = props;
+  return (
+    <div class="toolbar">
+      <StatusBadge status={s.status} />
+      <span class="mono muted">task {s.task_id}</span>
+      <span class="spacer"></span>
+      {admin && s.status !== "running" && s.status !== "queued" && (
+        <button
+          type="button"
+          class="primary"
+          data-action={`/admin/f/submissions/${s.id}/requeue`}
+          data-confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again, with a fresh retry budget.`}
+        >
+          Requeue
+        </button>
+      )}
+      {admin && s.status !== "running" && (
+        <button
+          type="button"
+          data-action={`/admin/f/submissions/${s.id}/delete`}
+          data-after="go:/admin/submissions"
+          data-confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
+        >
+          Delete
+        </button>
+      )}
+    </div>
+  );
+}
 
-  r.post("/:id/requeue", async (c) => {
-    const id = c.req.param("id");
-    const res = await ctx.api(c).send<{ message: string; requeued: boolean }>(
-      "POST",
-      `/logs/${encodeURIComponent(id)}/requeue`,
-    );
-    if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
-    return c.html(
-      <Report kind={res.data.requeued ? "ok" : "warn"}>
-        {res.data.message}. {res.data.requeued ? "The worker delivers it now." : ""}
-      </Report>,
-    );
-  });
+function Facts(props: { s: Detail; tz: string }) {
+  const { s, tz } = props;
+  return (
+    <dl class="facts">
+      <dt>Submitted</dt>
+      <dd>
+        <Time value={s.submitted_at} tz={tz} /> by <strong>{s.user}</strong>{" "}
+        <span class="muted">(source {s.source_name})</span>
+      </dd>
+      <dt>Org unit</dt>
+      <dd>
+        {s.org_unit_name ? `${s.org_unit_name} ` : ""}
+        <span class="mono">{s.org_unit}</span>
+      </dd>
+      <dt>Data set · period</dt>
+      <dd class="mono">{s.data_set} · {s.period}</dd>
+      <dt>Attempts</dt>
+      <dd>
+        {s.attempts}
+        {s.next_run_at && <NextRun at={s.next_run_at} tz={tz} />}
+      </dd>
+      <dt>Finished</dt>
+      <dd>
+        <Time value={s.finished_at} tz={tz} />
+      </dd>
+      <dt>DHIS2 answer</dt>
+      <dd>
+        {s.http_status ? `HTTP ${s.http_status}` : "–"}
+        {s.dhis2_status ? ` · ${s.dhis2_status}` : ""} · {counts(s.import_count)}
+      </dd>
+      {s.last_error && <dt>Last error</dt>}
+      {s.last_error && (
+        <dd class="wrap">
+          {s.last_error}
+          {s.credential_problem && (
+            <strong>
+              (DHIS2 refused the gateway's credentials: check the DHIS2 account)
+            </strong>
+          )}
+        </dd>
+      )}
+      {s.unmapped_codes?.length > 0 && <dt>Ignored codes</dt>}
+      {s.unmapped_codes?.length > 0 && <dd class="mono">{s.unmapped_codes.join(", ")}</dd>}
+      {s.requeued_at && <dt>Requeued</dt>}
+      {s.requeued_at && (
+        <dd>
+          <Time value={s.requeued_at} tz={tz} /> by {s.requeued_by}
+        </dd>
+      )}
+      {s.idempotency_key && <dt>Idempotency key</dt>}
+      {s.idempotency_key && <dd class="mono">{s.idempotency_key}</dd>}
+    </dl>
+  );
+}
 
-  r.post("/:id/delete", async (c) => {
-    const id = c.req.param("id");
-    const res = await ctx.api(c).send<{ message: string }>(
-      "DELETE",
-      `/logs/${encodeURIComponent(id)}`,
-    );
-    if (!res.ok) return c.html(<ErrorAlert title="Not deleted" {...res} />, res.status as 400);
-    return c.html(<Report kind="ok">Deleted submission {id} and its attempts.</Report>);
-  });
+async function requeueOne(ctx: FragmentContext, c: C) {
+  const id = c.req.param("id")!;
+  const res = await ctx.api(c).send<{ message: string; requeued: boolean }>(
+    "POST",
+    `/logs/${encodeURIComponent(id)}/requeue`,
+  );
+  if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
+  return c.html(
+    <Report kind={res.data.requeued ? "ok" : "warn"}>
+      {res.data.message}. {res.data.requeued ? "The worker delivers it now." : ""}
+    </Report>,
+  );
+}
 
-  return r;
+async function deleteOne(ctx: FragmentContext, c: C) {
+  const id = c.req.param("id")!;
+  const res = await ctx.api(c).send<{ message: string }>(
+    "DELETE",
+    `/logs/${encodeURIComponent(id)}`,
+  );
+  if (!res.ok) return c.html(<ErrorAlert title="Not deleted" {...res} />, res.status as 400);
+  return c.html(<Report kind="ok">Deleted submission {id} and its attempts.</Report>);
 }
 
 function NextRun(props: { at: string; tz: string }) {
@@ -219,74 +221,63 @@ function NextRun(props: { at: string; tz: string }) {
 function Conflicts(props: { items: Conflict[] | null }) {
   if (!props.items?.length) return <p class="muted">None.</p>;
   return (
-    <table>
-      <thead>
+    <Table
+      columns={["Request code(s)", "DHIS2 object", "Error code", "Message"]}
+      rows={props.items}
+      row={(k) => (
         <tr>
-          <th scope="col">Request code(s)</th>
-          <th scope="col">DHIS2 object</th>
-          <th scope="col">Error code</th>
-          <th scope="col">Message</th>
+          <td class="mono">
+            {k.codes?.length ? k.codes.join(", ") : <span class="muted">(whole data set)</span>}
+          </td>
+          <td class="mono">
+            {k.object}
+            {k.property ? ` (${k.property})` : ""}
+          </td>
+          <td class="mono">{k.errorCode ?? "–"}</td>
+          <td class="wrap">{k.message}</td>
         </tr>
-      </thead>
-      <tbody>
-        {props.items.map((k) => (
-          <tr>
-            <td class="mono">
-              {k.codes?.length ? k.codes.join(", ") : <span class="muted">(whole data set)</span>}
-            </td>
-            <td class="mono">
-              {k.object}
-              {k.property ? ` (${k.property})` : ""}
-            </td>
-            <td class="mono">{k.errorCode ?? "–"}</td>
-            <td class="wrap">{k.message}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      )}
+    />
   );
 }
 
 function Attempts(props: { items: Attempt[]; tz: string }) {
   if (!props.items.length) return <p class="muted">Not attempted yet.</p>;
   return (
-    <table>
-      <thead>
+    <Table
+      columns={[
+        num("#"),
+        "Started",
+        num("Duration"),
+        "Outcome",
+        "HTTP",
+        "DHIS2",
+        "Counts",
+        "Conflicts",
+        "Error",
+      ]}
+      rows={props.items}
+      row={(a) => (
         <tr>
-          <th scope="col" class="num">#</th>
-          <th scope="col">Started</th>
-          <th scope="col" class="num">Duration</th>
-          <th scope="col">Outcome</th>
-          <th scope="col">HTTP</th>
-          <th scope="col">DHIS2</th>
-          <th scope="col">Counts</th>
-          <th scope="col">Conflicts</th>
-          <th scope="col">Error</th>
+          <td class="num">{a.number}</td>
+          <td class="nowrap">
+            <Time value={a.started_at} tz={props.tz} />
+          </td>
+          <td class="num">{a.duration_ms} ms</td>
+          <td>
+            <StatusBadge status={a.outcome === "retry" ? "retrying" : a.outcome} />
+          </td>
+          <td>{a.http_status ?? "–"}</td>
+          <td>{a.dhis2_status ?? "–"}</td>
+          <td>{counts(a.import_count)}</td>
+          <td class="num">{a.conflicts?.length ?? 0}</td>
+          <td class="wrap">
+            {a.error ?? "–"}
+            {a.credential_problem && " (credentials)"}
+            <div class="muted mono">{a.worker}</div>
+          </td>
         </tr>
-      </thead>
-      <tbody>
-        {props.items.map((a) => (
-          <tr>
-            <td class="num">{a.number}</td>
-            <td class="nowrap">
-              <Time value={a.started_at} tz={props.tz} />
-            </td>
-            <td class="num">{a.duration_ms} ms</td>
-            <td>
-              <StatusBadge status={a.outcome === "retry" ? "retrying" : a.outcome} />
-            </td>
-            <td>{a.http_status ?? "–"}</td>
-            <td>{a.dhis2_status ?? "–"}</td>
-            <td>{counts(a.import_count)}</td>
-            <td class="num">{a.conflicts?.length ?? 0}</td>
-            <td class="wrap">
-              {a.error ?? "–"}
-              {a.credential_problem && " (credentials)"}
-              <div class="muted mono">{a.worker}</div>
-            </td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
+      )}
+    />
   );
 }

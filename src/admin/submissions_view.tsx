@@ -3,28 +3,30 @@
  * /admin/f/submissions), over /api/v2/logs and /api/v2/status/submissions.
  */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "@hono/zod-openapi";
 import type { AppEnv } from "../http/env.ts";
+import { STATUSES } from "../queue/queries.ts";
+import { FILTER_KEYS, OLD_FILTER_KEYS } from "../submissions/filters.ts";
+import type { SubmissionSummarySchema } from "../submissions/logs_schemas.ts";
 import { must } from "./api.ts";
-import { ErrorAlert, type Page, Pager, Report, StatusBadge, Time } from "./components.tsx";
-import type { FragmentContext } from "./fragments.ts";
-import { SUBMISSION_STATUSES } from "./pages.tsx";
-import { submissionDetail } from "./submission_detail.tsx";
+import {
+  ActionButton,
+  ErrorAlert,
+  num,
+  type Page,
+  Pager,
+  Report,
+  StatusBadge,
+  Table,
+  Time,
+} from "./components.tsx";
+import type { FragmentContext } from "./context.ts";
 
-export interface Summary {
-  id: number;
-  task_id: string;
-  status: string;
-  submitted_at: string;
-  finished_at: string | null;
-  user: string;
-  org_unit: string;
-  org_unit_name: string | null;
-  period: string;
-  data_set: string;
-  attempts: number;
-  next_run_at: string | null;
-  last_error: string | null;
-}
+type C = Context<AppEnv>;
+
+/** A submission as GET /api/v2/logs lists it. */
+export type Summary = z.infer<typeof SubmissionSummarySchema>;
 
 interface RequeueCounts {
   matched: number;
@@ -33,18 +35,8 @@ interface RequeueCounts {
   already_queued: number;
 }
 
-/** The list's filters, as GET /api/v2/logs names them. */
-export const FILTERS = [
-  "status",
-  "submission_id",
-  "from_date",
-  "to_date",
-  "orgUnit",
-  "dataSet",
-  "period",
-  "user",
-  "q",
-] as const;
+/** The list's filters: GET /api/v2/logs's, under their current names. */
+export const FILTERS = FILTER_KEYS.filter((k) => !OLD_FILTER_KEYS.includes(k));
 
 function filtersOf(url: string, keep: readonly string[] = FILTERS): URLSearchParams {
   const from = new URL(url).searchParams;
@@ -70,255 +62,260 @@ export function RequeueReport(props: { counts: RequeueCounts }) {
 }
 
 export function submissionFragments(ctx: FragmentContext): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  const tz = ctx.config.server.timezone;
-
-  r.get("/list", async (c) => {
-    const api = ctx.api(c);
-    const filters = filtersOf(c.req.url);
-    const pageNo = new URL(c.req.url).searchParams.get("page") ?? "1";
-    const query = new URLSearchParams(filters);
-    query.set("page", pageNo);
-    query.set("page_size", "25");
-    const counting = new URLSearchParams(filters);
-    counting.delete("status");
-    counting.delete("submission_id");
-    const [page, counts] = await Promise.all([
-      api.get<Page<Summary>>("/logs", query),
-      api.get<{ byStatus: Record<string, number>; total: number }>(
-        "/status/submissions",
-        counting,
-      ),
-    ]);
-    const list = must(page);
-    const admin = ctx.isAdmin(c);
-    const current = filters.get("status") ?? "";
-    const statusLink = (s: string) => {
-      const q = new URLSearchParams(filters);
-      q.delete("page");
-      if (s) q.set("status", s);
-      else q.delete("status");
-      return `?${q}`;
-    };
-    return c.html(
-      <div>
-        {counts.ok && (
-          <ul class="counts" aria-label="Counts by status for these filters">
-            <li>
-              <a href={statusLink("")} data-nav aria-current={current === "" ? "true" : undefined}>
-                all <strong>{counts.data.total}</strong>
-              </a>
-            </li>
-            {SUBMISSION_STATUSES.map((s) => (
-              <li>
-                <a
-                  href={statusLink(s)}
-                  data-nav
-                  data-count={s}
-                  aria-current={current === s ? "true" : undefined}
-                >
-                  {s} <strong>{counts.data.byStatus[s] ?? 0}</strong>
-                </a>
-              </li>
-            ))}
-          </ul>
-        )}
-        {!admin && <SubmissionTable items={list.items} admin={false} tz={tz} />}
-        {admin && (
-          <form id="selection" data-action="/admin/f/submissions/requeue">
-            <div class="toolbar">
-              <button
-                type="submit"
-                data-action="/admin/f/submissions/requeue"
-                data-confirm="Requeue the {count} selected submission(s)? They are delivered to DHIS2 again."
-              >
-                Requeue selected
-              </button>
-              <button
-                type="button"
-                data-action="/admin/f/submissions/requeue-matching"
-                data-with-filters
-                disabled={list.total === 0 || filters.size === 0}
-                title={filters.size === 0 ? "Set a filter first" : undefined}
-                data-confirm={`Requeue all ${list.total} submissions matching the current filters? Delivered ones are sent to DHIS2 again.`}
-              >
-                Requeue all {list.total} matching
-              </button>
-              <span class="spacer"></span>
-              <span class="muted">Running submissions are never requeued or deleted.</span>
-            </div>
-            <SubmissionTable items={list.items} admin tz={tz} />
-          </form>
-        )}
-        <Pager
-          page={list.page}
-          totalPages={list.total_pages}
-          total={list.total}
-          query={filters}
-          noun="submissions"
-        />
-      </div>,
-    );
-  });
-
-  r.get("/maintenance", (c) => {
-    if (!ctx.isAdmin(c)) return c.html("");
-    return c.html(
-      <form
-        class="card"
-        data-action="/admin/f/submissions/purge"
-        data-confirm="Delete the {status|finished} submissions created before {date}, with their attempts? This cannot be undone."
-      >
-        <h2>Purge old submissions</h2>
-        <div class="grid">
-          <div class="field">
-            <label for="p-date">Created before (day)</label>
-            <input id="p-date" type="date" name="date" required />
-          </div>
-          <div class="field">
-            <label for="p-status">Which</label>
-            <select id="p-status" name="status">
-              <option value="">every finished one</option>
-              {SUBMISSION_STATUSES.filter((s) => s !== "running").map((s) => (
-                <option value={s}>{s} only</option>
-              ))}
-            </select>
-          </div>
-          <div class="buttons">
-            <button type="submit" class="danger">Purge…</button>
-          </div>
-        </div>
-      </form>,
-    );
-  });
-
-  r.post("/requeue", async (c) => {
-    const form = await c.req.parseBody({ all: true });
-    const ids = ([] as unknown[]).concat(form.id ?? []).map(String).filter(Boolean);
-    if (!ids.length) {
-      return c.html(<Report kind="warn">Select at least one submission first.</Report>, 422);
-    }
-    const res = await ctx.api(c).send<RequeueCounts>("POST", "/logs/requeue", { ids });
-    if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
-    return c.html(<RequeueReport counts={res.data} />);
-  });
-
-  r.post("/requeue-matching", async (c) => {
-    const filters = filtersOf(c.req.url);
-    const filter: Record<string, string[]> = {};
-    for (const k of new Set(filters.keys())) filter[k] = filters.getAll(k);
-    const res = await ctx.api(c).send<RequeueCounts>("POST", "/logs/requeue", { filter });
-    if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
-    return c.html(<RequeueReport counts={res.data} />);
-  });
-
-  r.post("/purge", async (c) => {
-    const form = await c.req.parseBody();
-    const q = new URLSearchParams({ date: String(form.date ?? "") });
-    if (form.status) q.set("status", String(form.status));
-    const res = await ctx.api(c).send<{ deleted: number }>("DELETE", `/logs/purge?${q}`);
-    if (!res.ok) return c.html(<ErrorAlert title="Nothing purged" {...res} />, res.status as 400);
-    return c.html(
-      <Report kind="ok">
-        Purged {plural(res.data.deleted, "submission")} created before {String(form.date)}
-        {form.status ? ` with status ${form.status}` : " that had finished"}.
-      </Report>,
-    );
-  });
-
-  r.route("/", submissionDetail(ctx));
-  return r;
+  return new Hono<AppEnv>()
+    .get("/list", (c) => submissionList(ctx, c))
+    .get("/maintenance", (c) => c.html(ctx.isAdmin(c) ? <PurgeForm /> : ""))
+    .post("/requeue", (c) => requeueSelected(ctx, c))
+    .post("/requeue-matching", (c) => requeueMatching(ctx, c))
+    .post("/purge", (c) => purge(ctx, c));
 }
+
+/** The counts per status for the filters, then the page of submissions they match. */
+async function submissionList(ctx: FragmentContext, c: C) {
+  const api = ctx.api(c);
+  const filters = filtersOf(c.req.url);
+  const pageNo = new URL(c.req.url).searchParams.get("page") ?? "1";
+  const query = new URLSearchParams(filters);
+  query.set("page", pageNo);
+  query.set("page_size", "25");
+  const counting = new URLSearchParams(filters);
+  counting.delete("status");
+  counting.delete("submission_id");
+  const [page, counts] = await Promise.all([
+    api.get<Page<Summary>>("/logs", query),
+    api.get<StatusCounts>("/status/submissions", counting),
+  ]);
+  const list = must(page);
+  const tz = ctx.config.server.timezone;
+  return c.html(
+    <div>
+      {counts.ok && <CountsByStatus counts={counts.data} filters={filters} />}
+      {ctx.isAdmin(c)
+        ? <Selection list={list} filters={filters} tz={tz} />
+        : <SubmissionTable items={list.items} admin={false} tz={tz} />}
+      <Pager
+        page={list.page}
+        totalPages={list.total_pages}
+        total={list.total}
+        query={filters}
+        noun="submissions"
+      />
+    </div>,
+  );
+}
+
+interface StatusCounts {
+  byStatus: Record<string, number>;
+  total: number;
+}
+
+/** One link per status, with its count, that narrows the list to it (and back to all). */
+function CountsByStatus(props: { counts: StatusCounts; filters: URLSearchParams }) {
+  const { counts, filters } = props;
+  const current = filters.get("status") ?? "";
+  const statusLink = (s: string) => {
+    const q = new URLSearchParams(filters);
+    q.delete("page");
+    if (s) q.set("status", s);
+    else q.delete("status");
+    return `?${q}`;
+  };
+  return (
+    <ul class="counts" aria-label="Counts by status for these filters">
+      <li>
+        <a href={statusLink("")} data-nav aria-current={current === "" ? "true" : undefined}>
+          all <strong>{counts.total}</strong>
+        </a>
+      </li>
+      {STATUSES.map((s) => (
+        <li>
+          <a
+            href={statusLink(s)}
+            data-nav
+            data-count={s}
+            aria-current={current === s ? "true" : undefined}
+          >
+            {s} <strong>{counts.byStatus[s] ?? 0}</strong>
+          </a>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** An admin's list: the table with checkboxes, and the requeue buttons over it. */
+function Selection(props: { list: Page<Summary>; filters: URLSearchParams; tz: string }) {
+  const { list, filters } = props;
+  return (
+    <form id="selection" data-action="/admin/f/submissions/requeue">
+      <div class="toolbar">
+        <button
+          type="submit"
+          data-action="/admin/f/submissions/requeue"
+          data-confirm="Requeue the {count} selected submission(s)? They are delivered to DHIS2 again."
+        >
+          Requeue selected
+        </button>
+        <button
+          type="button"
+          data-action="/admin/f/submissions/requeue-matching"
+          data-with-filters
+          disabled={list.total === 0 || filters.size === 0}
+          title={filters.size === 0 ? "Set a filter first" : undefined}
+          data-confirm={`Requeue all ${list.total} submissions matching the current filters? Delivered ones are sent to DHIS2 again.`}
+        >
+          Requeue all {list.total} matching
+        </button>
+        <span class="spacer"></span>
+        <span class="muted">Running submissions are never requeued or deleted.</span>
+      </div>
+      <SubmissionTable items={list.items} admin tz={props.tz} />
+    </form>
+  );
+}
+
+const purgeOption = (status: string) => <option value={status}>{status} only</option>;
+
+function PurgeForm() {
+  return (
+    <form
+      class="card"
+      data-action="/admin/f/submissions/purge"
+      data-confirm="Delete the {status|finished} submissions created before {date}, with their attempts? This cannot be undone."
+    >
+      <h2>Purge old submissions</h2>
+      <div class="grid">
+        <div class="field">
+          <label for="p-date">Created before (day)</label>
+          <input id="p-date" type="date" name="date" required />
+        </div>
+        <div class="field">
+          <label for="p-status">Which</label>
+          <select id="p-status" name="status">
+            <option value="">every finished one</option>
+            {STATUSES.filter((s) => s !== "running").map(purgeOption)}
+          </select>
+        </div>
+        <div class="buttons">
+          <button type="submit" class="danger">Purge…</button>
+        </div>
+      </div>
+    </form>
+  );
+}
+
+async function requeueSelected(ctx: FragmentContext, c: C) {
+  const form = await c.req.parseBody({ all: true });
+  const ids = ([] as unknown[]).concat(form.id ?? []).map(String).filter(Boolean);
+  if (!ids.length) {
+    return c.html(<Report kind="warn">Select at least one submission first.</Report>, 422);
+  }
+  const res = await ctx.api(c).send<RequeueCounts>("POST", "/logs/requeue", { ids });
+  if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
+  return c.html(<RequeueReport counts={res.data} />);
+}
+
+async function requeueMatching(ctx: FragmentContext, c: C) {
+  const filters = filtersOf(c.req.url);
+  const filter: Record<string, string[]> = {};
+  for (const k of new Set(filters.keys())) filter[k] = filters.getAll(k);
+  const res = await ctx.api(c).send<RequeueCounts>("POST", "/logs/requeue", { filter });
+  if (!res.ok) return c.html(<ErrorAlert title="Not requeued" {...res} />, res.status as 400);
+  return c.html(<RequeueReport counts={res.data} />);
+}
+
+async function purge(ctx: FragmentContext, c: C) {
+  const form = await c.req.parseBody();
+  const q = new URLSearchParams({ date: String(form.date ?? "") });
+  if (form.status) q.set("status", String(form.status));
+  const res = await ctx.api(c).send<{ deleted: number }>("DELETE", `/logs/purge?${q}`);
+  if (!res.ok) return c.html(<ErrorAlert title="Nothing purged" {...res} />, res.status as 400);
+  return c.html(
+    <Report kind="ok">
+      Purged {plural(res.data.deleted, "submission")} created before {String(form.date)}
+      {form.status ? ` with status ${form.status}` : " that had finished"}.
+    </Report>,
+  );
+}
+
+const selectAll = <input type="checkbox" data-select-all aria-label="Select all on this page" />;
 
 function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }) {
   const { admin, tz } = props;
   return (
-    <table>
-      <thead>
-        <tr>
-          {admin && (
-            <th scope="col">
-              <input type="checkbox" data-select-all aria-label="Select all on this page" />
-            </th>
-          )}
-          <th scope="col">Id</th>
-          <th scope="col">Status</th>
-          <th scope="col">Submitted</th>
-          <th scope="col">User</th>
-          <th scope="col">Org unit</th>
-          <th scope="col">Data set</th>
-          <th scope="col">Period</th>
-          <th scope="col" class="num">Attempts</th>
-          <th scope="col">Last error</th>
-          {admin && <th scope="col">Actions</th>}
-        </tr>
-      </thead>
-      <tbody>
-        {props.items.length === 0 && (
-          <tr>
-            <td colspan={11} class="muted">No submissions match these filters.</td>
-          </tr>
-        )}
-        {props.items.map((s) => (
-          <tr data-id={s.id}>
-            {admin && (
-              <td>
-                <input
-                  type="checkbox"
-                  name="id"
-                  value={s.id}
-                  aria-label={`Select submission ${s.id}`}
-                />
-              </td>
+    <Table
+      columns={[
+        admin && selectAll,
+        "Id",
+        "Status",
+        "Submitted",
+        "User",
+        "Org unit",
+        "Data set",
+        "Period",
+        num("Attempts"),
+        "Last error",
+        admin && "Actions",
+      ]}
+      rows={props.items}
+      empty={{ text: "No submissions match these filters.", span: 11 }}
+      row={(s) => <SubmissionRow s={s} admin={admin} tz={tz} />}
+    />
+  );
+}
+
+function SubmissionRow(props: { s: Summary; admin: boolean; tz: string }) {
+  const { s, admin } = props;
+  return (
+    <tr data-id={s.id}>
+      {admin && (
+        <td>
+          <input type="checkbox" name="id" value={s.id} aria-label={`Select submission ${s.id}`} />
+        </td>
+      )}
+      <td>
+        <a href={`/admin/submissions/${s.id}`}>{s.id}</a>
+      </td>
+      <td>
+        <StatusBadge status={s.status} />
+      </td>
+      <td class="nowrap">
+        <Time value={s.submitted_at} tz={props.tz} />
+      </td>
+      <td>{s.user}</td>
+      <td>
+        {s.org_unit_name && <div>{s.org_unit_name}</div>}
+        <span class="mono">{s.org_unit}</span>
+      </td>
+      <td class="mono">{s.data_set}</td>
+      <td class="mono">{s.period}</td>
+      <td class="num">{s.attempts}</td>
+      <td class="wrap">
+        {s.last_error ? truncate(s.last_error, 90) : <span class="muted">–</span>}
+      </td>
+      {admin && (
+        <td>
+          <div class="buttons">
+            {s.status !== "running" && s.status !== "queued" && (
+              <ActionButton
+                action={`/admin/f/submissions/${s.id}/requeue`}
+                confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again.`}
+              >
+                Requeue
+              </ActionButton>
             )}
-            <td>
-              <a href={`/admin/submissions/${s.id}`}>{s.id}</a>
-            </td>
-            <td>
-              <StatusBadge status={s.status} />
-            </td>
-            <td class="nowrap">
-              <Time value={s.submitted_at} tz={tz} />
-            </td>
-            <td>{s.user}</td>
-            <td>
-              {s.org_unit_name && <div>{s.org_unit_name}</div>}
-              <span class="mono">{s.org_unit}</span>
-            </td>
-            <td class="mono">{s.data_set}</td>
-            <td class="mono">{s.period}</td>
-            <td class="num">{s.attempts}</td>
-            <td class="wrap">
-              {s.last_error ? truncate(s.last_error, 90) : <span class="muted">–</span>}
-            </td>
-            {admin && (
-              <td>
-                <div class="buttons">
-                  {s.status !== "running" && s.status !== "queued" && (
-                    <button
-                      type="button"
-                      data-action={`/admin/f/submissions/${s.id}/requeue`}
-                      data-confirm={`Requeue submission ${s.id} (${s.status})? It is delivered to DHIS2 again.`}
-                    >
-                      Requeue
-                    </button>
-                  )}
-                  {s.status !== "running" && (
-                    <button
-                      type="button"
-                      data-action={`/admin/f/submissions/${s.id}/delete`}
-                      data-confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
-                    >
-                      Delete
-                    </button>
-                  )}
-                </div>
-              </td>
+            {s.status !== "running" && (
+              <ActionButton
+                action={`/admin/f/submissions/${s.id}/delete`}
+                confirm={`Delete submission ${s.id} and its attempts? This cannot be undone.`}
+              >
+                Delete
+              </ActionButton>
             )}
-          </tr>
-        ))}
-      </tbody>
-    </table>
+          </div>
+        </td>
+      )}
+    </tr>
   );
 }
 

@@ -1,337 +1,326 @@
 /** Users and their API tokens (fragments under /admin/f/users), over /api/v2/users. */
 import { Hono } from "hono";
+import type { Context } from "hono";
+import type { z } from "@hono/zod-openapi";
+import { DEFAULT_ROLE, ROLES } from "../auth/principal.ts";
+import type {
+  ApiTokenSchema,
+  ListUsersQuery,
+  NewApiTokenSchema,
+  UserSchema,
+} from "../auth/schemas.ts";
 import type { AppEnv } from "../http/env.ts";
 import { must } from "./api.ts";
-import { ErrorAlert, type Page, Pager, Report, Time } from "./components.tsx";
-import type { FragmentContext } from "./fragments.ts";
+import {
+  ActionButton,
+  ErrorAlert,
+  FormField,
+  type Page,
+  Pager,
+  Report,
+  Table,
+  Time,
+} from "./components.tsx";
+import type { FragmentContext } from "./context.ts";
 
-interface User {
-  uid: string;
-  username: string;
-  firstName: string;
-  lastName: string;
-  email: string | null;
-  role: string;
-  isActive: boolean;
-  sourceName: string;
-  lastLogin: string | null;
-  created: string;
-}
+type User = z.infer<typeof UserSchema>;
+type ApiToken = z.infer<typeof ApiTokenSchema>;
+type C = Context<AppEnv>;
 
-interface ApiToken {
-  id: number;
-  name: string;
-  prefix: string;
-  sourceName: string | null;
-  created: string;
-  lastUsed: string | null;
-  expires: string | null;
-  revoked: string | null;
-}
-
-const LIST_KEYS = ["username", "role", "is_active", "page"];
+/** The filters the Users page offers, and its page: some of GET /api/v2/users's. */
+const LIST_KEYS = ["username", "role", "is_active", "page"] as const satisfies readonly (
+  keyof z.infer<typeof ListUsersQuery>
+)[];
 
 const text = (v: unknown) => (typeof v === "string" ? v.trim() : "");
 
 export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
-  const r = new Hono<AppEnv>();
-  const tz = ctx.config.server.timezone;
+  return new Hono<AppEnv>()
+    .get("/list", (c) => userList(ctx, c))
+    .get("/new", (c) => newUserForm(ctx, c))
+    .post("/", (c) => createUser(ctx, c))
+    .post("/:uid/deactivate", (c) => deactivateUser(ctx, c))
+    .get("/:uid/tokens", (c) => tokenList(ctx, c))
+    .post("/:uid/tokens", (c) => createToken(ctx, c))
+    .post("/:uid/tokens/:id/revoke", (c) => revokeToken(ctx, c));
+}
 
-  r.get("/list", async (c) => {
-    if (!ctx.isAdmin(c)) {
-      return c.html(
-        <p class="alert">
-          Managing users needs the admin role. You are signed in as a viewer.
-        </p>,
-      );
-    }
-    const q = new URLSearchParams();
-    for (const k of LIST_KEYS) {
-      const v = c.req.query(k);
-      if (v) q.set(k, v);
-    }
-    q.set("page_size", "50");
-    const page = must(await ctx.api(c).get<Page<User>>("/users", q));
-    q.delete("page_size");
-    const me = c.get("principal")!.uid;
+async function userList(ctx: FragmentContext, c: C) {
+  if (!ctx.isAdmin(c)) {
     return c.html(
-      <div>
-        <table>
-          <caption class="muted">Users ({page.total})</caption>
-          <thead>
-            <tr>
-              <th scope="col">Username</th>
-              <th scope="col">Name</th>
-              <th scope="col">Role</th>
-              <th scope="col">Source</th>
-              <th scope="col">Active</th>
-              <th scope="col">Last sign-in</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
-          <tbody>
-            {page.items.map((u) => (
-              <tr>
-                <td>
-                  <strong>{u.username}</strong>
-                  <div class="muted mono">{u.uid}</div>
-                </td>
-                <td>{`${u.firstName} ${u.lastName}`.trim() || "–"}</td>
-                <td>{u.role}</td>
-                <td>{u.sourceName}</td>
-                <td>{u.isActive ? "yes" : <span class="badge s-dead">deactivated</span>}</td>
-                <td>
-                  <Time value={u.lastLogin} tz={tz} />
-                </td>
-                <td>
-                  <div class="buttons">
-                    <a href={`/admin/users/${u.uid}/tokens`}>API tokens</a>
-                    {u.isActive && u.uid !== me && (
-                      <button
-                        type="button"
-                        data-action={`/admin/f/users/${u.uid}/deactivate`}
-                        data-confirm={`Deactivate ${u.username}? All their sign-ins and API tokens stop working.`}
-                      >
-                        Deactivate
-                      </button>
-                    )}
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <Pager
-          page={page.page}
-          totalPages={page.total_pages}
-          total={page.total}
-          query={q}
-          noun="users"
-        />
-      </div>,
+      <p class="alert">
+        Managing users needs the admin role. You are signed in as a viewer.
+      </p>,
     );
-  });
+  }
+  const q = new URLSearchParams();
+  for (const k of LIST_KEYS) {
+    const v = c.req.query(k);
+    if (v) q.set(k, v);
+  }
+  q.set("page_size", "50");
+  const page = must(await ctx.api(c).get<Page<User>>("/users", q));
+  q.delete("page_size");
+  return c.html(
+    <div>
+      <UserTable
+        users={page}
+        me={c.get("principal")!.uid}
+        tz={ctx.config.server.timezone}
+      />
+      <Pager
+        page={page.page}
+        totalPages={page.total_pages}
+        total={page.total}
+        query={q}
+        noun="users"
+      />
+    </div>,
+  );
+}
 
-  r.get("/new", (c) => {
-    if (!ctx.isAdmin(c)) return c.html("");
-    return c.html(
-      <form class="card" data-action="/admin/f/users" data-target="[data-report]">
-        <h2>New user</h2>
-        <div class="grid">
-          <div class="field">
-            <label for="u-username">Username</label>
-            <input id="u-username" name="username" required autocomplete="off" />
-          </div>
-          <div class="field">
-            <label for="u-password">Password (10+ characters)</label>
-            <input
-              id="u-password"
-              name="password"
-              type="password"
-              required
-              minlength={10}
-              autocomplete="new-password"
-            />
-          </div>
-          <div class="field">
-            <label for="u-role">Role</label>
-            <select id="u-role" name="role">
-              <option value="submitter">submitter</option>
-              <option value="viewer">viewer</option>
-              <option value="admin">admin</option>
-            </select>
-          </div>
-          <div class="field">
-            <label for="u-firstName">First name</label>
-            <input id="u-firstName" name="firstName" />
-          </div>
-          <div class="field">
-            <label for="u-lastName">Last name</label>
-            <input id="u-lastName" name="lastName" />
-          </div>
-          <div class="field">
-            <label for="u-email">Email</label>
-            <input id="u-email" name="email" type="email" />
-          </div>
-          <div class="field">
-            <label for="u-telephone">Telephone</label>
-            <input id="u-telephone" name="telephone" />
-          </div>
-          <div class="field">
-            <label for="u-sourceName">Source (mappings)</label>
-            <input id="u-sourceName" name="sourceName" placeholder="default" />
-          </div>
-          <div class="buttons">
-            <button type="submit" class="primary">Create user</button>
-          </div>
-        </div>
-      </form>,
-    );
-  });
-
-  r.post("/", async (c) => {
-    const form = await c.req.parseBody();
-    const body: Record<string, string> = {};
-    for (const k of ["username", "password", "role", "firstName", "lastName", "email"]) {
-      if (text(form[k])) body[k] = k === "password" ? String(form[k]) : text(form[k]);
-    }
-    for (const k of ["telephone", "sourceName"]) if (text(form[k])) body[k] = text(form[k]);
-    const res = await ctx.api(c).send<User>("POST", "/users", body);
-    if (!res.ok) return c.html(<ErrorAlert title="User not created" {...res} />, res.status as 400);
-    return c.html(
-      <Report kind="ok">
-        Created user <strong>{res.data.username}</strong> with role {res.data.role}.{" "}
-        <a href={`/admin/users/${res.data.uid}/tokens`}>Give it an API token</a>.
-      </Report>,
-    );
-  });
-
-  r.post("/:uid/deactivate", async (c) => {
-    const res = await ctx.api(c).send<User>("DELETE", `/users/${c.req.param("uid")}`);
-    if (!res.ok) return c.html(<ErrorAlert title="Not deactivated" {...res} />, res.status as 400);
-    return c.html(
-      <Report kind="ok">
-        Deactivated{" "}
-        <strong>{res.data.username}</strong>: their sign-ins and API tokens no longer work.
-      </Report>,
-    );
-  });
-
-  r.get("/:uid/tokens", async (c) => {
-    const uid = c.req.param("uid");
-    const api = ctx.api(c);
-    const user = must(await api.get<User>(`/users/${uid}`));
-    const tokens = must(await api.get<{ items: ApiToken[] }>(`/users/${uid}/tokens`));
-    const admin = ctx.isAdmin(c);
-    return c.html(
-      <div>
-        <h1>API tokens of {user.username}</h1>
-        <p class="muted">
-          Machine clients send{" "}
-          <code>Authorization: Token &lt;token&gt;</code>. The secret is shown once, when the token
-          is made; only its prefix is kept in view.
-        </p>
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Prefix</th>
-              <th scope="col">Created</th>
-              <th scope="col">Last used</th>
-              <th scope="col">Expires</th>
-              <th scope="col">State</th>
-              {admin && <th scope="col">Actions</th>}
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.items.length === 0 && (
-              <tr>
-                <td colspan={7} class="muted">No API tokens.</td>
-              </tr>
-            )}
-            {tokens.items.map((t) => (
-              <tr>
-                <td>{t.name}</td>
-                <td class="mono">{t.prefix}</td>
-                <td>
-                  <Time value={t.created} tz={tz} />
-                </td>
-                <td>
-                  <Time value={t.lastUsed} tz={tz} />
-                </td>
-                <td>{t.expires ? <Time value={t.expires} tz={tz} /> : "never"}</td>
-                <td>
-                  {t.revoked
-                    ? <span class="badge s-dead">revoked</span>
-                    : <span class="badge s-delivered">active</span>}
-                </td>
-                {admin && (
-                  <td>
-                    {!t.revoked && (
-                      <button
-                        type="button"
-                        data-action={`/admin/f/users/${uid}/tokens/${t.id}/revoke`}
-                        data-confirm={`Revoke the token "${t.name}"? Clients using it stop working at once.`}
-                      >
-                        Revoke
-                      </button>
-                    )}
-                  </td>
-                )}
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        {admin && (
-          <form
-            class="card"
-            data-action={`/admin/f/users/${uid}/tokens`}
-            data-target="[data-report]"
-          >
-            <h2>New API token</h2>
-            <div class="grid">
-              <div class="field">
-                <label for="u-name">Name</label>
-                <input id="u-name" name="name" required placeholder="e.g. HMIS bridge" />
-              </div>
-              <div class="field">
-                <label for="u-expires">Expires (optional)</label>
-                <input id="u-expires" name="expires" type="date" />
-              </div>
-              <div class="field">
-                <label for="u-current">Your password (if you signed in over 5 minutes ago)</label>
-                <input
-                  id="u-current"
-                  name="currentPassword"
-                  type="password"
-                  autocomplete="current-password"
-                />
-              </div>
-              <div class="buttons">
-                <button type="submit" class="primary">Create token</button>
-              </div>
+function UserTable(props: { users: Page<User>; me: string; tz: string }) {
+  const { me, tz } = props;
+  return (
+    <Table
+      caption={`Users (${props.users.total})`}
+      columns={["Username", "Name", "Role", "Source", "Active", "Last sign-in", "Actions"]}
+      rows={props.users.items}
+      row={(u) => (
+        <tr>
+          <td>
+            <strong>{u.username}</strong>
+            <div class="muted mono">{u.uid}</div>
+          </td>
+          <td>{`${u.firstName} ${u.lastName}`.trim() || "–"}</td>
+          <td>{u.role}</td>
+          <td>{u.sourceName}</td>
+          <td>{u.isActive ? "yes" : <span class="badge s-dead">deactivated</span>}</td>
+          <td>
+            <Time value={u.lastLogin} tz={tz} />
+          </td>
+          <td>
+            <div class="buttons">
+              <a href={`/admin/users/${u.uid}/tokens`}>API tokens</a>
+              {u.isActive && u.uid !== me && (
+                <ActionButton
+                  action={`/admin/f/users/${u.uid}/deactivate`}
+                  confirm={`Deactivate ${u.username}? All their sign-ins and API tokens stop working.`}
+                >
+                  Deactivate
+                </ActionButton>
+              )}
             </div>
-          </form>
-        )}
-      </div>,
-    );
-  });
+          </td>
+        </tr>
+      )}
+    />
+  );
+}
 
-  r.post("/:uid/tokens", async (c) => {
-    const uid = c.req.param("uid");
-    const form = await c.req.parseBody();
-    const body: Record<string, string> = { name: text(form.name) };
-    if (text(form.expires)) body.expires = `${text(form.expires)}T23:59:59Z`;
-    // Not trimmed: a passphrase may end in a space.
-    if (typeof form.currentPassword === "string" && form.currentPassword !== "") {
-      body.currentPassword = form.currentPassword;
-    }
-    const res = await ctx.api(c).send<ApiToken & { token: string }>(
-      "POST",
-      `/users/${uid}/tokens`,
-      body,
-    );
-    if (!res.ok) {
-      return c.html(<ErrorAlert title="Token not created" {...res} />, res.status as 400);
-    }
-    return c.html(
-      <Report kind="warn">
-        <strong>Copy this token now; it will not be shown again.</strong>
-        <code class="secret" id="new-token-secret">{res.data.token}</code>
-        <span class="buttons">
-          <button type="button" data-copy="#new-token-secret">Copy</button>
-          <a href={`/admin/users/${uid}/tokens`}>Done, show the list</a>
-        </span>
-      </Report>,
-    );
-  });
+const option = (value: string) => <option value={value}>{value}</option>;
 
-  r.post("/:uid/tokens/:id/revoke", async (c) => {
-    const { uid, id } = c.req.param();
-    const res = await ctx.api(c).send<ApiToken>("DELETE", `/users/${uid}/tokens/${id}`);
-    if (!res.ok) return c.html(<ErrorAlert title="Not revoked" {...res} />, res.status as 400);
-    return c.html(<Report kind="ok">Revoked the token "{res.data.name}".</Report>);
-  });
+function newUserForm(ctx: FragmentContext, c: C) {
+  if (!ctx.isAdmin(c)) return c.html("");
+  // The default first, so the select starts on it.
+  const roles = [DEFAULT_ROLE, ...ROLES.filter((r) => r !== DEFAULT_ROLE)];
+  return c.html(
+    <form class="card" data-action="/admin/f/users" data-target="[data-report]">
+      <h2>New user</h2>
+      <div class="grid">
+        <FormField id="u-username" label="Username">
+          <input id="u-username" name="username" required autocomplete="off" />
+        </FormField>
+        <FormField id="u-password" label="Password (10+ characters)">
+          <input
+            id="u-password"
+            name="password"
+            type="password"
+            required
+            minlength={10}
+            autocomplete="new-password"
+          />
+        </FormField>
+        <FormField id="u-role" label="Role">
+          <select id="u-role" name="role">
+            {roles.map(option)}
+          </select>
+        </FormField>
+        <FormField id="u-firstName" label="First name">
+          <input id="u-firstName" name="firstName" />
+        </FormField>
+        <FormField id="u-lastName" label="Last name">
+          <input id="u-lastName" name="lastName" />
+        </FormField>
+        <FormField id="u-email" label="Email">
+          <input id="u-email" name="email" type="email" />
+        </FormField>
+        <FormField id="u-telephone" label="Telephone">
+          <input id="u-telephone" name="telephone" />
+        </FormField>
+        <FormField id="u-sourceName" label="Source (mappings)">
+          <input id="u-sourceName" name="sourceName" placeholder="default" />
+        </FormField>
+        <div class="buttons">
+          <button type="submit" class="primary">Create user</button>
+        </div>
+      </div>
+    </form>,
+  );
+}
 
-  return r;
+async function createUser(ctx: FragmentContext, c: C) {
+  const form = await c.req.parseBody();
+  const body: Record<string, string> = {};
+  for (const k of ["username", "password", "role", "firstName", "lastName", "email"]) {
+    if (text(form[k])) body[k] = k === "password" ? String(form[k]) : text(form[k]);
+  }
+  for (const k of ["telephone", "sourceName"]) if (text(form[k])) body[k] = text(form[k]);
+  const res = await ctx.api(c).send<User>("POST", "/users", body);
+  if (!res.ok) return c.html(<ErrorAlert title="User not created" {...res} />, res.status as 400);
+  return c.html(
+    <Report kind="ok">
+      Created user <strong>{res.data.username}</strong> with role {res.data.role}.{" "}
+      <a href={`/admin/users/${res.data.uid}/tokens`}>Give it an API token</a>.
+    </Report>,
+  );
+}
+
+async function deactivateUser(ctx: FragmentContext, c: C) {
+  const res = await ctx.api(c).send<User>("DELETE", `/users/${c.req.param("uid")}`);
+  if (!res.ok) return c.html(<ErrorAlert title="Not deactivated" {...res} />, res.status as 400);
+  return c.html(
+    <Report kind="ok">
+      Deactivated{" "}
+      <strong>{res.data.username}</strong>: their sign-ins and API tokens no longer work.
+    </Report>,
+  );
+}
+
+async function tokenList(ctx: FragmentContext, c: C) {
+  const uid = c.req.param("uid")!;
+  const api = ctx.api(c);
+  const user = must(await api.get<User>(`/users/${uid}`));
+  const tokens = must(await api.get<{ items: ApiToken[] }>(`/users/${uid}/tokens`));
+  const admin = ctx.isAdmin(c);
+  return c.html(
+    <div>
+      <h1>API tokens of {user.username}</h1>
+      <p class="muted">
+        Machine clients send{" "}
+        <code>Authorization: Token &lt;token&gt;</code>. The secret is shown once, when the token is
+        made; only its prefix is kept in view.
+      </p>
+      <TokenTable uid={uid} tokens={tokens.items} admin={admin} tz={ctx.config.server.timezone} />
+      {admin && <NewTokenForm uid={uid} />}
+    </div>,
+  );
+}
+
+function TokenTable(props: { uid: string; tokens: ApiToken[]; admin: boolean; tz: string }) {
+  const { uid, admin, tz } = props;
+  return (
+    <Table
+      columns={["Name", "Prefix", "Created", "Last used", "Expires", "State", admin && "Actions"]}
+      rows={props.tokens}
+      empty={{ text: "No API tokens.", span: 7 }}
+      row={(t) => (
+        <tr>
+          <td>{t.name}</td>
+          <td class="mono">{t.prefix}</td>
+          <td>
+            <Time value={t.created} tz={tz} />
+          </td>
+          <td>
+            <Time value={t.lastUsed} tz={tz} />
+          </td>
+          <td>{t.expires ? <Time value={t.expires} tz={tz} /> : "never"}</td>
+          <td>
+            {t.revoked
+              ? <span class="badge s-dead">revoked</span>
+              : <span class="badge s-delivered">active</span>}
+          </td>
+          {admin && (
+            <td>
+              {!t.revoked && (
+                <ActionButton
+                  action={`/admin/f/users/${uid}/tokens/${t.id}/revoke`}
+                  confirm={`Revoke the token "${t.name}"? Clients using it stop working at once.`}
+                >
+                  Revoke
+                </ActionButton>
+              )}
+            </td>
+          )}
+        </tr>
+      )}
+    />
+  );
+}
+
+function NewTokenForm(props: { uid: string }) {
+  return (
+    <form
+      class="card"
+      data-action={`/admin/f/users/${props.uid}/tokens`}
+      data-target="[data-report]"
+    >
+      <h2>New API token</h2>
+      <div class="grid">
+        <FormField id="u-name" label="Name">
+          <input id="u-name" name="name" required placeholder="e.g. HMIS bridge" />
+        </FormField>
+        <FormField id="u-expires" label="Expires (optional)">
+          <input id="u-expires" name="expires" type="date" />
+        </FormField>
+        <FormField id="u-current" label="Your password (if you signed in over 5 minutes ago)">
+          <input
+            id="u-current"
+            name="currentPassword"
+            type="password"
+            autocomplete="current-password"
+          />
+        </FormField>
+        <div class="buttons">
+          <button type="submit" class="primary">Create token</button>
+        </div>
+      </div>
+    </form>
+  );
+}
+
+async function createToken(ctx: FragmentContext, c: C) {
+  const uid = c.req.param("uid");
+  const form = await c.req.parseBody();
+  const body: Record<string, string> = { name: text(form.name) };
+  if (text(form.expires)) body.expires = `${text(form.expires)}T23:59:59Z`;
+  // Not trimmed: a passphrase may end in a space.
+  if (typeof form.currentPassword === "string" && form.currentPassword !== "") {
+    body.currentPassword = form.currentPassword;
+  }
+  const res = await ctx.api(c).send<z.infer<typeof NewApiTokenSchema>>(
+    "POST",
+    `/users/${uid}/tokens`,
+    body,
+  );
+  if (!res.ok) {
+    return c.html(<ErrorAlert title="Token not created" {...res} />, res.status as 400);
+  }
+  return c.html(
+    <Report kind="warn">
+      <strong>Copy this token now; it will not be shown again.</strong>
+      <code class="secret" id="new-token-secret">{res.data.token}</code>
+      <span class="buttons">
+        <button type="button" data-copy="#new-token-secret">Copy</button>
+        <a href={`/admin/users/${uid}/tokens`}>Done, show the list</a>
+      </span>
+    </Report>,
+  );
+}
+
+async function revokeToken(ctx: FragmentContext, c: C) {
+  const { uid, id } = c.req.param() as { uid: string; id: string };
+  const res = await ctx.api(c).send<ApiToken>("DELETE", `/users/${uid}/tokens/${id}`);
+  if (!res.ok) return c.html(<ErrorAlert title="Not revoked" {...res} />, res.status as 400);
+  return c.html(<Report kind="ok">Revoked the token "{res.data.name}".</Report>);
 }

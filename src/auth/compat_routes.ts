@@ -6,13 +6,14 @@
 import { z } from "@hono/zod-openapi";
 import { newRouter } from "../http/router.ts";
 import { secureRoute } from "./guard.ts";
+import { ROLES } from "./principal.ts";
 
 const test2 = secureRoute({
   method: "get",
   path: "/test2",
   tags: ["auth"],
   summary: "Check credentials (the old service's route): 200 text `Authorized`",
-  roles: ["admin", "submitter", "viewer"],
+  roles: ROLES,
   responses: {
     200: {
       description: "the credentials work",

@@ -1,6 +1,8 @@
 /** Who is calling, as the auth middleware resolved it. */
-export type Role = "admin" | "submitter" | "viewer";
-export const ROLES: readonly Role[] = ["admin", "submitter", "viewer"];
+export const ROLES = ["admin", "submitter", "viewer"] as const;
+export type Role = (typeof ROLES)[number];
+/** A new user's role when none is given: the least a machine client needs. */
+export const DEFAULT_ROLE: Role = "submitter";
 
 export interface Principal {
   userId: number;

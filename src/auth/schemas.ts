@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { ROLES } from "./principal.ts";
 
-export const RoleSchema = z.enum(ROLES as ["admin", "submitter", "viewer"]).openapi({
+export const RoleSchema = z.enum(ROLES).openapi({
   example: "submitter",
   description: "admin: everything; submitter: submit data, read own submissions; viewer: read",
 });

@@ -8,7 +8,7 @@ import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import { clientAddress } from "./middleware.ts";
 import { secureRoute } from "./guard.ts";
-import type { Principal } from "./principal.ts";
+import { type Principal, ROLES } from "./principal.ts";
 import { LoginBody, LogoutReply, RefreshBody, SessionSchema } from "./schemas.ts";
 import { parseBasic, type Session, unauthorized } from "./service.ts";
 import type { AuthService } from "./service.ts";
@@ -59,7 +59,7 @@ const logout = secureRoute({
   summary: "Sign out: the refresh token and every pair refreshed from its login stop working",
   description: "The access token used for this call stays valid until it expires " +
     "(auth.access_token_ttl); forget it. `revoked` is 0 for an unknown or someone else's token.",
-  roles: ["admin", "submitter", "viewer"],
+  roles: ROLES,
   request: {
     body: { required: true, content: { "application/json": { schema: RefreshBody } } },
   },

@@ -11,6 +11,7 @@ import type { AppEnv } from "../http/env.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";
 import { clientAddress } from "./middleware.ts";
+import { DEFAULT_ROLE } from "./principal.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
 import { listUsers, updateUser, userByUid, type UserChanges, type UserRow } from "./queries.ts";
 import {
@@ -149,7 +150,7 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
       ...body,
       firstName: body.firstName ?? body.firstname,
       lastName: body.lastName ?? body.lastname,
-      role: resolveRole(body.role, body.isAdminUser) ?? "submitter",
+      role: resolveRole(body.role, body.isAdminUser) ?? DEFAULT_ROLE,
     });
     return c.json({ message: "User created successfully!", ...toUserJson(user) }, 201);
   };

@@ -27,14 +27,9 @@
  *   (final); without one an exception escaped (`PersistenceException`, `IllegalStateException`,
  *   `CrudControllerAdvice`), retried.
  */
+// The counts are the ones every delivery records (queue/kind.ts owns them); a type, no code.
+import type { ImportCounts } from "../queue/kind.ts";
 import { type Dhis2Result, isRecord } from "./client.ts";
-
-export interface ImportCounts {
-  imported: number;
-  updated: number;
-  ignored: number;
-  deleted: number;
-}
 
 /** A conflict as DHIS2 sends it (§3.3); legacy conflicts carry only `object` and `value`. */
 export interface Dhis2Conflict {

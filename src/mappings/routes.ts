@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import { secureRoute } from "../auth/guard.ts";
-import type { Role } from "../auth/principal.ts";
+import { type Role, ROLES } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
 import { generateUid } from "../dhis2/uid.ts";
@@ -59,7 +59,7 @@ export interface MappingRoutesDeps {
   log?: Logger;
 }
 
-const READ: Role[] = ["admin", "viewer", "submitter"];
+const READ = ROLES;
 const WRITE: Role[] = ["admin"];
 const TAGS = ["mappings"];
 const json = <T>(schema: T) => ({ "application/json": { schema } });

@@ -27,6 +27,10 @@ export interface ClaimedDelivery {
   claimedAt: Date;
 }
 
+/**
+ * What a destination counted for one exchange, kept on the delivery and its attempt: DHIS2's
+ * importCount (dhis2/outcome.ts reads it into this), and what later kinds map onto it.
+ */
 export interface ImportCounts {
   imported: number;
   updated: number;

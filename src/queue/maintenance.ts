@@ -69,7 +69,7 @@ export async function pruneOnce(
       delete from submissions where id in (
         select id from submissions
         where created_at < now() - make_interval(days => ${retentionDays})
-          and status in ${sql(FINISHED_STATUSES as string[])}
+          and status in ${sql([...FINISHED_STATUSES])}
         limit ${batch}
         for update skip locked
       )

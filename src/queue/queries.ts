@@ -14,16 +14,7 @@ import type { ClaimedDelivery, ImportCounts } from "./kind.ts";
 export const CHANNEL = "dhis2gw_submissions";
 
 /** A delivery's status; a submission's summarises its deliveries' (0008 has the rule). */
-export type SubmissionStatus =
-  | "queued"
-  | "running"
-  | "retrying"
-  | "delivered"
-  | "partial"
-  | "rejected"
-  | "dead";
-
-export const STATUSES: readonly SubmissionStatus[] = [
+export const STATUSES = [
   "queued",
   "running",
   "retrying",
@@ -31,13 +22,21 @@ export const STATUSES: readonly SubmissionStatus[] = [
   "partial",
   "rejected",
   "dead",
-];
-export const FINISHED_STATUSES: readonly SubmissionStatus[] = [
+] as const;
+export type SubmissionStatus = (typeof STATUSES)[number];
+
+/** Where a delivery, and so its submission, ends; the others wait (queued, retrying) or run. */
+export const FINISHED_STATUSES = [
   "delivered",
   "partial",
   "rejected",
   "dead",
-];
+] as const satisfies readonly SubmissionStatus[];
+export type FinishedStatus = (typeof FINISHED_STATUSES)[number];
+/** Not finished: waiting for a worker (queued, retrying) or being delivered (running). */
+export const WAITING_STATUSES: readonly SubmissionStatus[] = STATUSES.filter(
+  (s) => !(FINISHED_STATUSES as readonly SubmissionStatus[]).includes(s),
+);
 
 /** A delivery to create with its submission. */
 export interface NewDelivery {

@@ -42,6 +42,16 @@ export const FILTER_KEYS = [
   "q",
 ] as const;
 
+/**
+ * The old service's names (job_id, task_id, submitted_at): accepted for its clients, not
+ * offered to new ones; the console's filters are FILTER_KEYS without these.
+ */
+export const OLD_FILTER_KEYS: readonly (typeof FILTER_KEYS)[number][] = [
+  "job_id",
+  "task_id",
+  "submitted_at",
+];
+
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -10,7 +10,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { secureRoute } from "../auth/guard.ts";
-import type { Principal } from "../auth/principal.ts";
+import { type Principal, ROLES } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import type { Db, Sql } from "../db/db.ts";
 import { newRouter } from "../http/router.ts";
@@ -42,7 +42,7 @@ export interface LogsDeps {
   wakeWorker: () => void;
 }
 
-const READERS = ["viewer", "admin", "submitter"] as const;
+const READERS = ROLES;
 const ADMIN = ["admin"] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const json = <T>(description: string, schema: T) => ({

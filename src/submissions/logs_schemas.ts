@@ -131,7 +131,7 @@ const SUMMARY_EXAMPLE = {
 export const SubmissionSummarySchema = z.object({
   id: z.number().int(),
   task_id: z.string(),
-  status: z.enum(STATUSES as [SubmissionStatus, ...SubmissionStatus[]]),
+  status: z.enum(STATUSES),
   submitted_at: instant,
   updated_at: instant,
   finished_at: instant.nullable(),
@@ -251,7 +251,7 @@ export const RequeueOneReply = z.object({
   message: z.string(),
   submission_id: z.number().int(),
   task_id: z.string(),
-  status: z.enum(STATUSES as [SubmissionStatus, ...SubmissionStatus[]]).openapi({
+  status: z.enum(STATUSES).openapi({
     description: "read after the requeue: a worker may already be delivering it",
   }),
   requeued: z.boolean().openapi({ description: "false when it was already queued" }),

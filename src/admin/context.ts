@@ -1,0 +1,25 @@
+/**
+ * What the console's parts are given. Its own module so the views, the fragment router that
+ * mounts them and the console's routes all import it and none imports another's router.
+ */
+import type { Context } from "hono";
+import type { AuthService } from "../auth/service.ts";
+import type { Role } from "../auth/principal.ts";
+import type { Config } from "../config/config.ts";
+import type { AppEnv } from "../http/env.ts";
+import type { Api, ApiFetch } from "./api.ts";
+
+export interface AdminDeps {
+  config: Readonly<Config>;
+  auth?: AuthService;
+  /** The app's own fetch, so fragments call /api/v2 in-process as the signed-in user. */
+  api: ApiFetch;
+}
+
+/** Given to every fragment: the signed-in user's API client and role. */
+export interface FragmentContext {
+  config: Readonly<Config>;
+  api(c: Context<AppEnv>): Api;
+  role(c: Context<AppEnv>): Role;
+  isAdmin(c: Context<AppEnv>): boolean;
+}
