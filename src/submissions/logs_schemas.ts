@@ -3,7 +3,7 @@
  * examples are real replies of the demo gateway (`deno task demo`).
  */
 import { z } from "@hono/zod-openapi";
-import { FINISHED_STATUSES, STATUSES, type SubmissionStatus } from "../queue/queries.ts";
+import { FINISHED_STATUSES, STATUSES } from "../queue/queries.ts";
 import { FILTER_KEYS } from "./filters.ts";
 
 type FilterKey = (typeof FILTER_KEYS)[number];
