@@ -36,6 +36,8 @@ export interface ChaosReport {
   repeatedImports: number;
   partialImports: number;
   wrongFinalValues: number;
+  /** Why each wrong key is wrong, counted (see `wrongCause`). */
+  wrongCauses: Record<string, number>;
   kills: number;
   pgRestarts: number;
   seconds: number;
@@ -198,6 +200,7 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
       .sort((a, b) => a.seq - b.seq).map((a) => `#${a.id}(seq ${a.seq})`);
     wrongDetail.push({
       key,
+      cause: wrongCause(seq, value, perKey.get(key) ?? [], byId.get(v.acks.get(seq)!.id)?.status),
       expected: `#${seqToId(seq)} (seq ${seq})`,
       found: value === null ? "no value" : `#${seqToId(Number(value)) ?? "?"} (seq ${value})`,
       acknowledgedInOrder: ackedForKey,
@@ -205,6 +208,7 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
     });
   }
 
+  const wrongCauses = tally(wrongDetail.map((w) => String(w.cause)));
   const ackedIds = new Set([...v.acks.values()].map((a) => a.id));
   const repeatedImports = [...fullApplies.values()].reduce((n, c) => n + c - 1, 0);
   return {
@@ -216,6 +220,7 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
     repeatedImports,
     partialImports,
     wrongFinalValues: wrongDetail.length,
+    wrongCauses,
     kills: v.kills,
     pgRestarts: v.pgRestarts,
     seconds: Math.round(v.seconds),
@@ -237,6 +242,27 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
   };
 }
 
+/**
+ * Why a key does not hold the last acknowledged value `expected`: that submission never
+ * reached DHIS2, or an older one reached it after: either re-sent after DHIS2 had applied it
+ * (its reply was lost), or first delivered only after the newer one (the queue reordered them).
+ */
+function wrongCause(
+  expected: number,
+  found: string | null,
+  history: Application[],
+  status: string | undefined,
+): string {
+  const last = (seq: number) => history.findLastIndex((a) => a.seq === seq);
+  if (last(expected) < 0) return `the last acknowledged submission never reached DHIS2 (${status})`;
+  const f = Number(found);
+  if (found === null || f > expected) return "other";
+  const first = history.findIndex((a) => a.seq === f);
+  return first < last(expected)
+    ? "an older submission re-sent after DHIS2 had applied it, after the newer one"
+    : "an older submission delivered for the first time after the newer one";
+}
+
 /** The figures, one per line, as CI prints them. */
 export function formatReport(r: ChaosReport): string {
   const lines = [
@@ -245,7 +271,9 @@ export function formatReport(r: ChaosReport): string {
     `  delivered:              ${r.delivered}`,
     `  lost:                   ${r.lost}`,
     `  repeated HTTP imports:  ${r.repeatedImports} (+ ${r.partialImports} partial imports)`,
-    `  wrong final values:     ${r.wrongFinalValues}`,
+    `  wrong final values:     ${r.wrongFinalValues} ${
+      r.wrongFinalValues ? JSON.stringify(r.wrongCauses) : ""
+    }`,
     `  kills (-9):             ${r.kills}; PostgreSQL restarts: ${r.pgRestarts}`,
     `  seconds:                ${r.seconds} (intake ${r.intakeSeconds}; with set-up ${r.totalSeconds})`,
     `  DHIS2 import requests:  ${r.dhis2Requests}; faults: ${JSON.stringify(r.faults)}`,
