@@ -29,6 +29,7 @@ for (const target of only) {
   }
   const args = [
     "compile",
+    "--allow-run",
     "--allow-net",
     "--allow-read",
     "--allow-write",

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PGlite } from "@electric-sql/pglite";
+import postgres from "postgres";
 import { portFrom, runCli, type ServeProcess, startServe } from "./support/cli.ts";
 
 const ENV = { DHIS2GW_SERVER_PORT: "0", DHIS2GW_HOST: "127.0.0.1", DHIS2GW_SHUTDOWN_GRACE: "3" };
@@ -9,7 +9,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
+    const dir = await tempDir();
     const env = { ...ENV, DHIS2GW_DATA_DIR: `${dir}/data` };
     try {
       const first = startServe(["serve"], { env });
@@ -38,6 +38,7 @@ Deno.test({
       const status = await first.stop("SIGTERM");
       assert.equal(status.code, 0);
       assert.ok(performance.now() - t0 < 5000, "exits within 5 s");
+      assert.equal(await postmasterPid(`${dir}/data`), undefined, "the server stopped with it");
 
       // Restart: the same data, no migration applied again.
       const again = startServe(["serve"], { env });
@@ -46,21 +47,50 @@ Deno.test({
       const r2 = await fetch(`http://127.0.0.1:${portFrom(l2)}/ready`);
       assert.equal(r2.status, 200);
       await r2.body?.cancel();
-      assert.equal((await again.stop("SIGINT")).code, 0);
-
-      // The folder opens cleanly and holds what the first run wrote (the buffered request log).
-      const db = await PGlite.create({ dataDir: `${dir}/data/pg` });
-      const rows = await db.query<{ status: number }>(
-        "select status from request_log where request_id = 'marker-1'",
-      );
-      await db.close();
+      // What the first run wrote (the buffered request log) is there, read over the socket.
+      const sql = postgres({
+        path: `${dir}/data/pg-socket/.s.PGSQL.5432`,
+        user: "postgres",
+        max: 1,
+      });
+      const rows = await sql`select status from request_log where request_id = 'marker-1'`;
+      await sql.end();
       // /api/v2 authenticates before routing, so the unknown path is a 401 in the audit log.
-      assert.deepEqual(rows.rows, [{ status: 401 }]);
+      assert.deepEqual([...rows], [{ status: 401 }]);
+      assert.equal((await again.stop("SIGINT")).code, 0);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
   },
 });
+
+/** A temporary folder the server's OS user may walk through when the tests run as root. */
+async function tempDir(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
+  await Deno.chmod(dir, 0o755);
+  return dir;
+}
+
+/** The running postmaster of a data folder, from its pid file; undefined when none runs. */
+async function postmasterPid(dataDir: string): Promise<number | undefined> {
+  let pid: number;
+  try {
+    pid = Number((await Deno.readTextFile(`${dataDir}/postgres/postmaster.pid`)).split("\n")[0]);
+  } catch {
+    return undefined;
+  }
+  return (await psField(pid, "comm")).includes("postgres") ? pid : undefined;
+}
+
+/** One `ps` column of a process ("" when it is gone). */
+async function psField(pid: number, field: string): Promise<string> {
+  const out = await new Deno.Command("ps", {
+    args: ["-o", `${field}=`, "-p", String(pid)],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return text(out.stdout).trim();
+}
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -128,14 +158,14 @@ function processes() {
 }
 
 Deno.test({
-  name: "embedded: no TCP port; a 0600 Unix socket in a 0700 folder that other users cannot open",
+  name:
+    "embedded: no TCP port; a socket in a 0700 folder other users cannot open; a server of its own session, not root",
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async (t) => {
     const { started, stopAll } = processes();
-    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
     // Other users may walk up to the data folder, as under /srv: only our modes keep them out.
-    await Deno.chmod(dir, 0o755);
+    const dir = await tempDir();
     const env = { ...ENV, DHIS2GW_DATA_DIR: `${dir}/data` };
     const socketDir = `${dir}/data/pg-socket`;
     try {
@@ -145,15 +175,23 @@ Deno.test({
       assert.equal(ready.status, 200);
       await ready.body?.cancel();
 
+      const pm = await postmasterPid(`${dir}/data`);
+      assert.ok(pm, "a postmaster runs");
       const ports = await tcpListenPorts(serve.child.pid);
       if (ports) assert.deepEqual(ports, [httpPort], "the only TCP port is the HTTP one");
+      const pgPorts = await tcpListenPorts(pm);
+      if (pgPorts) assert.deepEqual(pgPorts, [], "the database listens on no TCP port");
+      // Its own session: a Ctrl-C to the gateway's process group does not reach it.
+      assert.notEqual(await psField(pm, "sid"), await psField(serve.child.pid, "sid"));
+      if (Deno.uid() === 0) {
+        assert.equal(await psField(pm, "user"), "dhis2gw", "as root, the server runs as dhis2gw");
+      }
 
       assert.equal(await mode(socketDir), 0o700);
       const info = await Deno.lstat(`${socketDir}/.s.PGSQL.5432`);
       assert.ok(info.isSocket, "a Unix socket");
-      assert.equal(await mode(`${socketDir}/.s.PGSQL.5432`), 0o600);
-      // PGlite writes its files 0666; the folder above them keeps other users out.
-      assert.equal(await mode(`${dir}/data/pg`), 0o700);
+      assert.equal(await mode(`${socketDir}/.s.PGSQL.5432`), 0o700);
+      assert.equal(await mode(`${dir}/data/postgres`), 0o700);
 
       const psqlBin = await findPsql();
       await t.step({
@@ -169,13 +207,32 @@ Deno.test({
         },
       });
 
-      // A crash leaves the socket file behind; the CLI (through open.ts) and the next serve
-      // replace it.
+      await t.step("a CLI command uses the running gateway's server", async () => {
+        const users = await runCli(["user", "list"], { env });
+        assert.equal(users.code, 0, users.stderr);
+        assert.match(users.stdout, /\badmin\b/);
+        assert.equal(await postmasterPid(`${dir}/data`), pm, "the same server, still running");
+      });
+
+      await t.step("a server that dies is started again", async () => {
+        Deno.kill(pm, "SIGKILL");
+        await serve.waitFor(/"the embedded PostgreSQL is running again"/, 60_000);
+        const r = await fetch(`http://127.0.0.1:${httpPort}/ready`);
+        assert.equal(r.status, 200);
+        await r.body?.cancel();
+      });
+
+      // kill -9 of the gateway leaves its server running (its own session). The next start
+      // (here the CLI, through open.ts) finds it through postmaster.pid and stops it.
+      const orphan = await postmasterPid(`${dir}/data`);
+      assert.ok(orphan);
       assert.equal((await serve.stop("SIGKILL")).code, 137);
-      assert.ok((await Deno.lstat(`${socketDir}/.s.PGSQL.5432`)).isSocket, "left by the crash");
+      assert.equal(await postmasterPid(`${dir}/data`), orphan, "left running by the kill");
       const migrated = await runCli(["migrate"], { env });
       assert.equal(migrated.code, 0, migrated.stderr);
+      assert.match(migrated.stderr + migrated.stdout, /left running by an earlier dhis2gw/);
       assert.match(migrated.stdout, /^database is up to date$/m);
+      assert.equal(await psField(orphan, "comm"), "", "the orphan is gone");
       await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on close");
 
       const again = started(startServe(["serve"], { env }));
@@ -186,6 +243,7 @@ Deno.test({
       await r.body?.cancel();
       assert.equal((await again.stop("SIGTERM")).code, 0);
       await assert.rejects(Deno.lstat(socketDir), Deno.errors.NotFound, "removed on SIGTERM");
+      assert.equal(await postmasterPid(`${dir}/data`), undefined);
     } finally {
       await stopAll();
       await Deno.remove(dir, { recursive: true });
@@ -199,7 +257,7 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const { started, stopAll } = processes();
-    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-embedded-" });
+    const dir = await tempDir();
     const data = `${dir}/${"d".repeat(100)}`;
     const env = { ...ENV, DHIS2GW_DATA_DIR: data, DHIS2GW_LOG_LEVEL: "debug" };
     try {
@@ -213,7 +271,7 @@ Deno.test({
       assert.ok(new TextEncoder().encode(socket).length <= 103, socket);
       const tmp = socket.slice(0, socket.lastIndexOf("/"));
       assert.equal(await mode(tmp), 0o700);
-      assert.equal(await mode(socket), 0o600);
+      assert.equal(await mode(socket), 0o700);
       const ready = await fetch(`http://127.0.0.1:${httpPort}/ready`);
       assert.equal(ready.status, 200);
       await ready.body?.cancel();

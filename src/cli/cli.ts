@@ -90,7 +90,7 @@ export const COMMANDS: Record<string, Command> = {
       const config = await ctx.loadConfig(values);
       if (!config) return 1;
       const log = ctx.logger(config);
-      const db = await openDatabase(config, log);
+      const db = await openDatabase(config, log, { shareRunning: true });
       try {
         const { applied } = await migrate(db.sql, log);
         ctx.io.out(

@@ -46,15 +46,14 @@ export async function startGateway(
     const auth = await AuthService.create({ sql: db.sql, config, log });
     stops.push(() => auth.close());
 
-    // Shared by this process's submission route (wakes the worker after a commit, which also
-    // covers the embedded database where NOTIFY stays on its connection) and its worker.
+    // Shared by this process's submission route (wakes its own worker after a commit without a
+    // round trip through the database) and its worker.
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
     if (opts.worker) {
       const started = delivery = await startDelivery({
         config,
         sql: db.sql,
-        embedded: db.embedded,
         log,
         wakeup,
         breakers,
@@ -68,15 +67,14 @@ export async function startGateway(
       // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
       const cache = mappingCache = new MappingCache(db.sql, {
         refreshSeconds: config.mappings.cache_refresh,
-        listen: !db.embedded,
+        listen: true,
         log,
       });
       await cache.start();
       stops.push(() => cache.stop());
-      // Other processes' workers hear of new submissions through a coalesced NOTIFY; on the
-      // embedded database there are no other processes (and NOTIFY stays on its connection).
-      const notifier = db.embedded ? undefined : new WorkNotifier(db.sql, log);
-      if (notifier) stops.push(() => notifier.close());
+      // Other processes' workers hear of new submissions through a coalesced NOTIFY.
+      const notifier = new WorkNotifier(db.sql, log);
+      stops.push(() => notifier.close());
       const app = createApp({
         config,
         sql: db.sql,
@@ -86,7 +84,7 @@ export async function startGateway(
         mappingCache: cache,
         wakeWorker: () => {
           if (opts.worker) wakeup.wake();
-          notifier?.notify();
+          notifier.notify();
         },
         breakers: opts.worker ? breakers : undefined,
         readiness: async () => {

@@ -121,7 +121,7 @@ export const mappingsCommand: Command = {
       }
     }
 
-    const db = await openDatabase(config, log);
+    const db = await openDatabase(config, log, { shareRunning: true });
     try {
       await migrate(db.sql, log);
       if (action === "export") {

@@ -142,7 +142,7 @@ export const userCommand: Command = {
       secrets: [...secretValues(config), ...(password.length >= 4 ? [password] : [])],
       sink: (line) => ctx.io.err(line + "\n"),
     });
-    const db = await openDatabase(config, log);
+    const db = await openDatabase(config, log, { shareRunning: true });
     try {
       await migrate(db.sql, log);
       if (action === "create") {

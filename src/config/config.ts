@@ -5,7 +5,7 @@ import { TrustedProxies } from "../http/trusted_proxies.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
 
 export interface Config {
-  database: { uri: string; pool_max: number };
+  database: { uri: string; pool_max: number; embedded_os_user: string };
   server: {
     host: string;
     port: number;

@@ -33,7 +33,7 @@ export const FIELDS: readonly Field[] = [
     type: str,
     default: "",
     secret: true,
-    doc: "PostgreSQL URL (>= 13). Empty: the embedded database under <data_dir>/pg.",
+    doc: "PostgreSQL URL (>= 13). Empty: the embedded PostgreSQL under <data_dir>/postgres.",
   },
   {
     key: "database.pool_max",
@@ -41,6 +41,14 @@ export const FIELDS: readonly Field[] = [
     type: int(1, 500),
     default: 20,
     doc: "Connections per process.",
+  },
+  {
+    key: "database.embedded_os_user",
+    env: ["DHIS2GW_EMBEDDED_OS_USER"],
+    type: str,
+    default: "dhis2gw",
+    doc:
+      "When dhis2gw runs as root: the OS user the embedded PostgreSQL runs as (created on Linux if missing).",
   },
   // server
   {

@@ -6,29 +6,48 @@ import { startEmbedded } from "./embedded.ts";
 
 export interface Database {
   sql: Sql;
-  /** True on the embedded PGlite: no cross-connection NOTIFY, no advisory-lock exclusion. */
+  /** True on the embedded PostgreSQL server (a real server: it behaves as production does). */
   embedded: boolean;
   close(): Promise<void>;
 }
 
-/** PostgreSQL from `database.uri`, or the embedded PGlite under `<data_dir>/pg` when none is set. */
-export async function openDatabase(cfg: Readonly<Config>, log: Logger): Promise<Database> {
+export interface OpenOptions {
+  /**
+   * A CLI command run while a gateway serves the same data folder uses that gateway's embedded
+   * server; `serve` refuses a folder another gateway holds.
+   */
+  shareRunning?: boolean;
+}
+
+/**
+ * PostgreSQL from `database.uri`, or the embedded PostgreSQL under `<data_dir>/postgres` when
+ * none is set.
+ */
+export async function openDatabase(
+  cfg: Readonly<Config>,
+  log: Logger,
+  opts: OpenOptions = {},
+): Promise<Database> {
   if (cfg.database.uri) {
     const sql = connect({ url: cfg.database.uri, max: cfg.database.pool_max, log });
     log.info("using PostgreSQL", { database: redactUrl(cfg.database.uri) });
     return { sql, embedded: false, close: () => sql.end({ timeout: 5 }) };
   }
-  const dir = `${cfg.server.data_dir}/pg`;
-  const embedded = await startEmbedded(cfg.server.data_dir, log);
-  log.info(
-    `using the embedded database in ${dir} (for production set DHIS2GW_DB=postgres://user:pass@host/db or database.uri to use a PostgreSQL server)`,
-  );
-  // One backend session serves every connection, so a big pool buys nothing.
-  // `path` replaces the URL's host and port; PGlite takes any user and no password.
+  const embedded = await startEmbedded({
+    dataDir: cfg.server.data_dir,
+    osUser: cfg.database.embedded_os_user,
+    shareRunning: opts.shareRunning ?? false,
+  }, log);
+  if (embedded.owner) {
+    log.info(
+      `using the embedded database in ${cfg.server.data_dir}/postgres (for production set DHIS2GW_DB=postgres://user:pass@host/db or database.uri to use a PostgreSQL server)`,
+    );
+  }
+  // `path` replaces the URL's host and port; the socket folder is private, so no password.
   const sql = connect({
     url: "postgres://postgres@localhost/postgres?sslmode=disable",
     path: embedded.socket,
-    max: 4,
+    max: cfg.database.pool_max,
     log,
   });
   return {

@@ -6,8 +6,8 @@
  * transaction (a trigger). A started cache reads that one row every `refreshMs` and, when it
  * moved, reloads everything in the background while look-ups keep using the old snapshot; so a
  * change made by another replica is seen within refreshMs plus one reload. With `listen`, a
- * NOTIFY from the same trigger starts that check at once (PostgreSQL only: the embedded PGlite
- * delivers NOTIFY to no other connection, which is why polling must work alone). In the process
+ * NOTIFY from the same trigger starts that check at once; polling still works alone, for a
+ * LISTEN connection that dropped (a database restart) and missed a NOTIFY. In the process
  * that wrote, `invalidate()` makes the next look-up wait for a reload: an admin who just saved a
  * mapping never sees a submission resolved with the old one.
  *
@@ -40,7 +40,7 @@ export interface MappingCacheOptions {
   refreshSeconds?: number;
   /** The instance whose mappings the submission path uses. */
   instance?: string;
-  /** LISTEN for the trigger's NOTIFY (not on the embedded database). */
+  /** LISTEN for the trigger's NOTIFY. */
   listen?: boolean;
   log?: Logger;
   /** Called after every reload, for logs and tests. */

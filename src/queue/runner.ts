@@ -15,8 +15,6 @@ import { Worker } from "./worker.ts";
 export interface DeliveryDeps {
   config: Readonly<Config>;
   sql: Sql;
-  /** The embedded database delivers NOTIFY to no other connection: no LISTEN there. */
-  embedded: boolean;
   log: Logger;
   wakeup: Wakeup;
   breakers: CircuitBreakers;
@@ -103,10 +101,8 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
     saveResponse: api.save_response,
     breakers: deps.breakers,
   });
-  if (!deps.embedded) {
-    const listener = await listenForWork(sql, deps.wakeup, log);
-    stops.push(() => listener.close());
-  }
+  const listener = await listenForWork(sql, deps.wakeup, log);
+  stops.push(() => listener.close());
   worker.start();
   let result = { graceful: true };
   stops.unshift(async (g) => (result = await worker.stop(g)));

@@ -2,8 +2,7 @@
  * Wakes an idle worker as soon as work may be due, instead of waiting for the next poll.
  *
  * Two sources, one signal: the submission route of the same process calls `wake()` after its
- * commit (needed on the embedded database, where NOTIFY does not cross connections, and free
- * everywhere else), and with PostgreSQL a LISTEN on `CHANNEL` carries wake-ups from other
+ * commit (no round trip through the database), and a LISTEN on `CHANNEL` carries wake-ups from other
  * processes (an API-only replica's WorkNotifier, a requeue on another node).
  */
 import type { Sql } from "../db/db.ts";

@@ -2,6 +2,7 @@
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 export const RUN_FLAGS = [
   "run",
+  "--allow-run",
   "--allow-net",
   "--allow-read",
   "--allow-write",
@@ -21,7 +22,8 @@ export async function runCli(
 ): Promise<CliResult> {
   const child = new Deno.Command(Deno.execPath(), {
     args: [...RUN_FLAGS, MAIN, ...args],
-    env: opts.env ?? {},
+    // PATH as any shell has it: the embedded database runs `ps`, `id` and (as root) `useradd`.
+    env: { PATH: Deno.env.get("PATH") ?? "", ...opts.env },
     clearEnv: true,
     cwd: opts.cwd,
     stdin: opts.stdin !== undefined ? "piped" : "null",
