@@ -73,3 +73,90 @@ export async function startChaosCluster(bin: string): Promise<ChaosCluster> {
     start: () => pgCtl(bin, ["-D", dataDir, "-o", options, "-l", log, "-w", "start"]),
   };
 }
+
+/** The database a chaos run uses, in either mode, with one way to crash it and one to check. */
+export interface ChaosDatabase {
+  readonly mode: "postgres" | "embedded";
+  /** What the gateway needs to find it. */
+  readonly gatewayEnv: Record<string, string>;
+  /** A connection for the harness's own checks; follows a restarted embedded server. */
+  sql(): Promise<postgres.Sql>;
+  /** Stops PostgreSQL as a crash would and waits until it is back; says what happened. */
+  crash(downS: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The suite's own server (never the shared test cluster), stopped and started by pg_ctl. */
+export async function externalDatabase(bin: string): Promise<ChaosDatabase> {
+  const pg = await startChaosCluster(bin);
+  const url = await pg.createDatabase("chaos");
+  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  return {
+    mode: "postgres",
+    gatewayEnv: { DHIS2GW_DB: url },
+    sql: () => Promise.resolve(sql),
+    async crash(downS) {
+      await pg.crash();
+      await new Promise((r) => setTimeout(r, downS * 1000));
+      await pg.start();
+      return `PostgreSQL stopped (pg_ctl stop -m immediate) for ${downS} s and started again`;
+    },
+    async close() {
+      await sql.end({ timeout: 2 }).catch(() => {});
+      await pg.stop();
+    },
+  };
+}
+
+async function pidFile(pgdata: string): Promise<{ pid: number; socket: string; ready: boolean }> {
+  const lines = (await Deno.readTextFile(`${pgdata}/postmaster.pid`).catch(() => "")).split("\n");
+  return {
+    pid: Number(lines[0]),
+    socket: `${lines[4] ?? ""}/.s.PGSQL.${lines[3] ?? ""}`,
+    ready: (lines[7] ?? "").trim() === "ready",
+  };
+}
+
+/**
+ * The gateway's embedded PostgreSQL in `dataDir`. A crash is SIGQUIT to its postmaster (what
+ * `pg_ctl stop -m immediate` sends); the gateway's supervisor must start it again by itself.
+ */
+export function embeddedDatabase(dataDir: string): ChaosDatabase {
+  const pgdata = `${dataDir}/postgres`;
+  let current: { pid: number; sql: postgres.Sql } | undefined;
+  return {
+    mode: "embedded",
+    gatewayEnv: { DHIS2GW_DATA_DIR: dataDir },
+    async sql() {
+      const pf = await pidFile(pgdata);
+      if (current && current.pid === pf.pid) return current.sql;
+      current?.sql.end({ timeout: 1 }).catch(() => {});
+      const sql = postgres("postgres://postgres@localhost/postgres", {
+        path: pf.socket,
+        max: 1,
+        onnotice: () => {},
+        connect_timeout: 5,
+      });
+      current = { pid: pf.pid, sql };
+      return sql;
+    },
+    async crash() {
+      const before = await pidFile(pgdata);
+      const t0 = performance.now();
+      Deno.kill(before.pid, "SIGQUIT");
+      for (let i = 0; i < 1200; i++) {
+        const now = await pidFile(pgdata);
+        if (now.pid && now.pid !== before.pid && now.ready) {
+          const s = ((performance.now() - t0) / 1000).toFixed(1);
+          return `embedded PostgreSQL stopped (SIGQUIT, as -m immediate); the gateway had it ` +
+            `running again after ${s} s`;
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error("the gateway did not restart its embedded PostgreSQL within 60 s");
+    },
+    async close() {
+      await current?.sql.end({ timeout: 2 }).catch(() => {});
+    },
+  };
+}

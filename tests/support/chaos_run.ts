@@ -7,18 +7,18 @@
  *
  * Used by tests/chaos_test.ts (CI size) and scripts/chaos.ts (`deno task chaos`, full size).
  */
-import postgres from "postgres";
 import { ADMIN, setUpSample } from "../../scripts/sample.ts";
 import { startSimulator } from "../../src/dhis2/simulator.ts";
 import { ChaosGateway } from "./chaos_gateway.ts";
-import { startChaosCluster } from "./chaos_pg.ts";
+import { type ChaosDatabase, embeddedDatabase, externalDatabase } from "./chaos_pg.ts";
 import { type FaultKind, type Plan, startChaosProxy } from "./chaos_proxy.ts";
 import { type Ack, type ChaosReport, type ClientStats, verify } from "./chaos_verify.ts";
 
 export type { ChaosReport };
 
 export interface ChaosOptions {
-  pgBin: string;
+  /** `postgres`: the suite's own server from these binaries; `embedded`: the gateway's own. */
+  db: { mode: "postgres"; pgBin: string } | { mode: "embedded" };
   submissions: number;
   /** The whole run (set-up, intake and drain) must end within this; else it fails. */
   budgetS: number;
@@ -89,19 +89,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const deadline = Date.now() + o.budgetS * 1000;
   const random = seeded(seed);
   const faultRandom = seeded(seed ^ 0x5bd1e995);
-  say(`chaos: seed ${seed}, ${N} submissions, ${clients} clients, ${faultRate * 100}% faults`);
+  say(
+    `chaos: ${o.db.mode}, seed ${seed}, ${N} submissions, ${clients} clients, ${
+      faultRate * 100
+    }% faults`,
+  );
   await Deno.mkdir(o.artifacts, { recursive: true });
   const logFile = `${o.artifacts}/chaos-gateway-${seed}.log`;
   await Deno.remove(logFile).catch(() => {});
 
-  const pg = await startChaosCluster(o.pgBin);
+  const dataDir = await Deno.makeTempDir({ prefix: "dhis2gw-chaos-" });
+  // As root the embedded server runs as its own OS user, who must be able to enter the folder.
+  await Deno.chmod(dataDir, 0o711);
+  const db: ChaosDatabase = o.db.mode === "postgres"
+    ? await externalDatabase(o.db.pgBin)
+    : embeddedDatabase(dataDir);
   const sim = await startSimulator();
   const proxy = startChaosProxy({ target: sim.url, decide: () => planFor(faultRandom, faultRate) });
-  const dbUrl = await pg.createDatabase("chaos");
   const gw = new ChaosGateway({
-    DHIS2GW_DB: dbUrl,
+    DHIS2GW_DATA_DIR: dataDir,
+    ...db.gatewayEnv,
     DHIS2GW_ADMIN_PASSWORD: ADMIN.password,
-    DHIS2GW_DATA_DIR: await Deno.makeTempDir({ prefix: "dhis2gw-chaos-" }),
     DHIS2GW_DHIS2_BASE_URL: proxy.url,
     DHIS2GW_DHIS2_USER: "admin",
     DHIS2GW_DHIS2_PASSWORD: "district",
@@ -114,7 +122,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     DHIS2GW_RETRY_BACKOFF_MAX: "4",
     DHIS2GW_SHUTDOWN_GRACE: "3",
   }, logFile);
-  const check = postgres(dbUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   const stats: ClientStats = { replies: {}, refused: [], replyMismatches: [] };
   const acks = new Map<number, Ack>();
   const lastAck = new Map<string, number>();
@@ -219,9 +226,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     intake.then(() => intakeDone = true);
 
     // --- the chaos --------------------------------------------------------------------------
-    const pending = async () =>
-      (await check`select count(*)::int as n from submissions
-        where status in ('queued', 'running', 'retrying')`)[0].n as number;
+    const pending = async () => {
+      const sql = await db.sql();
+      const [row] = await sql`select count(*)::int as n from submissions
+        where status in ('queued', 'running', 'retrying')`;
+      return row.n as number;
+    };
     const killAndRestart = async (phase: string) => {
       // Wait (briefly) for deliveries in flight, so the kill lands in the middle of one.
       for (let i = 0; i < 60 && proxy.inFlight() === 0; i++) await sleep(50);
@@ -252,13 +262,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       else {
         const snapshot = `${acks.size} acknowledged, ${posting} posts and ${proxy.inFlight()} ` +
           `DHIS2 requests in flight`;
-        await pg.crash();
-        await sleep((o.pgDownS ?? 5) * 1000);
-        await pg.start();
-        events.push(
-          `${elapsed()} s: PostgreSQL stopped (-m immediate) for ${o.pgDownS ?? 5} s ` +
-            `and started: ${snapshot}`,
-        );
+        const what = await db.crash(o.pgDownS ?? 5);
+        events.push(`${elapsed()} s: ${what}: ${snapshot}`);
         say(`chaos: ${events.at(-1)}`);
       }
     }
@@ -270,7 +275,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     say(`chaos: intake done after ${elapsed()} s: ${acks.size} acknowledged`);
     for (let i = 0; i < (o.drainKills ?? 1); i++) {
-      while (Date.now() < deadline && proxy.inFlight() === 0 && await pending() > 0) {
+      // Deliveries are still running while DHIS2 requests are in flight or work is pending.
+      for (let i = 0; Date.now() < deadline && proxy.inFlight() === 0; i++) {
+        if (i % 25 === 0 && await pending() === 0) break;
         await sleep(20);
       }
       if (await pending() === 0) break;
@@ -286,9 +293,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const seconds = (performance.now() - t0) / 1000;
     if (left > 0) events.push(`${seconds.toFixed(1)} s: ${left} submissions still pending`);
     say(`chaos: drained after ${seconds.toFixed(1)} s (${left} pending)`);
-    await gw.close();
+    // Checked while the gateway still runs: the embedded database stops with it.
     return await verify({
-      sql: check,
+      sql: await db.sql(),
       sim,
       proxy,
       acks,
@@ -296,7 +303,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       stats,
       submissions: N,
       kills,
-      pgRestarts: events.filter((e) => e.includes("PostgreSQL")).length,
+      pgRestarts: events.filter((e) => e.includes("PostgreSQL stopped")).length,
       seconds,
       intakeSeconds,
       totalSeconds: (performance.now() - started) / 1000,
@@ -307,9 +314,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     });
   } finally {
     await gw.close();
-    await check.end({ timeout: 2 }).catch(() => {});
+    await db.close();
     await proxy.stop();
     await sim.stop();
-    await pg.stop();
+    await Deno.remove(dataDir, { recursive: true }).catch(() => {});
   }
 }
