@@ -4,7 +4,9 @@
  * public HTTP API, as an operator would.
  *
  *   --port N        gateway port (default 9090; 0 picks one)
- *   --data-dir DIR  where the embedded database lives (default ./dhis2gw-demo, wiped at start)
+ *   --data-dir DIR  where the embedded database lives (default ./dhis2gw-demo, wiped at start;
+ *                   as root /tmp/dhis2gw-demo, since the server's OS user may not enter a
+ *                   checkout under /root)
  *   --smoke         submit the sample once, wait until it is delivered, print the log, exit
  */
 import { parseArgs } from "node:util";
@@ -18,11 +20,12 @@ const { values } = parseArgs({
   args: Deno.args,
   options: {
     port: { type: "string", default: "9090" },
-    "data-dir": { type: "string", default: "./dhis2gw-demo" },
+    "data-dir": { type: "string" },
     smoke: { type: "boolean", default: false },
   },
 });
-const dataDir = values["data-dir"]!;
+const dataDir = values["data-dir"] ??
+  (Deno.uid() === 0 ? "/tmp/dhis2gw-demo" : "./dhis2gw-demo");
 await Deno.remove(dataDir, { recursive: true }).catch(() => {});
 
 const sim = await startSimulator({ port: 0 });

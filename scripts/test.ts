@@ -6,11 +6,16 @@
  * Without PostgreSQL binaries the database tests are reported as skipped, unless CI=true or
  * --require-postgres, where that is a failure.
  */
+import { pgRuntime } from "../src/db/embedded_runtime.ts";
+import { captureLogger } from "../src/logs/logger.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 
 const args = [...Deno.args];
 const requirePg = Deno.env.get("CI") === "true" || args.includes("--require-postgres");
-const passThrough = args.filter((a) => a !== "--require-postgres");
+// --pg=embedded: the throwaway cluster runs the PostgreSQL the embedded mode ships (17), not the
+// machine's (15), so the SQL is tried on both.
+const embeddedPg = args.includes("--pg=embedded");
+const passThrough = args.filter((a) => a !== "--require-postgres" && a !== "--pg=embedded");
 const root = new URL("../", import.meta.url).pathname;
 const artifacts = `${root}tests/artifacts`;
 await Deno.mkdir(artifacts, { recursive: true });
@@ -21,7 +26,7 @@ let stop = async () => {};
 if (Deno.env.get("DHIS2GW_TEST_DATABASE_URL")) {
   console.log("tests use the PostgreSQL at DHIS2GW_TEST_DATABASE_URL");
 } else {
-  const bin = await findPgBin();
+  const bin = embeddedPg ? await embeddedPgBin() : await findPgBin();
   if (!bin) {
     const msg = "no PostgreSQL binaries (initdb, pg_ctl) found: the database tests will be skipped";
     if (requirePg) {
@@ -80,3 +85,12 @@ if (requirePg && skipped > 0) {
 }
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 Deno.exit(failed > 0 ? 1 : 0);
+
+/** The embedded mode's server binaries, in a folder the `postgres` user can reach when root. */
+async function embeddedPgBin(): Promise<string> {
+  const rt = await pgRuntime(
+    `${Deno.env.get("TMPDIR") ?? "/tmp"}/dhis2gw-test-pg`,
+    captureLogger().log,
+  );
+  return `${rt.dir}/bin`;
+}

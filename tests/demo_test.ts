@@ -7,6 +7,8 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "dhis2gw-demo-" });
+    // As root the embedded server runs as another OS user, who must walk through this folder.
+    await Deno.chmod(dir, 0o755);
     try {
       const out = await new Deno.Command(Deno.execPath(), {
         args: [

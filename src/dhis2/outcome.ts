@@ -5,6 +5,27 @@
  * 2.38–2.42, §3.4), wrapped in a WebMessage from 2.38 on and bare before that or on
  * `/api/37/…` paths (§0.3). So the decision is taken on the summary's status and counts,
  * never on the HTTP code alone.
+ *
+ * Retried vs final (paths in dhis2/dhis2-core; the simulator's `transientImportFailure`
+ * produces each transient reply):
+ * - ERROR with conflicts (E7600–E7604 abort in 2.38–2.42; E8xxx group or value errors in 2.43):
+ *   the payload is at fault, final (`rejected`).
+ * - ERROR without conflicts: 2.38–2.42 turn *any* exception of the import into this — a
+ *   deadlock or lost connection while the batch handler flushes values too
+ *   (`DefaultDataValueSetService.importDataValueSet`, `catch (Exception ex)`, 2.42.0
+ *   l.632-646, reference §12). Retried up to the budget, then `dead` with DHIS2's text. The
+ *   same shape covers a few permanent faults (an unreadable body, a bad `completeDate`), which
+ *   the gateway's own payloads do not produce; they end `dead` after the budget.
+ * - 2.43 (`DataEntryPipeline`): only `BadRequestException`/`ConflictException` become a summary
+ *   (ERROR, conflicts with E8xxx codes, final). A failed write is swallowed by
+ *   `progress.runStage(0, …)` in `DefaultDataEntryService.upsertGroup`, so it shows as values
+ *   `ignored` without a conflict (`DataEntrySummary.toImportSummary`; 2.43 summaries carry no
+ *   `description`), or, when the exception surfaces later, as a 500 WebMessage
+ *   (`CrudControllerAdvice.defaultExceptionHandler`) or a 409 WebMessage without `errorCode`
+ *   (`persistenceExceptionHandler`). All three are retried.
+ * - 409 WebMessage without a summary: with an `errorCode` it is a deliberate `ConflictException`
+ *   (final); without one an exception escaped (`PersistenceException`, `IllegalStateException`,
+ *   `CrudControllerAdvice`), retried.
  */
 import { type Dhis2Result, isRecord } from "./client.ts";
 
@@ -106,6 +127,10 @@ export function decideOutcome(
   if (httpStatus === 408 || httpStatus === 429 || httpStatus >= 500) {
     return { kind: "retry", reason: described, httpStatus };
   }
+  if (httpStatus === 409 && !hasErrorCode(body)) {
+    // An exception that escaped the import, not a coded conflict (see the header).
+    return { kind: "retry", reason: described, httpStatus };
+  }
   if (httpStatus >= 400) return { kind: "rejected", reason: described, httpStatus };
   // A 2xx without an import summary (a captive portal, a misrouted proxy): nothing says the
   // values were stored, and sending them again is harmless.
@@ -124,12 +149,26 @@ function fromSummary(
   const counts = summary.counts ?? { ...ZERO };
   const facts = { httpStatus, dhis2Status: summary.status, counts };
   const { conflicts, rejectedIndexes } = summary;
-  if (summary.status === "ERROR") {
-    // Aborted (data-set level check) or failed (unreadable body): the same payload fails again.
-    return { kind: "rejected", reason: errorReason(summary), conflicts, ...facts };
+  if (summary.status === "ERROR" && conflicts.length === 0) {
+    // 2.38–2.42's catch-all for an exception during the import (see the header).
+    const reason = summary.description ?? "DHIS2 reported an import ERROR without a conflict";
+    return { kind: "retry", reason, ...facts };
   }
   const rejected = new Set(rejectedIndexes);
-  for (const c of conflicts) for (const i of c.indexes ?? []) rejected.add(i);
+  for (const c of conflicts) for (const i of c.indexes ?? []) if (i >= 0) rejected.add(i);
+  const unexplained = swallowedWrites(summary, counts, rejected.size);
+  if (unexplained > 0) {
+    const sent = request ? ` of ${request.dataValues.length}` : "";
+    return {
+      kind: "retry",
+      reason: `DHIS2 ignored ${unexplained}${sent} value(s) without a conflict: its write failed`,
+      ...facts,
+    };
+  }
+  if (summary.status === "ERROR") {
+    // Aborted (data-set level check) or refused as a whole: the same payload fails again.
+    return { kind: "rejected", reason: errorReason(summary), conflicts, ...facts };
+  }
   if (conflicts.length === 0 && rejected.size === 0) return { kind: "delivered", ...facts };
 
   const written = counts.imported + counts.updated + counts.deleted;
@@ -151,6 +190,18 @@ function fromSummary(
     rejectedIndexes: [...rejected].sort((a, b) => a - b),
     ...facts,
   };
+}
+
+/**
+ * Values 2.43 counted `ignored` without a conflict or a rejected index: its write failed and
+ * `upsertGroup` carried on with 0 written (see the header). Its upsert counts unchanged values
+ * as updated, so nothing else leaves a value ignored silently. Up to 2.42 an unchanged re-sent
+ * value is `ignored` without a conflict (§3.5), so the rule only applies to 2.43's summaries,
+ * told apart by the `description` every earlier one carries (`DefaultDataValueSetService`).
+ */
+function swallowedWrites(summary: ImportSummaryView, counts: ImportCounts, explained: number) {
+  if (!summary.wrapped || summary.description !== undefined) return 0;
+  return counts.ignored - explained;
 }
 
 /** The import summary inside a WebMessage (2.38+) or a bare one (older, `/api/37/`), or null. */
@@ -215,7 +266,8 @@ function toConflict(raw: unknown): Dhis2Conflict[] {
 
 function errorReason(summary: ImportSummaryView): string {
   const digest = conflictDigest(summary.conflicts);
-  const description = summary.description ?? "import failed";
+  // 2.43 summaries carry no description.
+  const description = summary.description ?? "DHIS2 refused the import";
   return digest ? `${description}: ${digest}` : description;
 }
 
@@ -226,6 +278,10 @@ function conflictDigest(conflicts: Dhis2Conflict[]): string {
   ) => (c.errorCode ? `${c.errorCode} ${c.value}` : c.value));
   if (conflicts.length > 5) parts.push(`and ${conflicts.length - 5} more`);
   return parts.join("; ");
+}
+
+function hasErrorCode(body: unknown): boolean {
+  return isRecord(body) && typeof body.errorCode === "string" && body.errorCode !== "";
 }
 
 function webMessageText(body: unknown): string | undefined {

@@ -157,12 +157,13 @@ const cases: Array<[string, Dhis2Result, DeliveryOutcome, { dataValues: unknown[
     conflicts: ABORTED.response.conflicts,
     reason: "Import process was aborted: E7600 Data set not found or not accessible: `xxxxxxxxxxx`",
   }],
-  ["failed import (unreadable body): rejected", response(409, FAILED), {
-    kind: "rejected",
+  // The catch-all shape also covers this permanent fault: retried, dead after the budget
+  // (outcome_transient_test.ts has the per-version table).
+  ["failed import (unreadable body): retried like any failed import", response(409, FAILED), {
+    kind: "retry",
     httpStatus: 409,
     dhis2Status: "ERROR",
     counts: { imported: 0, updated: 0, ignored: 0, deleted: 0 },
-    conflicts: [],
     reason: "The import process failed: No content to map due to end-of-input",
   }],
   ["401 bad credentials", response(401, UNAUTHORIZED), {
@@ -199,11 +200,27 @@ const cases: Array<[string, Dhis2Result, DeliveryOutcome, { dataValues: unknown[
     httpStatus: 400,
     reason: "DHIS2 answered HTTP 400: Value 'FOO' is not valid for parameter importStrategy.",
   }],
-  ["409 WebMessage without a summary", response(409, JSON_PARSE_409), {
-    kind: "rejected",
-    httpStatus: 409,
-    reason: "DHIS2 answered HTTP 409: Unexpected character",
-  }],
+  [
+    "409 WebMessage without a summary or errorCode: an escaped exception",
+    response(
+      409,
+      JSON_PARSE_409,
+    ),
+    { kind: "retry", httpStatus: 409, reason: "DHIS2 answered HTTP 409: Unexpected character" },
+  ],
+  [
+    "409 WebMessage with an errorCode: a coded conflict",
+    response(409, {
+      ...JSON_PARSE_409,
+      errorCode: "E8002",
+      message: "Data values belong to multiple data sets",
+    }),
+    {
+      kind: "rejected",
+      httpStatus: 409,
+      reason: "DHIS2 answered HTTP 409: Data values belong to multiple data sets",
+    },
+  ],
   ["404", response(404, "<html>Not Found</html>"), {
     kind: "rejected",
     httpStatus: 404,

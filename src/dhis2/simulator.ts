@@ -31,6 +31,7 @@ import {
 
 export type { Dhis2Version, SimMetadata, SimToken, SimUser, StoredDataValue };
 export { generatePat };
+export { transientImportFailure } from "./simulator_faults.ts";
 
 /**
  * One injected misbehaviour. It applies to the next `times` requests (default 1; `Infinity`
@@ -49,7 +50,11 @@ export interface Fault {
   reset?: boolean;
   /** Default 500, or 200 when only `body` is given. */
   status?: number;
-  /** A string is sent as is (HTML if it starts with `<`), anything else as JSON. */
+  /**
+   * A string is sent as is (HTML if it starts with `<`), anything else as JSON. A function is
+   * called with the request's parsed JSON body (else its text) and its result sent the same way,
+   * for replies that depend on what was posted (see `transientImportFailure`).
+   */
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -138,7 +143,7 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     return entry.fault;
   }
 
-  async function applyFault(f: Fault): Promise<Response | null> {
+  async function applyFault(f: Fault, request: RecordedRequest): Promise<Response | null> {
     if (f.timeout) {
       await stopped;
       return new Response(null, { status: 503 });
@@ -150,23 +155,25 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     }
     if (f.status === undefined && f.body === undefined) return null;
     const status = f.status ?? (f.body === undefined ? 500 : 200);
-    if (f.body === undefined || typeof f.body === "string") {
-      const type = String(f.body ?? "").startsWith("<") ? "text/html" : "text/plain";
-      return new Response(f.body ?? null, {
+    const body = typeof f.body === "function" ? f.body(request.body) : f.body;
+    if (body === undefined || typeof body === "string") {
+      const type = String(body ?? "").startsWith("<") ? "text/html" : "text/plain";
+      return new Response(body ?? null, {
         status,
         headers: { "Content-Type": type, ...f.headers },
       });
     }
-    return json(f.body, status, f.headers);
+    return json(body, status, f.headers);
   }
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const rawBody = await req.text();
-    received.push(record(req, url, rawBody, now()));
+    const recorded = record(req, url, rawBody, now());
+    received.push(recorded);
     const fault = takeFault(req.method, url.pathname);
     if (fault) {
-      const faulty = await applyFault(fault);
+      const faulty = await applyFault(fault, recorded);
       if (faulty) return faulty;
     }
     return route(req, url, rawBody);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { generatePat, type Simulator, type SimulatorOptions, startSimulator } from "./simulator.ts";
 import { isValidPatChecksum } from "./simulator_auth.ts";
+import { transientImportFailure } from "./simulator_faults.ts";
 
 const BASIC = `Basic ${btoa("admin:district")}`;
 type Json = Record<string, unknown>;
@@ -176,6 +177,39 @@ Deno.test("faults: repeated status, path matching, custom body, clearFaults", as
     assert.equal((await get(sim, "/api/me", { Authorization: BASIC })).status, 502);
     sim.clearFaults();
     assert.equal((await get(sim, "/api/me", { Authorization: BASIC })).status, 200);
+  });
+});
+
+Deno.test("faults: transientImportFailure, and a body computed from the request", async () => {
+  await withSim(async (sim) => {
+    const post = async (dataValues: unknown[]) => {
+      const res = await fetch(`${sim.url}/api/dataValueSets`, {
+        method: "POST",
+        headers: { Authorization: BASIC, "Content-Type": "application/json" },
+        body: JSON.stringify({ dataValues }),
+      });
+      return {
+        status: res.status,
+        cache: res.headers.get("cache-control"),
+        json: await res.json(),
+      };
+    };
+    sim.injectFaults([
+      transientImportFailure("2.41"),
+      transientImportFailure("2.43", { shape: "swallowed" }),
+    ]);
+    const failed = await post([]);
+    assert.deepEqual([failed.status, failed.cache], [409, "no-cache, private"]);
+    assert.match(failed.json.response.description, /^The import process failed: ERROR: deadlock/);
+    const swallowed = await post([{ value: "1" }, { value: "2" }]);
+    assert.equal(swallowed.status, 200);
+    assert.deepEqual(swallowed.json.response.importCount, {
+      imported: 0,
+      updated: 0,
+      ignored: 2,
+      deleted: 0,
+    });
+    assert.equal((await post([])).status, 200, "faults used up: the real import answers");
   });
 });
 

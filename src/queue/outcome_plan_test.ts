@@ -124,3 +124,27 @@ Deno.test("credential problems wait at least 5 minutes, growing to an hour", () 
     jitter: 0.1,
   });
 });
+
+Deno.test("an import that failed inside DHIS2 is retried, then dead with DHIS2's text", () => {
+  const failed = response(409, {
+    ...summary("ERROR", [0, 0, 0, 0]),
+    response: {
+      ...summary("ERROR", [0, 0, 0, 0]).response,
+      description: "The import process failed: ERROR: deadlock detected",
+    },
+  });
+  const p = plan(failed, ctx({ budgetAttempt: 1 }));
+  assert.equal(p.outcome, "retry");
+  assert.equal(p.update.status, "retrying");
+  assert.equal(p.update.lastError, "The import process failed: ERROR: deadlock detected");
+  assert.equal(p.update.runAt!.getTime() - NOW.getTime(), 15_000);
+  assert.deepEqual([p.update.httpStatus, p.update.dhis2Status], [409, "ERROR"]);
+  const dead = plan(failed, ctx({ budgetAttempt: 4 }));
+  assert.equal(dead.outcome, "dead");
+  assert.equal(dead.update.status, "dead");
+  assert.equal(dead.update.runAt, null);
+  assert.equal(
+    dead.update.lastError,
+    "gave up after 4 attempt(s): The import process failed: ERROR: deadlock detected",
+  );
+});
