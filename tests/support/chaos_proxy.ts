@@ -9,6 +9,7 @@
  * Every exchange is recorded with what reached the simulator, so a test can count repeated
  * imports and tell "never delivered" from "delivered, reply lost".
  */
+import { transientImportFailure } from "../../src/dhis2/simulator_faults.ts";
 
 export type FaultKind = "unavailable_503" | "error_500" | "hang" | "reset" | "import_failed";
 
@@ -39,27 +40,9 @@ export interface ChaosProxy {
 }
 
 const enc = new TextEncoder();
+/** DHIS2 2.38–2.42's reply to an exception during an import (a deadlock while writing). */
+const IMPORT_FAILED = JSON.stringify(transientImportFailure("2.41").body);
 const dec = new TextDecoder();
-
-/** DHIS2 2.38–2.42's reply to any exception during an import (reference §3.6, DDVSS catch-all). */
-export function importFailedBody(reason: string): unknown {
-  return {
-    httpStatus: "Conflict",
-    httpStatusCode: 409,
-    status: "ERROR",
-    message: "An error occurred, please check import summary.",
-    response: {
-      responseType: "ImportSummary",
-      status: "ERROR",
-      importOptions: { idSchemes: {}, dryRun: false, async: false },
-      description: `The import process failed: ${reason}`,
-      importCount: { imported: 0, updated: 0, ignored: 0, deleted: 0 },
-      conflicts: [],
-      rejectedIndexes: [],
-      dataSetComplete: "false",
-    },
-  };
-}
 
 const INTERNAL_ERROR = {
   httpStatus: "Internal Server Error",
@@ -249,14 +232,7 @@ export function startChaosProxy(
         return true;
       case "import_failed":
         record.answered = 409;
-        await write(responseBytes(
-          409,
-          "application/json;charset=UTF-8",
-          JSON.stringify(importFailedBody(
-            "org.springframework.dao.CannotAcquireLockException: could not execute batch; " +
-              "SQL [n/a]; nested exception is org.hibernate.exception.LockAcquisitionException",
-          )),
-        ));
+        await write(responseBytes(409, "application/json;charset=UTF-8", IMPORT_FAILED));
         return true;
       case "reset":
         record.answered = "reset";
