@@ -174,7 +174,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         } finally {
           posting--;
         }
-        const text = await res.text().catch(() => "");
+        let text: string;
+        try {
+          text = await res.text();
+        } catch (err) {
+          // The status line arrived, the body did not (a kill mid-reply): not acknowledged.
+          count(`${res.status} with its body cut off (${(err as Error).name})`);
+          await sleep(100 + 300 * random());
+          continue;
+        }
         count(String(res.status));
         if (res.status >= 500) {
           await sleep(100 + 300 * random());
@@ -185,15 +193,22 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           return;
         }
         // deno-lint-ignore no-explicit-any
-        const reply = JSON.parse(text) as any;
-        const values = reply.payload?.dataValues ?? [];
-        const own = reply.payload?.orgUnit === orgUnit && reply.payload?.period === period &&
+        let reply: any;
+        try {
+          reply = JSON.parse(text);
+        } catch {
+          reply = undefined;
+        }
+        const values = reply?.payload?.dataValues ?? [];
+        const own = reply?.payload?.orgUnit === orgUnit && reply?.payload?.period === period &&
           values.length === codes.length &&
           // deno-lint-ignore no-explicit-any
           values.every((v: any) => v.value === String(seq));
         if (!own || typeof reply.submission_id !== "number") {
-          stats.replyMismatches.push({ seq, reply: text.slice(0, 500) });
-          return;
+          // Not this request's reply: a gateway bug (asserted), but ask again for the truth.
+          stats.replyMismatches.push({ seq, reply: `HTTP ${res.status}: ${text.slice(0, 500)}` });
+          await sleep(100 + 300 * random());
+          continue;
         }
         const keys: string[] = values.map((
           v: { dataElement: string; categoryOptionCombo?: string },
