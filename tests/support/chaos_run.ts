@@ -179,7 +179,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           text = await res.text();
         } catch (err) {
           // The status line arrived, the body did not (a kill mid-reply): not acknowledged.
-          count(`${res.status} with its body cut off (${(err as Error).name})`);
+          count(`${res.status} with its body cut off`);
+          events.push(`${elapsed()} s: a ${res.status}'s body was cut off: ${err}`);
           await sleep(100 + 300 * random());
           continue;
         }
@@ -252,12 +253,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       for (let i = 0; i < 60 && proxy.inFlight() === 0; i++) await sleep(50);
       const snapshot = `${acks.size} acknowledged, ${posting} posts and ${proxy.inFlight()} ` +
         `DHIS2 requests in flight`;
+      const at = elapsed();
       await gw.kill();
       kills++;
       await sleep(200 + 800 * random());
       const took = await gw.up();
       events.push(
-        `${elapsed()} s: kill -9 #${kills} (${phase}): ${snapshot}; ready ` +
+        `${at} s: kill -9 #${kills} (${phase}): ${snapshot}; ready ` +
           `again after ${took.toFixed(1)} s`,
       );
       say(`chaos: ${events.at(-1)}`);
@@ -277,8 +279,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       else {
         const snapshot = `${acks.size} acknowledged, ${posting} posts and ${proxy.inFlight()} ` +
           `DHIS2 requests in flight`;
+        const at = elapsed();
         const what = await db.crash(o.pgDownS ?? 5);
-        events.push(`${elapsed()} s: ${what}: ${snapshot}`);
+        events.push(`${at} s: ${what}: ${snapshot}`);
         say(`chaos: ${events.at(-1)}`);
       }
     }
@@ -324,7 +327,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       totalSeconds: (performance.now() - started) / 1000,
       pendingAtEnd: left,
       unexpectedExits: gw.unexpectedExits,
-      events,
+      events: events.sort((a, b) => parseFloat(a) - parseFloat(b)),
       seed,
     });
   } finally {
