@@ -98,8 +98,11 @@ export async function externalDatabase(bin: string): Promise<ChaosDatabase> {
     async crash(downS) {
       await pg.crash();
       await new Promise((r) => setTimeout(r, downS * 1000));
+      const t0 = performance.now();
       await pg.start();
-      return `PostgreSQL stopped (pg_ctl stop -m immediate) for ${downS} s and started again`;
+      const s = ((performance.now() - t0) / 1000).toFixed(1);
+      return `PostgreSQL stopped (pg_ctl stop -m immediate) for ${downS} s, then started ` +
+        `(crash recovery and start took ${s} s)`;
     },
     async close() {
       await sql.end({ timeout: 2 }).catch(() => {});
