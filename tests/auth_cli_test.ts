@@ -73,7 +73,10 @@ dbTest("user create / list / reset-password read the password from stdin", async
       { env, stdin: `${legacy}\n` },
     );
     assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stdout, /^imported API token \d+ \(01234567…\) for ops_admin\n$/);
+    assert.match(
+      imported.stdout,
+      /^imported API token \d+ \(01234567…\) for ops_admin, expires \d{4}-\d\d-\d\dT[\d:.]+Z\n$/,
+    );
     const again = await runCli(
       ["user", "import-token", "--username", "ops_admin", "--name", "dup", "--token-stdin"],
       { env, stdin: legacy },
@@ -200,3 +203,48 @@ dbTest(
     }
   },
 );
+
+dbTest("user reset-password revokes the user's API tokens unless --keep-api-tokens", async () => {
+  const db = await createTestDb("auth_cli_reset_tokens");
+  const env = { DHIS2GW_DB: db.url, DHIS2GW_TOKEN_MAX_LIFETIME_DAYS: "20" };
+  try {
+    const pw = "operator chosen passphrase";
+    const created = await runCli(
+      ["user", "create", "--username", "bridge", "--role", "submitter", "--password-stdin"],
+      { env, stdin: `${pw}\n` },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const legacy = "89abcdef0123456789abcdef0123456789abcdef";
+    const imported = await runCli(
+      ["user", "import-token", "--username", "bridge", "--name", "old", "--token-stdin"],
+      { env, stdin: legacy },
+    );
+    assert.equal(imported.code, 0, imported.stderr);
+    const [{ days }] = await db.sql`
+      select round(extract(epoch from expires - now()) / 86400)::int as days from api_tokens`;
+    assert.equal(days, 20, "an imported token expires too, auth.token_max_lifetime_days away");
+    const live = async () =>
+      (await db.sql`select count(*)::int as n from api_tokens where revoked_at is null`)[0].n;
+
+    const kept = await runCli(
+      ["user", "reset-password", "--username", "bridge", "--password-stdin", "--keep-api-tokens"],
+      { env, stdin: "second chosen passphrase" },
+    );
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.match(kept.stdout, /their API tokens are kept/);
+    assert.equal(await live(), 1);
+
+    const reset = await runCli(
+      ["user", "reset-password", "--username", "bridge", "--password-stdin"],
+      { env, stdin: "third chosen passphrase" },
+    );
+    assert.equal(reset.code, 0, reset.stderr);
+    assert.match(reset.stdout, /1 API token\(s\) revoked/);
+    assert.equal(await live(), 0);
+    const [{ token_generation }] = await db.sql`
+      select token_generation from users where username = 'bridge'`;
+    assert.equal(token_generation, 2, "each reset retires the access tokens issued before it");
+  } finally {
+    await db.close();
+  }
+});

@@ -205,9 +205,14 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
     assert.equal(oldJwt.status, 401);
     assert.match(oldJwt.body.error.message, /before the last password change/);
 
+    // The password change revoked the viewer's API token.
+    const revoked = await call(t, "GET", `/api/v2/users/${v.uid}`, v.headers.token);
+    assert.equal(revoked.status, 401);
+    assert.equal(revoked.body.error.message, "API token revoked");
+
     // Role changes apply to cached credentials of this process at once.
     assert.equal((await put(admin, { role: "submitter" })).status, 200);
-    const asSubmitter = await call(t, "GET", "/api/v2/users", v.headers.token);
+    const asSubmitter = await call(t, "GET", "/api/v2/users", fresh);
     assert.equal(asSubmitter.status, 403);
     assert.match(asSubmitter.body.error.message, /you are submitter/);
 
@@ -235,14 +240,15 @@ dbTest(
     try {
       const s = t.users.submitter;
       const path = `/api/v2/users/${s.uid}/tokens`;
+      const inAYear = new Date(Date.now() + 360 * 86_400_000).toISOString();
       const made = await call(t, "POST", path, s.headers.basic, {
         name: "HMIS bridge",
-        expires: "2099-01-01T00:00:00Z",
+        expires: inAYear,
       });
       assert.equal(made.status, 201, JSON.stringify(made.body));
       assert.match(made.body.token, /^d2gw_[A-Za-z0-9]{8}_[A-Za-z0-9]{40}$/);
       assert.equal(made.body.prefix, made.body.token.slice(5, 13));
-      assert.equal(made.body.expires, "2099-01-01T00:00:00.000Z");
+      assert.equal(made.body.expires, inAYear);
       const [{ n }] = await db.sql`
       select count(*)::int as n from api_tokens where token_hash = ${made.body.token}`;
       assert.equal(n, 0, "the secret itself is not stored");
@@ -285,7 +291,11 @@ dbTest(
 
       // An admin manages anyone's tokens and sets the token's source.
       const a = t.users.admin.headers.token;
-      const lab = await call(t, "POST", path, a, { name: "lab", sourceName: "lab_b" });
+      const lab = await call(t, "POST", path, a, {
+        name: "lab",
+        sourceName: "lab_b",
+        currentPassword: t.users.admin.password,
+      });
       assert.equal(lab.status, 201);
       assert.equal(lab.body.sourceName, "lab_b");
       const set = await call(t, "PUT", `${path}/${made.body.id}`, a, { sourceName: "district_a" });

@@ -97,3 +97,27 @@ Deno.test("version, --help and unknown commands", async () => {
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /--nope/);
 });
+
+Deno.test("config check redacts a database password given as a query parameter", async () => {
+  const cases: Array<[string, RegExp]> = [
+    [
+      "postgres://gw@db.example/gw?sslmode=require&password=qp-secret-111&sslpassword=ssl-secret-222",
+      /uri: postgres:\/\/gw@db\.example\/gw\?sslmode=require&password=REDACTED&sslpassword=REDACTED\n/,
+    ],
+    [
+      "postgresql://gw:ui-secret-333@db.example:5433/gw?PassWord=qp-secret-444&application_name=gw",
+      /uri: postgresql:\/\/gw:REDACTED@db\.example:5433\/gw\?PassWord=REDACTED&application_name=gw\n/,
+    ],
+    // A Unix-socket URL is not a WHATWG URL (no host): redacted all the same, host kept.
+    [
+      "postgres://gw:so-secret-555@/gw?host=/var/run/postgresql&password=qp-secret-666",
+      /uri: postgres:\/\/gw:REDACTED@\/gw\?host=\/var\/run\/postgresql&password=REDACTED\n/,
+    ],
+  ];
+  for (const [uri, shown] of cases) {
+    const r = await runCli(["config", "check"], { env: { DHIS2GW_DB: uri } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, shown);
+    assert.doesNotMatch(r.stdout + r.stderr, /secret-\d{3}/);
+  }
+});

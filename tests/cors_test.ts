@@ -3,7 +3,7 @@
  * dashboard on another host must still get its preflight answered, before authentication.
  */
 import assert from "node:assert/strict";
-import { corsOrigins } from "../src/http/cors.ts";
+import { corsOrigins } from "../src/config/cors_origins.ts";
 import { createTestApp } from "./support/app.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 

@@ -33,9 +33,10 @@ type Setup = Awaited<ReturnType<typeof setUp>>;
 async function setUp(label: string, maxRetries = 3) {
   const db = await createTestDb(label);
   const sim = await startSimulator({ version: "2.42" });
-  const t = await createSubmissionsApp(db);
+  // The budget is fixed on each submission when it is accepted (max_attempts).
+  const t = await createSubmissionsApp(db, { DHIS2GW_MAX_RETRIES: String(maxRetries) });
   const events = new AttemptLog();
-  const worker = testWorker(db.sql, sim, events, { maxRetries });
+  const worker = testWorker(db.sql, sim, events);
   return { db, sim, t, events, worker };
 }
 

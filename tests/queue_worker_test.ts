@@ -214,9 +214,9 @@ dbTest("401 is a credential problem: retried on the long backoff, breaker counts
 dbTest("out of retries is dead; a requeue restarts the budget and delivers", async () => {
   const db = await createTestDb("q_dead");
   const sim = await startSimulator();
-  const t = await createSubmissionsApp(db);
+  const t = await createSubmissionsApp(db, { DHIS2GW_MAX_RETRIES: "1" });
   const events = new AttemptLog();
-  const worker = testWorker(db.sql, sim, events, { maxRetries: 1 });
+  const worker = testWorker(db.sql, sim, events);
   try {
     sim.injectFaults([{ path: "/api/dataValueSets", reset: true, times: 2 }]);
     worker.start();
@@ -263,8 +263,9 @@ dbTest(
       const a = await submit(t, body({ ANC1: 1 }));
       await events.until((e) => e.some((x) => x.id === a));
       const opened = Date.now();
-      const b = await submit(t, body({ ANC1: 2 }));
-      const c = await submit(t, body({ ANC1: 3 }));
+      // Other periods: a waits for its retry, and FIFO per key would hold b and c behind it.
+      const b = await submit(t, body({ ANC1: 2 }, { period: "202402" }));
+      const c = await submit(t, body({ ANC1: 3 }, { period: "202403" }));
       await events.until((e) => [b, c].every((id) => e.some((x) => x.id === id)));
       const posts = sim.received.filter((q) => q.path === "/api/dataValueSets");
       // Nothing was sent while the circuit was open ...
@@ -316,7 +317,7 @@ dbTest("an expired lease is rescued; the stale worker's late result is fenced ou
     // The lease runs out (made to, rather than waited for).
     await db.sql`update submissions set locked_until = now() - interval '1 second'`;
     const { log } = captureLogger();
-    assert.equal(await rescueOnce({ sql: db.sql, log, maxRetries: 3 }), 1);
+    assert.equal(await rescueOnce({ sql: db.sql, log }), 1);
     let r = await row(db, id);
     assert.equal(r.status, "retrying");
     assert.equal(r.attemptRows[0].outcome, "lease_expired");

@@ -278,6 +278,15 @@ export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
                 <label for="u-expires">Expires (optional)</label>
                 <input id="u-expires" name="expires" type="date" />
               </div>
+              <div class="field">
+                <label for="u-current">Your password (if you signed in over 5 minutes ago)</label>
+                <input
+                  id="u-current"
+                  name="currentPassword"
+                  type="password"
+                  autocomplete="current-password"
+                />
+              </div>
               <div class="buttons">
                 <button type="submit" class="primary">Create token</button>
               </div>
@@ -293,6 +302,10 @@ export function userFragments(ctx: FragmentContext): Hono<AppEnv> {
     const form = await c.req.parseBody();
     const body: Record<string, string> = { name: text(form.name) };
     if (text(form.expires)) body.expires = `${text(form.expires)}T23:59:59Z`;
+    // Not trimmed: a passphrase may end in a space.
+    if (typeof form.currentPassword === "string" && form.currentPassword !== "") {
+      body.currentPassword = form.currentPassword;
+    }
     const res = await ctx.api(c).send<ApiToken & { token: string }>(
       "POST",
       `/users/${uid}/tokens`,

@@ -15,9 +15,22 @@ export interface AccessClaimsInput {
   sub: string;
   username: string;
   role: string;
+  /**
+   * The user's token generation (users.token_generation) when the token was issued. A password
+   * change bumps it, which retires every earlier token whatever second it was issued in.
+   */
+  gen?: number;
+  /** When the password was last checked (a login), in seconds: OIDC's `auth_time`. */
+  authTime?: number;
 }
 
-export interface AccessClaims extends AccessClaimsInput {
+export interface AccessClaims {
+  sub: string;
+  username: string;
+  role: string;
+  /** Absent in tokens issued before the counter existed (issue 10). */
+  gen?: number;
+  authTime?: number;
   iss: typeof ISSUER;
   iat: number;
   exp: number;
@@ -71,7 +84,10 @@ export async function signAccessToken(
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + ttlSeconds;
   const jti = crypto.randomUUID();
-  const token = await new SignJWT({ username: claims.username, role: claims.role })
+  const extra: Record<string, number> = {};
+  if (claims.gen !== undefined) extra.gen = claims.gen;
+  if (claims.authTime !== undefined) extra.auth_time = claims.authTime;
+  const token = await new SignJWT({ username: claims.username, role: claims.role, ...extra })
     .setProtectedHeader({ alg: ALG, typ: "JWT" })
     .setSubject(claims.sub)
     .setIssuer(ISSUER)
@@ -104,13 +120,17 @@ export async function verifyAccessToken(
     // Non-JOSE failures (e.g. a non-string token) are malformed input, not server faults.
     throw new AccessTokenError("invalid", "ERR_MALFORMED");
   }
-  const { sub, username, role, iat, exp, jti } = payload;
+  const { sub, username, role, iat, exp, jti, gen, auth_time } = payload;
+  const optionalInt = (v: unknown) => v === undefined || Number.isSafeInteger(v);
   if (
     typeof sub !== "string" || sub === "" || typeof username !== "string" ||
     typeof role !== "string" || typeof iat !== "number" || typeof exp !== "number" ||
-    typeof jti !== "string"
+    typeof jti !== "string" || !optionalInt(gen) || !optionalInt(auth_time)
   ) {
     throw new AccessTokenError("invalid", "ERR_CLAIMS_SHAPE");
   }
-  return { sub, username, role, iss: ISSUER, iat, exp, jti };
+  const out: AccessClaims = { sub, username, role, iss: ISSUER, iat, exp, jti };
+  if (gen !== undefined) out.gen = gen as number;
+  if (auth_time !== undefined) out.authTime = auth_time as number;
+  return out;
 }

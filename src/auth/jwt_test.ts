@@ -88,6 +88,40 @@ Deno.test("wrong issuer or missing claims are invalid", async () => {
   await refused(await sign({ ...base, role: ["admin"] }), "ERR_CLAIMS_SHAPE");
 });
 
+Deno.test("the token generation and login time travel as gen and auth_time", async () => {
+  const iat = Date.parse("2025-03-01T12:00:00Z") / 1000;
+  const { token, jti } = await signAccessToken(
+    key,
+    { ...user, gen: 3, authTime: iat - 60 },
+    900,
+    now,
+  );
+  assert.deepEqual(decodeJwt(token), {
+    ...user,
+    gen: 3,
+    auth_time: iat - 60,
+    iss: "dhis2gw",
+    iat,
+    exp: iat + 900,
+    jti,
+  });
+  assert.deepEqual(await verifyAccessToken(key, token, now), {
+    ...user,
+    gen: 3,
+    authTime: iat - 60,
+    iss: "dhis2gw",
+    iat,
+    exp: iat + 900,
+    jti,
+  });
+  const sign = (claims: Record<string, unknown>) =>
+    new SignJWT({ ...user, iat, exp: iat + 900, jti: "j", iss: "dhis2gw", ...claims })
+      .setProtectedHeader({ alg: "HS256" }).sign(key);
+  await refused(await sign({ gen: "3" }), "ERR_CLAIMS_SHAPE");
+  await refused(await sign({ gen: 1.5 }), "ERR_CLAIMS_SHAPE");
+  await refused(await sign({ auth_time: "yesterday" }), "ERR_CLAIMS_SHAPE");
+});
+
 Deno.test("garbage is invalid, not a crash", async () => {
   for (const garbage of ["", "abc", "a.b.c", "a.b", "....", "Bearer x"]) {
     await refused(garbage, "ERR_JWS_INVALID");

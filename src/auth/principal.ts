@@ -12,4 +12,9 @@ export interface Principal {
   via: "bearer" | "token" | "basic";
   /** The API token used, when `via` is "token". */
   tokenId?: number;
+  /**
+   * With `via` "bearer": when the login behind the access token checked the password, in
+   * seconds (the JWT's `auth_time`); absent when unknown. Basic checks it on every request.
+   */
+  authTime?: number;
 }

@@ -21,6 +21,8 @@ export interface UserRow {
   failed_logins: number;
   last_failed_login: Date | null;
   password_changed: Date;
+  /** Bumped by a password change or a deactivation; access tokens carry it (claim `gen`). */
+  token_generation: number;
   created: Date;
   updated: Date;
 }
@@ -129,7 +131,10 @@ export type UserChanges = Partial<
   >
 >;
 
-/** Applies only the given columns; a new password also moves `password_changed`. */
+/**
+ * Applies only the given columns. A new password moves `password_changed` and, like a
+ * deactivation, bumps `token_generation`: every access token issued before stops working.
+ */
 export async function updateUser(
   sql: Db,
   id: number,
@@ -138,14 +143,27 @@ export async function updateUser(
   const cols = Object.fromEntries(
     Object.entries(changes).filter(([, v]) => v !== undefined),
   ) as Record<string, unknown>;
-  // Whole seconds, like a JWT's iat: a token issued after the change is never refused.
-  if (changes.password_hash !== undefined) {
-    cols.password_changed = new Date(Math.floor(Date.now() / 1000) * 1000);
-  }
+  if (changes.password_hash !== undefined) cols.password_changed = new Date();
   cols.updated = new Date();
+  const bump = changes.password_hash !== undefined || changes.is_active === false ? 1 : 0;
   const [row] = await sql<UserRow[]>`
-    update users set ${sql(cols)} where id = ${id} returning *`;
+    update users set ${sql(cols)}, token_generation = token_generation + ${bump}
+    where id = ${id} returning *`;
   return row;
+}
+
+/**
+ * The same password under stronger hash parameters (on login): not a password change, so no
+ * session or token is ended by it.
+ */
+export async function rehashPassword(
+  sql: Db,
+  id: number,
+  from: string,
+  to: string,
+): Promise<void> {
+  // Only over the hash that was verified: a reset that landed meanwhile is not undone.
+  await sql`update users set password_hash = ${to} where id = ${id} and password_hash = ${from}`;
 }
 
 export async function recordLogin(sql: Db, id: number, ok: boolean): Promise<void> {

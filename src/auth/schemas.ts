@@ -84,6 +84,9 @@ export const UpdateUserBody = z.object({
   currentPassword: z.string().optional().openapi({
     description: "required when changing your own password",
   }),
+  keepApiTokens: z.boolean().optional().openapi({
+    description: "admin only: a new password leaves the user's API tokens working",
+  }),
   firstName: optionalText(100, "HMIS"),
   lastName: optionalText(100, "Bridge"),
   firstname: oldSpelling("firstName"),
@@ -148,9 +151,14 @@ export const CreateTokenBody = z.object({
   expires: z.iso.datetime({ offset: true, message: "must be an ISO 8601 date-time" }).nullable()
     .optional().openapi({
       example: "2027-01-01T00:00:00Z",
-      description: "omitted or null: the token does not expire (revoke it instead)",
+      description: "at most auth.token_max_lifetime_days away (default 365); omitted or " +
+        "null: that many days from now",
     }),
   sourceName: SourceNameSchema.optional().openapi({ description: "admin only" }),
+  currentPassword: z.string().max(1024).optional().openapi({
+    description: "the caller's own password; not needed with Basic or within 5 minutes of a " +
+      "login (getToken)",
+  }),
 }).openapi("CreateApiToken");
 
 export const ApiTokenSchema = z.object({
@@ -160,7 +168,7 @@ export const ApiTokenSchema = z.object({
   sourceName: z.string().nullable().openapi({ example: null }),
   created: z.string(),
   lastUsed: z.string().nullable(),
-  expires: z.string().nullable(),
+  expires: z.string(),
   revoked: z.string().nullable(),
 }).openapi("ApiToken");
 

@@ -16,7 +16,7 @@ import { dummyVerify, hashPassword, needsRehash, verifyPassword } from "./passwo
 import type { Principal } from "./principal.ts";
 import {
   recordLogin,
-  updateUser,
+  rehashPassword,
   userById,
   userByUid,
   userByUsername,
@@ -25,6 +25,7 @@ import {
 import { hashToken, newRefreshToken, parseApiToken } from "./secrets.ts";
 import { LoginThrottle } from "./throttle.ts";
 import {
+  clampApiTokenExpiry,
   insertRefreshToken,
   markRefreshUsed,
   refreshTokenForUpdate,
@@ -66,6 +67,9 @@ export function unauthorized(message: string): AppError {
 
 const INVALID_LOGIN = "invalid username or password";
 
+/** How recent a login must be to stand in for the password (creating an API token). */
+export const RECENT_LOGIN_SECONDS = 300;
+
 /** `Basic base64(user:password)` → parts, or null when malformed (the old service panicked). */
 export function parseBasic(value: string): { username: string; password: string } | null {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(value)) return null;
@@ -95,6 +99,11 @@ export class AuthService {
   }
 
   static async create(opts: AuthOptions): Promise<AuthService> {
+    const maxDays = opts.config.auth.token_max_lifetime_days;
+    const shortened = await clampApiTokenExpiry(opts.sql, maxDays);
+    if (shortened > 0) {
+      opts.log.info("API tokens shortened to auth.token_max_lifetime_days", { shortened, maxDays });
+    }
     return new AuthService(opts, await loadJwtKey(opts.sql, opts.config, opts.log));
   }
 
@@ -167,12 +176,15 @@ export class AuthService {
     const user = await userByUid(this.opts.sql, claims.sub);
     if (!user) throw unauthorized("access token invalid");
     if (!user.is_active) throw unauthorized("this account is deactivated");
-    if (claims.iat < Math.floor(user.password_changed.getTime() / 1000)) {
-      throw unauthorized("access token was issued before the last password change");
-    }
+    // Tokens from before the counter (issue 10) have no `gen`: the old whole-second check
+    // stands in for them until they expire (auth.access_token_ttl after the upgrade).
+    const stale = claims.gen === undefined
+      ? claims.iat < Math.floor(user.password_changed.getTime() / 1000)
+      : claims.gen !== user.token_generation;
+    if (stale) throw unauthorized("access token was issued before the last password change");
     // Role and source come from the row, not the claims: a demotion applies within the cache TTL.
     return {
-      principal: principalOf(user, "bearer"),
+      principal: principalOf(user, "bearer", claims.authTime),
       credentialExpires: new Date(claims.exp * 1000),
     };
   }
@@ -184,7 +196,7 @@ export class AuthService {
     const row = await tokenCredential(this.opts.sql, hashToken(value));
     if (!row) throw unauthorized("API token invalid");
     if (row.token_revoked_at) throw unauthorized("API token revoked");
-    if (row.token_expires && row.token_expires.getTime() <= Date.now()) {
+    if (row.token_expires.getTime() <= Date.now()) {
       throw unauthorized("API token expired");
     }
     if (!row.is_active) throw unauthorized("this account is deactivated");
@@ -241,9 +253,49 @@ export class AuthService {
     });
     if (!user) throw unauthorized(INVALID_LOGIN);
     if (needsRehash(user.password_hash)) {
-      await updateUser(sql, user.id, { password_hash: await hashPassword(password) });
+      await rehashPassword(sql, user.id, user.password_hash, await hashPassword(password));
     }
     return user;
+  }
+
+  /**
+   * Step-up for actions that outlive the session (creating an API token): the caller proves
+   * they know the password, by a Basic header, a login less than RECENT_LOGIN_SECONDS ago, or
+   * `currentPassword` (checked against the caller's own account, throttled like a login).
+   * A 422 naming `currentPassword` otherwise.
+   */
+  async confirmPassword(
+    principal: Principal,
+    currentPassword: string | undefined,
+    address: string,
+  ): Promise<void> {
+    const nowS = Date.now() / 1000;
+    if (principal.via === "basic") return;
+    if (
+      principal.authTime !== undefined && nowS - principal.authTime < RECENT_LOGIN_SECONDS &&
+      currentPassword === undefined
+    ) return;
+    if (currentPassword === undefined) {
+      throw new AppError("validation_failed", "currentPassword is required", {
+        details: [{
+          field: "currentPassword",
+          message: `is required unless you logged in less than ${
+            RECENT_LOGIN_SECONDS / 60
+          } minutes ago`,
+        }],
+      });
+    }
+    const user = await userById(this.opts.sql, principal.userId);
+    const right = user && await this.throttle.guard(
+      user.username,
+      address,
+      async () => await verifyPassword(currentPassword, user.password_hash) ? true : null,
+    );
+    if (!right) {
+      throw new AppError("validation_failed", "currentPassword is wrong", {
+        details: [{ field: "currentPassword", message: "does not match" }],
+      });
+    }
   }
 
   /** getToken: a password login that starts a new refresh-token family. */
@@ -252,7 +304,7 @@ export class AuthService {
     if (!user.is_active) throw unauthorized("this account is deactivated");
     await recordLogin(this.opts.sql, user.id, true);
     this.opts.log.info("login", { userUid: user.uid, address });
-    return await this.#issue(this.opts.sql, user, crypto.randomUUID());
+    return await this.#issue(this.opts.sql, user, crypto.randomUUID(), new Date());
   }
 
   /**
@@ -279,7 +331,7 @@ export class AuthService {
       const user = await userById(tx, row.user_id);
       if (!user?.is_active) return { error: "this account is deactivated" };
       await markRefreshUsed(tx, row.id);
-      return { session: await this.#issue(tx, user, row.family_id) };
+      return { session: await this.#issue(tx, user, row.family_id, row.auth_time) };
     });
     if (!outcome.session) throw unauthorized(outcome.error!);
     return outcome.session;
@@ -302,11 +354,22 @@ export class AuthService {
     return revoked;
   }
 
-  async #issue(sql: Parameters<typeof insertRefreshToken>[0], user: UserRow, familyId: string) {
+  async #issue(
+    sql: Parameters<typeof insertRefreshToken>[0],
+    user: UserRow,
+    familyId: string,
+    authTime: Date | null,
+  ) {
     const { config } = this.opts;
     const access = await signAccessToken(
       this.key,
-      { sub: user.uid, username: user.username, role: user.role },
+      {
+        sub: user.uid,
+        username: user.username,
+        role: user.role,
+        gen: user.token_generation,
+        authTime: authTime ? Math.floor(authTime.getTime() / 1000) : undefined,
+      },
       config.auth.access_token_ttl,
     );
     const refresh = newRefreshToken();
@@ -316,6 +379,7 @@ export class AuthService {
       family_id: familyId,
       token_hash: refresh.hash,
       expires: refreshExpires,
+      auth_time: authTime,
     });
     return {
       token: access.token,
@@ -343,7 +407,11 @@ export class AuthService {
   }
 }
 
-export function principalOf(user: UserRow, via: Principal["via"]): Principal {
+export function principalOf(
+  user: UserRow,
+  via: Principal["via"],
+  authTime?: number,
+): Principal {
   return Object.freeze({
     userId: user.id,
     uid: user.uid,
@@ -351,5 +419,6 @@ export function principalOf(user: UserRow, via: Principal["via"]): Principal {
     role: user.role,
     sourceName: user.source_name,
     via,
+    ...(authTime === undefined ? {} : { authTime }),
   });
 }

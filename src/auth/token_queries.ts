@@ -10,14 +10,14 @@ export interface ApiTokenRow {
   source_name: string | null;
   created: Date;
   last_used: Date | null;
-  expires: Date | null;
+  expires: Date;
   revoked_at: Date | null;
 }
 
 /** What the auth middleware needs from one Token header: the token and its owner. */
 export interface TokenCredential {
   token_id: number;
-  token_expires: Date | null;
+  token_expires: Date;
   token_revoked_at: Date | null;
   token_source_name: string | null;
   user_id: number;
@@ -49,7 +49,7 @@ export async function insertApiToken(
     prefix: string;
     token_hash: string;
     source_name: string | null;
-    expires: Date | null;
+    expires: Date;
   },
 ): Promise<ApiTokenRow> {
   const [row] = await sql<ApiTokenRow[]>`
@@ -76,6 +76,32 @@ export async function revokeApiToken(
     where id = ${tokenId} and user_id = ${userId}
     returning id, user_id, name, prefix, source_name, created, last_used, expires, revoked_at`;
   return row;
+}
+
+/**
+ * Revokes every live API token of a user (a password change or reset) and returns how many.
+ * The caller forgets the user's cached credentials.
+ */
+export async function revokeUserApiTokens(sql: Db, userId: number): Promise<number> {
+  const r = await sql`
+    update api_tokens set revoked_at = now() where user_id = ${userId} and revoked_at is null`;
+  return r.count;
+}
+
+/**
+ * Brings tokens that expire later than `maxDays` from now down to that: run at start, so
+ * lowering auth.token_max_lifetime_days applies to tokens made before, too.
+ */
+export async function clampApiTokenExpiry(sql: Db, maxDays: number): Promise<number> {
+  // Rows locked in id order: replicas starting together wait on each other, never deadlock.
+  const r = await sql`
+    update api_tokens set expires = now() + make_interval(days => ${maxDays})
+    where id in (
+      select id from api_tokens
+      where revoked_at is null and expires > now() + make_interval(days => ${maxDays})
+      order by id for update)
+      and expires > now() + make_interval(days => ${maxDays})`;
+  return r.count;
 }
 
 /** Renames a token or changes its source; `source_name: null` falls back to the user's. */
@@ -125,15 +151,23 @@ export interface RefreshRow {
   expires: Date;
   used_at: Date | null;
   revoked_at: Date | null;
+  /** When the family's login checked the password; null for families from before 0007. */
+  auth_time: Date | null;
 }
 
 export async function insertRefreshToken(
   sql: Db,
-  r: { user_id: number; family_id: string; token_hash: string; expires: Date },
+  r: {
+    user_id: number;
+    family_id: string;
+    token_hash: string;
+    expires: Date;
+    auth_time: Date | null;
+  },
 ): Promise<void> {
   await sql`
-    insert into refresh_tokens (user_id, family_id, token_hash, expires)
-    values (${r.user_id}, ${r.family_id}, ${r.token_hash}, ${r.expires})`;
+    insert into refresh_tokens (user_id, family_id, token_hash, expires, auth_time)
+    values (${r.user_id}, ${r.family_id}, ${r.token_hash}, ${r.expires}, ${r.auth_time})`;
 }
 
 /** Locks the row, so two refreshes with the same token are decided one after the other. */
@@ -142,7 +176,7 @@ export async function refreshTokenForUpdate(
   tokenHash: string,
 ): Promise<RefreshRow | undefined> {
   const [row] = await sql<RefreshRow[]>`
-    select id, user_id, family_id, expires, used_at, revoked_at
+    select id, user_id, family_id, expires, used_at, revoked_at, auth_time
     from refresh_tokens where token_hash = ${tokenHash} for update`;
   return row;
 }

@@ -3,10 +3,12 @@
  * an admin anyone's. The secret is in the create reply only; lists show the prefix.
  */
 import { z } from "@hono/zod-openapi";
+import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { newRouter } from "../http/app.ts";
 import { AppError, notFound, validationFailed } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";
+import { clientAddress } from "./middleware.ts";
 import { userByUid, type UserRow } from "./queries.ts";
 import {
   ApiTokenSchema,
@@ -36,12 +38,15 @@ const create = secureRoute({
   self: "uid",
   tags: ["tokens"],
   summary: "Create an API token; the reply holds the secret, shown this once",
+  description: "Needs the caller's password: a Basic header, a login (getToken) less than " +
+    "5 minutes ago, or `currentPassword`. The token expires at `expires`, at most " +
+    "auth.token_max_lifetime_days away (the default when omitted).",
   request: { params: UidParam, body: { required: true, content: json(CreateTokenBody) } },
   responses: {
     201: { description: "created", content: json(NewApiTokenSchema) },
     ...errorResponses,
     404: { description: "no such user" },
-    422: { description: "invalid field" },
+    422: { description: "invalid field, or currentPassword needed or wrong" },
   },
 });
 
@@ -107,31 +112,45 @@ export function toTokenJson(t: ApiTokenRow) {
     sourceName: t.source_name,
     created: t.created.toISOString(),
     lastUsed: t.last_used?.toISOString() ?? null,
-    expires: t.expires?.toISOString() ?? null,
+    expires: t.expires.toISOString(),
     revoked: t.revoked_at?.toISOString() ?? null,
   };
 }
 
-export function tokenRoutes(deps: { sql: Sql; auth: AuthService }) {
-  const { sql, auth } = deps;
+export function tokenRoutes(deps: { sql: Sql; auth: AuthService; config: Readonly<Config> }) {
+  const { sql, auth, config } = deps;
   const owner = async (uid: string): Promise<UserRow> => {
     const user = await userByUid(sql, uid);
     if (!user) throw notFound(`no user with uid ${uid}`);
     return user;
   };
+  const maxDays = config.auth.token_max_lifetime_days;
   return newRouter()
     .openapi(create, async (c) => {
       const body = c.req.valid("json");
+      const me = c.get("principal")!;
       const user = await owner(c.req.valid("param").uid);
-      if (body.sourceName !== undefined && c.get("principal")!.role !== "admin") {
+      if (body.sourceName !== undefined && me.role !== "admin") {
         throw new AppError("forbidden", "only an admin may set a token's sourceName");
       }
-      const expires = body.expires ? new Date(body.expires) : null;
-      if (expires && expires.getTime() <= Date.now()) {
+      const now = Date.now();
+      const latest = now + maxDays * 86_400_000;
+      const expires = new Date(body.expires ? Date.parse(body.expires) : latest);
+      if (expires.getTime() <= now) {
         throw validationFailed("expires is in the past", [
           { field: "expires", message: "must be in the future" },
         ]);
       }
+      if (expires.getTime() > latest) {
+        throw validationFailed(`expires is more than ${maxDays} days away`, [
+          {
+            field: "expires",
+            message: `must be at most ${maxDays} days away (auth.token_max_lifetime_days)`,
+          },
+        ]);
+      }
+      // A stolen 15-minute access token must not turn into a long-lived credential.
+      await auth.confirmPassword(me, body.currentPassword, clientAddress(c));
       const secret = newApiToken();
       const row = await insertApiToken(sql, {
         user_id: user.id,

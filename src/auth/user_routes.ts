@@ -23,7 +23,7 @@ import {
   UserSchema,
 } from "./schemas.ts";
 import type { AuthService } from "./service.ts";
-import { revokeUserRefreshTokens } from "./token_queries.ts";
+import { revokeUserApiTokens, revokeUserRefreshTokens } from "./token_queries.ts";
 import {
   assertNotLastAdmin,
   assertStrongPassword,
@@ -43,6 +43,10 @@ const Created = UserSchema.extend({
 }).openapi("UserCreated");
 const Updated = UserSchema.extend({
   message: z.string().openapi({ example: "User updated successfully" }),
+  revokedApiTokens: z.number().int().optional().openapi({
+    description: "with a new password: how many of the user's API tokens it revoked",
+    example: 2,
+  }),
 }).openapi("UserUpdated");
 
 function createRouteAt(path: "/user" | "/users") {
@@ -95,7 +99,9 @@ const update = secureRoute({
   tags: ["users"],
   summary: "Partial update: omitted fields stay as they are",
   description: "A user may change their own names, email, telephone and password (giving " +
-    "currentPassword); role, isActive, username and sourceName need an admin.",
+    "currentPassword); role, isActive, username and sourceName need an admin. A new password " +
+    "ends the user's sessions and revokes their API tokens, unless an admin sends " +
+    "keepApiTokens: true.",
   request: { params: UidParam, body: { required: true, content: json(UpdateUserBody) } },
   responses: {
     200: { description: "updated", content: json(Updated) },
@@ -127,7 +133,14 @@ async function target(sql: Sql, uid: string): Promise<UserRow> {
   return user;
 }
 
-const ADMIN_ONLY_FIELDS = ["username", "role", "isAdminUser", "isActive", "sourceName"] as const;
+const ADMIN_ONLY_FIELDS = [
+  "username",
+  "role",
+  "isAdminUser",
+  "isActive",
+  "sourceName",
+  "keepApiTokens",
+] as const;
 
 export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
   const { sql, auth } = deps;
@@ -219,11 +232,24 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
         if (changes.password_hash || changes.is_active === false) {
           await revokeUserRefreshTokens(tx, user.id);
         }
-        return row!;
+        // A password reset is often the answer to a leak: API tokens go with it, unless an
+        // admin says the integrations must keep running.
+        const revokedApiTokens = changes.password_hash && !body.keepApiTokens
+          ? await revokeUserApiTokens(tx, user.id)
+          : changes.password_hash
+          ? 0
+          : undefined;
+        return { row: row!, revokedApiTokens };
       });
       auth.forgetUser(user.id);
       // `message` as the old service answered, with the user as it now is.
-      return c.json({ message: "User updated successfully", ...toUserJson(updated) }, 200);
+      return c.json({
+        message: "User updated successfully",
+        ...toUserJson(updated.row),
+        ...(updated.revokedApiTokens === undefined
+          ? {}
+          : { revokedApiTokens: updated.revokedApiTokens }),
+      }, 200);
     })
     .openapi(remove, async (c) => {
       const user = await target(sql, c.req.valid("param").uid);

@@ -1,43 +1,17 @@
 import { parseArgs } from "node:util";
 import { stringify as toYaml } from "yaml";
-import { type Config, redactedView, secretValues } from "../config/config.ts";
+import { redactedView, secretValues } from "../config/config.ts";
 import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
-import { createLogger, type Logger } from "../logs/logger.ts";
+import { createLogger } from "../logs/logger.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAGS, readConfig } from "./config_source.ts";
 import { startGateway } from "./gateway.ts";
 import { mappingsCommand } from "./mappings.ts";
 import { userCommand } from "./user.ts";
+import type { CliIo, Command, CommandContext } from "./command.ts";
 
-export interface CliIo {
-  env: Record<string, string | undefined>;
-  out: (text: string) => void;
-  err: (text: string) => void;
-  /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
-  stopSignal: () => Promise<string>;
-  /** All of standard input (`user create --password-stdin`); Deno.stdin when absent. */
-  readStdin?: () => Promise<string>;
-}
-
-export interface CommandContext {
-  args: string[];
-  io: CliIo;
-  /** Parses config from the command's --config/--port/… flags, env and file; exits on problems. */
-  loadConfig: (values: Record<string, unknown>) => Promise<Readonly<Config> | undefined>;
-  logger: (config: Readonly<Config>) => Logger;
-}
-
-export interface Command {
-  summary: string;
-  usage: string;
-  options?: Record<string, { type: "string" | "boolean"; short?: string }>;
-  run: (
-    values: Record<string, unknown>,
-    positionals: string[],
-    ctx: CommandContext,
-  ) => Promise<number>;
-}
+export type { CliIo, Command, CommandContext };
 
 const CONFIG_OPTIONS = {
   config: { type: "string" },

@@ -15,7 +15,7 @@ import type { Problem } from "../mappings/formats.ts";
 import { type ImportFormat, importMappings, type ImportProgress } from "../mappings/import.ts";
 import { looksLikeWorkbook } from "../mappings/read_file.ts";
 import { exportMappings, toInput } from "../mappings/queries.ts";
-import type { Command, CommandContext } from "./cli.ts";
+import type { Command, CommandContext } from "./command.ts";
 
 const USAGE = `dhis2gw mappings import FILE [--dry-run] [--mode upsert|replace] [--validate-dhis2]
        dhis2gw mappings export FILE [--source NAME] [--instance NAME]

@@ -6,7 +6,11 @@
  */
 import { type Role, ROLES } from "../auth/principal.ts";
 import { listUsers, updateUser, userByUsername } from "../auth/queries.ts";
-import { insertApiToken, revokeUserRefreshTokens } from "../auth/token_queries.ts";
+import {
+  insertApiToken,
+  revokeUserApiTokens,
+  revokeUserRefreshTokens,
+} from "../auth/token_queries.ts";
 import { hashToken, parseApiToken } from "../auth/secrets.ts";
 import { LEGACY_TOKEN } from "../auth/service.ts";
 import { PG, pgCode, type Sql } from "../db/db.ts";
@@ -18,17 +22,21 @@ import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
-import type { Command, CommandContext } from "./cli.ts";
+import type { Command, CommandContext } from "./command.ts";
 
 const USAGE = `dhis2gw user create --username U --role admin|submitter|viewer --password-stdin
                      [--source-name NAME]
-       dhis2gw user reset-password --username U --password-stdin
+       dhis2gw user reset-password --username U --password-stdin [--keep-api-tokens]
        dhis2gw user list
        dhis2gw user import-token --username U --name NAME --token-stdin
 
 import-token keeps an old client working unchanged: it stores the hash of the 40-hex API
 token that client already sends as "Authorization: Token …" (from the old service's
-user_apitoken table) as an API token of user U.
+user_apitoken table) as an API token of user U. It expires auth.token_max_lifetime_days
+from now, like every API token.
+
+reset-password ends the user's sessions and revokes their API tokens; --keep-api-tokens
+leaves the API tokens working (an integration that must not stop).
 
 The password is read from standard input (one line), e.g.
   printf '%s\\n' "$PASSWORD" | dhis2gw user create --username hmis --role submitter --password-stdin`;
@@ -63,6 +71,7 @@ async function importToken(
   username: string,
   name: string,
   token: string,
+  maxDays: number,
   ctx: CommandContext,
 ): Promise<number> {
   const value = token.trim();
@@ -82,12 +91,15 @@ async function importToken(
     prefix: parseApiToken(value) ?? value.slice(0, 8),
     token_hash: hashToken(value),
     source_name: null,
-    expires: null,
+    expires: new Date(Date.now() + maxDays * 86_400_000),
   }).catch((err) => {
     if (pgCode(err) === PG.uniqueViolation) throw new Error("this token is already imported");
     throw err;
   });
-  ctx.io.out(`imported API token ${row.id} (${row.prefix}…) for ${user.username}\n`);
+  ctx.io.out(
+    `imported API token ${row.id} (${row.prefix}…) for ${user.username}, ` +
+      `expires ${row.expires.toISOString()}\n`,
+  );
   return 0;
 }
 
@@ -101,6 +113,7 @@ export const userCommand: Command = {
     "source-name": { type: "string" },
     name: { type: "string" },
     "token-stdin": { type: "boolean" },
+    "keep-api-tokens": { type: "boolean" },
   },
   run: async (values, pos, ctx) => {
     const action = pos[0];
@@ -156,7 +169,14 @@ export const userCommand: Command = {
         return 0;
       }
       if (action === "import-token") {
-        return await importToken(db.sql, username!, values.name as string, password, ctx);
+        return await importToken(
+          db.sql,
+          username!,
+          values.name as string,
+          password,
+          config.auth.token_max_lifetime_days,
+          ctx,
+        );
       }
       if (action === "reset-password") {
         const user = await userByUsername(db.sql, username!);
@@ -166,14 +186,18 @@ export const userCommand: Command = {
         }
         assertStrongPassword(password, user.username);
         const hash = await hashPassword(password);
-        await db.sql.begin(async (tx) => {
+        const keep = values["keep-api-tokens"] === true;
+        const revoked = await db.sql.begin(async (tx) => {
           await updateUser(tx, user.id, { password_hash: hash });
           await revokeUserRefreshTokens(tx, user.id);
+          return keep ? 0 : await revokeUserApiTokens(tx, user.id);
         });
         await clearUsernameThrottle(db.sql, user.username);
+        const tokens = keep ? "their API tokens are kept" : `${revoked} API token(s) revoked`;
         ctx.io.out(
-          `password of ${user.username} changed; their sessions are revoked (running servers ` +
-            `accept the old password for up to auth.credential_cache_ttl seconds)\n`,
+          `password of ${user.username} changed; their sessions are revoked, ${tokens} ` +
+            `(running servers accept the old credentials for up to auth.credential_cache_ttl ` +
+            `seconds)\n`,
         );
         return 0;
       }

@@ -1,8 +1,12 @@
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import { corsOrigins } from "../http/cors.ts";
-import { TrustedProxies } from "../http/trusted_proxies.ts";
+import { corsOrigins } from "./cors_origins.ts";
+import { parseCidrList } from "./ip.ts";
+import { redactUrl, urlSecrets } from "./db_url.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
+
+// Imported from here by open.ts and the CLI.
+export { redactUrl };
 
 export interface Config {
   database: { uri: string; pool_max: number; embedded_os_user: string };
@@ -55,6 +59,7 @@ export interface Config {
     login_window: number;
     login_max_failures_address: number;
     credential_cache_ttl: number;
+    token_max_lifetime_days: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
 }
@@ -340,7 +345,7 @@ function crossChecks(cfg: Config): string[] {
   } catch (err) {
     problems.push((err as Error).message);
   }
-  for (const error of TrustedProxies.parse(cfg.server.trusted_proxies).errors) {
+  for (const error of parseCidrList(cfg.server.trusted_proxies).errors) {
     problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);
   }
   if (cfg.server.retry_backoff_max < cfg.server.retry_backoff_base) {
@@ -367,29 +372,8 @@ export function secretValues(cfg: Config): string[] {
     const v = getPath(cfg, f.key).value;
     if (typeof v === "string" && v.length >= 4) out.push(v);
   }
-  const pw = dbPassword(cfg.database.uri);
-  if (pw) out.push(pw);
+  out.push(...urlSecrets(cfg.database.uri).map((p) => p.value));
   return out;
-}
-
-function dbPassword(uri: string): string | undefined {
-  try {
-    const u = new URL(uri);
-    return u.password ? decodeURIComponent(u.password) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A database URL with its password replaced, fit for logs. */
-export function redactUrl(uri: string): string {
-  try {
-    const u = new URL(uri);
-    if (u.password) u.password = "REDACTED";
-    return u.toString();
-  } catch {
-    return uri ? "REDACTED" : "";
-  }
 }
 
 /** The effective configuration with every secret redacted, as `config check` prints it. */

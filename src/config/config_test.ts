@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadConfig, redactedView, secretValues } from "./config.ts";
+import { loadConfig, redactedView, redactUrl, secretValues } from "./config.ts";
 import { FIELDS } from "./fields.ts";
 import { sampleConfigYaml } from "./sample.ts";
 
@@ -193,4 +193,26 @@ Deno.test("an unquoted *alias or !tag password is a problem that never quotes it
     assert.match(r.problems[0], /^p\.yml: not valid YAML.*quote the value$/);
     assert.ok(!r.problems[0].includes("Passw0rd123"), r.problems[0]);
   }
+});
+
+Deno.test("a database password in a query parameter is redacted and scrubbed from logs", () => {
+  const uri = "postgres://gw@db/gw?sslmode=require&password=q%40p-secret&sslpassword=k3y-pass" +
+    "&passfile=/etc/pgpass&sslkey=/etc/key.pem";
+  const { config } = loadConfig({ env: { DHIS2GW_DB: uri } });
+  const view = redactedView(config!) as { database: { uri: string } };
+  assert.equal(
+    view.database.uri,
+    "postgres://gw@db/gw?sslmode=require&password=REDACTED&sslpassword=REDACTED" +
+      "&passfile=/etc/pgpass&sslkey=/etc/key.pem",
+  );
+
+  assert.deepEqual(
+    new Set(secretValues(config!)),
+    new Set([uri, "q%40p-secret", "q@p-secret", "k3y-pass"]),
+  );
+  // A raw @ or / in the userinfo password: hidden to the last @ before the query.
+  assert.equal(redactUrl("postgres://gw:p@ss/w@db/gw"), "postgres://gw:REDACTED@db/gw");
+  assert.equal(redactUrl("postgres://gw:@db/gw"), "postgres://gw:@db/gw");
+  assert.equal(redactUrl("postgres://db/gw?user=gw"), "postgres://db/gw?user=gw");
+  assert.equal(redactUrl(""), "");
 });

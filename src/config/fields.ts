@@ -370,6 +370,13 @@ export const FIELDS: readonly Field[] = [
     default: 30,
     doc: "Seconds a checked credential is cached; bounds how late other replicas see a revoke.",
   },
+  {
+    key: "auth.token_max_lifetime_days",
+    env: ["DHIS2GW_TOKEN_MAX_LIFETIME_DAYS"],
+    type: int(1, 3650),
+    default: 365,
+    doc: "Longest an API token may live; a token created without an expiry gets this one.",
+  },
   // mappings
   {
     key: "mappings.import_max_bytes",

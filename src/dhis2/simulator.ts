@@ -31,7 +31,6 @@ import {
 
 export type { Dhis2Version, SimMetadata, SimToken, SimUser, StoredDataValue };
 export { generatePat };
-export { transientImportFailure } from "./simulator_faults.ts";
 
 /**
  * One injected misbehaviour. It applies to the next `times` requests (default 1; `Infinity`

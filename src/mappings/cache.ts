@@ -21,7 +21,7 @@ import {
   type DataValueMapping,
   INSTANCE_NAME,
   type MappingLookup,
-} from "../submissions/mapping_lookup.ts";
+} from "./lookup.ts";
 import { type LookupRow, lookupRows, mappingVersion } from "./queries.ts";
 
 interface SourceMaps {

@@ -104,7 +104,7 @@ function readTable(text: string, delimiter: "," | ";"): TableRow[] {
   } catch (err) {
     throw csvSyntaxError(err);
   }
-  return records.map((cells, i) => ({ row: i + 1, cells }));
+  return records.map((cells, i) => ({ row: i + 1, cells: cells.map(unescapeCsvCell) }));
 }
 
 /** `,` or `;`, whichever the header line has more of outside quotes; `,` when neither. */
@@ -188,11 +188,41 @@ function csvSyntaxError(err: unknown): AppError {
   });
 }
 
+/** What a spreadsheet reads as the start of a formula (OWASP "CSV Injection"). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+/** A plain number such as -12.5: a spreadsheet shows it as a number, never runs it. */
+const PLAIN_NUMBER = /^[-+]?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/**
+ * One exported cell, safe to open in a spreadsheet: a value that would start a formula gets a
+ * leading `'` (OWASP's advice: Excel and LibreOffice then show it as text). So that the import
+ * can take exactly one `'` off again, a value that already starts with `'` gets one more.
+ * Plain numbers stay as they are.
+ */
+export function escapeCsvCell(value: string): string {
+  if (value.startsWith("'")) return "'" + value;
+  if (FORMULA_START.test(value) && !PLAIN_NUMBER.test(value)) return "'" + value;
+  return value;
+}
+
+/**
+ * The import's inverse of escapeCsvCell: one leading `'` comes off. A hand-written file's
+ * `'001` therefore reads as `001`, as the spreadsheet that wrote it showed it.
+ */
+export function unescapeCsvCell(cell: string): string {
+  return cell.startsWith("'") ? cell.slice(1) : cell;
+}
+
 /**
  * CSV export: comma-separated, CRLF (RFC 4180), with a UTF-8 BOM because Excel otherwise opens
  * the file as Windows-1252 and mangles non-ASCII names. The importer strips the BOM again.
+ * Every cell goes through escapeCsvCell; the XLSX export needs no such thing (its cells are
+ * typed strings, never formulas).
  */
 export function mappingsToCsv(mappings: readonly MappingInput[]): string {
-  const rows = [EXPORT_HEADER as string[], ...mappings.map(mappingCells)];
+  const rows = [
+    EXPORT_HEADER as string[],
+    ...mappings.map((m) => mappingCells(m).map(escapeCsvCell)),
+  ];
   return "\uFEFF" + stringify(rows, { record_delimiter: "\r\n" });
 }

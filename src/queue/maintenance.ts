@@ -13,7 +13,6 @@ import type { Wakeup } from "./wakeup.ts";
 export interface MaintenanceOptions {
   sql: Sql;
   log: Logger;
-  maxRetries: number;
   /** Cron expression for the rescuer (api.retry_cron_expression). */
   rescueCron: string;
   /** Cron expression for the pruner (api.sync_cron_expression). */
@@ -26,11 +25,11 @@ export interface MaintenanceOptions {
 
 /** Runs the rescuer once; returns how many leases it took back. */
 export async function rescueOnce(
-  o: Pick<MaintenanceOptions, "sql" | "log" | "maxRetries" | "wakeup">,
+  o: Pick<MaintenanceOptions, "sql" | "log" | "wakeup">,
 ): Promise<number> {
   let total = 0;
   for (;;) {
-    const rescued = await rescueExpired(o.sql, o.maxRetries);
+    const rescued = await rescueExpired(o.sql);
     total += rescued.length;
     for (const r of rescued) {
       o.log.warn("lease expired; submission returned to the queue", {

@@ -50,6 +50,11 @@ export interface NewSubmission {
   payload: DataValueSetPayload;
   codes: string[];
   unmappedCodes: string[];
+  /**
+   * Attempts allowed, the first included (server.max_retries + 1). Fixed on the row, as River
+   * and graphile-worker do: lowering the setting later does not kill work already accepted.
+   */
+  maxAttempts: number;
 }
 
 export interface EnqueueResult {
@@ -75,11 +80,12 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
   const rows = await sql<EnqueueRow[]>`
     insert into submissions (
       user_uid, username, source_name, idempotency_key, request_hash, org_unit, org_unit_name,
-      period, data_set, request, payload, codes, unmapped_codes
+      period, data_set, request, payload, codes, unmapped_codes, max_attempts
     ) values (
       ${s.userUid}, ${s.username}, ${s.sourceName}, ${s.idempotencyKey}, ${s.requestHash},
       ${s.orgUnit}, ${s.orgUnitName}, ${s.period}, ${s.dataSet}, ${s.requestJson}::text::jsonb,
-      ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[]
+      ${JSON.stringify(s.payload)}::text::jsonb, ${s.codes}::text[], ${s.unmappedCodes}::text[],
+      ${s.maxAttempts}
     )
     on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
     returning id, task_id, status, request_hash, payload, unmapped_codes`;
@@ -123,6 +129,8 @@ export interface ClaimedJob {
   attempt: number;
   /** `attempts` at the last manual requeue; the retry budget counts from there. */
   attemptsAtRequeue: number;
+  /** Attempts allowed since enqueue or the last requeue (fixed on the row at enqueue). */
+  maxAttempts: number;
   payload: DataValueSetPayload;
   codes: string[];
   username: string;
@@ -131,25 +139,24 @@ export interface ClaimedJob {
 }
 
 /**
- * Claims up to `n` due submissions for `workerId` in ONE statement: the CTE picks due rows in
- * run_at order and skips rows another worker has locked, the UPDATE sets the lease. Matches
- * `submissions_due_idx` (run_at, id) where status in (queued, retrying) exactly: selecting 8
- * due rows takes 0.4-0.6 ms on a 1,000,000-row table with 1,000 of them waiting.
+ * The claim's one statement, unexecuted until awaited: exported so the plan test EXPLAINs the
+ * real SQL (nested in sql`explain ${...}`), not a copy of it.
  */
-export async function claim(
-  sql: Db,
-  workerId: string,
-  n: number,
-  leaseSeconds: number,
-): Promise<ClaimedJob[]> {
-  if (n <= 0) return [];
-  const rows = await sql<ClaimRow[]>`
+export function claimStatement(sql: Db, workerId: string, n: number, leaseSeconds: number) {
+  return sql<ClaimRow[]>`
     with due as (
-      select id from submissions
-      where status in ('queued', 'retrying') and run_at <= now()
-      order by run_at, id
+      select d.id from submissions d
+      where d.status in ('queued', 'retrying') and d.run_at <= now()
+        and not exists (
+          select from submissions older
+          where submission_ordering_key(older.org_unit, older.period) =
+                  submission_ordering_key(d.org_unit, d.period)
+            and older.status in ('queued', 'running', 'retrying')
+            and older.id < d.id
+        )
+      order by d.run_at, d.id
       limit ${n}
-      for update skip locked
+      for update of d skip locked
     )
     update submissions s
     set status = 'running',
@@ -159,14 +166,37 @@ export async function claim(
         updated_at = now()
     from due
     where s.id = due.id
-    returning s.id, s.task_id, s.attempts, s.attempts_at_requeue, s.payload, s.codes,
-              s.username, s.locked_until, s.updated_at, s.run_at`;
+    returning s.id, s.task_id, s.attempts, s.attempts_at_requeue, s.max_attempts, s.payload,
+              s.codes, s.username, s.locked_until, s.updated_at, s.run_at`;
+}
+
+/**
+ * Claims up to `n` due submissions for `workerId` in ONE statement: the CTE picks due rows in
+ * run_at order and skips rows another worker has locked, the UPDATE sets the lease. Matches
+ * `submissions_due_idx` (run_at, id) where status in (queued, retrying) exactly: selecting 8
+ * due rows takes 0.4-0.6 ms on a 1,000,000-row table with 1,000 of them waiting.
+ *
+ * FIFO per ordering key (migration 0006): a row is not due while an older row (smaller id)
+ * with the same `submission_ordering_key(org_unit, period)` is still pending (queued, running
+ * or retrying), even if that one is not due yet or another worker holds it. A finished older
+ * row (delivered, partial, rejected, dead) no longer counts. The NOT EXISTS probes
+ * `submissions_pending_key_idx` with the index's own expression, once per candidate row.
+ */
+export async function claim(
+  sql: Db,
+  workerId: string,
+  n: number,
+  leaseSeconds: number,
+): Promise<ClaimedJob[]> {
+  if (n <= 0) return [];
+  const rows = await claimStatement(sql, workerId, n, leaseSeconds);
   rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
   return rows.map((r) => ({
     id: r.id,
     taskId: r.task_id,
     attempt: r.attempts,
     attemptsAtRequeue: r.attempts_at_requeue,
+    maxAttempts: r.max_attempts,
     payload: r.payload,
     codes: r.codes,
     username: r.username,
@@ -180,6 +210,7 @@ interface ClaimRow {
   task_id: string;
   attempts: number;
   attempts_at_requeue: number;
+  max_attempts: number;
   payload: DataValueSetPayload;
   codes: string[];
   username: string;
@@ -306,14 +337,11 @@ export interface RescuedJob {
 
 /**
  * Returns submissions whose lease expired (their worker died or stalled) to the queue, due at
- * once, and records the lost attempt as `lease_expired`. A submission that has used its whole
- * retry budget this way (say it crashes every worker that takes it) goes to `dead` instead.
+ * once, and records the lost attempt as `lease_expired`. The lost attempt counts like a failed
+ * one: a submission whose budget it was the last of (attempts since the last requeue reached
+ * the row's max_attempts; say it crashes every worker that takes it) goes to `dead` instead.
  */
-export async function rescueExpired(
-  sql: Db,
-  maxRetries: number,
-  limit = 1000,
-): Promise<RescuedJob[]> {
+export async function rescueExpired(sql: Db, limit = 1000): Promise<RescuedJob[]> {
   const rows = await sql<{ id: number; attempts: number; status: string; locked_by: string }[]>`
     with expired as (
       select id, locked_by as old_worker, updated_at as claimed_at from submissions
@@ -323,9 +351,9 @@ export async function rescueExpired(
       for update skip locked
     ), upd as (
       update submissions s
-      set status = case when s.attempts - s.attempts_at_requeue > ${maxRetries}
+      set status = case when s.attempts - s.attempts_at_requeue >= s.max_attempts
                         then 'dead' else 'retrying' end,
-          finished_at = case when s.attempts - s.attempts_at_requeue > ${maxRetries}
+          finished_at = case when s.attempts - s.attempts_at_requeue >= s.max_attempts
                              then now() end,
           run_at = now(),
           last_error = 'lease expired: worker ' || coalesce(expired.old_worker, '?') ||

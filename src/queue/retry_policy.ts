@@ -5,6 +5,8 @@
  * Counting convention used across the queue: `attempt` is 1-based and counts every delivery
  * attempt, the first one included. `max_retries` counts only the retries after the first
  * attempt, so a job makes at most `max_retries + 1` attempts; `max_retries = 0` means "try once".
+ * That number is stored on each submission at enqueue (`max_attempts`), so the worker and the
+ * rescuer use the setting as it was when the submission was accepted.
  */
 
 export interface RetryOptions {

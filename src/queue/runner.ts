@@ -51,7 +51,6 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
   const maintenance = startMaintenance({
     sql,
     log: log.child({ component: "maintenance" }),
-    maxRetries: config.server.max_retries,
     rescueCron: api.retry_cron_expression,
     pruneCron: api.sync_cron_expression,
     retentionDays: config.server.retention_days,
@@ -92,7 +91,6 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
     maxConcurrent: config.server.max_concurrent,
     leaseSeconds,
     pollIntervalMs: config.server.request_process_interval * 1000,
-    maxRetries: config.server.max_retries,
     backoff: {
       baseSeconds: config.server.retry_backoff_base,
       maxSeconds: Math.max(config.server.retry_backoff_max, config.server.retry_backoff_base),

@@ -28,7 +28,6 @@ export interface WorkerOptions {
   maxConcurrent: number;
   leaseSeconds: number;
   pollIntervalMs: number;
-  maxRetries: number;
   backoff: RetryOptions;
   saveResponse: boolean;
   breakers?: CircuitBreakers;
@@ -197,7 +196,9 @@ export class Worker {
       else breaker.onSuccess(finishedAt);
       const plan = planOutcome(outcome, result, {
         budgetAttempt: job.attempt - job.attemptsAtRequeue,
-        maxRetries: this.#o.maxRetries,
+        // The budget fixed on the row at enqueue, not today's setting: lowering
+        // server.max_retries must not kill work already accepted.
+        maxRetries: job.maxAttempts - 1,
         backoff: this.#o.backoff,
         credentialBackoff: credentialBackoff(this.#o.backoff),
         now: finishedAt,

@@ -6,7 +6,7 @@
 import type { DataValue, DataValueSetPayload } from "../dhis2/client.ts";
 import { isUid } from "../dhis2/uid.ts";
 import type { FieldProblem } from "../http/errors.ts";
-import type { DataValueMapping, MappingLookup } from "./mapping_lookup.ts";
+import type { DataValueMapping, MappingLookup } from "../mappings/lookup.ts";
 import type { AggregateRequest } from "./request.ts";
 
 export interface PayloadSettings {

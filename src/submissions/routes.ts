@@ -11,7 +11,7 @@ import { newRouter } from "../http/app.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
-import type { MappingLookup } from "./mapping_lookup.ts";
+import type { MappingLookup } from "../mappings/lookup.ts";
 import { buildPayload } from "./payload.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "./request.ts";
@@ -159,6 +159,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
       payload: built.payload,
       codes: built.codes,
       unmappedCodes: built.unmappedCodes,
+      maxAttempts: config.server.max_retries + 1,
     });
     if (!stored.inserted && stored.requestHash !== hash) {
       throw conflict(

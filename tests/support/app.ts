@@ -84,7 +84,7 @@ export async function createTestUser(
     prefix: api.prefix,
     token_hash: api.hash,
     source_name: null,
-    expires: null,
+    expires: new Date(Date.now() + t.deps.config.auth.token_max_lifetime_days * 86_400_000),
   });
   const { token: jwt } = await signAccessToken(
     t.deps.auth.key,

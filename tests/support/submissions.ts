@@ -12,7 +12,7 @@ import { captureLogger } from "../../src/logs/logger.ts";
 import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";
 import { Wakeup } from "../../src/queue/wakeup.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
-import { staticMappingLookup } from "../../src/submissions/mapping_lookup.ts";
+import { staticMappingLookup } from "../../src/mappings/lookup.ts";
 import type { Db, Sql } from "../../src/db/db.ts";
 import { enqueue } from "../../src/queue/queries.ts";
 import { createTestApp, type TestApp } from "./app.ts";
@@ -138,7 +138,6 @@ export function testWorker(
     maxConcurrent: 4,
     leaseSeconds: 60,
     pollIntervalMs: 200,
-    maxRetries: 3,
     backoff: { baseSeconds: 1, maxSeconds: 60, jitter: 0.2 },
     saveResponse: true,
     breakers: new CircuitBreakers(),
@@ -157,8 +156,23 @@ export async function fastForward(sql: Sql): Promise<void> {
   await sql`update submissions set run_at = now() where status in ('queued', 'retrying')`;
 }
 
-/** Stores one submission the way the route does, with `marker` as its only value. */
-export function insertOne(sql: Db, marker: number | string, period = "202401") {
+/** A distinct monthly period per number (200001 onwards, 1,200 of them before they repeat). */
+export function periodOf(i: number): string {
+  const n = ((i % 1200) + 1200) % 1200;
+  return `${2000 + Math.floor(n / 12)}${String(n % 12 + 1).padStart(2, "0")}`;
+}
+
+/**
+ * Stores one submission the way the route does, with `marker` as its only value. Rows with the
+ * same period share an ordering key (one org unit here) and are delivered one after another,
+ * so a number marker gets its own period unless one is given.
+ */
+export function insertOne(
+  sql: Db,
+  marker: number | string,
+  period = typeof marker === "number" ? periodOf(marker) : "202401",
+  maxAttempts = 4,
+) {
   return enqueue(sql, {
     userUid: "uTester0001",
     username: "tester",
@@ -178,5 +192,6 @@ export function insertOne(sql: Db, marker: number | string, period = "202401") {
     },
     codes: ["ANC1"],
     unmappedCodes: [],
+    maxAttempts,
   });
 }

@@ -1,7 +1,7 @@
 /**
- * How a submission finds the DHIS2 UIDs behind a caller's codes. The submission path depends
- * only on this interface; the mappings domain implements it over its `dhis2_mappings` table
- * (src/mappings/cache.ts, the app's default), tests inject `staticMappingLookup`.
+ * The mappings domain's look-up: the DHIS2 UIDs behind a caller's codes. The submission path
+ * depends only on this interface; `cache.ts` implements it over the `dhis2_mappings` table (the
+ * app's default), tests inject `staticMappingLookup`.
  */
 
 /** Where one request code goes in DHIS2. Empty optional fields mean "DHIS2's default". */
