@@ -96,13 +96,15 @@ export async function externalDatabase(bin: string): Promise<ChaosDatabase> {
     gatewayEnv: { DHIS2GW_DB: url },
     sql: () => Promise.resolve(sql),
     async crash(downS) {
-      await pg.crash();
-      await new Promise((r) => setTimeout(r, downS * 1000));
+      const secs = (t: number) => ((performance.now() - t) / 1000).toFixed(1);
       const t0 = performance.now();
+      await pg.crash();
+      const stopping = secs(t0);
+      await new Promise((r) => setTimeout(r, downS * 1000));
+      const t1 = performance.now();
       await pg.start();
-      const s = ((performance.now() - t0) / 1000).toFixed(1);
-      return `PostgreSQL stopped (pg_ctl stop -m immediate) for ${downS} s, then started ` +
-        `(crash recovery and start took ${s} s)`;
+      return `PostgreSQL stopped (pg_ctl stop -m immediate, ${stopping} s) and started again ` +
+        `${downS} s later (crash recovery and start: ${secs(t1)} s)`;
     },
     async close() {
       await sql.end({ timeout: 2 }).catch(() => {});
