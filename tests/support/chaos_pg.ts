@@ -162,6 +162,16 @@ export function embeddedDatabase(dataDir: string): ChaosDatabase {
     },
     async close() {
       await current?.sql.end({ timeout: 2 }).catch(() => {});
+      // The gateway stops its server on SIGTERM; after a failed run one may be left over.
+      const left = await pidFile(pgdata);
+      const cmd = left.pid > 0
+        ? await Deno.readTextFile(`/proc/${left.pid}/cmdline`).catch(() => "")
+        : "";
+      if (cmd.includes(pgdata)) {
+        try {
+          Deno.kill(left.pid, "SIGQUIT");
+        } catch { /* already gone */ }
+      }
     },
   };
 }

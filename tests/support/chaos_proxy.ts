@@ -29,6 +29,8 @@ export interface ExchangeRecord {
   simulatorStatus: number | null;
   /** What the gateway was told: an HTTP status, or `hang` / `reset`. */
   answered: number | "hang" | "reset";
+  /** When the request arrived, ms since the proxy started. */
+  at: number;
 }
 
 export interface ChaosProxy {
@@ -164,6 +166,7 @@ export function startChaosProxy(
   opts: { target: string; decide: (method: string, path: string) => Plan },
 ): ChaosProxy {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const started = performance.now();
   const conns = new Set<Deno.Conn>();
   const exchanges: ExchangeRecord[] = [];
   let inFlight = 0;
@@ -205,6 +208,7 @@ export function startChaosProxy(
       forwarded: null,
       simulatorStatus: null,
       answered: 0,
+      at: Math.round(performance.now() - started),
     };
     exchanges.push(record);
     const applied = plan.fault === null ? "all" : plan.applied;

@@ -45,6 +45,8 @@ export interface ChaosReport {
   totalSeconds: number;
   pendingAtEnd: number;
   dhis2Requests: number;
+  /** The longest time without a DHIS2 request while deliveries were due (breaker, leases). */
+  longestDeliveryPauseS: number;
   faults: Record<string, number>;
   clientReplies: Record<string, number>;
   refused: ClientStats["refused"];
@@ -209,6 +211,12 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
   }
 
   const wrongCauses = tally(wrongDetail.map((w) => String(w.cause)));
+  // The proxy sees every request, so a gap between two is a time nothing was sent.
+  let longestPause = 0;
+  const posts = v.proxy.exchanges.filter((x) => x.method === "POST").map((x) => x.at);
+  for (let i = 1; i < posts.length; i++) {
+    longestPause = Math.max(longestPause, posts[i] - posts[i - 1]);
+  }
   const ackedIds = new Set([...v.acks.values()].map((a) => a.id));
   const repeatedImports = [...fullApplies.values()].reduce((n, c) => n + c - 1, 0);
   return {
@@ -228,6 +236,7 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
     totalSeconds: Math.round(v.totalSeconds),
     pendingAtEnd: v.pendingAtEnd,
     dhis2Requests,
+    longestDeliveryPauseS: Math.round(longestPause / 100) / 10,
     faults,
     clientReplies: v.stats.replies,
     refused: v.stats.refused,
@@ -276,7 +285,8 @@ export function formatReport(r: ChaosReport): string {
     }`,
     `  kills (-9):             ${r.kills}; PostgreSQL restarts: ${r.pgRestarts}`,
     `  seconds:                ${r.seconds} (intake ${r.intakeSeconds}; with set-up ${r.totalSeconds})`,
-    `  DHIS2 import requests:  ${r.dhis2Requests}; faults: ${JSON.stringify(r.faults)}`,
+    `  DHIS2 import requests:  ${r.dhis2Requests} (longest pause ${r.longestDeliveryPauseS} s); ` +
+    `faults: ${JSON.stringify(r.faults)}`,
     `  client replies:         ${JSON.stringify(r.clientReplies)}`,
     `  database statuses:      ${JSON.stringify(r.dbStatuses)}; attempts: ${
       JSON.stringify(r.attemptOutcomes)
