@@ -17,7 +17,7 @@ import { Hono } from "hono";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { z } from "zod";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";

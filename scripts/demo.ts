@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { startGateway } from "../src/cli/gateway.ts";
 import { loadConfig, secretValues } from "../src/config/config.ts";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { createLogger } from "../src/logs/logger.ts";
 import { ADMIN, callApi, CLINIC, SAMPLE_SUBMISSION as SAMPLE, setUpSample } from "./sample.ts";
 

@@ -6,6 +6,9 @@ export interface Cluster {
   url: string;
   port: number;
   binDir: string;
+  /** Stops the server but keeps the cluster (outage tests); `resume` starts it again. */
+  pause(mode?: "fast" | "immediate"): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,14 +88,19 @@ export async function startCluster(binDir: string): Promise<Cluster> {
   // fsync off: a test cluster is thrown away, and it makes the suite several times faster.
   const options =
     `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`;
-  await run(
-    [`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-o", options, "-l", `${dir}/log`, "-w", "start"],
-    asPostgres,
-  );
+  const start = () =>
+    run(
+      [`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-o", options, "-l", `${dir}/log`, "-w", "start"],
+      asPostgres,
+    );
+  await start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     binDir,
+    pause: (mode = "fast") =>
+      run([`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-m", mode, "-w", "stop"], asPostgres),
+    resume: start,
     stop: async () => {
       await run([`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-m", "fast", "-w", "stop"], asPostgres)
         .catch(() => {});

@@ -16,7 +16,7 @@ import {
   SAMPLE_SUBMISSION,
   setUpSample,
 } from "../scripts/sample.ts";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "./support/cli.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 

@@ -5,8 +5,8 @@
  * simulator over PostgreSQL; tests wait on the worker's attempt events.
  */
 import assert from "node:assert/strict";
-import { startSimulator } from "../src/dhis2/simulator.ts";
-import { DEADLOCK_MESSAGE, transientImportFailure } from "../src/dhis2/simulator_faults.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
+import { DEADLOCK_MESSAGE, transientImportFailure } from "../src/simulator/simulator_faults.ts";
 import type { Sql } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import {

@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { loadMigrations } from "../src/db/migrate.ts";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, type ServeProcess, startServe } from "./support/cli.ts";
 import { findObject, KUBECTL, render } from "./support/k8s_render.ts";
 import type { K8sObject } from "./support/k8s_schemas.ts";

@@ -3,7 +3,7 @@
  * makes, and a clear 502 when DHIS2 cannot be read. Nothing is stored unless every row passes.
  */
 import assert from "node:assert/strict";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/dhis2/simulator.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/simulator/simulator.ts";
 import { createTestApp } from "./support/app.ts";
 import { COC_M, csv, DE1, DE2, DS, OU, storedState, upload } from "./support/mappings.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";

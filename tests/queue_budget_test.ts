@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { Sql } from "../src/db/db.ts";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/dhis2/simulator.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/simulator/simulator.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { CircuitBreakers } from "../src/queue/circuit_breaker.ts";
 import { rescueExpired } from "../src/queue/queries.ts";

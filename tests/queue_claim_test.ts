@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { connect, type Sql } from "../src/db/db.ts";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import {
   CHANNEL,

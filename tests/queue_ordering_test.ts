@@ -5,7 +5,7 @@
  * longer hold the newer back.
  */
 import assert from "node:assert/strict";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { claim } from "../src/queue/queries.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import {

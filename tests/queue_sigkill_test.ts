@@ -4,7 +4,7 @@
  * other accepted submission is delivered too. Nothing accepted is lost.
  */
 import assert from "node:assert/strict";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { startServe } from "./support/cli.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { insertOne } from "./support/submissions.ts";

@@ -4,7 +4,7 @@
  * graceful stop. Tests wait on the worker's attempt events, never on guessed sleeps.
  */
 import assert from "node:assert/strict";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { CircuitBreakers } from "../src/queue/circuit_breaker.ts";
 import { rescueOnce } from "../src/queue/maintenance.ts";
 import { captureLogger } from "../src/logs/logger.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { loadMigrations } from "../src/db/migrate.ts";
-import { startSimulator } from "../src/dhis2/simulator.ts";
+import { startSimulator } from "../src/simulator/simulator.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { WorkNotifier } from "../src/queue/wakeup.ts";
 import { portFrom, startServe } from "./support/cli.ts";

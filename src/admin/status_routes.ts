@@ -8,7 +8,7 @@ import { errorResponses } from "../auth/schemas.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import { AppError } from "../http/errors.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { STATUSES } from "../queue/queries.ts";

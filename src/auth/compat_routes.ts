@@ -4,7 +4,7 @@
  * plain text `Authorized`, as before.
  */
 import { z } from "@hono/zod-openapi";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import { secureRoute } from "./guard.ts";
 
 const test2 = secureRoute({

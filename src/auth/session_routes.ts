@@ -4,7 +4,7 @@
  */
 import { createRoute } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import { clientAddress } from "./middleware.ts";
 import { secureRoute } from "./guard.ts";

@@ -5,7 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import { AppError, notFound, validationFailed } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";
 import { clientAddress } from "./middleware.ts";

@@ -6,7 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Sql } from "../db/db.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";

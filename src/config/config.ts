@@ -9,7 +9,13 @@ import { type Field, FIELDS, type FieldType } from "./fields.ts";
 export { redactUrl };
 
 export interface Config {
-  database: { uri: string; pool_max: number; embedded_os_user: string };
+  database: {
+    uri: string;
+    pool_max: number;
+    embedded_os_user: string;
+    connect_timeout: number;
+    statement_timeout: number;
+  };
   server: {
     host: string;
     port: number;

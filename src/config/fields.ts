@@ -50,6 +50,20 @@ export const FIELDS: readonly Field[] = [
     doc:
       "When dhis2gw runs as root: the OS user the embedded PostgreSQL runs as (created on Linux if missing).",
   },
+  {
+    key: "database.connect_timeout",
+    env: ["DHIS2GW_DB_CONNECT_TIMEOUT"],
+    type: int(1, 300),
+    default: 5,
+    doc: "Seconds to wait for a database connection before the request gets a 503.",
+  },
+  {
+    key: "database.statement_timeout",
+    env: ["DHIS2GW_DB_STATEMENT_TIMEOUT"],
+    type: int(0, 86400),
+    default: 30,
+    doc: "Seconds a statement may run before PostgreSQL cancels it (a 503); 0: no limit.",
+  },
   // server
   {
     key: "server.host",

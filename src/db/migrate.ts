@@ -96,6 +96,8 @@ export async function migrate(
   const applied: number[] = [];
   for (const m of migrations) {
     const done = await sql.begin(async (tx) => {
+      // A migration (or the wait for another replica's) may outlast database.statement_timeout.
+      await tx`set local statement_timeout = 0`;
       await tx`select pg_advisory_xact_lock(${LOCK_KEY})`;
       const ledger = await tx<
         LedgerRow[]

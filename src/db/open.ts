@@ -29,7 +29,12 @@ export async function openDatabase(
   opts: OpenOptions = {},
 ): Promise<Database> {
   if (cfg.database.uri) {
-    const sql = connect({ url: cfg.database.uri, max: cfg.database.pool_max, log });
+    const sql = connect({
+      url: cfg.database.uri,
+      max: cfg.database.pool_max,
+      log,
+      timeouts: cfg.database,
+    });
     log.info("using PostgreSQL", { database: redactUrl(cfg.database.uri) });
     return { sql, embedded: false, close: () => sql.end({ timeout: 5 }) };
   }

@@ -7,8 +7,13 @@ import {
   RAW_BODY_LIMIT,
 } from "./client.ts";
 import { decideOutcome, mapConflictsToCodes } from "./outcome.ts";
-import { generatePat, type Simulator, type SimulatorOptions, startSimulator } from "./simulator.ts";
-import { SIMULATED_VERSIONS } from "./simulator_web.ts";
+import {
+  generatePat,
+  type Simulator,
+  type SimulatorOptions,
+  startSimulator,
+} from "../simulator/simulator.ts";
+import { SIMULATED_VERSIONS } from "../simulator/simulator_web.ts";
 
 const PASSWORD = "district";
 const OU = "DiszpKrYNg8";

@@ -19,7 +19,7 @@ import {
   OK_2_40,
   UNAUTHORIZED,
   WARNING_2_40,
-} from "./fixtures.ts";
+} from "../../tests/fixtures/dhis2_replies.ts";
 
 function response(httpStatus: number, body: unknown, location?: string): Dhis2Result {
   const rawBody = typeof body === "string" ? body : JSON.stringify(body);

@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import type { Dhis2Result } from "./client.ts";
 import { decideOutcome, type DeliveryOutcome } from "./outcome.ts";
-import type { Fault } from "./simulator.ts";
+import type { Fault } from "../simulator/simulator.ts";
 import {
   DEADLOCK_MESSAGE,
   type FailureVersion,
   transientImportFailure,
-} from "./simulator_faults.ts";
+} from "../simulator/simulator_faults.ts";
 
 const REQUEST = { dataValues: [{ value: "1" }, { value: "2" }, { value: "3" }] };
 const ZERO = { imported: 0, updated: 0, ignored: 0, deleted: 0 };

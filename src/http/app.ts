@@ -19,10 +19,11 @@ import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
-import { AppError, envelope } from "./errors.ts";
+import { AppError, envelope, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
 import { TrustedProxies } from "./trusted_proxies.ts";
-import { validationHook } from "./validation.ts";
+import { guardRequestUrl } from "./validation.ts";
+import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 
@@ -52,21 +53,11 @@ export interface AppDeps {
   breakers?: CircuitBreakers;
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** The client's X-Request-Id when it is a sane token, else a fresh one. */
-export function requestIdFor(incoming: string | null | undefined): string {
-  return incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
-}
-
-export function newRouter(): OpenAPIHono<AppEnv> {
-  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
-}
-
 /** Renders any thrown error as the one JSON envelope. */
 export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Response {
   const requestId = c.get("requestId") ?? "";
   let appErr: AppError;
+  let dbErr: AppError | undefined;
   if (err instanceof AppError) appErr = err;
   else if (err instanceof HTTPException) {
     const status = err.status;
@@ -87,6 +78,9 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
     );
   } else if (err instanceof SyntaxError) {
     appErr = new AppError("bad_request", `malformed JSON body: ${err.message}`);
+  } else if ((dbErr = fromDatabaseError(err))) {
+    log.warn("database unavailable", { requestId, error: err as Error, path: c.req.path });
+    appErr = dbErr;
   } else {
     log.error("unhandled error", { requestId, error: err as Error, path: c.req.path });
     appErr = new AppError(
@@ -175,11 +169,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
-  if (deps.auth) {
-    // Before every /api/v2 router, so no route can be reached without a principal.
-    app.use("/api/v2/*", authenticate(deps.auth));
-    app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
-  }
+  // Before every /api/v2 router, so no route can be reached without a principal.
+  if (deps.auth) app.use("/api/v2/*", authenticate(deps.auth));
+  // Before every router too: no route sees a NUL or a lone surrogate in its path or query
+  // (newRouter gives each route that declares a body the same check of its body).
+  app.use("*", guardRequestUrl);
+  if (deps.auth) app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
   const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
   app.route("/api/v2", mappingRoutes({ ...deps, cache: mappingCache }));
   const submissionDeps = {

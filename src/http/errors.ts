@@ -3,6 +3,7 @@
  * `{ "error": { code, message, details?, requestId } }`, rendered by `app.onError`.
  */
 import { z } from "@hono/zod-openapi";
+import { isDatabaseUnavailable } from "../db/db.ts";
 
 export type ErrorCode =
   | "bad_request"
@@ -17,6 +18,7 @@ export type ErrorCode =
   | "too_many_requests"
   | "internal_error"
   | "not_ready"
+  | "database_unavailable"
   | "bad_gateway";
 
 const statusByCode: Record<ErrorCode, number> = {
@@ -32,6 +34,7 @@ const statusByCode: Record<ErrorCode, number> = {
   too_many_requests: 429,
   internal_error: 500,
   not_ready: 503,
+  database_unavailable: 503,
   bad_gateway: 502,
 };
 
@@ -71,6 +74,33 @@ export const notFound = (message: string) => new AppError("not_found", message);
 export const conflict = (message: string, details?: unknown) =>
   new AppError("conflict", message, { details });
 export const payloadTooLarge = (message: string) => new AppError("payload_too_large", message);
+
+/**
+ * Retry-After of a database_unavailable reply. A restart of PostgreSQL takes a second or two;
+ * sooner would mostly meet the same outage again.
+ */
+export const DATABASE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * What a request gets while PostgreSQL is down, restarting or full. Not "nothing was stored":
+ * a connection lost during COMMIT leaves that unknown, which is what Idempotency-Key is for.
+ */
+export const databaseUnavailable = () =>
+  new AppError(
+    "database_unavailable",
+    "the database is unavailable; retry the request later (with the same Idempotency-Key, " +
+      "if it had one)",
+    { headers: { "Retry-After": String(DATABASE_RETRY_AFTER_SECONDS) } },
+  );
+
+/**
+ * The AppError for an error thrown below the routes that is not one already: a database
+ * outage (db.ts decides which errors are one) is 503 database_unavailable. Anything else is
+ * left to the renderer as a 500.
+ */
+export function fromDatabaseError(err: unknown): AppError | undefined {
+  return isDatabaseUnavailable(err) ? databaseUnavailable() : undefined;
+}
 
 export interface ErrorEnvelope {
   error: { code: string; message: string; details?: unknown; requestId: string };

@@ -1,5 +1,5 @@
 import type { Logger } from "../logs/logger.ts";
-import { requestIdFor } from "./app.ts";
+import { requestIdFor } from "./router.ts";
 import { AppError, envelope } from "./errors.ts";
 
 export interface RunningServer {

@@ -1,4 +1,4 @@
-import type { Db, Sql } from "../db/db.ts";
+import { type Db, isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "./logger.ts";
 
 export interface RequestLogEntry {
@@ -18,29 +18,55 @@ export async function insertRequestLogs(sql: Db, rows: RequestLogEntry[]): Promi
   await sql`insert into request_log ${sql(rows as unknown as Record<string, unknown>[])}`;
 }
 
+/** Rows per INSERT: 65535 bind parameters per statement at most, 9 columns a row. */
+const BATCH = 5000;
+
+export interface RequestLogBufferOptions {
+  /** How long a row waits for the next INSERT (and, while the database is away, the retry). */
+  intervalMs?: number;
+  /** Rows that start an INSERT before the interval is over. */
+  maxRows?: number;
+  /**
+   * Rows kept in memory while the database is unavailable; past it new rows are dropped,
+   * counted and reported. 10,000 rows (about 3 MB) hold 2.5 minutes at 60 requests/s.
+   */
+  maxBuffered?: number;
+}
+
 /**
  * Buffers audit rows and writes them in one multi-row INSERT per interval, so the submission
  * path never waits on an extra write (the brief measured every extra write on the hot path).
- * Rows still buffered at shutdown are flushed by `close()`.
+ * While the database is unavailable the rows stay buffered, up to `maxBuffered`, and are
+ * written once it is back; rows that could not be kept are counted and logged. Rows still
+ * buffered at shutdown are flushed by `close()`.
  */
 export class RequestLogBuffer {
   #rows: RequestLogEntry[] = [];
   #timer?: ReturnType<typeof setTimeout>;
   #flushing: Promise<void> = Promise.resolve();
+  /** The last INSERT failed because the database is away: retry on the timer only. */
+  #unavailable = false;
+  /** Rows dropped since the last report: how many, and the span of their times. */
+  #dropped?: { rows: number; first: Date; last: Date };
+  #droppedTotal = 0;
 
   constructor(
     private sql: Sql,
     private log: Logger,
-    private opts: { intervalMs?: number; maxRows?: number } = {},
+    private opts: RequestLogBufferOptions = {},
   ) {}
 
+  /** Rows waiting in memory, and rows dropped for want of room since the start. */
+  get stats(): { buffered: number; dropped: number } {
+    return { buffered: this.#rows.length, dropped: this.#droppedTotal };
+  }
+
   add(entry: RequestLogEntry): void {
-    this.#rows.push(entry);
-    if (this.#rows.length >= (this.opts.maxRows ?? 500)) {
+    if (this.#rows.length >= this.#maxBuffered) this.#drop([entry]);
+    else this.#rows.push(entry);
+    if (!this.#unavailable && this.#rows.length >= (this.opts.maxRows ?? 500)) {
       void this.flush();
-    } else if (this.#timer === undefined) {
-      this.#timer = setTimeout(() => void this.flush(), this.opts.intervalMs ?? 1000);
-    }
+    } else this.#schedule();
   }
 
   flush(): Promise<void> {
@@ -48,20 +74,96 @@ export class RequestLogBuffer {
     this.#timer = undefined;
     const rows = this.#rows;
     this.#rows = [];
-    this.#flushing = this.#flushing.then(async () => {
-      // 65535 bind parameters per statement at most: 9 columns leaves room for 7000 rows.
-      for (let i = 0; i < rows.length; i += 5000) {
-        try {
-          await insertRequestLogs(this.sql, rows.slice(i, i + 5000));
-        } catch (err) {
-          this.log.error("could not write request log", { error: err as Error, rows: rows.length });
-        }
-      }
-    });
+    this.#flushing = this.#flushing.then(() => this.#write(rows));
     return this.#flushing;
   }
 
   async close(): Promise<void> {
     await this.flush();
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#rows.length > 0) {
+      this.#drop(this.#rows);
+      this.#rows = [];
+    }
+    this.#reportDropped("request log rows lost at shutdown: the database is unavailable");
+  }
+
+  get #maxBuffered(): number {
+    return this.opts.maxBuffered ?? 10_000;
+  }
+
+  #schedule(): void {
+    this.#timer ??= setTimeout(() => {
+      this.#timer = undefined;
+      void this.flush();
+    }, this.opts.intervalMs ?? 1000);
+  }
+
+  async #write(rows: RequestLogEntry[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += BATCH) {
+      try {
+        await insertRequestLogs(this.sql, rows.slice(i, i + BATCH));
+      } catch (err) {
+        if (isDatabaseUnavailable(err)) {
+          this.#keep(rows.slice(i), err as Error);
+          return;
+        }
+        // Not the database's absence but these rows: trying them again would fail again.
+        this.log.error("could not write request log", {
+          error: err as Error,
+          rows: Math.min(BATCH, rows.length - i),
+        });
+        continue;
+      }
+      if (this.#unavailable) {
+        this.#unavailable = false;
+        this.log.info("request log written again after the database came back");
+      }
+    }
+    if (!this.#unavailable) {
+      this.#reportDropped("request log rows dropped while the database was unavailable");
+    }
+  }
+
+  /** Puts rows that could not be written back in front of the newer ones, within the cap. */
+  #keep(rows: RequestLogEntry[], err: Error): void {
+    if (!this.#unavailable) {
+      this.#unavailable = true;
+      this.log.warn("database unavailable: request log kept in memory until it is back", {
+        error: err,
+        buffered: rows.length + this.#rows.length,
+        maxBuffered: this.#maxBuffered,
+      });
+    }
+    const all = rows.concat(this.#rows);
+    // The oldest rows stay: they tell when the outage began.
+    this.#rows = all.slice(0, this.#maxBuffered);
+    if (all.length > this.#maxBuffered) this.#drop(all.slice(this.#maxBuffered));
+    this.#schedule();
+  }
+
+  #drop(rows: RequestLogEntry[]): void {
+    if (rows.length === 0) return;
+    if (!this.#dropped) {
+      this.log.warn("request log buffer full: dropping new rows until the database is back", {
+        maxBuffered: this.#maxBuffered,
+      });
+      this.#dropped = { rows: 0, first: rows[0].at, last: rows[0].at };
+    }
+    this.#dropped.rows += rows.length;
+    this.#dropped.last = rows[rows.length - 1].at;
+    this.#droppedTotal += rows.length;
+  }
+
+  #reportDropped(msg: string): void {
+    if (!this.#dropped) return;
+    const d = this.#dropped;
+    this.#dropped = undefined;
+    this.log.warn(msg, {
+      dropped: d.rows,
+      firstAt: d.first.toISOString(),
+      lastAt: d.last.toISOString(),
+    });
   }
 }

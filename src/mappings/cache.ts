@@ -17,11 +17,7 @@
  */
 import type { Db } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
-import {
-  type DataValueMapping,
-  INSTANCE_NAME,
-  type MappingLookup,
-} from "./lookup.ts";
+import { type DataValueMapping, INSTANCE_NAME, type MappingLookup } from "./lookup.ts";
 import { type LookupRow, lookupRows, mappingVersion } from "./queries.ts";
 
 interface SourceMaps {

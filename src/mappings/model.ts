@@ -173,6 +173,10 @@ export function mappingIssues(m: RawMapping): FieldIssue[] {
     } else if (m[col.field].includes("\u0000")) {
       // PostgreSQL text cannot hold NUL: without this the insert fails with a 500.
       issues.push({ field: col.field, message: "contains a NUL character (byte 0x00)" });
+    } else if (!m[col.field].isWellFormed()) {
+      // An .xls stores text as UTF-16, so a cell can hold half a pair; PostgreSQL would
+      // silently store U+FFFD in its place.
+      issues.push({ field: col.field, message: "contains a lone UTF-16 surrogate" });
     }
   }
   return issues;

@@ -10,7 +10,7 @@ import type { Role } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
 import { generateUid } from "../dhis2/uid.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import type { Logger } from "../logs/logger.ts";
 import { AppError, notFound } from "../http/errors.ts";

@@ -8,7 +8,7 @@
  * lets one probe through after the cool-down; a job claimed while the breaker is open is
  * snoozed without using an attempt.
  */
-import type { Sql } from "../db/db.ts";
+import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Dhis2Client } from "../dhis2/client.ts";
 import { decideOutcome } from "../dhis2/outcome.ts";
 import type { Logger } from "../logs/logger.ts";
@@ -235,9 +235,12 @@ export class Worker {
           ...times,
         });
       } catch (err) {
-        if (i >= 3 || job.lockedUntil.getTime() < Date.now()) throw err;
+        // Through a database outage shorter than the lease: no second POST to DHIS2 then.
+        const delay = Math.min(250 * 2 ** i, 2000);
+        const again = i < 3 || isDatabaseUnavailable(err);
+        if (!again || Date.now() + delay >= job.lockedUntil.getTime()) throw err;
         this.#log.warn("recording an attempt failed; trying again", { error: err as Error });
-        await new Promise((r) => setTimeout(r, 250 * 2 ** i));
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
   }

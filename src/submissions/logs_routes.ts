@@ -13,7 +13,7 @@ import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import type { Db, Sql } from "../db/db.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, conflict, type FieldProblem, notFound } from "../http/errors.ts";
 import { requeue, type RequeueCounts } from "../queue/requeue.ts";

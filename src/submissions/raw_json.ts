@@ -7,6 +7,8 @@
  * number, and `JSON.rawJSON` keeps it: `JSON.stringify` writes it back verbatim.
  */
 
+import { jsonTooDeepAt, MAX_JSON_DEPTH } from "../http/input_text.ts";
+
 /** A number as written in the request: `{ rawJSON: "1.50" }`, frozen, null prototype. */
 export interface RawNumber {
   readonly rawJSON: string;
@@ -39,11 +41,16 @@ export const SOURCE_TEXT_SUPPORTED = (() => {
 
 /**
  * Parses JSON text; every number becomes a RawNumber holding its literal text. Throws
- * SyntaxError on malformed JSON, like JSON.parse.
+ * SyntaxError on malformed JSON, like JSON.parse, and on nesting deeper than MAX_JSON_DEPTH:
+ * V8 calls a reviver recursively, and about 5,000 levels overflowed the stack (a 500).
  */
 export function parseKeepingNumbers(text: string): unknown {
   if (!SOURCE_TEXT_SUPPORTED) {
     throw new Error("this JavaScript runtime lacks JSON.parse source text access (need Deno 2)");
+  }
+  const at = jsonTooDeepAt(text);
+  if (at >= 0) {
+    throw new SyntaxError(`nested deeper than ${MAX_JSON_DEPTH} levels at character ${at}`);
   }
   return parseWithSource(
     text,

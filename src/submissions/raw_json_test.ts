@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { MAX_JSON_DEPTH } from "../http/input_text.ts";
 import {
   isRawNumber,
   MAX_NUMBER_LENGTH,
@@ -42,4 +43,16 @@ Deno.test("exponent notation is written out exactly, digit by digit", () => {
   ];
   for (const [input, want] of cases) assert.equal(plainNumberText(input), want, input);
   assert.equal(plainNumberText("1e99")?.length, MAX_NUMBER_LENGTH);
+});
+
+Deno.test("nesting deeper than MAX_JSON_DEPTH is a SyntaxError, not a stack overflow", () => {
+  const deep = (n: number) => "[".repeat(n) + "]".repeat(n);
+  assert.throws(() => parseKeepingNumbers(deep(10_000)), {
+    name: "SyntaxError",
+    message: `nested deeper than ${MAX_JSON_DEPTH} levels at character ${MAX_JSON_DEPTH}`,
+  });
+  assert.equal(JSON.stringify(parseKeepingNumbers(deep(MAX_JSON_DEPTH))), deep(MAX_JSON_DEPTH));
+  // Brackets inside strings are text, not nesting.
+  const inString = `{"a":"${"[".repeat(200)}"}`;
+  assert.equal(JSON.stringify(parseKeepingNumbers(inString)), inString);
 });

@@ -29,7 +29,8 @@ export interface AggregateRequest {
 }
 
 const CODE_MAX = 255;
-const TEXT_MAX = 50_000; // DHIS2's own cap on a text value (simulator_value_types.ts)
+// DHIS2's own cap on a text value (ValidationUtils.dataValueIsValid: VALUE_MAX_LENGTH 50000).
+const TEXT_MAX = 50_000;
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {

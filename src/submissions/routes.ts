@@ -7,7 +7,7 @@ import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { newRouter } from "../http/app.ts";
+import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
@@ -98,6 +98,10 @@ const submitRoute = secureRoute({
     },
     409: { description: "the idempotency key was used with a different body" },
     422: { description: "invalid submission; error.details names each field" },
+    503: {
+      description:
+        "database_unavailable: retry after Retry-After seconds (with the same Idempotency-Key)",
+    },
   },
 });
 

@@ -12,7 +12,7 @@ import {
   DEFAULT_USERNAME,
   type Simulator,
   startSimulator,
-} from "../../src/dhis2/simulator.ts";
+} from "../../src/simulator/simulator.ts";
 import { captureLogger } from "../../src/logs/logger.ts";
 import { createTestDb, type TestDb } from "./pg.ts";
 

@@ -6,7 +6,11 @@
 import type { Config } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/config.ts";
 import { createDhis2Client } from "../../src/dhis2/client.ts";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, type Simulator } from "../../src/dhis2/simulator.ts";
+import {
+  DEFAULT_PASSWORD,
+  DEFAULT_USERNAME,
+  type Simulator,
+} from "../../src/simulator/simulator.ts";
 import { createApp } from "../../src/http/app.ts";
 import { captureLogger } from "../../src/logs/logger.ts";
 import { CircuitBreakers } from "../../src/queue/circuit_breaker.ts";

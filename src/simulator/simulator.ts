@@ -4,7 +4,7 @@
  *
  *   const sim = await startSimulator(); … await sim.stop();
  *
- * or standalone: `deno run --allow-net src/dhis2/simulator.ts --port 8089 [--version 2.41]
+ * or standalone: `deno run --allow-net src/simulator/simulator.ts --port 8089 [--version 2.41]
  * [--username admin --password district] [--token d2p_…]` prints its URL.
  */
 import { authenticate, generatePat, type SimToken, type SimUser } from "./simulator_auth.ts";

@@ -3,7 +3,7 @@
  * level aborts, per-value checks in DHIS2's order (first failure wins), and counting against
  * a store keyed by DHIS2's natural key (§3.5).
  */
-import { type ParsedPeriod, parsePeriod } from "./periods.ts";
+import { type ParsedPeriod, parsePeriod } from "../dhis2/periods.ts";
 import type { SimUser } from "./simulator_auth.ts";
 import {
   addConflict,

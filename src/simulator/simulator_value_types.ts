@@ -3,7 +3,7 @@
  * `ValidationUtils.valueIsValid`: the key goes into `objects.value`, the text into the message.
  * Texts marked (ref) are quoted by the reference; the others follow the same pattern.
  */
-import { parsePeriod } from "./periods.ts";
+import { parsePeriod } from "../dhis2/periods.ts";
 
 export interface ValueTypeViolation {
   key: string;

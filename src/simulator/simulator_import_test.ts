@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { OK_2_40, WARNING_2_40 } from "./fixtures.ts";
+import { OK_2_40, WARNING_2_40 } from "../../tests/fixtures/dhis2_replies.ts";
 import { type Simulator, startSimulator } from "./simulator.ts";
 import type { Dhis2Version } from "./simulator_web.ts";
 
