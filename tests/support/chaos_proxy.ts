@@ -9,7 +9,7 @@
  * Every exchange is recorded with what reached the simulator, so a test can count repeated
  * imports and tell "never delivered" from "delivered, reply lost".
  */
-import { transientImportFailure } from "../../src/dhis2/simulator_faults.ts";
+import { transientImportFailure } from "../../src/simulator/simulator_faults.ts";
 
 export type FaultKind = "unavailable_503" | "error_500" | "hang" | "reset" | "import_failed";
 

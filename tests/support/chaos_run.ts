@@ -8,7 +8,7 @@
  * Used by tests/chaos_test.ts (CI size) and scripts/chaos.ts (`deno task chaos`, full size).
  */
 import { ADMIN, setUpSample } from "../../scripts/sample.ts";
-import { startSimulator } from "../../src/dhis2/simulator.ts";
+import { startSimulator } from "../../src/simulator/simulator.ts";
 import { ChaosGateway } from "./chaos_gateway.ts";
 import { type ChaosDatabase, embeddedDatabase, externalDatabase } from "./chaos_pg.ts";
 import { type FaultKind, type Plan, startChaosProxy } from "./chaos_proxy.ts";

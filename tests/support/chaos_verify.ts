@@ -5,7 +5,7 @@
  * simulator applied the values of a wrong key, so the cause can be read off it.
  */
 import type { Sql } from "../../src/db/db.ts";
-import type { Simulator } from "../../src/dhis2/simulator.ts";
+import type { Simulator } from "../../src/simulator/simulator.ts";
 import type { UnexpectedExit } from "./chaos_gateway.ts";
 import type { ChaosProxy, FaultKind } from "./chaos_proxy.ts";
 
