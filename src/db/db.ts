@@ -132,6 +132,9 @@ const UNAVAILABLE_CODES = new Set<string>([
 export function isDatabaseUnavailable(err: unknown): boolean {
   const code = pgCode(err);
   if (code === undefined) return false;
+  // The embedded server's Unix socket is gone while its supervisor restarts it; any other
+  // missing file is not about the database.
+  if (code === "ENOENT") return /^connect ENOENT /.test(String((err as Error).message));
   // Class 08: connection exception (08000, 08003, 08006, 08001, 08004, ...).
   return UNAVAILABLE_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code);
 }
