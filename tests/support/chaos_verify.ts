@@ -92,13 +92,14 @@ interface Application {
 
 export async function verify(v: VerifyInput): Promise<ChaosReport> {
   const rows = await v.sql<{ id: number; status: string; attempts: number }[]>`
-    select id::int, status, attempts from submissions`;
+    select s.id::int, s.status, d.attempts
+    from submissions s join deliveries d on d.submission_id = s.id`;
   const byId = new Map(rows.map((r) => [r.id, r]));
   const tally = (xs: string[]) =>
     xs.reduce<Record<string, number>>((m, x) => (m[x] = (m[x] ?? 0) + 1, m), {});
   const attemptOutcomes = Object.fromEntries(
     (await v.sql<{ outcome: string; n: number }[]>`
-      select outcome, count(*)::int as n from submission_attempts group by 1 order by 1`)
+      select outcome, count(*)::int as n from delivery_attempts group by 1 order by 1`)
       .map((r) => [r.outcome, r.n]),
   );
 
@@ -172,9 +173,10 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
     const tried = await v.sql<
       { submission_id: number; number: number; outcome: string; http_status: number | null }[]
     >`
-      select submission_id::int, number, outcome, http_status, left(error, 160) as error
-      from submission_attempts where submission_id = any(${lostIds.slice(0, DETAIL)}::bigint[])
-      order by submission_id, number`;
+      select d.submission_id::int, a.number, a.outcome, a.http_status, left(a.error, 160) as error
+      from delivery_attempts a join deliveries d on d.id = a.delivery_id
+      where d.submission_id = any(${lostIds.slice(0, DETAIL)}::bigint[])
+      order by d.submission_id, a.number`;
     for (const d of lostDetail.slice(0, DETAIL)) {
       d.attemptLog = tried.filter((t) => t.submission_id === d.submissionId).map((t) =>
         `${t.number}:${t.outcome}${t.http_status ? `/${t.http_status}` : ""}` +
