@@ -29,7 +29,7 @@ for (const target of targets) {
   // Fixed names, times and owners: the same sources give the same file, hence the same folder.
   await run("sh", [
     "-c",
-    `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" -cf - . | gzip -9n > "$2"`,
+    `tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -C "$1" -cf - . | gzip -6n > "$2"`,
     "sh",
     stageDir,
     payload,

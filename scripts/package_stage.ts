@@ -191,25 +191,33 @@ DENO_DIR="$here/deno-dir" DENO_NO_UPDATE_CHECK=1 exec "$here/deno" run ${flags.j
 `;
 }
 
-/** Reads the ELF or Mach-O header: the file must be the target's format and CPU. */
+/**
+ * Reads the ELF or Mach-O header: the file must be the target's format and CPU. The macOS
+ * PostgreSQL builds are universal (fat) files; one of their slices must be the target's.
+ */
 export async function checkBinary(path: string, target: Target): Promise<string> {
   const f = await Deno.open(path);
-  const head = new Uint8Array(20);
+  const head = new Uint8Array(128);
   await f.read(head);
   f.close();
   const dv = new DataView(head.buffer);
-  let format = "?", cpu = "?";
+  const macCpu = (t: number) =>
+    t === 0x01000007 ? "x86_64" : t === 0x0100000c ? "aarch64" : `cputype ${t}`;
+  let format = "?", cpus: string[] = [];
   if (dv.getUint32(0) === 0x7f454c46) {
     format = "elf";
     const machine = dv.getUint16(18, true);
-    cpu = machine === 62 ? "x86_64" : machine === 183 ? "aarch64" : `e_machine ${machine}`;
+    cpus = [machine === 62 ? "x86_64" : machine === 183 ? "aarch64" : `e_machine ${machine}`];
   } else if (dv.getUint32(0, true) === 0xfeedfacf) {
     format = "macho";
-    const type = dv.getUint32(4, true);
-    cpu = type === 0x01000007 ? "x86_64" : type === 0x0100000c ? "aarch64" : `cputype ${type}`;
+    cpus = [macCpu(dv.getUint32(4, true))];
+  } else if (dv.getUint32(0) === 0xcafebabe) {
+    format = "macho";
+    const n = Math.min(dv.getUint32(4), 5);
+    for (let i = 0; i < n; i++) cpus.push(macCpu(dv.getUint32(8 + i * 20)));
   }
-  const got = `${format} ${cpu}`;
-  if (format !== target.format || cpu !== target.cpu) {
+  const got = `${format} ${cpus.join("+") || "?"}`;
+  if (format !== target.format || !cpus.includes(target.cpu)) {
     throw new Error(`${path} is ${got}, not ${target.format} ${target.cpu}`);
   }
   return got;
