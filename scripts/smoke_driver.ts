@@ -97,7 +97,7 @@ const res = await fetch(`${api}/aggregate`, {
   body: JSON.stringify(SAMPLE_SUBMISSION),
 });
 const accepted = await res.json();
-if (res.status !== 202 && res.status !== 200) fail(`submission: ${res.status} ${accepted}`);
+if (res.status !== 200) fail(`submission: ${res.status} ${accepted}`);
 const id = accepted.submission_id as string;
 let entry: Record<string, unknown> = {};
 for (let i = 0; i < 300; i++) {

@@ -51,16 +51,9 @@ export async function startGateway(
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
     if (opts.worker) {
-      const started = delivery = await startDelivery({
-        config,
-        sql: db.sql,
-        log,
-        wakeup,
-        breakers,
-      });
-      // Stopped before the request log and auth (stops run in reverse): in-flight deliveries
-      // get the grace period, the rest is left to their leases.
-      stops.push(() => started.stop(config.server.shutdown_grace * 1000));
+      // Stopped by stop() below, alongside the HTTP drain: in-flight deliveries get the
+      // grace period, the rest is left to their leases.
+      delivery = await startDelivery({ config, sql: db.sql, log, wakeup, breakers });
     }
 
     if (opts.api) {
@@ -111,9 +104,17 @@ export async function startGateway(
     db,
     stop: () =>
       stopping ??= (async () => {
-        const result = server
-          ? await server.shutdown(config.server.shutdown_grace * 1000)
-          : { graceful: true };
+        // One grace period for both drains, run side by side: a stop takes at most
+        // shutdown_grace, then the pools and the embedded database's own stop.
+        const graceMs = config.server.shutdown_grace * 1000;
+        const [http, worker] = await Promise.all([
+          server?.shutdown(graceMs) ?? { graceful: true },
+          delivery?.stop(graceMs).catch((err) => {
+            log.error("error while stopping the worker", { error: err as Error });
+            return { graceful: false };
+          }) ?? { graceful: true },
+        ]);
+        const result = { graceful: http.graceful && worker.graceful };
         for (const stop of stops.reverse()) {
           await stop().catch((err) => log.error("error while stopping", { error: err as Error }));
         }
