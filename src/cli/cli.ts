@@ -16,6 +16,8 @@ export interface CliIo {
   err: (text: string) => void;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
   stopSignal: () => Promise<string>;
+  /** Calls `reload` on SIGHUP (the TLS certificate is read again). */
+  onReload?: (reload: () => void) => void;
   /** All of standard input (`user create --password-stdin`); Deno.stdin when absent. */
   readStdin?: () => Promise<string>;
 }
@@ -77,6 +79,7 @@ export const COMMANDS: Record<string, Command> = {
         api: !values["worker-only"],
         worker: !values["no-worker"],
       });
+      ctx.io.onReload?.(() => void gw.reloadTls());
       const signal = await ctx.io.stopSignal();
       log.info("stopping", { signal });
       await gw.stop();

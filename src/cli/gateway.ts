@@ -4,7 +4,7 @@ import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
 import { createApp } from "../http/app.ts";
-import { type RunningServer, startServer } from "../http/server.ts";
+import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
@@ -24,6 +24,21 @@ export interface Gateway {
   db: Database;
   /** Graceful stop: stop accepting, finish in-flight work within the grace period, close the DB. */
   stop(): Promise<{ graceful: boolean }>;
+  /** Reads server.tls_cert/tls_key again (SIGHUP); false when not serving HTTPS or it failed. */
+  reloadTls(): Promise<boolean>;
+}
+
+/** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
+async function readTls(server: Config["server"]): Promise<TlsPem | undefined> {
+  if (!server.tls_cert) return undefined;
+  const read = (key: string, path: string) =>
+    Deno.readTextFile(path).catch((err) => {
+      throw new Error(`server.${key}: cannot read ${path}: ${(err as Error).message}`);
+    });
+  return {
+    cert: await read("tls_cert", server.tls_cert),
+    key: await read("tls_key", server.tls_key),
+  };
 }
 
 /** The composition root: everything `serve` starts, in order, and stops in reverse. */
@@ -89,6 +104,7 @@ export async function startGateway(
         hostname: config.server.host,
         port: config.server.port,
         log,
+        tls: await readTls(config.server),
       });
     }
   } catch (err) {
@@ -102,6 +118,15 @@ export async function startGateway(
   return {
     port: server?.port ?? 0,
     db,
+    reloadTls: async () => {
+      if (!server || !config.server.tls_cert) return false;
+      try {
+        return await server.reloadTls((await readTls(config.server))!);
+      } catch (err) {
+        log.error("could not reload the TLS certificate", { error: (err as Error).message });
+        return false;
+      }
+    },
     stop: () =>
       stopping ??= (async () => {
         // One grace period for both drains, run side by side: a stop takes at most
