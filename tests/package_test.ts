@@ -5,7 +5,7 @@
  * Needs `unshare` (root or user namespaces): skipped without it, failed under CI=true.
  */
 import assert from "node:assert/strict";
-import { checkBinary, TARGETS } from "../scripts/package_stage.ts";
+import { checkBinary, launcher, TARGETS } from "../scripts/package_stage.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const X64 = `${ROOT}dist/dhis2gw-x86_64-unknown-linux-gnu`;
@@ -222,4 +222,17 @@ Deno.test({
     assert.match(stdout, /"msg":"stopped","graceful":true/);
     await sh(`chmod -R u+w "$D"; rm -rf "$D"`, { D: vol });
   },
+});
+
+Deno.test("package: the Containerfile's ENTRYPOINT is the launcher's command", async () => {
+  const file = await Deno.readTextFile(`${ROOT}packaging/Containerfile`);
+  const entry = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(file)![1]) as string[];
+  const here = "/opt/dhis2gw";
+  const words = (await launcher(here)).split("\n").filter((l) => !l.startsWith("#"))
+    .join(" ").replace(/\\/g, " ").match(/"[^"]*"|\S+/g)!.map((w) =>
+      w.replaceAll('"', "").replaceAll("$here", here)
+    );
+  const command = words.slice(words.indexOf("exec") + 1, words.indexOf("$@"));
+  assert.deepEqual(entry, command);
+  assert.match(file, /^USER 10001:10001$/m);
 });
