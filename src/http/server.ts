@@ -11,6 +11,18 @@ export interface RunningServer {
    */
   shutdown(graceMs: number): Promise<{ graceful: boolean }>;
   finished: Promise<void>;
+  /**
+   * HTTPS only: serves new connections with this certificate from now on. The listener is
+   * opened again on the same port (connections in flight finish on the old one); false, and
+   * the current certificate kept, when the new pair does not load.
+   */
+  reloadTls(tls: TlsPem): Promise<boolean>;
+}
+
+/** A PEM certificate chain and its private key (the files' contents). */
+export interface TlsPem {
+  cert: string;
+  key: string;
 }
 
 /** What a request that arrives while the server drains gets: retry, on another connection. */
@@ -35,7 +47,7 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
 
 export function startServer(
   handler: Deno.ServeHandler,
-  opts: { hostname: string; port: number; log: Logger },
+  opts: { hostname: string; port: number; log: Logger; tls?: TlsPem },
 ): Promise<RunningServer> {
   // In flight: from the handler's call until its response (headers) is ready. Reading the
   // request body happens inside that span; streaming a response body after it is left to
@@ -57,13 +69,22 @@ export function startServer(
     }
   };
 
-  return new Promise((resolve) => {
+  const listen = (port: number, tls: TlsPem | undefined) => {
     const listening = Promise.withResolvers<{ hostname: string; port: number }>();
     const server = Deno.serve({
       hostname: opts.hostname,
-      port: opts.port,
+      port,
+      ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       onListen: (addr) => listening.resolve(addr),
     }, served);
+    return { server, listening: listening.promise };
+  };
+
+  return new Promise((resolve) => {
+    const first = listen(opts.port, opts.tls);
+    let server = first.server;
+    /** Listeners replaced by a reload, still finishing their connections. */
+    const retired: Promise<void>[] = [];
     let stopping: Promise<{ graceful: boolean }> | undefined;
     const shutdown = async (graceMs: number) => {
       const deadline = performance.now() + graceMs;
@@ -75,7 +96,10 @@ export function startServer(
       // Deno's shutdown() aborts the read of a request body that is still arriving (the
       // handler's req.json() fails with BadResource, which the routes answer with 400
       // "Malformed JSON"): it is called only once nothing is in flight, or the grace is over.
-      const closed = await within(server.shutdown(), deadline - performance.now());
+      const closed = await within(
+        Promise.all([server.shutdown(), ...retired]),
+        deadline - performance.now(),
+      );
       if (!drained || !closed) {
         opts.log.warn("grace period over; closing with requests still in flight", {
           graceMs,
@@ -86,13 +110,44 @@ export function startServer(
       opts.log.info("drained", { refusedWhileDraining: refused });
       return { graceful: true };
     };
+    // Deno.serve takes its certificate once; a second listener on the port would need
+    // SO_REUSEPORT, which Deno 2.9 allows for TLS only behind --unstable-net. So the pair is
+    // tried on a throwaway listener first, then the listener is swapped: for the moment in
+    // between (about a millisecond) a new connection is refused, and clients retry.
+    const reloadTls = async (port: number, tls: TlsPem) => {
+      if (!opts.tls || stopping) return false;
+      try {
+        Deno.listenTls({ hostname: opts.hostname, port: 0, cert: tls.cert, key: tls.key }).close();
+      } catch (err) {
+        opts.log.error("could not load the new TLS certificate; keeping the current one", {
+          error: String((err as Error).message),
+        });
+        return false;
+      }
+      retired.push(server.shutdown());
+      for (let attempt = 0;; attempt++) {
+        try {
+          const next = listen(port, tls);
+          server = next.server;
+          await next.listening;
+          break;
+        } catch (err) {
+          // The old listener's socket closes as its shutdown begins; a moment more at most.
+          if (attempt >= 100) throw err;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      opts.log.info("reloaded the TLS certificate");
+      return true;
+    };
     // onListen runs inside Deno.serve, before `server` is assigned: finish the setup after it.
-    listening.promise.then(({ hostname, port }) => {
-      opts.log.info("listening", { url: `http://${hostname}:${port}` });
+    first.listening.then(({ hostname, port }) => {
+      opts.log.info("listening", { url: `${opts.tls ? "https" : "http"}://${hostname}:${port}` });
       resolve({
         port,
-        finished: server.finished,
+        finished: first.server.finished,
         shutdown: (graceMs) => stopping ??= shutdown(graceMs),
+        reloadTls: (tls) => reloadTls(port, tls),
       });
     });
   });
