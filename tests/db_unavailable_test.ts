@@ -53,7 +53,7 @@ Deno.test("connection-class database errors are 503 database_unavailable; others
     "EPIPE",
     "ETIMEDOUT",
   ];
-  const other = ["23505", "23503", "40001", "22021", "42P01", "53100x", "0800", "XX000"];
+  const other = ["23505", "23503", "22021", "42P01", "53100x", "0800", "XX000"];
   for (const code of unavailable) {
     assert.equal(isDatabaseUnavailable(pgError(code)), true, code);
     const { app, lines } = throwing(() => Promise.reject(pgError(code)));
@@ -70,6 +70,15 @@ Deno.test("connection-class database errors are 503 database_unavailable; others
   }
   assert.equal(isDatabaseUnavailable(new Error("no code")), false);
   assert.equal(isDatabaseUnavailable(undefined), false);
+  // A deadlock or serialization failure rolled the transaction back (a requeue that met the
+  // pruner): retry at once, not a 500.
+  for (const code of ["40P01", "40001"]) {
+    const { app } = throwing(() => Promise.reject(pgError(code)));
+    const res = await app.request("/x");
+    assert.equal(res.status, 503, code);
+    assert.equal(res.headers.get("retry-after"), "1", code);
+    assert.equal((await res.json()).error.code, "database_unavailable", code);
+  }
 });
 
 Deno.test({

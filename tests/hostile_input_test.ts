@@ -236,3 +236,32 @@ dbTest("a mapping file with a NUL or a lone surrogate in a cell is a 422 naming 
     await db.close();
   }
 });
+
+dbTest(
+  "a JSON body under a form or multipart Content-Type is checked as JSON on the JSON routes",
+  async () => {
+    const db = await createTestDb("hostile_ctype");
+    const t = await createSubmissionsApp(db);
+    try {
+      const admin = t.users.admin.headers.token;
+      for (const type of ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+        // The routes parse JSON whatever the header says, so the header must not skip the check.
+        const sub = await t.post(body({ ANC1: 1 }, { orgUnitName: "a\u0000b" }), {
+          headers: { "Content-Type": type },
+        });
+        assert.equal(sub.status, 422, type);
+        assert.equal((await sub.json()).error.details[0].field, "orgUnitName", type);
+        const rq = await t.app.request("/api/v2/logs/requeue", {
+          method: "POST",
+          headers: { ...admin, "Content-Type": type },
+          body: JSON.stringify({ filter: { q: "x\u0000" } }),
+        });
+        assert.equal(rq.status, 422, type);
+        assert.equal((await rq.json()).error.details[0].field, "filter.q", type);
+      }
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  },
+);

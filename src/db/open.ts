@@ -54,6 +54,7 @@ export async function openDatabase(
     path: embedded.socket,
     max: cfg.database.pool_max,
     log,
+    timeouts: cfg.database,
   });
   return {
     sql,

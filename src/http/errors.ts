@@ -3,7 +3,7 @@
  * `{ "error": { code, message, details?, requestId } }`, rendered by `app.onError`.
  */
 import { z } from "@hono/zod-openapi";
-import { isDatabaseUnavailable } from "../db/db.ts";
+import { isDatabaseUnavailable, isRetryableTxError } from "../db/db.ts";
 
 export type ErrorCode =
   | "bad_request"
@@ -99,7 +99,15 @@ export const databaseUnavailable = () =>
  * left to the renderer as a 500.
  */
 export function fromDatabaseError(err: unknown): AppError | undefined {
-  return isDatabaseUnavailable(err) ? databaseUnavailable() : undefined;
+  if (isDatabaseUnavailable(err)) return databaseUnavailable();
+  // A deadlock or serialization failure rolled the request's transaction back: nothing of it
+  // was stored, and the same request again will most likely go through.
+  if (isRetryableTxError(err)) {
+    return new AppError("database_unavailable", "the request collided with another; retry it", {
+      headers: { "Retry-After": "1" },
+    });
+  }
+  return undefined;
 }
 
 export interface ErrorEnvelope {

@@ -118,22 +118,30 @@ export const guardRequestUrl: MiddlewareHandler<AppEnv> = async (c, next) => {
 };
 
 /**
- * The body check of a route that declares a body: a form's fields, or else the body as JSON
- * (several routes parse JSON whatever the Content-Type says). Multipart uploads (mapping
- * files) are checked cell by cell by the importer (mappings/model.ts).
+ * The body check of a route that declares a body, chosen by what the route declares rather
+ * than by the request's Content-Type: the JSON routes parse JSON whatever the header says, so a
+ * JSON body under a form or multipart header must be checked as JSON too. A form is checked
+ * field by field on a route that takes forms; multipart uploads (mapping files) on a route that
+ * takes them are checked cell by cell by the importer (mappings/model.ts).
  */
-export const guardRequestBody: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (c.req.raw.body !== null) {
-    const type = c.req.header("content-type") ?? "";
-    if (FORM.test(type)) {
-      const form = formProblems(await c.req.text());
-      if (form.length) throw invalidRequest(form);
-    } else if (!MULTIPART.test(type)) {
-      checkJsonText(await c.req.text());
+export function guardRequestBody(declared: readonly string[] = []): MiddlewareHandler<AppEnv> {
+  const takesForm = declared.some((t) => FORM.test(t));
+  const takesMultipart = declared.some((t) => MULTIPART.test(t));
+  return async (c, next) => {
+    if (c.req.raw.body !== null) {
+      const type = c.req.header("content-type") ?? "";
+      if (takesMultipart && MULTIPART.test(type)) {
+        // The importer reads the parts and checks every cell.
+      } else if (takesForm && FORM.test(type)) {
+        const form = formProblems(await c.req.text());
+        if (form.length) throw invalidRequest(form);
+      } else {
+        checkJsonText(await c.req.text());
+      }
     }
-  }
-  await next();
-};
+    await next();
+  };
+}
 
 /**
  * Makes `router.openapi` give every route that declares a request body guardRequestBody,
@@ -152,7 +160,10 @@ export function guardDeclaredBodies<R extends OpenAPIHono<AppEnv>>(router: R): R
       ? route.middleware
       : [route.middleware];
     return (openapi as (...a: unknown[]) => unknown)(
-      { ...route, middleware: [...own, guardRequestBody] },
+      {
+        ...route,
+        middleware: [...own, guardRequestBody(Object.keys(route.request.body.content ?? {}))],
+      },
       ...rest,
     );
   }) as typeof openapi;

@@ -65,14 +65,22 @@ export async function pruneOnce(
   if (retentionDays <= 0) return 0;
   let total = 0;
   for (;;) {
+    // Deliveries first, then their submissions (by the cascade), the order every queue
+    // statement and the status trigger take: locking the submission first deadlocked with a
+    // requeue of the same row.
     const rows = await sql`
-      delete from submissions where id in (
-        select id from submissions
-        where created_at < now() - make_interval(days => ${retentionDays})
-          and status in ${sql([...FINISHED_STATUSES])}
+      with locked as (
+        select d.submission_id from deliveries d
+        join submissions s on s.id = d.submission_id
+        where s.created_at < now() - make_interval(days => ${retentionDays})
+          and s.status in ${sql([...FINISHED_STATUSES])}
+        order by d.id
         limit ${batch}
-        for update skip locked
+        for update of d skip locked
       )
+      delete from submissions
+      where id in (select submission_id from locked)
+        and status in ${sql([...FINISHED_STATUSES])}
       returning id`;
     total += rows.length;
     if (rows.length < batch) return total;
