@@ -166,6 +166,8 @@ function spawnIdentity(user: ServerUser) {
 class Supervised {
   #child?: Deno.ChildProcess;
   #stopping = false;
+  /** Resolved by stop(): ends a restart's backoff at once. */
+  readonly #stopped = Promise.withResolvers<void>();
   #loop?: Promise<void>;
   #tail: string[] = [];
 
@@ -204,7 +206,11 @@ class Supervised {
     this.#pump(child.stdout);
     this.#pump(child.stderr);
     const exited = child.status.then((s) => s);
-    const deadline = Date.now() + 60_000;
+    // No deadline while the server lives: crash recovery after a power cut can take minutes,
+    // and a start that gave up would leave a recovering server behind, unsupervised. stop()
+    // ends a start by stopping the child.
+    const t0 = Date.now();
+    let nextNote = t0 + 30_000;
     while (true) {
       const pid = await readPidFile(this.pgdata);
       if (pid?.pid === child.pid && pid.status === "ready") return;
@@ -216,8 +222,12 @@ class Supervised {
           }`,
         );
       }
-      if (Date.now() > deadline) {
-        throw new Error(`the embedded PostgreSQL did not get ready within 60 s`);
+      if (Date.now() > nextNote) {
+        nextNote += 30_000;
+        this.log.warn("the embedded PostgreSQL is still starting (recovering after a crash?)", {
+          seconds: Math.round((Date.now() - t0) / 1000),
+          last: this.#tail.at(-1),
+        });
       }
     }
   }
@@ -235,7 +245,7 @@ class Supervised {
       });
       if (Date.now() - started > 60_000) backoff = 250;
       while (!this.#stopping) {
-        await delay(backoff);
+        await Promise.race([delay(backoff), this.#stopped.promise]);
         backoff = Math.min(backoff * 2, 10_000);
         if (this.#stopping) return;
         try {
@@ -243,6 +253,7 @@ class Supervised {
           this.log.info("the embedded PostgreSQL is running again");
           break;
         } catch (err) {
+          if (this.#stopping) return;
           this.log.error("could not start the embedded PostgreSQL again", {
             error: String(err),
           });
@@ -254,6 +265,7 @@ class Supervised {
   /** Fast shutdown (SIGINT): open transactions roll back, committed data is flushed. */
   async stop() {
     this.#stopping = true;
+    this.#stopped.resolve();
     const child = this.#child;
     if (!child) return;
     for (
@@ -339,7 +351,9 @@ async function readPidFile(pgdata: string): Promise<PidFile | undefined> {
  */
 async function stopOrphan(pgdata: string, log: Logger) {
   const pf = await readPidFile(pgdata);
-  if (!pf || !(await isPostgres(pf.pid))) return;
+  // After a reboot the pid file's pid may belong to anything, another PostgreSQL included: only
+  // a server started on this very data folder is ours to stop.
+  if (!pf || !(await isPostgres(pf.pid, pgdata))) return;
   log.warn("stopping the embedded PostgreSQL left running by an earlier dhis2gw", { pid: pf.pid });
   for (
     const [signal, wait] of [["SIGINT", 30_000], ["SIGQUIT", 5_000], ["SIGKILL", 5_000]] as const
@@ -348,16 +362,19 @@ async function stopOrphan(pgdata: string, log: Logger) {
       Deno.kill(pf.pid, signal);
     } catch { /* gone */ }
     const deadline = Date.now() + wait;
-    while (Date.now() < deadline && await isPostgres(pf.pid)) await delay(25);
-    if (!(await isPostgres(pf.pid))) return;
+    while (Date.now() < deadline && await isPostgres(pf.pid, pgdata)) await delay(25);
+    if (!(await isPostgres(pf.pid, pgdata))) return;
   }
   throw new Error(`could not stop the embedded PostgreSQL left running (pid ${pf.pid})`);
 }
 
-/** True when `pid` is alive and is a postgres process (a stale pid file's pid may be reused). */
-async function isPostgres(pid: number): Promise<boolean> {
+/**
+ * True when `pid` is alive and is a postgres server started on `pgdata` (its command line says
+ * `-D <pgdata>`, as #launch starts it).
+ */
+async function isPostgres(pid: number, pgdata: string): Promise<boolean> {
   const out = await new Deno.Command("ps", {
-    args: ["-o", "comm=", "-p", String(pid)],
+    args: ["-o", "args=", "-p", String(pid)],
     stdout: "piped",
     stderr: "null",
   }).output().catch((err) => {
@@ -365,13 +382,13 @@ async function isPostgres(pid: number): Promise<boolean> {
     if (err instanceof Deno.errors.NotFound && Deno.build.os === "linux") return undefined;
     throw err;
   });
-  if (!out) {
-    return await Deno.readTextFile(`/proc/${pid}/comm`).then(
-      (c) => /postgres/.test(c),
-      () => false,
+  const args = out
+    ? (out.success ? new TextDecoder().decode(out.stdout) : "")
+    : await Deno.readTextFile(`/proc/${pid}/cmdline`).then(
+      (c) => c.replaceAll("\0", " "),
+      () => "",
     );
-  }
-  return out.success && /postgres/.test(new TextDecoder().decode(out.stdout));
+  return /postgres/.test(args) && args.includes(` -D ${pgdata} `);
 }
 
 /**

@@ -45,6 +45,8 @@ export async function pgRuntime(dataDir: string, log: Logger): Promise<PgRuntime
     const t0 = performance.now();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true, mode: 0o755 });
+    await Deno.chmod(`${dataDir}/pg-runtime`, 0o755);
+    await Deno.chmod(dir, 0o755);
     const keep = (name: string) => !name.endsWith(".a") && name !== "pkgconfig";
     await copyTree(native, dir, keep);
     await linkSonames(native, dir);
@@ -73,6 +75,9 @@ async function copyTree(from: string, to: string, keep: (name: string) => boolea
     const dst = `${to}/${entry.name}`;
     if (entry.isDirectory) {
       await Deno.mkdir(dst, { mode: 0o755 });
+      // mkdir's mode is filtered by the umask (027 on hardened hosts): as root, the server's
+      // own OS user must still be able to enter it.
+      await Deno.chmod(dst, 0o755);
       await copyTree(src, dst, keep);
     } else if (entry.isSymlink) {
       await Deno.symlink(await Deno.readLink(src), dst);
