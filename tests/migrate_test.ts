@@ -37,7 +37,7 @@ dbTest(
     const pools = Array.from({ length: 5 }, () => connect({ url: db.url, max: 2 }));
     try {
       const results = await Promise.all(pools.map((p) => migrate(p, log)));
-      const all = results.flatMap((r) => r.applied).sort();
+      const all = results.flatMap((r) => r.applied).sort((a, b) => a - b);
       const code = await loadMigrations();
       assert.deepEqual(all, code.map((m) => m.version));
       const [{ n }] = await db.sql`select count(*)::int as n from schema_migrations`;

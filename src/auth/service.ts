@@ -330,6 +330,12 @@ export class AuthService {
       if (row.expires.getTime() <= Date.now()) return { error: "refresh token expired" };
       const user = await userById(tx, row.user_id);
       if (!user?.is_active) return { error: "this account is deactivated" };
+      // Issued before the user's last password change, reset or deactivation (a refresh or
+      // login that raced it and slipped past its revocation): that session is over.
+      if (row.token_generation !== null && row.token_generation !== user.token_generation) {
+        await revokeRefreshFamily(tx, row.family_id);
+        return { error: "refresh token revoked" };
+      }
       await markRefreshUsed(tx, row.id);
       return { session: await this.#issue(tx, user, row.family_id, row.auth_time) };
     });
@@ -380,6 +386,7 @@ export class AuthService {
       token_hash: refresh.hash,
       expires: refreshExpires,
       auth_time: authTime,
+      token_generation: user.token_generation,
     });
     return {
       token: access.token,

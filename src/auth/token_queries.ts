@@ -153,6 +153,8 @@ export interface RefreshRow {
   revoked_at: Date | null;
   /** When the family's login checked the password; null for families from before 0007. */
   auth_time: Date | null;
+  /** The user's token generation at issue; null for tokens from before 0010. */
+  token_generation: number | null;
 }
 
 export async function insertRefreshToken(
@@ -163,11 +165,13 @@ export async function insertRefreshToken(
     token_hash: string;
     expires: Date;
     auth_time: Date | null;
+    token_generation: number;
   },
 ): Promise<void> {
   await sql`
-    insert into refresh_tokens (user_id, family_id, token_hash, expires, auth_time)
-    values (${r.user_id}, ${r.family_id}, ${r.token_hash}, ${r.expires}, ${r.auth_time})`;
+    insert into refresh_tokens (user_id, family_id, token_hash, expires, auth_time, token_generation)
+    values (${r.user_id}, ${r.family_id}, ${r.token_hash}, ${r.expires}, ${r.auth_time},
+            ${r.token_generation})`;
 }
 
 /** Locks the row, so two refreshes with the same token are decided one after the other. */
@@ -176,7 +180,7 @@ export async function refreshTokenForUpdate(
   tokenHash: string,
 ): Promise<RefreshRow | undefined> {
   const [row] = await sql<RefreshRow[]>`
-    select id, user_id, family_id, expires, used_at, revoked_at, auth_time
+    select id, user_id, family_id, expires, used_at, revoked_at, auth_time, token_generation
     from refresh_tokens where token_hash = ${tokenHash} for update`;
   return row;
 }
