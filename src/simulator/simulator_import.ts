@@ -4,6 +4,7 @@
  * a store keyed by DHIS2's natural key (§3.5).
  */
 import { type ParsedPeriod, parsePeriod } from "../dhis2/periods.ts";
+import { simulatedPeriod } from "./simulator_periods.ts";
 import type { SimUser } from "./simulator_auth.ts";
 import {
   addConflict,
@@ -29,7 +30,7 @@ import {
   type SimOrgUnit,
 } from "./simulator_metadata.ts";
 import { checkValueType, isZero, MAX_TEXT_LENGTH } from "./simulator_value_types.ts";
-import { type Dhis2Version, minor } from "./simulator_web.ts";
+import { type Dhis2Version, FULL_VERSION, minor } from "./simulator_web.ts";
 
 export interface StoredDataValue {
   dataElement: string;
@@ -282,9 +283,7 @@ function validateValue(
     return conflict("E7610", { dataElement: String(deKey) }, msg, "dataElement");
   }
   const periodKey = header.period ?? text(v.period);
-  const period = periodKey
-    ? parsePeriod(periodKey, { financialSep: minor(ctx.version) >= 42 })
-    : null;
+  const period = periodKey ? simulatedPeriod(periodKey, FULL_VERSION[ctx.version]) : null;
   if (!periodKey || !period) {
     return conflict(
       "E7611",

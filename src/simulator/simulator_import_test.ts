@@ -87,7 +87,7 @@ Deno.test("import: conflicts are WARNING/409, merged by code and objects, 0-base
         value("INVALID_1", "1"),
         value("INVALID_1", "2", { period: "202402" }),
         value(ANC, "1", { orgUnit: "NoSuchOrgUn" }),
-        value(ANC, "1", { period: "2021W53" }),
+        value(ANC, "1", { period: "2024W53" }), // 2021W53 is accepted (misfiled) by 2.38–2.42
       ],
     });
     assert.equal(status, 409);
@@ -114,9 +114,9 @@ Deno.test("import: conflicts are WARNING/409, merged by code and objects, 0-base
         indexes: [3],
       },
       {
-        object: "2021W53",
-        objects: { period: "2021W53" },
-        value: "Period not valid: `2021W53`",
+        object: "2024W53",
+        objects: { period: "2024W53" },
+        value: "Period not valid: `2024W53`",
         errorCode: "E7611",
         property: "period",
         indexes: [4],
