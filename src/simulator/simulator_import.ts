@@ -17,6 +17,7 @@ import {
   parseQuery,
   reply,
   schemeOf,
+  type Summary,
   summary,
   text,
 } from "./simulator_import_summary.ts";
@@ -95,7 +96,7 @@ export function importDataValueSets(
   const options = parseQuery(query);
   if (options instanceof Response) return options;
   const fail = (why: string) =>
-    reply(summary(options, "ERROR", `The import process failed: ${why}`), ctx.plainResponse);
+    send(summary(options, "ERROR", `The import process failed: ${why}`), ctx);
 
   if (rawBody.trim() === "") return fail("No content to map due to end-of-input");
   let body: unknown;
@@ -134,7 +135,7 @@ export function importDataValueSets(
   if (aborted) {
     const s = summary(options, "ERROR", "Import process was aborted");
     s.conflicts = [aborted];
-    return reply(s, ctx.plainResponse);
+    return send(s, ctx);
   }
 
   const result = summary(options, "SUCCESS", "Import process completed successfully");
@@ -217,7 +218,22 @@ export function importDataValueSets(
     }
   }
   if (result.conflicts.length > 0) result.status = "WARNING";
-  return reply(result, ctx.plainResponse);
+  return send(result, ctx);
+}
+
+/** `rejectedIndexes` arrived in 2.39.2, 2.40.1 and 2.41.0 (reference §12). */
+export function hasRejectedIndexes(fullVersion: string): boolean {
+  const [, minor, patch] = fullVersion.split(".").map(Number);
+  if (minor === 39) return patch >= 2;
+  if (minor === 40) return patch >= 1;
+  return minor > 40;
+}
+
+function send(s: Summary, ctx: ImportContext): Response {
+  if (!hasRejectedIndexes(FULL_VERSION[ctx.version])) {
+    delete (s as Partial<Summary>).rejectedIndexes;
+  }
+  return reply(s, ctx.plainResponse);
 }
 
 /** `yyyy-MM-dd` (future clamped to today), `true` = today, `false`/absent = none (§3.1). */
