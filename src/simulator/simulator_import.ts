@@ -5,6 +5,7 @@
  */
 import { type ParsedPeriod, parsePeriod } from "../dhis2/periods.ts";
 import { simulatedPeriod } from "./simulator_periods.ts";
+import { send } from "./simulator_import_versions.ts";
 import type { SimUser } from "./simulator_auth.ts";
 import {
   addConflict,
@@ -15,9 +16,7 @@ import {
   isObj,
   type Obj,
   parseQuery,
-  reply,
   schemeOf,
-  type Summary,
   summary,
   text,
 } from "./simulator_import_summary.ts";
@@ -219,21 +218,6 @@ export function importDataValueSets(
   }
   if (result.conflicts.length > 0) result.status = "WARNING";
   return send(result, ctx);
-}
-
-/** `rejectedIndexes` arrived in 2.39.2, 2.40.1 and 2.41.0 (reference §12). */
-export function hasRejectedIndexes(fullVersion: string): boolean {
-  const [, minor, patch] = fullVersion.split(".").map(Number);
-  if (minor === 39) return patch >= 2;
-  if (minor === 40) return patch >= 1;
-  return minor > 40;
-}
-
-function send(s: Summary, ctx: ImportContext): Response {
-  if (!hasRejectedIndexes(FULL_VERSION[ctx.version])) {
-    delete (s as Partial<Summary>).rejectedIndexes;
-  }
-  return reply(s, ctx.plainResponse);
 }
 
 /** `yyyy-MM-dd` (future clamped to today), `true` = today, `false`/absent = none (§3.1). */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { OK_2_40, WARNING_2_40 } from "../../tests/fixtures/dhis2_replies.ts";
 import { type Simulator, startSimulator } from "./simulator.ts";
 import type { Dhis2Version } from "./simulator_web.ts";
-import { hasRejectedIndexes } from "./simulator_import.ts";
+import { hasRejectedIndexes } from "./simulator_import_versions.ts";
 
 const BASIC = `Basic ${btoa("admin:district")}`;
 const OU = "DiszpKrYNg8";
