@@ -8,6 +8,7 @@ import { errorResponses } from "../auth/schemas.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
+import type { TargetVersion } from "../dhis2/target_version.ts";
 import { newRouter } from "../http/router.ts";
 import { AppError } from "../http/errors.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
@@ -126,12 +127,15 @@ export interface StatusDeps {
   breakers?: CircuitBreakers;
   /** Defaults to a client built from the config's DHIS2 settings. */
   dhis2?: Pick<Dhis2Client, "getSystemInfo" | "apiUrl">;
+  /** Told the version each check reads, for intake's version-dependent checks. */
+  targetVersion?: TargetVersion;
   now?: () => Date;
 }
 
 type Dhis2Status = z.infer<typeof StatusSchema>["dhis2"];
 
-function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
+/** A short-timeout client for system/info; undefined without a base URL. */
+export function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
   const a = config.api;
   if (!a.dhis2_base_url) return undefined;
   return createDhis2Client({
@@ -168,6 +172,7 @@ export function statusRoutes(deps: StatusDeps) {
         durationMs: Math.round(r.durationMs),
       };
     }
+    deps.targetVersion?.note(r.value.version);
     return {
       url: client.apiUrl,
       reachable: true,

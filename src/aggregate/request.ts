@@ -3,7 +3,7 @@
  * Every problem is collected and reported at once, each naming its field.
  */
 import { createHash } from "node:crypto";
-import { isValidPeriod } from "../dhis2/periods.ts";
+import { checkPeriod } from "../dhis2/periods.ts";
 import { isUid } from "../dhis2/uid.ts";
 import type { FieldProblem } from "../http/errors.ts";
 import { isRawNumber, MAX_NUMBER_LENGTH, plainNumberText } from "../submissions/raw_json.ts";
@@ -53,6 +53,8 @@ export function validateAggregate(
   headerKey: string | undefined,
   /** False when api.dhis2_data_set gives a default. */
   dataSetRequired = false,
+  /** The target DHIS2's version: its period rules apply; null accepts any version's. */
+  dhis2Version: string | null = null,
 ): { request: AggregateRequest; problems: [] } | { request?: undefined; problems: FieldProblem[] } {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string, extra: Record<string, unknown> = {}) =>
@@ -80,8 +82,9 @@ export function validateAggregate(
   }
   const orgUnitName = str("orgUnitName", false);
   const period = str("period", true);
-  if (period !== undefined && !isValidPeriod(period)) {
-    add("period", `"${period.slice(0, 40)}" is not a valid DHIS2 ISO period`);
+  const periodCheck = period === undefined ? null : checkPeriod(period, { version: dhis2Version });
+  if (period !== undefined && periodCheck && !periodCheck.ok) {
+    add("period", `"${period.slice(0, 40)}" ${periodCheck.reason}`);
   }
   const dataSet = str("dataSet", false);
   if (dataSet !== undefined && !isUid(dataSet)) add("dataSet", "must be a DHIS2 UID");

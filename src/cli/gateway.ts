@@ -12,6 +12,8 @@ import { dhis2Destination } from "../aggregate/destination.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
+import { TargetVersion } from "../dhis2/target_version.ts";
+import { defaultClient } from "../admin/status_routes.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -91,6 +93,20 @@ export async function startGateway(
       // Other processes' workers hear of new submissions through a coalesced NOTIFY.
       const notifier = new WorkNotifier(db.sql, log);
       stops.push(() => notifier.close());
+      // Intake's period rules follow the target's version (reference §12). Read in the
+      // background: an unreachable DHIS2 must not delay the start; until it answers, the
+      // configured api.dhis2_version (or none: any supported version's rules) applies.
+      const targetVersion = new TargetVersion(config.api.dhis2_version);
+      try {
+        const client = defaultClient(config);
+        if (client) {
+          targetVersion.refresh(client).then((v) =>
+            log.info("target DHIS2 version for intake checks", { version: v ?? "unknown" })
+          );
+        }
+      } catch (err) {
+        log.warn("DHIS2 version not read", { error: (err as Error).message });
+      }
       const app = createApp({
         config,
         sql: db.sql,
@@ -98,6 +114,7 @@ export async function startGateway(
         requestLog,
         auth,
         mappingCache: cache,
+        targetVersion,
         wakeWorker: () => {
           if (opts.worker) wakeup.wake();
           notifier.notify();

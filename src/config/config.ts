@@ -53,6 +53,7 @@ export interface Config {
     id_scheme: "UID" | "CODE";
     dry_run: boolean;
     dhis2_data_set: string;
+    dhis2_version: string;
     dhis2_attribute_option_combo: string;
     retry_cron_expression: string;
     sync_cron_expression: string;
@@ -344,6 +345,9 @@ function crossChecks(cfg: Config): string[] {
     } catch {
       problems.push("api.dhis2_base_url (env DHIS2GW_DHIS2_BASE_URL): must be an http(s) URL");
     }
+  }
+  if (cfg.api.dhis2_version && !/^2\.\d{2}(\.\d+)?$/.test(cfg.api.dhis2_version)) {
+    problems.push("api.dhis2_version (env DHIS2GW_DHIS2_VERSION): must look like 2.41 or 2.41.3");
   }
   if (cfg.auth.jwt_secret && new TextEncoder().encode(cfg.auth.jwt_secret).length < 32) {
     problems.push("auth.jwt_secret (env DHIS2GW_JWT_SECRET): must be at least 32 bytes");

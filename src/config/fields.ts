@@ -313,6 +313,14 @@ export const FIELDS: readonly Field[] = [
     doc: "Default data set UID when a submission omits dataSet.",
   },
   {
+    key: "api.dhis2_version",
+    env: ["DHIS2GW_DHIS2_VERSION"],
+    type: str,
+    default: "",
+    doc:
+      "Target DHIS2 version (2.41 or 2.41.3) for period checks at intake, when /api/system/info can't be read; empty: accept what any 2.38–2.43 accepts.",
+  },
+  {
     key: "api.dhis2_attribute_option_combo",
     env: ["DHIS2GW_DHIS2_ATTRIBUTE_OPTION_COMBO", "dhis_2_attribute_option_combo"],
     type: str,

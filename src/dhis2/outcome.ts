@@ -149,9 +149,12 @@ function fromSummary(
     const reason = summary.description ?? "DHIS2 reported an import ERROR without a conflict";
     return { kind: "retry", reason, ...facts };
   }
+  // Without `rejectedIndexes` (2.38.x, 2.39.0–2.39.1, 2.40.0) the conflicts' indexes tell.
   const rejected = new Set(rejectedIndexes);
   for (const c of conflicts) for (const i of c.indexes ?? []) if (i >= 0) rejected.add(i);
-  const unexplained = swallowedWrites(summary, counts, rejected.size);
+  // 2.43 reports a payload it could not decode at index -1: the whole payload is refused.
+  const undecodable = conflicts.some((c) => c.indexes?.includes(-1));
+  const unexplained = undecodable ? 0 : swallowedWrites(summary, counts, rejected.size);
   if (unexplained > 0) {
     const sent = request ? ` of ${request.dataValues.length}` : "";
     return {
@@ -160,7 +163,7 @@ function fromSummary(
       ...facts,
     };
   }
-  if (summary.status === "ERROR") {
+  if (summary.status === "ERROR" || undecodable) {
     // Aborted (data-set level check) or refused as a whole: the same payload fails again.
     return { kind: "rejected", reason: errorReason(summary), conflicts, ...facts };
   }
@@ -244,15 +247,17 @@ function toView(raw: Record<string, unknown>, wrapped: boolean): ImportSummaryVi
 
 function toConflict(raw: unknown): Dhis2Conflict[] {
   if (!isRecord(raw)) return [];
+  const objects = isRecord(raw.objects)
+    ? Object.fromEntries(Object.entries(raw.objects).map(([k, v]) => [k, String(v)]))
+    : undefined;
   const conflict: Dhis2Conflict = {
-    object: typeof raw.object === "string" ? raw.object : "",
+    // 2.43 sends `object: null` and the offending identifiers as `objects: {args}` (§12).
+    object: typeof raw.object === "string"
+      ? raw.object
+      : objects?.args ?? Object.values(objects ?? {})[0] ?? "",
     value: typeof raw.value === "string" ? raw.value : String(raw.value ?? ""),
   };
-  if (isRecord(raw.objects)) {
-    conflict.objects = Object.fromEntries(
-      Object.entries(raw.objects).map(([k, v]) => [k, String(v)]),
-    );
-  }
+  if (objects) conflict.objects = objects;
   if (typeof raw.errorCode === "string") conflict.errorCode = raw.errorCode;
   if (typeof raw.property === "string") conflict.property = raw.property;
   if (Array.isArray(raw.indexes)) conflict.indexes = raw.indexes.filter(Number.isInteger);

@@ -26,6 +26,7 @@ import { guardRequestUrl } from "./validation.ts";
 import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
+import { TargetVersion } from "../dhis2/target_version.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -51,6 +52,8 @@ export interface AppDeps {
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
   breakers?: CircuitBreakers;
+  /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
+  targetVersion?: TargetVersion;
 }
 
 /** Renders any thrown error as the one JSON envelope. */
@@ -177,14 +180,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   if (deps.auth) app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
   const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
   app.route("/api/v2", mappingRoutes({ ...deps, cache: mappingCache }));
+  const targetVersion = deps.targetVersion ?? new TargetVersion(config.api.dhis2_version);
   const submissionDeps = {
     ...deps,
+    dhis2Version: () => targetVersion.get(),
     mappings: deps.mappings ?? mappingCache,
     wakeWorker: deps.wakeWorker ?? (() => {}),
   };
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
-  app.route("/api/v2", statusRoutes(deps));
+  app.route("/api/v2", statusRoutes({ ...deps, targetVersion }));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 

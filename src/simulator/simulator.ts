@@ -1,10 +1,10 @@
 /**
- * A fake DHIS2 (2.38–2.42) for tests and the demo: the endpoints the gateway uses, answered
+ * A fake DHIS2 (2.38–2.43) for tests and the demo: the endpoints the gateway uses, answered
  * the way reference §10 asks, plus injectable faults. Runs in-process:
  *
  *   const sim = await startSimulator(); … await sim.stop();
  *
- * or standalone: `deno run --allow-net src/simulator/simulator.ts --port 8089 [--version 2.41]
+ * or standalone: `deno run --allow-net src/simulator/simulator.ts --port 8089 [--dhis2-version 2.41]
  * [--username admin --password district] [--token d2p_…]` prints its URL.
  */
 import { authenticate, generatePat, type SimToken, type SimUser } from "./simulator_auth.ts";
@@ -374,9 +374,9 @@ function parseArgs(args: string[]): Record<string, string> {
 
 if (import.meta.main) {
   const args = parseArgs(Deno.args);
-  const version = (args.version ?? "2.41") as Dhis2Version;
+  const version = (args["dhis2-version"] ?? args.version ?? "2.41") as Dhis2Version;
   if (!SIMULATED_VERSIONS.includes(version)) {
-    console.error(`--version must be one of ${SIMULATED_VERSIONS.join(", ")}`);
+    console.error(`--dhis2-version must be one of ${SIMULATED_VERSIONS.join(", ")}`);
     Deno.exit(2);
   }
   const username = args.username ?? DEFAULT_USERNAME;

@@ -4,6 +4,8 @@
  * a store keyed by DHIS2's natural key (§3.5).
  */
 import { type ParsedPeriod, parsePeriod } from "../dhis2/periods.ts";
+import { simulatedPeriod } from "./simulator_periods.ts";
+import { send } from "./simulator_import_versions.ts";
 import type { SimUser } from "./simulator_auth.ts";
 import {
   addConflict,
@@ -14,7 +16,6 @@ import {
   isObj,
   type Obj,
   parseQuery,
-  reply,
   schemeOf,
   summary,
   text,
@@ -29,7 +30,7 @@ import {
   type SimOrgUnit,
 } from "./simulator_metadata.ts";
 import { checkValueType, isZero, MAX_TEXT_LENGTH } from "./simulator_value_types.ts";
-import { type Dhis2Version, minor } from "./simulator_web.ts";
+import { type Dhis2Version, FULL_VERSION, minor } from "./simulator_web.ts";
 
 export interface StoredDataValue {
   dataElement: string;
@@ -94,7 +95,7 @@ export function importDataValueSets(
   const options = parseQuery(query);
   if (options instanceof Response) return options;
   const fail = (why: string) =>
-    reply(summary(options, "ERROR", `The import process failed: ${why}`), ctx.plainResponse);
+    send(summary(options, "ERROR", `The import process failed: ${why}`), ctx);
 
   if (rawBody.trim() === "") return fail("No content to map due to end-of-input");
   let body: unknown;
@@ -133,7 +134,7 @@ export function importDataValueSets(
   if (aborted) {
     const s = summary(options, "ERROR", "Import process was aborted");
     s.conflicts = [aborted];
-    return reply(s, ctx.plainResponse);
+    return send(s, ctx);
   }
 
   const result = summary(options, "SUCCESS", "Import process completed successfully");
@@ -216,7 +217,7 @@ export function importDataValueSets(
     }
   }
   if (result.conflicts.length > 0) result.status = "WARNING";
-  return reply(result, ctx.plainResponse);
+  return send(result, ctx);
 }
 
 /** `yyyy-MM-dd` (future clamped to today), `true` = today, `false`/absent = none (§3.1). */
@@ -282,9 +283,7 @@ function validateValue(
     return conflict("E7610", { dataElement: String(deKey) }, msg, "dataElement");
   }
   const periodKey = header.period ?? text(v.period);
-  const period = periodKey
-    ? parsePeriod(periodKey, { financialSep: minor(ctx.version) >= 42 })
-    : null;
+  const period = periodKey ? simulatedPeriod(periodKey, FULL_VERSION[ctx.version]) : null;
   if (!periodKey || !period) {
     return conflict(
       "E7611",

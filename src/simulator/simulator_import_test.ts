@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { OK_2_40, WARNING_2_40 } from "../../tests/fixtures/dhis2_replies.ts";
 import { type Simulator, startSimulator } from "./simulator.ts";
 import type { Dhis2Version } from "./simulator_web.ts";
+import { hasRejectedIndexes } from "./simulator_import_versions.ts";
 
 const BASIC = `Basic ${btoa("admin:district")}`;
 const OU = "DiszpKrYNg8";
@@ -87,7 +88,7 @@ Deno.test("import: conflicts are WARNING/409, merged by code and objects, 0-base
         value("INVALID_1", "1"),
         value("INVALID_1", "2", { period: "202402" }),
         value(ANC, "1", { orgUnit: "NoSuchOrgUn" }),
-        value(ANC, "1", { period: "2021W53" }),
+        value(ANC, "1", { period: "2024W53" }), // 2021W53 is accepted (misfiled) by 2.38–2.42
       ],
     });
     assert.equal(status, 409);
@@ -114,9 +115,9 @@ Deno.test("import: conflicts are WARNING/409, merged by code and objects, 0-base
         indexes: [3],
       },
       {
-        object: "2021W53",
-        objects: { period: "2021W53" },
-        value: "Period not valid: `2021W53`",
+        object: "2024W53",
+        objects: { period: "2024W53" },
+        value: "Period not valid: `2024W53`",
         errorCode: "E7611",
         property: "period",
         indexes: [4],
@@ -321,4 +322,25 @@ Deno.test("import: replies equal the captured 2.40.9 fixtures of §9 (importOpti
     assert.equal(warning.status, 409);
     assert.deepEqual({ ...warning.json, response: warningSummary }, WARNING_2_40);
   }, "2.40");
+});
+
+Deno.test("import: rejectedIndexes is absent where that version lacks it (2.38.x)", async () => {
+  const payload = { dataValues: [value(ANC, "1"), value("INVALID_1", "1")] };
+  for (const version of ["2.38", "2.39", "2.40", "2.41", "2.42"] as const) {
+    await withSim(async (sim) => {
+      const { summary } = await post(sim, payload);
+      assert.equal("rejectedIndexes" in summary, version !== "2.38", version);
+      assert.deepEqual(
+        (summary.conflicts as Array<{ indexes: number[] }>)[0].indexes,
+        [1],
+        version,
+      );
+    }, version);
+  }
+  assert.equal(hasRejectedIndexes("2.39.1"), false);
+  assert.equal(hasRejectedIndexes("2.39.2"), true);
+  assert.equal(hasRejectedIndexes("2.40.0"), false);
+  assert.equal(hasRejectedIndexes("2.40.1"), true);
+  assert.equal(hasRejectedIndexes("2.41.0"), true);
+  assert.equal(hasRejectedIndexes("2.38.7"), false);
 });

@@ -1,6 +1,6 @@
 /** Versions and WebMessage replies shared by the simulator's parts (reference §0.3, §2). */
 
-export const SIMULATED_VERSIONS = ["2.38", "2.39", "2.40", "2.41", "2.42"] as const;
+export const SIMULATED_VERSIONS = ["2.38", "2.39", "2.40", "2.41", "2.42", "2.43"] as const;
 export type Dhis2Version = typeof SIMULATED_VERSIONS[number];
 
 /** `2.41` → 41, for "from 2.41 on" comparisons. */
@@ -15,6 +15,7 @@ export const FULL_VERSION: Record<Dhis2Version, string> = {
   "2.40": "2.40.9",
   "2.41": "2.41.3",
   "2.42": "2.42.1",
+  "2.43": "2.43.1",
 };
 
 const REASON: Record<number, string> = {

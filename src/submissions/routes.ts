@@ -25,6 +25,8 @@ export interface SubmissionDeps {
   mappings: MappingLookup;
   /** After a commit: wakes this process's worker at once, other processes' by a coalesced NOTIFY. */
   wakeWorker: () => void;
+  /** The target DHIS2's version as read from /api/system/info, when known. */
+  dhis2Version?: () => string | null;
 }
 
 // A plain OpenAPI schema, not zod, on purpose: with a zod schema the validator would parse the
@@ -132,6 +134,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
       body,
       c.req.header("idempotency-key"),
       !config.api.dhis2_data_set,
+      deps.dhis2Version?.() ?? (config.api.dhis2_version || null),
     );
     if (!checked.request) throw invalid(checked.problems);
     const req = checked.request;
