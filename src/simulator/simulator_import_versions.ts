@@ -1,7 +1,6 @@
 /** How an import summary leaves the simulator, by version (reference §12). */
-import type { ImportContext } from "./simulator_import.ts";
 import { reply, type Summary } from "./simulator_import_summary.ts";
-import { FULL_VERSION, minor, webMessage } from "./simulator_web.ts";
+import { type Dhis2Version, FULL_VERSION, minor, webMessage } from "./simulator_web.ts";
 
 /** `rejectedIndexes` arrived in 2.39.2, 2.40.1 and 2.41.0 (reference §12). */
 export function hasRejectedIndexes(fullVersion: string): boolean {
@@ -11,7 +10,13 @@ export function hasRejectedIndexes(fullVersion: string): boolean {
   return minor > 40;
 }
 
-export function send(s: Summary, ctx: ImportContext): Response {
+/** What `send` needs of the import (simulator_import.ts's ImportContext has it). */
+interface SendContext {
+  version: Dhis2Version;
+  plainResponse: boolean;
+}
+
+export function send(s: Summary, ctx: SendContext): Response {
   if (!hasRejectedIndexes(FULL_VERSION[ctx.version])) {
     delete (s as Partial<Summary>).rejectedIndexes;
   }
