@@ -21,7 +21,7 @@ import { connect, type Db } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { claimStatement } from "../src/queue/queries.ts";
-import { findPgBin, startCluster } from "./pg_cluster.ts";
+import { benchDatabase } from "./pg_cluster.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -33,18 +33,9 @@ const { values } = parseArgs({
 const queued = Number(values.queued);
 const runs = Number(values.runs);
 
-let url = Deno.env.get("DHIS2GW_DB");
-let stopCluster = async () => {};
-if (!url) {
-  const bin = await findPgBin();
-  if (!bin) throw new Error("set DHIS2GW_DB or install PostgreSQL (initdb, pg_ctl)");
-  const cluster = await startCluster(bin);
-  stopCluster = cluster.stop;
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  await admin.unsafe("create database bench_claim");
-  await admin.end();
-  url = cluster.url.replace(/\/postgres$/, "/bench_claim");
-}
+const db = await benchDatabase("bench_claim");
+const url = db.url;
+const stopCluster = db.stop;
 const sql = connect({ url, max: 2 });
 
 /** The claim without FIFO per key (as before migration 0006), for comparison only. */

