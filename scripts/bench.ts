@@ -6,7 +6,7 @@
  *   2. references, with wrk only: a bare Hono + zod + postgres.js handler inserting that row
  *      (what any HTTP front of PostgreSQL costs here), and pgbench running the submission's
  *      own INSERT (same columns, indexes and values: PostgreSQL's ceiling for our write).
- *   3. accepted/s: POST /api/v2/aggregate (Token auth, mapping, validation, durable commit of
+ *   3. accepted/s: POST /api/v3/aggregate (Token auth, mapping, validation, durable commit of
  *      the submission and its job) against `serve --no-worker`, loaded by wrk when installed
  *      (`apt-get install wrk`), else by an in-process fetch loop (which steals CPU: lower).
  *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
@@ -157,7 +157,7 @@ try {
   };
   const api = startServe(["serve", "--no-worker"], { env, cwd: root });
   const port = portFrom(await api.waitFor(/"msg":"listening"/));
-  const apiUrl = `http://127.0.0.1:${port}/api/v2`;
+  const apiUrl = `http://127.0.0.1:${port}/api/v3`;
   const sample = await setUpSample(apiUrl);
   const gw = postgres(dbUrl, { max: 1, onnotice: () => {} });
 

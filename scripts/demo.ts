@@ -47,7 +47,7 @@ if (!config) throw new Error(problems.join("\n"));
 const log = createLogger({ level: config.server.log_level, secrets: secretValues(config) });
 const gw = await startGateway(config, log);
 const base = `http://127.0.0.1:${gw.port}`;
-const api = `${base}/api/v2`;
+const api = `${base}/api/v3`;
 
 const sample = await setUpSample(api);
 const call = (path: string, init: RequestInit & { token?: string } = {}) =>

@@ -47,7 +47,7 @@ export async function callApi(
   return body;
 }
 
-/** `api` is the gateway's `/api/v2` URL; the admin must exist with ADMIN's password. */
+/** `api` is the gateway's `/api/v3` URL; the admin must exist with ADMIN's password. */
 export async function setUpSample(api: string): Promise<Sample> {
   const login = await callApi(api, "/users/getToken", {
     method: "POST",

@@ -89,7 +89,7 @@ step("file", { bytes: size, mb: +(size / 1e6).toFixed(1) });
 
 const first = await start();
 step("first start: /ready", { ms: Math.round(first.ms) });
-const api = `http://127.0.0.1:${port}/api/v2`;
+const api = `http://127.0.0.1:${port}/api/v3`;
 const sample = await setUpSample(api);
 const res = await fetch(`${api}/aggregate`, {
   method: "POST",

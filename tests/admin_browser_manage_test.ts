@@ -125,7 +125,7 @@ Deno.test({
         await page.getByRole("button", { name: "Create token" }).click();
         const secret = await page.locator("#new-token-secret").innerText();
         assert.match(secret, /^d2gw_/);
-        const res = await fetch(`${base}/api/v2/logs`, {
+        const res = await fetch(`${base}/api/v3/logs`, {
           headers: { Authorization: `Token ${secret}` },
         });
         assert.equal(res.status, 200, "the token shown works for its submitter");
@@ -228,7 +228,7 @@ Deno.test({
           await page.waitForURL(/\/admin\/login\?message=/);
           await page.getByText("You are signed out.").waitFor();
           assert.equal(await session(page), null);
-          const reuse = await fetch(`${base}/api/v2/users/refreshToken`, {
+          const reuse = await fetch(`${base}/api/v3/users/refreshToken`, {
             method: "POST",
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify({ refreshToken: last.refreshToken }),
@@ -259,7 +259,7 @@ Deno.test({
         }
         await goto(page, `${base}/admin/submissions`);
         await browser!.screenshot("viewer-submissions");
-        const res = await fetch(`${base}/api/v2/logs/${delivered}/requeue`, {
+        const res = await fetch(`${base}/api/v3/logs/${delivered}/requeue`, {
           method: "POST",
           headers: { Authorization: `Bearer ${g.tokens.viewer}` },
         });

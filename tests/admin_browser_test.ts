@@ -33,7 +33,7 @@ Deno.test({
       const { page } = browser;
 
       await t.step(
-        "Swagger UI authorizes with a bearer token and runs GET /api/v2/logs",
+        "Swagger UI authorizes with a bearer token and runs GET /api/v3/logs",
         async () => {
           await page.goto(`${base}/swagger/`);
           await page.locator(".swagger-ui .info .title", { hasText: "dhis2gw" }).waitFor();
@@ -44,7 +44,7 @@ Deno.test({
           await bearer.locator("button", { hasText: "Logout" }).waitFor();
           await bearer.locator("button.btn-done").click();
           const op = page.locator(".opblock-get", {
-            has: page.locator('.opblock-summary-path[data-path="/api/v2/logs"]'),
+            has: page.locator('.opblock-summary-path[data-path="/api/v3/logs"]'),
           });
           await op.locator(".opblock-summary").first().click();
           await op.locator("button.try-out__btn").click();

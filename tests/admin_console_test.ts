@@ -1,7 +1,7 @@
 /**
  * The console in-process: pages are public shells without data, fragments need a token of an
  * admin or viewer, a viewer's fragments carry no write control and the API refuses the writes
- * anyway, and GET /api/v2/status reports the queue.
+ * anyway, and GET /api/v3/status reports the queue.
  */
 import assert from "node:assert/strict";
 import { createSubmissionsApp, DATA_SET, ORG_UNIT } from "./support/submissions.ts";
@@ -151,7 +151,7 @@ dbTest(
 );
 
 dbTest(
-  "GET /api/v2/status: queue depth, oldest waiting, hourly outcomes; the page draws it",
+  "GET /api/v3/status: queue depth, oldest waiting, hourly outcomes; the page draws it",
   async () => {
     const db = await createTestDb("admin_status");
     try {
@@ -161,10 +161,10 @@ dbTest(
       await db.sql`update deliveries set status = 'dead' where submission_id = ${ids[2]}`;
       const { viewer, submitter } = t.users;
       assert.equal(
-        (await t.app.request("/api/v2/status", { headers: submitter.headers.token })).status,
+        (await t.app.request("/api/v3/status", { headers: submitter.headers.token })).status,
         403,
       );
-      const res = await t.app.request("/api/v2/status", { headers: viewer.headers.token });
+      const res = await t.app.request("/api/v3/status", { headers: viewer.headers.token });
       assert.equal(res.status, 200);
       const s = await res.json();
       assert.deepEqual(s.queue.byStatus, {
@@ -184,11 +184,11 @@ dbTest(
       assert.equal(s.dhis2.error, "no DHIS2 base URL is configured");
       assert.equal(s.circuitBreakers.known, false);
 
-      const counts = await t.app.request("/api/v2/status/submissions?period=202602", {
+      const counts = await t.app.request("/api/v3/status/submissions?period=202602", {
         headers: viewer.headers.token,
       });
       assert.equal((await counts.json()).byStatus.delivered, 1);
-      const bad = await t.app.request("/api/v2/status/submissions?status=nope", {
+      const bad = await t.app.request("/api/v3/status/submissions?status=nope", {
         headers: viewer.headers.token,
       });
       assert.equal(bad.status, 422);

@@ -85,7 +85,7 @@ dbTest("user create / list / reset-password read the password from stdin", async
     assert.match(again.stderr, /already imported/);
     const t = await createTestApp(db);
     try {
-      const res = await t.app.request("/api/v2/users", {
+      const res = await t.app.request("/api/v3/users", {
         headers: { Authorization: `Token ${legacy}` },
       });
       assert.equal(res.status, 200);
@@ -125,7 +125,7 @@ dbTest(
       },
     });
     try {
-      const base = `http://127.0.0.1:${portFrom(await serve.waitFor(/"listening"/))}/api/v2`;
+      const base = `http://127.0.0.1:${portFrom(await serve.waitFor(/"listening"/))}/api/v3`;
       // curl -u admin:… -X POST …/users/getToken
       const login = await fetch(`${base}/users/getToken`, {
         method: "POST",
@@ -184,7 +184,7 @@ dbTest(
       const line = await first.waitFor(/generated password/);
       const password = /generated password (\S+) ;/.exec(line)![1];
       const port = portFrom(await first.waitFor(/"listening"/));
-      const login = await fetch(`http://127.0.0.1:${port}/api/v2/users/getToken`, {
+      const login = await fetch(`http://127.0.0.1:${port}/api/v3/users/getToken`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ username: "admin", password }),

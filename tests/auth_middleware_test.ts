@@ -9,7 +9,7 @@ import { createTestDb, dbTest } from "./support/pg.ts";
 function withProbe(t: TestApp) {
   const probe = secureRoute({
     method: "get",
-    path: "/api/v2/probe",
+    path: "/api/v3/probe",
     roles: ["admin", "submitter", "viewer"],
     responses: {
       200: {
@@ -31,7 +31,7 @@ dbTest(
       for (const role of ["admin", "submitter", "viewer"] as const) {
         const u = t.users[role];
         for (const scheme of ["bearer", "token", "basic"] as const) {
-          const res = await t.app.request("/api/v2/probe", { headers: u.headers[scheme] });
+          const res = await t.app.request("/api/v3/probe", { headers: u.headers[scheme] });
           assert.equal(res.status, 200, `${role} ${scheme}`);
           const p = await res.json();
           assert.deepEqual(
@@ -52,7 +52,7 @@ dbTest(
         { Authorization: "Digest abc" },
       ];
       for (const headers of bad) {
-        const res = await t.app.request("/api/v2/probe", { headers });
+        const res = await t.app.request("/api/v3/probe", { headers });
         assert.equal(res.status, 401, JSON.stringify(headers));
         assert.equal(res.headers.get("www-authenticate"), WWW_AUTHENTICATE);
         const body = await res.json();
@@ -60,7 +60,7 @@ dbTest(
       }
       // Old clients put what getToken gave them (a JWT now) in a Token header: still accepted.
       const jwtAsToken = t.users.viewer.headers.bearer.Authorization.replace("Bearer", "Token");
-      const old = await t.app.request("/api/v2/probe", { headers: { Authorization: jwtAsToken } });
+      const old = await t.app.request("/api/v3/probe", { headers: { Authorization: jwtAsToken } });
       assert.equal(old.status, 200);
       assert.equal((await old.json()).uid, t.users.viewer.uid);
 
@@ -71,7 +71,7 @@ dbTest(
         60,
         new Date(Date.now() - 3600_000),
       );
-      const expired = await t.app.request("/api/v2/probe", {
+      const expired = await t.app.request("/api/v3/probe", {
         headers: { Authorization: `Bearer ${token}` },
       });
       assert.equal(expired.status, 401);
@@ -89,14 +89,14 @@ dbTest("a token's source_name overrides the user's; a deactivated user is refuse
   try {
     const u = t.users.submitter;
     await db.sql`update users set source_name = 'district_a' where id = ${u.id}`;
-    let p = await (await t.app.request("/api/v2/probe", { headers: u.headers.basic })).json();
+    let p = await (await t.app.request("/api/v3/probe", { headers: u.headers.basic })).json();
     assert.equal(p.sourceName, "district_a");
     await db.sql`update api_tokens set source_name = 'lab_b' where id = ${u.apiTokenId}`;
-    p = await (await t.app.request("/api/v2/probe", { headers: u.headers.token })).json();
+    p = await (await t.app.request("/api/v3/probe", { headers: u.headers.token })).json();
     assert.equal(p.sourceName, "lab_b");
     await db.sql`update users set is_active = false where id = ${u.id}`;
     for (const scheme of ["bearer", "token", "basic"] as const) {
-      const res = await t.app.request("/api/v2/probe", { headers: u.headers[scheme] });
+      const res = await t.app.request("/api/v3/probe", { headers: u.headers[scheme] });
       assert.equal(res.status, 401, scheme);
       assert.match((await res.json()).error.message, /deactivated/);
     }
@@ -112,7 +112,7 @@ dbTest("concurrent requests with the same new credential verify it once", async 
   try {
     const headers = basicHeader(t.users.viewer.username, "not-the-password-1");
     const results = await Promise.all(
-      Array.from({ length: 16 }, () => t.app.request("/api/v2/probe", { headers })),
+      Array.from({ length: 16 }, () => t.app.request("/api/v3/probe", { headers })),
     );
     assert.deepEqual(results.map((r) => r.status), Array(16).fill(401));
     const rows = await db.sql`select kind, failures from login_throttle order by kind`;

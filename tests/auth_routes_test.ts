@@ -51,48 +51,48 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/status": PUBLIC,
 
   // Getting a credential.
-  "POST /api/v2/users/getToken": PUBLIC,
-  "POST /api/v2/users/refreshToken": PUBLIC,
-  "POST /api/v2/users/logout": only(ANYONE),
-  "GET /api/v2/test2": only(ANYONE),
+  "POST /api/v3/users/getToken": PUBLIC,
+  "POST /api/v3/users/refreshToken": PUBLIC,
+  "POST /api/v3/users/logout": only(ANYONE),
+  "GET /api/v3/test2": only(ANYONE),
 
   // Users and their API tokens.
-  "POST /api/v2/user": only(ADMIN),
-  "POST /api/v2/users": only(ADMIN),
-  "GET /api/v2/users": only(ADMIN),
-  "GET /api/v2/users/{uid}": only(ADMIN, true),
-  "PUT /api/v2/users/{uid}": only(ADMIN, true),
-  "DELETE /api/v2/users/{uid}": only(ADMIN),
-  "POST /api/v2/users/{uid}/tokens": only(ADMIN, true),
-  "GET /api/v2/users/{uid}/tokens": only(ADMIN, true),
-  "PUT /api/v2/users/{uid}/tokens/{id}": only(ADMIN),
-  "DELETE /api/v2/users/{uid}/tokens/{id}": only(ADMIN, true),
+  "POST /api/v3/user": only(ADMIN),
+  "POST /api/v3/users": only(ADMIN),
+  "GET /api/v3/users": only(ADMIN),
+  "GET /api/v3/users/{uid}": only(ADMIN, true),
+  "PUT /api/v3/users/{uid}": only(ADMIN, true),
+  "DELETE /api/v3/users/{uid}": only(ADMIN),
+  "POST /api/v3/users/{uid}/tokens": only(ADMIN, true),
+  "GET /api/v3/users/{uid}/tokens": only(ADMIN, true),
+  "PUT /api/v3/users/{uid}/tokens/{id}": only(ADMIN),
+  "DELETE /api/v3/users/{uid}/tokens/{id}": only(ADMIN, true),
 
   // Submissions and their log.
-  "POST /api/v2/aggregate": only(SUBMITTERS),
-  "GET /api/v2/logs": only(ANYONE),
-  "GET /api/v2/logs/{id}": only(ANYONE),
-  "DELETE /api/v2/logs/{id}": only(ADMIN),
-  "DELETE /api/v2/logs/purge": only(ADMIN),
-  "POST /api/v2/logs/requeue": only(ADMIN),
-  "POST /api/v2/logs/{id}/requeue": only(ADMIN),
-  "GET /api/v2/aggregate/reenqueue/{task_id}": only(ADMIN),
-  "POST /api/v2/aggregate/reenqueue/{task_id}": only(ADMIN),
-  "POST /api/v2/aggregate/reenqueue/batch": only(ADMIN),
-  "GET /api/v2/status": only(READERS),
-  "GET /api/v2/status/submissions": only(READERS),
+  "POST /api/v3/aggregate": only(SUBMITTERS),
+  "GET /api/v3/logs": only(ANYONE),
+  "GET /api/v3/logs/{id}": only(ANYONE),
+  "DELETE /api/v3/logs/{id}": only(ADMIN),
+  "DELETE /api/v3/logs/purge": only(ADMIN),
+  "POST /api/v3/logs/requeue": only(ADMIN),
+  "POST /api/v3/logs/{id}/requeue": only(ADMIN),
+  "GET /api/v3/aggregate/reenqueue/{task_id}": only(ADMIN),
+  "POST /api/v3/aggregate/reenqueue/{task_id}": only(ADMIN),
+  "POST /api/v3/aggregate/reenqueue/batch": only(ADMIN),
+  "GET /api/v3/status": only(READERS),
+  "GET /api/v3/status/submissions": only(READERS),
 
   // Mappings.
-  "GET /api/v2/mappings": only(ANYONE),
-  "GET /api/v2/mappings/{uid}": only(ANYONE),
-  "GET /api/v2/mappings/export/csv": only(ANYONE),
-  "GET /api/v2/mappings/export/excel": only(ANYONE),
-  "GET /api/v2/mappings/export/excel-template": only(ANYONE),
-  "POST /api/v2/mappings": only(ADMIN),
-  "PUT /api/v2/mappings/{uid}": only(ADMIN),
-  "DELETE /api/v2/mappings/{uid}": only(ADMIN),
-  "POST /api/v2/mappings/import/csv": only(ADMIN),
-  "POST /api/v2/mappings/import/excel": only(ADMIN),
+  "GET /api/v3/mappings": only(ANYONE),
+  "GET /api/v3/mappings/{uid}": only(ANYONE),
+  "GET /api/v3/mappings/export/csv": only(ANYONE),
+  "GET /api/v3/mappings/export/excel": only(ANYONE),
+  "GET /api/v3/mappings/export/excel-template": only(ANYONE),
+  "POST /api/v3/mappings": only(ADMIN),
+  "PUT /api/v3/mappings/{uid}": only(ADMIN),
+  "DELETE /api/v3/mappings/{uid}": only(ADMIN),
+  "POST /api/v3/mappings/import/csv": only(ADMIN),
+  "POST /api/v3/mappings/import/excel": only(ADMIN),
 
   // The console's fragments: readers see them; a write is refused to a viewer by the API the
   // fragment calls as that user.
@@ -107,7 +107,7 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/f/mappings/list": only(READERS),
   "GET /admin/f/mappings/tools": only(READERS),
   "POST /admin/f/mappings/import": only(ADMIN),
-  // A viewer gets a page saying users need an admin; it reads nothing from /api/v2/users.
+  // A viewer gets a page saying users need an admin; it reads nothing from /api/v3/users.
   "GET /admin/f/users/list": only(READERS),
   "GET /admin/f/users/new": only(READERS),
   "POST /admin/f/users": only(ADMIN),
@@ -120,31 +120,31 @@ const POLICY: Record<string, Policy> = {
 
 /** Exact status for an allowed caller making the harmless call, where it is known. */
 const EXACT: Record<string, number> = {
-  "POST /api/v2/user": 422, // {} has no username
-  "POST /api/v2/users/logout": 422, // {} has no refreshToken
-  "POST /api/v2/users": 422,
-  "GET /api/v2/users": 200,
-  "GET /api/v2/test2": 200,
-  "GET /api/v2/users/{uid}": 404,
-  "PUT /api/v2/users/{uid}": 404, // {} is a valid partial update, of nobody
-  "DELETE /api/v2/users/{uid}": 404,
-  "POST /api/v2/users/{uid}/tokens": 422, // {} has no name
-  "GET /api/v2/users/{uid}/tokens": 404,
-  "PUT /api/v2/users/{uid}/tokens/{id}": 404,
-  "DELETE /api/v2/users/{uid}/tokens/{id}": 404,
-  "DELETE /api/v2/logs/purge": 422, // no filter: refuses to purge everything by accident
-  "GET /api/v2/logs": 200,
-  "GET /api/v2/status": 200,
+  "POST /api/v3/user": 422, // {} has no username
+  "POST /api/v3/users/logout": 422, // {} has no refreshToken
+  "POST /api/v3/users": 422,
+  "GET /api/v3/users": 200,
+  "GET /api/v3/test2": 200,
+  "GET /api/v3/users/{uid}": 404,
+  "PUT /api/v3/users/{uid}": 404, // {} is a valid partial update, of nobody
+  "DELETE /api/v3/users/{uid}": 404,
+  "POST /api/v3/users/{uid}/tokens": 422, // {} has no name
+  "GET /api/v3/users/{uid}/tokens": 404,
+  "PUT /api/v3/users/{uid}/tokens/{id}": 404,
+  "DELETE /api/v3/users/{uid}/tokens/{id}": 404,
+  "DELETE /api/v3/logs/purge": 422, // no filter: refuses to purge everything by accident
+  "GET /api/v3/logs": 200,
+  "GET /api/v3/status": 200,
   "GET /health": 200,
 };
 
 /** The same routes about the caller's own account (`self`), harmless again. */
 const EXACT_SELF: Record<string, number> = {
-  "GET /api/v2/users/{uid}": 200,
-  "PUT /api/v2/users/{uid}": 200,
-  "POST /api/v2/users/{uid}/tokens": 422,
-  "GET /api/v2/users/{uid}/tokens": 200,
-  "DELETE /api/v2/users/{uid}/tokens/{id}": 404,
+  "GET /api/v3/users/{uid}": 200,
+  "PUT /api/v3/users/{uid}": 200,
+  "POST /api/v3/users/{uid}/tokens": 422,
+  "GET /api/v3/users/{uid}/tokens": 200,
+  "DELETE /api/v3/users/{uid}/tokens/{id}": 404,
 };
 
 /**

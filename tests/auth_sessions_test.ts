@@ -15,14 +15,14 @@ async function post(t: TestApp, path: string, body?: unknown, headers = {}) {
 }
 
 const refresh = (t: TestApp, refreshToken: string) =>
-  post(t, "/api/v2/users/refreshToken", { refreshToken });
+  post(t, "/api/v3/users/refreshToken", { refreshToken });
 
 dbTest("getToken with a Basic header or a JSON body returns a working Bearer pair", async () => {
   const db = await createTestDb("auth_login");
   const t = await createTestApp(db);
   try {
     const u = t.users.submitter;
-    const viaBody = await post(t, "/api/v2/users/getToken", {
+    const viaBody = await post(t, "/api/v3/users/getToken", {
       username: u.username,
       password: u.password,
     });
@@ -47,7 +47,7 @@ dbTest("getToken with a Basic header or a JSON body returns a working Bearer pai
 
     const viaBasic = await post(
       t,
-      "/api/v2/users/getToken",
+      "/api/v3/users/getToken",
       undefined,
       basicHeader(
         u.username.toUpperCase(), // usernames are case-insensitive
@@ -56,30 +56,30 @@ dbTest("getToken with a Basic header or a JSON body returns a working Bearer pai
     );
     assert.equal(viaBasic.status, 201);
 
-    const me = await t.app.request(`/api/v2/users/${u.uid}`, {
+    const me = await t.app.request(`/api/v3/users/${u.uid}`, {
       headers: { Authorization: `Bearer ${viaBasic.body.token}` },
     });
     assert.equal(me.status, 200);
     assert.equal((await me.json()).username, u.username);
 
-    const wrong = await post(t, "/api/v2/users/getToken", {
+    const wrong = await post(t, "/api/v3/users/getToken", {
       username: u.username,
       password: "not-the-password",
     });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error.message, "invalid username or password");
-    const nobody = await post(t, "/api/v2/users/getToken", {
+    const nobody = await post(t, "/api/v3/users/getToken", {
       username: "nobody_here",
       password: "whatever-it-is",
     });
     assert.equal(nobody.status, 401);
     assert.equal(nobody.body.error.message, "invalid username or password");
-    const none = await t.app.request("/api/v2/users/getToken", { method: "POST" });
+    const none = await t.app.request("/api/v3/users/getToken", { method: "POST" });
     assert.equal(none.status, 401);
     assert.match((await none.json()).error.message, /Basic header or a JSON body/);
-    const empty = await post(t, "/api/v2/users/getToken");
+    const empty = await post(t, "/api/v3/users/getToken");
     assert.equal(empty.status, 400, "an empty body labelled JSON is malformed JSON");
-    const missing = await post(t, "/api/v2/users/getToken", { username: u.username });
+    const missing = await post(t, "/api/v3/users/getToken", { username: u.username });
     assert.equal(missing.status, 422);
     assert.deepEqual(missing.body.error.details.map((d: { field: string }) => d.field), [
       "password",
@@ -95,7 +95,7 @@ dbTest("refresh rotates; replaying a used refresh token revokes the whole family
   const t = await createTestApp(db);
   try {
     const u = t.users.viewer;
-    const login = await post(t, "/api/v2/users/getToken", {
+    const login = await post(t, "/api/v3/users/getToken", {
       username: u.username,
       password: u.password,
     });
@@ -107,7 +107,7 @@ dbTest("refresh rotates; replaying a used refresh token revokes the whole family
     assert.notEqual(second.body.token, login.body.token);
 
     // A second, independent login is a different family and must survive the revocation.
-    const other = await post(t, "/api/v2/users/getToken", {
+    const other = await post(t, "/api/v3/users/getToken", {
       username: u.username,
       password: u.password,
     });
@@ -141,7 +141,7 @@ dbTest(
     const t = await createTestApp(db);
     try {
       const u = t.users.viewer;
-      const login = await post(t, "/api/v2/users/getToken", {
+      const login = await post(t, "/api/v3/users/getToken", {
         username: u.username,
         password: u.password,
       });
@@ -154,7 +154,7 @@ dbTest(
       assert.equal(late.status, 401);
       assert.equal(late.body.error.message, "refresh token revoked");
       // A login after the change works at once, and so does its refresh.
-      const again = await post(t, "/api/v2/users/getToken", {
+      const again = await post(t, "/api/v3/users/getToken", {
         username: u.username,
         password: u.password,
       });
@@ -171,7 +171,7 @@ dbTest("logout revokes the login's refresh family, only the caller's own", async
   const t = await createTestApp(db);
   try {
     const login = (u: { username: string; password: string }) =>
-      post(t, "/api/v2/users/getToken", { username: u.username, password: u.password });
+      post(t, "/api/v3/users/getToken", { username: u.username, password: u.password });
     const mine = await login(t.users.viewer);
     const rotated = await refresh(t, mine.body.refreshToken);
     const keep = await login(t.users.viewer); // another login (another tab) of the same user
@@ -179,13 +179,13 @@ dbTest("logout revokes the login's refresh family, only the caller's own", async
     const bearer = { Authorization: `Bearer ${rotated.body.token}` };
 
     // Someone else's refresh token: nothing happens to it.
-    const foreign = await post(t, "/api/v2/users/logout", {
+    const foreign = await post(t, "/api/v3/users/logout", {
       refreshToken: theirs.body.refreshToken,
     }, bearer);
     assert.deepEqual(foreign.body, { message: "Signed out", revoked: 0 });
     assert.equal((await refresh(t, theirs.body.refreshToken)).status, 201);
 
-    const out = await post(t, "/api/v2/users/logout", {
+    const out = await post(t, "/api/v3/users/logout", {
       refreshToken: rotated.body.refreshToken,
     }, bearer);
     assert.equal(out.status, 200);
@@ -196,7 +196,7 @@ dbTest("logout revokes the login's refresh family, only the caller's own", async
     assert.equal((await refresh(t, keep.body.refreshToken)).status, 201, "other logins stay");
 
     assert.equal(
-      (await post(t, "/api/v2/users/logout", { refreshToken: "x" })).status,
+      (await post(t, "/api/v3/users/logout", { refreshToken: "x" })).status,
       401,
       "needs a credential",
     );
@@ -219,7 +219,7 @@ dbTest(
         900,
         new Date(Date.now() - 901_000),
       );
-      const res = await t.app.request("/api/v2/users", {
+      const res = await t.app.request("/api/v3/users", {
         headers: { Authorization: `Bearer ${token}` },
       });
       assert.equal(res.status, 401);
@@ -231,14 +231,14 @@ dbTest(
         { sub: u.uid, username: u.username, role: "admin" },
         900,
       );
-      const res2 = await t.app.request("/api/v2/users", {
+      const res2 = await t.app.request("/api/v3/users", {
         headers: { Authorization: `Bearer ${forged}` },
       });
       assert.equal(res2.status, 401);
       assert.equal((await res2.json()).error.message, "access token invalid");
 
       const v = t.users.viewer;
-      const login = await post(t, "/api/v2/users/getToken", {
+      const login = await post(t, "/api/v3/users/getToken", {
         username: v.username,
         password: v.password,
       });
@@ -249,18 +249,18 @@ dbTest(
       assert.equal(expired.body.error.message, "refresh token expired");
 
       const s = t.users.submitter;
-      const sLogin = await post(t, "/api/v2/users/getToken", {
+      const sLogin = await post(t, "/api/v3/users/getToken", {
         username: s.username,
         password: s.password,
       });
-      const del = await t.app.request(`/api/v2/users/${s.uid}`, {
+      const del = await t.app.request(`/api/v3/users/${s.uid}`, {
         method: "DELETE",
         headers: u.headers.token,
       });
       assert.equal(del.status, 200);
       assert.equal((await del.json()).isActive, false);
       assert.equal((await refresh(t, sLogin.body.refreshToken)).status, 401);
-      const denied = await post(t, "/api/v2/users/getToken", {
+      const denied = await post(t, "/api/v3/users/getToken", {
         username: s.username,
         password: s.password,
       });
@@ -279,7 +279,7 @@ dbTest("login, refresh, token creation and use leave no secret in any log line",
   try {
     const a = t.users.admin;
     const secrets: string[] = [a.password, a.apiToken, t.users.viewer.password];
-    const login = await post(t, "/api/v2/users/getToken", {
+    const login = await post(t, "/api/v3/users/getToken", {
       username: a.username,
       password: a.password,
     });
@@ -289,21 +289,21 @@ dbTest("login, refresh, token creation and use leave no secret in any log line",
     await refresh(t, login.body.refreshToken); // reuse: logged as a warning
     const made = await post(
       t,
-      `/api/v2/users/${a.uid}/tokens`,
+      `/api/v3/users/${a.uid}/tokens`,
       { name: "bridge" },
       { Authorization: `Bearer ${rotated.body.token}` },
     );
     assert.equal(made.status, 201);
     secrets.push(made.body.token);
     assert.equal(
-      (await t.app.request("/api/v2/users", {
+      (await t.app.request("/api/v3/users", {
         headers: { Authorization: `Token ${made.body.token}` },
       })).status,
       200,
     );
     // Failed logins with passwords that look like secrets, by body and by Basic header.
-    await post(t, "/api/v2/users/getToken", { username: a.username, password: "Wrong-Secret-1" });
-    await t.app.request("/api/v2/users", {
+    await post(t, "/api/v3/users/getToken", { username: a.username, password: "Wrong-Secret-1" });
+    await t.app.request("/api/v3/users", {
       headers: basicHeader(t.users.viewer.username, "Wrong-Secret-2"),
     });
     secrets.push("Wrong-Secret-1", "Wrong-Secret-2");

@@ -10,7 +10,7 @@ import { basicHeader, createTestApp, type TestApp } from "./support/app.ts";
 import { createTestDb, dbTest, type TestDb } from "./support/pg.ts";
 
 const login = (t: TestApp, username: string, password: string, address: string) =>
-  t.app.request("/api/v2/users/getToken", {
+  t.app.request("/api/v3/users/getToken", {
     method: "POST",
     headers: { ...basicHeader(username, password), "X-Forwarded-For": address },
   });
@@ -326,7 +326,7 @@ dbTest(
       // Signed in with Basic and the password of the moment: a password change ends access
       // tokens and API tokens issued before it. Basic is checked once, then cached.
       const put = (signIn: string, currentPassword: string, password: string) =>
-        t.app.request(`/api/v2/users/${v.uid}`, {
+        t.app.request(`/api/v3/users/${v.uid}`, {
           method: "PUT",
           headers: { ...basicHeader(v.username, signIn), "Content-Type": "application/json" },
           body: JSON.stringify({ password, currentPassword }),

@@ -11,7 +11,7 @@ Deno.test("slow-down delays: none for a first typo, doubling, capped at 4 s", ()
 });
 
 const login = (t: TestApp, username: string, password: string, address = "203.0.113.7") =>
-  t.app.request("/api/v2/users/getToken", {
+  t.app.request("/api/v3/users/getToken", {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-Forwarded-For": address },
     body: JSON.stringify({ username, password }),
@@ -40,7 +40,7 @@ dbTest(
       const body = await locked.json();
       assert.equal(body.error.code, "too_many_requests");
       // Basic on any route is a password login too, and is locked the same way.
-      const basic = await t.app.request("/api/v2/users", {
+      const basic = await t.app.request("/api/v3/users", {
         headers: { ...basicHeader(v.username, v.password), "X-Forwarded-For": "198.51.100.98" },
       });
       assert.equal(basic.status, 429);
@@ -110,7 +110,7 @@ dbTest(
         remoteAddr: { transport: "tcp", hostname, port: 5555 },
       });
       const attempt = (peer: string, forwarded: string, i: number) =>
-        t.app.request("/api/v2/users/getToken", {
+        t.app.request("/api/v3/users/getToken", {
           method: "POST",
           headers: { "Content-Type": "application/json", "X-Forwarded-For": forwarded },
           body: JSON.stringify({ username: `guess_${i}`, password: "some-password-1" }),

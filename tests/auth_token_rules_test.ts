@@ -29,7 +29,7 @@ async function call(
 }
 
 async function login(t: TestApp, username: string, password: string) {
-  const r = await call(t, "POST", "/api/v2/users/getToken", {}, { username, password });
+  const r = await call(t, "POST", "/api/v3/users/getToken", {}, { username, password });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return r.body as { token: string; refreshToken: string };
 }
@@ -41,7 +41,7 @@ dbTest("creating an API token needs the password or a login less than 5 minutes 
   const t = await createTestApp(db);
   try {
     const s = t.users.submitter;
-    const path = `/api/v2/users/${s.uid}/tokens`;
+    const path = `/api/v3/users/${s.uid}/tokens`;
     // The test users' access tokens carry no login time: like one obtained by refreshing a
     // login made long ago, or stolen from a browser.
     const stale = await call(t, "POST", path, s.headers.bearer, { name: "minted" });
@@ -72,7 +72,7 @@ dbTest("creating an API token needs the password or a login less than 5 minutes 
     assert.equal(typeof decodeJwt(fresh.token).auth_time, "number");
     assert.equal((await call(t, "POST", path, bearer(fresh.token), { name: "f" })).status, 201);
     // ... and so may the access token refreshed from it: the login time is the family's.
-    const refreshed = await call(t, "POST", "/api/v2/users/refreshToken", {}, {
+    const refreshed = await call(t, "POST", "/api/v3/users/refreshToken", {}, {
       refreshToken: fresh.refreshToken,
     });
     assert.equal(refreshed.status, 201);
@@ -119,7 +119,7 @@ dbTest("every API token expires, at most auth.token_max_lifetime_days away", asy
   try {
     assert.equal(t.config.auth.token_max_lifetime_days, 30);
     const s = t.users.submitter;
-    const path = `/api/v2/users/${s.uid}/tokens`;
+    const path = `/api/v3/users/${s.uid}/tokens`;
     for (const body of [{ name: "default" }, { name: "null", expires: null }]) {
       const before = Date.now();
       const r = await call(t, "POST", path, s.headers.basic, body);
@@ -142,7 +142,7 @@ dbTest("every API token expires, at most auth.token_max_lifetime_days away", asy
     // An expired token is refused with 401.
     await db.sql`update api_tokens set expires = now() - interval '1 second'
                  where id = ${ten.body.id}`;
-    const expired = await call(t, "GET", `/api/v2/users/${s.uid}`, {
+    const expired = await call(t, "GET", `/api/v3/users/${s.uid}`, {
       Authorization: `Token ${ten.body.token}`,
     });
     assert.equal(expired.status, 401);
@@ -166,7 +166,7 @@ dbTest(
     try {
       const s = t.users.submitter;
       const a = t.users.admin;
-      const me = `/api/v2/users/${s.uid}`;
+      const me = `/api/v3/users/${s.uid}`;
       const works = async (headers: Record<string, string>) =>
         (await call(t, "GET", me, headers)).status;
       assert.equal(await works(s.headers.token), 200); // cached from here on
@@ -226,7 +226,7 @@ dbTest("an access token from the same second as a password change stops working"
   const t = await createTestApp(db);
   try {
     const v = t.users.viewer;
-    const me = `/api/v2/users/${v.uid}`;
+    const me = `/api/v3/users/${v.uid}`;
     let password = v.password;
     for (let i = 0; i < 3; i++) {
       // From the start of a wall-clock second, so the login and the change usually share it.

@@ -28,7 +28,7 @@ dbTest(
     const t = await createTestApp(db);
     const admin = t.users.admin.headers.bearer;
     try {
-      const old = await call(t, "POST", "/api/v2/user", admin, {
+      const old = await call(t, "POST", "/api/v3/user", admin, {
         username: "hmis_bridge",
         password: "long enough passphrase",
         firstName: "HMIS",
@@ -46,7 +46,7 @@ dbTest(
       assert.equal(old.body.firstName, "HMIS");
       assert.equal(old.body.sourceName, "default");
 
-      const plain = await call(t, "POST", "/api/v2/users", admin, {
+      const plain = await call(t, "POST", "/api/v3/users", admin, {
         username: "lab_system",
         password: "another long passphrase",
         sourceName: "lab",
@@ -55,7 +55,7 @@ dbTest(
       assert.equal(plain.body.role, "submitter", "the default role");
       assert.equal(plain.body.sourceName, "lab");
 
-      const weak = await call(t, "POST", "/api/v2/users", admin, {
+      const weak = await call(t, "POST", "/api/v3/users", admin, {
         username: "weakling",
         password: "weakling1",
       });
@@ -67,14 +67,14 @@ dbTest(
       ]);
       assert.match(weak.body.error.message, /password is too weak: it must be at least 10/);
 
-      const common = await call(t, "POST", "/api/v2/users", admin, {
+      const common = await call(t, "POST", "/api/v3/users", admin, {
         username: "commoner",
         password: "password123",
       });
       assert.equal(common.status, 422);
       assert.match(common.body.error.message, /most commonly used/);
 
-      const contradiction = await call(t, "POST", "/api/v2/users", admin, {
+      const contradiction = await call(t, "POST", "/api/v3/users", admin, {
         username: "confused",
         password: "long enough passphrase",
         isAdminUser: true,
@@ -83,13 +83,13 @@ dbTest(
       assert.equal(contradiction.status, 422);
       assert.equal(contradiction.body.error.details[0].field, "isAdminUser");
 
-      const dup = await call(t, "POST", "/api/v2/users", admin, {
+      const dup = await call(t, "POST", "/api/v3/users", admin, {
         username: "HMIS_Bridge",
         password: "long enough passphrase",
       });
       assert.equal(dup.status, 409, "usernames are unique regardless of case");
 
-      const badName = await call(t, "POST", "/api/v2/users", admin, {
+      const badName = await call(t, "POST", "/api/v3/users", admin, {
         username: "has space",
         password: "long enough passphrase",
       });
@@ -97,39 +97,39 @@ dbTest(
       assert.equal(badName.body.error.details[0].field, "username");
 
       // 3 test users + 2 created above.
-      const all = await call(t, "GET", "/api/v2/users?page_size=2", admin);
+      const all = await call(t, "GET", "/api/v3/users?page_size=2", admin);
       assert.deepEqual(
         { total: all.body.total, page: all.body.page, size: all.body.page_size },
         { total: 5, page: 1, size: 2 },
       );
       assert.equal(all.body.total_pages, 3);
       assert.equal(all.body.items.length, 2);
-      const last = await call(t, "GET", "/api/v2/users?page_size=2&page=3", admin);
+      const last = await call(t, "GET", "/api/v3/users?page_size=2&page=3", admin);
       assert.equal(last.body.items.length, 1);
-      const admins = await call(t, "GET", "/api/v2/users?role=admin", admin);
+      const admins = await call(t, "GET", "/api/v3/users?role=admin", admin);
       assert.deepEqual(
         admins.body.items.map((u: { username: string }) => u.username).sort(),
         [t.users.admin.username, "hmis_bridge"].sort(),
       );
       // The old service's is_admin filter, both ways.
-      const oldAdmins = await call(t, "GET", "/api/v2/users?is_admin=true", admin);
+      const oldAdmins = await call(t, "GET", "/api/v3/users?is_admin=true", admin);
       assert.deepEqual(
         oldAdmins.body.items.map((u: { username: string }) => u.username).sort(),
         [t.users.admin.username, "hmis_bridge"].sort(),
       );
-      const others = await call(t, "GET", "/api/v2/users?is_admin=false", admin);
+      const others = await call(t, "GET", "/api/v3/users?is_admin=false", admin);
       assert.equal(others.body.total, 3);
       assert.ok(others.body.items.every((u: { role: string }) => u.role !== "admin"));
-      const byName = await call(t, "GET", "/api/v2/users?username=LAB_SYSTEM", admin);
+      const byName = await call(t, "GET", "/api/v3/users?username=LAB_SYSTEM", admin);
       assert.deepEqual(byName.body.items.map((u: { uid: string }) => u.uid), [plain.body.uid]);
-      const byEmail = await call(t, "GET", "/api/v2/users?email=hmis@example.org", admin);
+      const byEmail = await call(t, "GET", "/api/v3/users?email=hmis@example.org", admin);
       assert.equal(byEmail.body.total, 1);
-      const byUid = await call(t, "GET", `/api/v2/users?uid=${plain.body.uid}`, admin);
+      const byUid = await call(t, "GET", `/api/v3/users?uid=${plain.body.uid}`, admin);
       assert.equal(byUid.body.total, 1);
-      await call(t, "DELETE", `/api/v2/users/${plain.body.uid}`, admin);
-      const inactive = await call(t, "GET", "/api/v2/users?is_active=false", admin);
+      await call(t, "DELETE", `/api/v3/users/${plain.body.uid}`, admin);
+      const inactive = await call(t, "GET", "/api/v3/users?is_active=false", admin);
       assert.deepEqual(inactive.body.items.map((u: { uid: string }) => u.uid), [plain.body.uid]);
-      const badFilter = await call(t, "GET", "/api/v2/users?is_active=maybe", admin);
+      const badFilter = await call(t, "GET", "/api/v3/users?is_active=maybe", admin);
       assert.equal(badFilter.status, 422);
       assert.equal(badFilter.body.error.details[0].field, "query.is_active");
     } finally {
@@ -146,7 +146,7 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
   try {
     const v = t.users.viewer;
     const put = (headers: Record<string, string>, body: unknown, uid = v.uid) =>
-      call(t, "PUT", `/api/v2/users/${uid}`, headers, body);
+      call(t, "PUT", `/api/v3/users/${uid}`, headers, body);
 
     const r1 = await put(admin, { firstName: "Vera", email: "vera@example.org" });
     assert.equal(r1.status, 200);
@@ -171,9 +171,9 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
     // Nor anybody else's.
     const other = await put(v.headers.bearer, { firstName: "X" }, t.users.submitter.uid);
     assert.equal(other.status, 403);
-    const peek = await call(t, "GET", `/api/v2/users/${t.users.admin.uid}`, v.headers.bearer);
+    const peek = await call(t, "GET", `/api/v3/users/${t.users.admin.uid}`, v.headers.bearer);
     assert.equal(peek.status, 403);
-    assert.equal((await call(t, "GET", `/api/v2/users/${v.uid}`, v.headers.bearer)).status, 200);
+    assert.equal((await call(t, "GET", `/api/v3/users/${v.uid}`, v.headers.bearer)).status, 200);
 
     // Own password: needs the current one, and the new one must pass the policy.
     const noCurrent = await put(v.headers.basic, { password: "a brand new passphrase" });
@@ -188,10 +188,10 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
     });
     assert.equal(changed.status, 200);
     // The old password stops at once on this process (its cache entry is dropped) ...
-    const stale = await call(t, "GET", `/api/v2/users/${v.uid}`, v.headers.basic);
+    const stale = await call(t, "GET", `/api/v3/users/${v.uid}`, v.headers.basic);
     assert.equal(stale.status, 401);
     const fresh = basicHeader(v.username, "a brand new passphrase");
-    assert.equal((await call(t, "GET", `/api/v2/users/${v.uid}`, fresh)).status, 200);
+    assert.equal((await call(t, "GET", `/api/v3/users/${v.uid}`, fresh)).status, 200);
     // ... and so do access tokens issued before the change.
     const { token: before } = await signAccessToken(
       t.deps.auth.key,
@@ -199,20 +199,20 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
       900,
       new Date(Date.now() - 5000),
     );
-    const oldJwt = await call(t, "GET", `/api/v2/users/${v.uid}`, {
+    const oldJwt = await call(t, "GET", `/api/v3/users/${v.uid}`, {
       Authorization: `Bearer ${before}`,
     });
     assert.equal(oldJwt.status, 401);
     assert.match(oldJwt.body.error.message, /before the last password change/);
 
     // The password change revoked the viewer's API token.
-    const revoked = await call(t, "GET", `/api/v2/users/${v.uid}`, v.headers.token);
+    const revoked = await call(t, "GET", `/api/v3/users/${v.uid}`, v.headers.token);
     assert.equal(revoked.status, 401);
     assert.equal(revoked.body.error.message, "API token revoked");
 
     // Role changes apply to cached credentials of this process at once.
     assert.equal((await put(admin, { role: "submitter" })).status, 200);
-    const asSubmitter = await call(t, "GET", "/api/v2/users", fresh);
+    const asSubmitter = await call(t, "GET", "/api/v3/users", fresh);
     assert.equal(asSubmitter.status, 403);
     assert.match(asSubmitter.body.error.message, /you are submitter/);
 
@@ -220,7 +220,7 @@ dbTest("users: partial update, self service, admin-only fields, last admin kept"
     const a = t.users.admin;
     const demote = await put(admin, { role: "viewer" }, a.uid);
     assert.equal(demote.status, 409);
-    const deact = await call(t, "DELETE", `/api/v2/users/${a.uid}`, admin);
+    const deact = await call(t, "DELETE", `/api/v3/users/${a.uid}`, admin);
     assert.equal(deact.status, 409);
     const toNonAdmin = await put(admin, { isAdminUser: false }, a.uid);
     assert.equal(toNonAdmin.status, 422, "isAdminUser: false needs a role to go to");
@@ -239,7 +239,7 @@ dbTest(
     const t = await createTestApp(db, { env: { DHIS2GW_CREDENTIAL_CACHE_TTL: "60" } });
     try {
       const s = t.users.submitter;
-      const path = `/api/v2/users/${s.uid}/tokens`;
+      const path = `/api/v3/users/${s.uid}/tokens`;
       const inAYear = new Date(Date.now() + 360 * 86_400_000).toISOString();
       const made = await call(t, "POST", path, s.headers.basic, {
         name: "HMIS bridge",
@@ -254,7 +254,7 @@ dbTest(
       assert.equal(n, 0, "the secret itself is not stored");
 
       const headers = { Authorization: `Token ${made.body.token}` };
-      assert.equal((await call(t, "GET", `/api/v2/users/${s.uid}`, headers)).status, 200);
+      assert.equal((await call(t, "GET", `/api/v3/users/${s.uid}`, headers)).status, 200);
 
       const listed = await call(t, "GET", path, s.headers.bearer);
       assert.equal(listed.status, 200);
@@ -286,7 +286,7 @@ dbTest(
       });
       assert.equal(past.status, 422);
       assert.equal(past.body.error.details[0].field, "expires");
-      const others = await call(t, "GET", `/api/v2/users/${t.users.viewer.uid}/tokens`, headers);
+      const others = await call(t, "GET", `/api/v3/users/${t.users.viewer.uid}/tokens`, headers);
       assert.equal(others.status, 403);
 
       // An admin manages anyone's tokens and sets the token's source.
@@ -306,7 +306,7 @@ dbTest(
       const revoked = await call(t, "DELETE", `${path}/${made.body.id}`, s.headers.bearer);
       assert.equal(revoked.status, 200);
       assert.ok(revoked.body.revoked);
-      const refused = await call(t, "GET", `/api/v2/users/${s.uid}`, headers);
+      const refused = await call(t, "GET", `/api/v3/users/${s.uid}`, headers);
       assert.equal(refused.status, 401);
       assert.equal(refused.body.error.message, "API token revoked");
       const missing = await call(t, "DELETE", `${path}/${lab.body.id + 1000}`, a);
@@ -314,14 +314,14 @@ dbTest(
       const wrongOwner = await call(
         t,
         "DELETE",
-        `/api/v2/users/${t.users.viewer.uid}/tokens/${lab.body.id}`,
+        `/api/v3/users/${t.users.viewer.uid}/tokens/${lab.body.id}`,
         a,
       );
       assert.equal(wrongOwner.status, 404, "a token id is only found under its own user");
 
       await db.sql`update api_tokens set expires = now() - interval '1 second'
                  where id = ${lab.body.id}`;
-      const expired = await call(t, "GET", `/api/v2/users/${s.uid}`, {
+      const expired = await call(t, "GET", `/api/v3/users/${s.uid}`, {
         Authorization: `Token ${lab.body.token}`,
       });
       assert.equal(expired.status, 401);

@@ -123,7 +123,7 @@ async function check(
   sql: postgres.Sql,
   sim: Awaited<ReturnType<typeof startSimulator>>,
 ) {
-  const api = `${base}/api/v2`;
+  const api = `${base}/api/v3`;
   const sample = await setUpSample(api);
   const t0 = performance.now();
   const { problems, acked, statuses } = await hammer(api, sample);

@@ -24,7 +24,7 @@ dbTest("by default any origin gets its preflight answered and can read answers",
   const db = await createTestDb("cors_default");
   const t = await createTestApp(db);
   try {
-    const pre = await t.app.request("/api/v2/logs", preflight("GET"));
+    const pre = await t.app.request("/api/v3/logs", preflight("GET"));
     assert.equal(pre.status, 204, "a preflight carries no credentials: never 401");
     assert.equal(pre.headers.get("access-control-allow-origin"), "*");
     assert.equal(
@@ -39,11 +39,11 @@ dbTest("by default any origin gets its preflight answered and can read answers",
     assert.equal(pre.headers.get("access-control-allow-credentials"), null);
     assert.match(pre.headers.get("x-request-id")!, /^[0-9a-f-]{36}$/);
 
-    const submit = await t.app.request("/api/v2/aggregate", preflight("POST"));
+    const submit = await t.app.request("/api/v3/aggregate", preflight("POST"));
     assert.equal(submit.status, 204);
     assert.equal(submit.headers.get("access-control-allow-origin"), "*");
 
-    const res = await t.app.request("/api/v2/logs", {
+    const res = await t.app.request("/api/v3/logs", {
       headers: { Origin: DASHBOARD, ...t.users.viewer.headers.token },
     });
     assert.equal(res.status, 200);
@@ -55,7 +55,7 @@ dbTest("by default any origin gets its preflight answered and can read answers",
     );
 
     // The page must be able to read a refusal too, or it sees only a network error.
-    const anon = await t.app.request("/api/v2/logs", { headers: { Origin: DASHBOARD } });
+    const anon = await t.app.request("/api/v3/logs", { headers: { Origin: DASHBOARD } });
     assert.equal(anon.status, 401);
     assert.equal((await anon.json()).error.code, "unauthorized");
     assert.equal(anon.headers.get("access-control-allow-origin"), "*");
@@ -76,14 +76,14 @@ dbTest("a list of origins allows exactly those", async () => {
   });
   try {
     for (const origin of [DASHBOARD, "http://localhost:5173"]) {
-      const pre = await t.app.request("/api/v2/logs", preflight("GET", origin));
+      const pre = await t.app.request("/api/v3/logs", preflight("GET", origin));
       assert.equal(pre.status, 204);
       assert.equal(pre.headers.get("access-control-allow-origin"), origin);
       assert.match(pre.headers.get("vary") ?? "", /Origin/);
     }
-    const other = await t.app.request("/api/v2/logs", preflight("GET", "https://evil.example"));
+    const other = await t.app.request("/api/v3/logs", preflight("GET", "https://evil.example"));
     assert.equal(other.headers.get("access-control-allow-origin"), null);
-    const res = await t.app.request("/api/v2/logs", {
+    const res = await t.app.request("/api/v3/logs", {
       headers: { Origin: "https://evil.example", ...t.users.viewer.headers.token },
     });
     await res.body?.cancel();
@@ -99,7 +99,7 @@ dbTest("an empty list turns CORS off", async () => {
   const db = await createTestDb("cors_off");
   const t = await createTestApp(db, { env: { DHIS2GW_CORS_ORIGINS: "" } });
   try {
-    const pre = await t.app.request("/api/v2/logs", preflight("GET"));
+    const pre = await t.app.request("/api/v3/logs", preflight("GET"));
     assert.equal(pre.status, 401);
     await pre.body?.cancel();
     assert.equal(pre.headers.get("access-control-allow-origin"), null);

@@ -76,7 +76,7 @@ Deno.test({
       const port = portFrom(await api.waitFor(/"msg":"listening"/, 60_000));
       worker = startServe(["serve", "--worker-only"], { env });
       const base = `http://127.0.0.1:${port}`;
-      const sample = await setUpSample(`${base}/api/v2`);
+      const sample = await setUpSample(`${base}/api/v3`);
       await worker.waitFor(/"msg":"worker started"/, 60_000);
 
       const replies: Reply[] = [];
@@ -91,7 +91,7 @@ Deno.test({
         const r: Reply = { i, requestId, phase, sentAt, ms: 0, status: "network" };
         const p = (async () => {
           try {
-            const res = await fetch(`${base}/api/v2/aggregate`, {
+            const res = await fetch(`${base}/api/v3/aggregate`, {
               method: "POST",
               headers: {
                 "Content-Type": "application/json",

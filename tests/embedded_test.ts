@@ -22,7 +22,7 @@ Deno.test({
       const ready = await fetch(`${base}/ready`);
       assert.equal(ready.status, 200);
       assert.deepEqual(await ready.json(), { status: "ready" });
-      const miss = await fetch(`${base}/api/v2/embedded-marker`, {
+      const miss = await fetch(`${base}/api/v3/embedded-marker`, {
         headers: { "X-Request-Id": "marker-1" },
       });
       await miss.body?.cancel();
@@ -55,7 +55,7 @@ Deno.test({
       });
       const rows = await sql`select status from request_log where request_id = 'marker-1'`;
       await sql.end();
-      // /api/v2 authenticates before routing, so the unknown path is a 401 in the audit log.
+      // /api/v3 authenticates before routing, so the unknown path is a 401 in the audit log.
       assert.deepEqual([...rows], [{ status: 401 }]);
       assert.equal((await again.stop("SIGINT")).code, 0);
     } finally {

@@ -169,7 +169,7 @@ dbTest(
       await check("requests", request, (r) => tally.send(t, r), RUNS);
 
       const template = new Uint8Array(
-        await (await t.app.request("/api/v2/mappings/export/excel-template", {
+        await (await t.app.request("/api/v3/mappings/export/excel-template", {
           headers: admin.headers.token,
         })).arrayBuffer(),
       );
@@ -181,7 +181,7 @@ dbTest(
         );
         return {
           method: "POST",
-          url: `/api/v2/mappings/import/${f.endpoint}${f.query ? `?${f.query}` : ""}`,
+          url: `/api/v3/mappings/import/${f.endpoint}${f.query ? `?${f.query}` : ""}`,
           headers: admin.headers.token,
           body: form,
         };

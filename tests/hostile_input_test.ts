@@ -86,19 +86,19 @@ dbTest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels is a 400 on every route
   try {
     const admin = t.users.admin.headers.token;
     const cases: Array<[string, string, Record<string, string>]> = [
-      ["/api/v2/aggregate", deep(10_000), { "Content-Type": "application/json" }],
-      ["/api/v2/aggregate", deep(10_000), {}],
+      ["/api/v3/aggregate", deep(10_000), { "Content-Type": "application/json" }],
+      ["/api/v3/aggregate", deep(10_000), {}],
       [
-        "/api/v2/aggregate",
+        "/api/v3/aggregate",
         JSON.stringify(body({ ANC1: 1 })).replace(/}$/, `,"x":${deep(MAX_JSON_DEPTH)}}`),
         { "Content-Type": "application/json" },
       ],
-      ["/api/v2/logs/requeue", `{"filter":{"q":"x"},"z":${deep(9_000)}}`, {
+      ["/api/v3/logs/requeue", `{"filter":{"q":"x"},"z":${deep(9_000)}}`, {
         "Content-Type": "application/json",
       }],
-      ["/api/v2/logs/requeue", `{"filter":{"q":"x"},"z":${deep(9_000)}}`, {}],
-      ["/api/v2/aggregate/reenqueue/batch", `{"task_ids":${deep(200)}}`, {}],
-      ["/api/v2/users", deep(100_000), { "Content-Type": "application/json" }],
+      ["/api/v3/logs/requeue", `{"filter":{"q":"x"},"z":${deep(9_000)}}`, {}],
+      ["/api/v3/aggregate/reenqueue/batch", `{"task_ids":${deep(200)}}`, {}],
+      ["/api/v3/users", deep(100_000), { "Content-Type": "application/json" }],
     ];
     for (const [path, text, headers] of cases) {
       const res = await t.app.request(path, {
@@ -128,14 +128,14 @@ dbTest("a NUL or a non-UTF-8 byte in a query parameter is a 422 naming it", asyn
   try {
     const viewer = t.users.viewer.headers.token;
     const cases: Array<[string, string]> = [
-      ["/api/v2/logs?q=%00", "q"],
-      ["/api/v2/logs?orgUnit=Ngelehun%00", "orgUnit"],
+      ["/api/v3/logs?q=%00", "q"],
+      ["/api/v3/logs?orgUnit=Ngelehun%00", "orgUnit"],
       // A lone surrogate, UTF-8-style (WTF-8/CESU-8): no valid UTF-8 text.
-      ["/api/v2/logs?q=%ED%A0%80", "q"],
-      ["/api/v2/logs?page=1&q=%ED%A0%80x%00", "q"],
-      ["/api/v2/logs?period=%FF", "period"],
-      ["/api/v2/mappings?code=%00", "code"],
-      ["/api/v2/logs/purge?date=%00", "date"],
+      ["/api/v3/logs?q=%ED%A0%80", "q"],
+      ["/api/v3/logs?page=1&q=%ED%A0%80x%00", "q"],
+      ["/api/v3/logs?period=%FF", "period"],
+      ["/api/v3/mappings?code=%00", "code"],
+      ["/api/v3/logs/purge?date=%00", "date"],
     ];
     for (const [url, field] of cases) {
       const method = url.includes("purge") ? "DELETE" : "GET";
@@ -148,7 +148,7 @@ dbTest("a NUL or a non-UTF-8 byte in a query parameter is a 422 naming it", asyn
       assert.deepEqual(fields(err), [field], url);
     }
     // `%` that is not a percent-encoding stays as it was (the old service accepted it).
-    const pct = await t.app.request("/api/v2/logs?q=100%", { headers: viewer });
+    const pct = await t.app.request("/api/v3/logs?q=100%", { headers: viewer });
     assert.equal(pct.status, 200);
   } finally {
     await t.close();
@@ -163,21 +163,21 @@ dbTest("a NUL in a path, or in a standard-parser JSON body, is a 422", async () 
     const admin = t.users.admin.headers.token;
     const json = { ...admin, "Content-Type": "application/json" };
     const path = await refused(
-      await t.app.request("/api/v2/users/%00", { headers: admin }),
+      await t.app.request("/api/v3/users/%00", { headers: admin }),
       422,
       "validation_failed",
     );
     assert.deepEqual(fields(path), ["(path)"]);
     const cases: Array<[string, string, unknown, string]> = [
-      ["POST", "/api/v2/logs/requeue", { filter: { q: "x\u0000" } }, "filter.q"],
-      ["POST", "/api/v2/logs/requeue", { filter: { orgUnit: "\udc00" } }, "filter.orgUnit"],
-      ["POST", "/api/v2/users", {
+      ["POST", "/api/v3/logs/requeue", { filter: { q: "x\u0000" } }, "filter.q"],
+      ["POST", "/api/v3/logs/requeue", { filter: { orgUnit: "\udc00" } }, "filter.orgUnit"],
+      ["POST", "/api/v3/users", {
         username: "hostile",
         password: "pw-0123456789abcdef",
         role: "viewer",
         firstName: "\ud800",
       }, "firstName"],
-      ["POST", "/api/v2/mappings", {
+      ["POST", "/api/v3/mappings", {
         code: "A\u0000",
         dataElement: "f7n9E0hX8qk",
         name: "x",
@@ -189,7 +189,7 @@ dbTest("a NUL in a path, or in a standard-parser JSON body, is a 422", async () 
       assert.deepEqual(fields(err), [field], url);
     }
     // Without a JSON Content-Type the requeue route still reads the body as JSON.
-    const plain = await t.app.request("/api/v2/logs/requeue", {
+    const plain = await t.app.request("/api/v3/logs/requeue", {
       method: "POST",
       headers: { ...admin, "Content-Type": "text/plain" },
       body: JSON.stringify({ filter: { q: "x\u0000" } }),
@@ -251,7 +251,7 @@ dbTest(
         });
         assert.equal(sub.status, 422, type);
         assert.equal((await sub.json()).error.details[0].field, "orgUnitName", type);
-        const rq = await t.app.request("/api/v2/logs/requeue", {
+        const rq = await t.app.request("/api/v3/logs/requeue", {
           method: "POST",
           headers: { ...admin, "Content-Type": type },
           body: JSON.stringify({ filter: { q: "x\u0000" } }),

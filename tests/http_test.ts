@@ -50,11 +50,11 @@ Deno.test("GET /ready is 503 with the reason in the envelope when not ready", as
 
 Deno.test("unknown routes get the JSON envelope, and a bad request id is replaced", async () => {
   const { app } = appWith(() => Promise.resolve({ ok: true }));
-  const res = await app.request("/api/v2/nothing-here", { headers: { "X-Request-Id": "bad id!" } });
+  const res = await app.request("/api/v3/nothing-here", { headers: { "X-Request-Id": "bad id!" } });
   assert.equal(res.status, 404);
   const body = await res.json();
   assert.equal(body.error.code, "not_found");
-  assert.equal(body.error.message, "no route for GET /api/v2/nothing-here");
+  assert.equal(body.error.message, "no route for GET /api/v3/nothing-here");
   assert.notEqual(body.error.requestId, "bad id!");
   assert.equal(body.error.requestId, res.headers.get("x-request-id"));
 });
@@ -69,7 +69,7 @@ Deno.test("a body over the configured limit is refused with 413 in the envelope"
 
 Deno.test("a body of a media type the route does not take is 415 unsupported_media_type", async () => {
   const { log } = captureLogger();
-  // A route declaring a JSON body, as every /api/v2 route with one does: zod-openapi's
+  // A route declaring a JSON body, as every /api/v3 route with one does: zod-openapi's
   // media-type gate throws HTTPException(415) before the route's own validation runs.
   const app = newRouter();
   app.openapi(
@@ -97,7 +97,7 @@ dbTest("the app answers a CSV sent to a JSON route with 415 unsupported_media_ty
   const db = await createTestDb("media_type");
   const t = await createTestApp(db);
   try {
-    const res = await t.app.request("/api/v2/users", {
+    const res = await t.app.request("/api/v3/users", {
       method: "POST",
       headers: {
         ...t.users.admin.headers.token,
@@ -132,7 +132,7 @@ dbTest("the request log buffer writes rows in batches and flushes on close", asy
         user_uid: null,
         username: i === 0 ? "alice" : null,
         method: "GET",
-        path: "/api/v2/logs",
+        path: "/api/v3/logs",
         status: 200,
         duration_ms: i,
         client_ip: null,
@@ -171,7 +171,7 @@ dbTest(
       const send = async (id: string, forwarded?: string) => {
         const headers: Record<string, string> = { "X-Request-Id": id };
         if (forwarded) headers["X-Forwarded-For"] = forwarded;
-        await (await fetch(`${base}/api/v2/nowhere`, { headers })).body?.cancel();
+        await (await fetch(`${base}/api/v3/nowhere`, { headers })).body?.cancel();
       };
       // Behind a proxy on loopback: the client wrote the first entry, the proxy the last.
       await send("via-proxy", "203.0.113.7, 198.51.100.1");

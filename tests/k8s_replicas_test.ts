@@ -100,7 +100,7 @@ Deno.test({
         p.lines.filter((l) => l.includes('"applied migration"'))
       );
       assert.equal(applied.length, (await loadMigrations()).length, "each migration applied once");
-      const api = (i: number) => `http://127.0.0.1:${ports[i]}/api/v2`;
+      const api = (i: number) => `http://127.0.0.1:${ports[i]}/api/v3`;
       const sample = await setUpSample(api(0));
 
       const t0 = performance.now();

@@ -1,5 +1,5 @@
 /**
- * /api/v2/mappings CRUD, list filters and paging, and roles, in-process over a real PostgreSQL.
+ * /api/v3/mappings CRUD, list filters and paging, and roles, in-process over a real PostgreSQL.
  */
 import assert from "node:assert/strict";
 import { createTestApp, type TestApp } from "./support/app.ts";
@@ -233,7 +233,7 @@ dbTest(
   () =>
     withApp("map_template", async (t) => {
       for (
-        const path of ["/api/v2/mappings/export/excel-template", "/api/v2/mappings/export/csv"]
+        const path of ["/api/v3/mappings/export/excel-template", "/api/v3/mappings/export/csv"]
       ) {
         const res = await t.app.request(path);
         assert.equal(res.status, 401, path);

@@ -174,7 +174,7 @@ dbTest("cache: a mapping saved through the API is used by the very next submissi
   const t = await createTestApp(db);
   try {
     const submit = async () => {
-      const res = await t.app.request("/api/v2/aggregate", {
+      const res = await t.app.request("/api/v3/aggregate", {
         method: "POST",
         headers: { "Content-Type": "application/json", ...t.users.submitter.headers.token },
         body: JSON.stringify({

@@ -1,5 +1,5 @@
 /**
- * Import and export through /api/v2/mappings in-process over a real PostgreSQL: round trips,
+ * Import and export through /api/v3/mappings in-process over a real PostgreSQL: round trips,
  * updates, replace, dry runs, and every broken input refused with a 4xx that changes nothing.
  */
 import assert from "node:assert/strict";

@@ -138,7 +138,7 @@ dbTest("every response has a schema and every error the envelope", async () => {
 
     // The checks above are not vacuous.
     const broken = structuredClone(doc);
-    const list = broken.paths["/api/v2/logs"].get;
+    const list = broken.paths["/api/v3/logs"].get;
     list.responses["200"].content["application/json"].schema = {
       type: "object",
       additionalProperties: {},
@@ -146,15 +146,15 @@ dbTest("every response has a schema and every error the envelope", async () => {
     delete list.responses["422"].content;
     delete list.responses["401"];
     assert.deepEqual(responseProblems(broken), [
-      "GET /api/v2/logs 200 application/json: no schema, or an empty object",
-      "GET /api/v2/logs 422: not the error envelope",
-      "GET /api/v2/logs: secured, but no 401",
+      "GET /api/v3/logs 200 application/json: no schema, or an empty object",
+      "GET /api/v3/logs 422: not the error envelope",
+      "GET /api/v3/logs: secured, but no 401",
     ]);
 
     // The logs filters, with the old service's names, are documented.
-    const params = (doc.paths["/api/v2/logs"].get.parameters as { name: string }[])
+    const params = (doc.paths["/api/v3/logs"].get.parameters as { name: string }[])
       .map((p) => p.name);
-    for (const key of FILTER_KEYS) assert.ok(params.includes(key), `GET /api/v2/logs ?${key}`);
+    for (const key of FILTER_KEYS) assert.ok(params.includes(key), `GET /api/v3/logs ?${key}`);
   } finally {
     await db.close();
   }
@@ -187,11 +187,11 @@ dbTest("every operation whose handler reads a body documents it", async () => {
     assert.deepEqual(readers, [], "these read a JSON body the document does not declare");
 
     // Each body Swagger UI offers for the batch requeue is one the route takes.
-    const examples = doc.paths["/api/v2/logs/requeue"].post.requestBody.content["application/json"]
+    const examples = doc.paths["/api/v3/logs/requeue"].post.requestBody.content["application/json"]
       .examples as Record<string, { value: unknown }>;
     assert.deepEqual(Object.keys(examples).sort(), ["filter", "ids", "task_ids"]);
     for (const [name, { value }] of Object.entries(examples)) {
-      const res = await app.request("/api/v2/logs/requeue", {
+      const res = await app.request("/api/v3/logs/requeue", {
         method: "POST",
         headers: { ...users.admin.headers.bearer, "Content-Type": "application/json" },
         body: JSON.stringify(value),

@@ -193,7 +193,7 @@ dbTest("a requeue gives a dead submission its full budget again, exactly", async
       attempts_at_requeue: 0,
       log: ["1:retry", "2:retry", "3:dead"],
     });
-    const res = await t.app.request(`/api/v2/logs/${id}/requeue`, {
+    const res = await t.app.request(`/api/v3/logs/${id}/requeue`, {
       method: "POST",
       headers: t.users.admin.headers.token,
     });

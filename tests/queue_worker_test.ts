@@ -232,7 +232,7 @@ dbTest("out of retries is dead; a requeue restarts the budget and delivers", asy
     assert.match(r.last_error, /^gave up after 2 attempt\(s\)/);
     assert.deepEqual(r.attemptRows.map((a: { outcome: string }) => a.outcome), ["retry", "dead"]);
 
-    const res = await t.app.request(`/api/v2/logs/${id}/requeue`, {
+    const res = await t.app.request(`/api/v3/logs/${id}/requeue`, {
       method: "POST",
       headers: t.users.admin.headers.token,
     });

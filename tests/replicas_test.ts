@@ -65,7 +65,7 @@ dbTest(
     try {
       const port = portFrom(await api.waitFor(/"msg":"listening"/, 60_000));
       await worker.waitFor(/"msg":"worker started"/, 60_000);
-      const base = `http://127.0.0.1:${port}/api/v2`;
+      const base = `http://127.0.0.1:${port}/api/v3`;
       const sample = await setUpSample(base);
       // Let the worker's first poll (at start) pass, so only a NOTIFY can wake it now.
       await new Promise((r) => setTimeout(r, 500));

@@ -12,7 +12,7 @@ import { startTcpProxy } from "./support/tcp_proxy.ts";
 
 const t0 = Date.parse("2026-12-06T10:00:00Z");
 
-function row(i: number, path = "/api/v2/aggregate"): RequestLogEntry {
+function row(i: number, path = "/api/v3/aggregate"): RequestLogEntry {
   return {
     at: new Date(t0 + i * 1000),
     request_id: `rl-${i}`,
@@ -131,7 +131,7 @@ dbTest("rows the database refuses are logged and dropped, not retried forever", 
   const buf = new RequestLogBuffer(s.sql, s.log, { intervalMs: 600_000 });
   try {
     // PostgreSQL refuses a NUL in text: this batch can never be written.
-    buf.add(row(1, "/api/v2/\u0000"));
+    buf.add(row(1, "/api/v3/\u0000"));
     await buf.flush();
     assert.deepEqual(buf.stats, { buffered: 0, dropped: 0 });
     buf.add(row(2));

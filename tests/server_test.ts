@@ -12,7 +12,7 @@ async function slowUpload(port: number, body: string, firstBytes: number) {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const bytes = encoder.encode(body);
   await conn.write(encoder.encode(
-    "POST /api/v2/aggregate HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" +
+    "POST /api/v3/aggregate HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n" +
       `Content-Length: ${bytes.length}\r\nConnection: close\r\n\r\n`,
   ));
   await conn.write(bytes.subarray(0, firstBytes));
@@ -120,7 +120,7 @@ Deno.test("while draining, new requests and /ready get 503 in the envelope", asy
   // fetch hides Connection; a raw request shows it.
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   try {
-    await conn.write(encoder.encode("GET /api/v2/logs HTTP/1.1\r\nHost: gw\r\n\r\n"));
+    await conn.write(encoder.encode("GET /api/v3/logs HTTP/1.1\r\nHost: gw\r\n\r\n"));
     const buf = new Uint8Array(4096);
     const head = new TextDecoder().decode(buf.subarray(0, (await conn.read(buf)) ?? 0));
     assert.match(head, /^HTTP\/1\.1 503 /);

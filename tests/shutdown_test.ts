@@ -39,7 +39,7 @@ Deno.test({
     assert.deepEqual(problems, []);
     const { log } = captureLogger("info");
     const gw = await startGateway(config!, log);
-    const api = `http://127.0.0.1:${gw.port}/api/v2`;
+    const api = `http://127.0.0.1:${gw.port}/api/v3`;
     const sample = await setUpSample(api);
     const res = await fetch(`${api}/aggregate`, {
       method: "POST",

@@ -1,5 +1,5 @@
 /**
- * POST /api/v2/aggregate in-process over a real PostgreSQL: what is stored, the exact payload,
+ * POST /api/v3/aggregate in-process over a real PostgreSQL: what is stored, the exact payload,
  * every 422, idempotency, roles.
  */
 import assert from "node:assert/strict";
@@ -250,7 +250,7 @@ dbTest("only submitters and admins may submit", async () => {
   const t = await createSubmissionsApp(db);
   try {
     assert.equal((await t.post(body(), { as: "viewer" })).status, 403);
-    const anon = await t.app.request("/api/v2/aggregate", {
+    const anon = await t.app.request("/api/v3/aggregate", {
       method: "POST",
       body: JSON.stringify(body()),
     });

@@ -73,7 +73,7 @@ dbTest("GET /logs filters, pages and confines submitters to their own", async ()
   try {
     const ids = await seed(db.sql, t);
     const list = async (q: string, as: "admin" | "viewer" | "submitter" = "viewer") => {
-      const r = await get(t, `/api/v2/logs${q}`, as);
+      const r = await get(t, `/api/v3/logs${q}`, as);
       assert.equal(r.status, 200, JSON.stringify(r.body));
       return r.body;
     };
@@ -142,8 +142,8 @@ dbTest("GET /logs filters, pages and confines submitters to their own", async ()
     const mine = await list("", "submitter");
     assert.deepEqual(idsOf(mine).sort((a, b) => a - b), [ids[0], ids[3], ids[6], ids[9]]);
     assert.equal((await list("?user=other", "submitter")).total, 0);
-    assert.equal((await get(t, `/api/v2/logs/${ids[1]}`, "submitter")).status, 404);
-    assert.equal((await get(t, `/api/v2/logs/${ids[0]}`, "submitter")).status, 200);
+    assert.equal((await get(t, `/api/v3/logs/${ids[1]}`, "submitter")).status, 404);
+    assert.equal((await get(t, `/api/v3/logs/${ids[0]}`, "submitter")).status, 200);
 
     for (
       const [q, field] of [
@@ -159,7 +159,7 @@ dbTest("GET /logs filters, pages and confines submitters to their own", async ()
         ["?error=E7611", "error"],
       ]
     ) {
-      const r = await get(t, `/api/v2/logs${q}`, "viewer");
+      const r = await get(t, `/api/v3/logs${q}`, "viewer");
       assert.equal(r.status, 422, q);
       assert.equal(r.body.error.details[0].field, field, q);
     }
@@ -185,7 +185,7 @@ dbTest(
         duration_ms, outcome, http_status, error)
       select id, 1, 'w1', now(), now(), 12, 'retry', 503, 'busy'
       from deliveries where submission_id = ${id}`;
-      const byId = await get(t, `/api/v2/logs/${id}`, "viewer");
+      const byId = await get(t, `/api/v3/logs/${id}`, "viewer");
       assert.equal(byId.status, 200);
       const d = byId.body;
       assert.equal(d.task_id, task_id);
@@ -197,10 +197,10 @@ dbTest(
       assert.equal(d.attempts_log.length, 1);
       assert.equal(d.attempts_log[0].http_status, 503);
       assert.equal(d.attempts_log[0].error, "busy");
-      const byTask = await get(t, `/api/v2/logs/${task_id}`, "admin");
+      const byTask = await get(t, `/api/v3/logs/${task_id}`, "admin");
       assert.equal(byTask.body.id, id);
-      assert.equal((await get(t, "/api/v2/logs/999999", "viewer")).status, 404);
-      assert.equal((await get(t, "/api/v2/logs/nonsense", "viewer")).status, 404);
+      assert.equal((await get(t, "/api/v3/logs/999999", "viewer")).status, 404);
+      assert.equal((await get(t, "/api/v3/logs/nonsense", "viewer")).status, 404);
     } finally {
       await t.close();
       await db.close();
@@ -219,41 +219,41 @@ dbTest("requeue by id, task id (old GET/POST), ids, filter and the old batch bod
         from submissions s join deliveries d on d.submission_id = s.id where s.id = ${id}`)[0];
     const [task2] = await db.sql`select task_id from submissions where id = ${ids[2]}`;
 
-    const one = await send(t, "POST", `/api/v2/logs/${ids[1]}/requeue`);
+    const one = await send(t, "POST", `/api/v3/logs/${ids[1]}/requeue`);
     assert.equal(one.status, 200);
     assert.equal(one.body.requeued, true);
     assert.deepEqual(await statusOf(ids[1]), { status: "queued", due: true });
-    assert.equal((await send(t, "POST", `/api/v2/logs/${ids[3]}/requeue`)).status, 409);
-    assert.equal((await send(t, "POST", `/api/v2/logs/999999/requeue`)).status, 404);
+    assert.equal((await send(t, "POST", `/api/v3/logs/${ids[3]}/requeue`)).status, 409);
+    assert.equal((await send(t, "POST", `/api/v3/logs/999999/requeue`)).status, 404);
     assert.equal(
-      (await send(t, "POST", `/api/v2/logs/${ids[5]}/requeue`, undefined, "viewer")).status,
+      (await send(t, "POST", `/api/v3/logs/${ids[5]}/requeue`, undefined, "viewer")).status,
       403,
     );
 
-    const old = await t.app.request(`/api/v2/aggregate/reenqueue/${task2.task_id}`, {
+    const old = await t.app.request(`/api/v3/aggregate/reenqueue/${task2.task_id}`, {
       headers: t.users.admin.headers.token,
     });
     assert.equal(old.status, 200);
     assert.match((await old.json()).message, /^Re-enqueued task /);
     assert.equal((await statusOf(ids[2])).status, "queued");
 
-    const byIds = await send(t, "POST", "/api/v2/logs/requeue", { ids: [ids[5], ids[7], ids[4]] });
+    const byIds = await send(t, "POST", "/api/v3/logs/requeue", { ids: [ids[5], ids[7], ids[4]] });
     assert.deepEqual(byIds.body, { matched: 3, requeued: 1, running: 1, already_queued: 1 });
 
-    const byFilter = await send(t, "POST", "/api/v2/logs/requeue", {
+    const byFilter = await send(t, "POST", "/api/v3/logs/requeue", {
       filter: { status: ["dead"], orgUnit: "ouBBBBBBBBB" },
     });
     assert.deepEqual(byFilter.body, { matched: 2, requeued: 2, running: 0, already_queued: 0 });
-    const byQuery = await send(t, "POST", "/api/v2/logs/requeue?status=delivered");
+    const byQuery = await send(t, "POST", "/api/v3/logs/requeue?status=delivered");
     assert.equal(byQuery.body.requeued, 1); // ids[9]; 1 and 5 were requeued above
-    assert.equal((await send(t, "POST", "/api/v2/logs/requeue", {})).status, 422);
+    assert.equal((await send(t, "POST", "/api/v3/logs/requeue", {})).status, 422);
     assert.equal(
-      (await send(t, "POST", "/api/v2/logs/requeue", { filter: { status: "x" } })).status,
+      (await send(t, "POST", "/api/v3/logs/requeue", { filter: { status: "x" } })).status,
       422,
     );
 
     const [t11] = await db.sql`select task_id from submissions where id = ${ids[11]}`;
-    const batch = await send(t, "POST", "/api/v2/aggregate/reenqueue/batch", {
+    const batch = await send(t, "POST", "/api/v3/aggregate/reenqueue/batch", {
       queue: "dead",
       task_ids: [t11.task_id, "not-a-task", "00000000-0000-0000-0000-000000000000"],
     });
@@ -280,12 +280,12 @@ dbTest("delete refuses a running submission; purge by date and status; pruning",
       select id, 1, 'w', now(), now(), 1, 'delivered' from deliveries where submission_id = ${
       ids[1]
     }`;
-    const del = await send(t, "DELETE", `/api/v2/logs/${ids[1]}`);
+    const del = await send(t, "DELETE", `/api/v3/logs/${ids[1]}`);
     assert.equal(del.status, 200);
-    assert.equal((await send(t, "DELETE", `/api/v2/logs/${ids[1]}`)).status, 404);
-    assert.equal((await send(t, "DELETE", `/api/v2/logs/${ids[3]}`)).status, 409);
+    assert.equal((await send(t, "DELETE", `/api/v3/logs/${ids[1]}`)).status, 404);
+    assert.equal((await send(t, "DELETE", `/api/v3/logs/${ids[3]}`)).status, 409);
     assert.equal(
-      (await send(t, "DELETE", `/api/v2/logs/${ids[2]}`, undefined, "viewer")).status,
+      (await send(t, "DELETE", `/api/v3/logs/${ids[2]}`, undefined, "viewer")).status,
       403,
     );
     const [{ n: attempts }] = await db.sql`select count(*)::int as n from delivery_attempts`;
@@ -294,17 +294,17 @@ dbTest("delete refuses a running submission; purge by date and status; pruning",
       .sql`select count(*)::int as n from deliveries where submission_id = ${ids[1]}`;
     assert.equal(deliveries, 0, "and so does its delivery");
 
-    assert.equal((await send(t, "DELETE", "/api/v2/logs/purge?date=yesterday")).status, 422);
-    assert.equal((await send(t, "DELETE", "/api/v2/logs/purge")).status, 422);
+    assert.equal((await send(t, "DELETE", "/api/v3/logs/purge?date=yesterday")).status, 422);
+    assert.equal((await send(t, "DELETE", "/api/v3/logs/purge")).status, 422);
     // Before 03-02 local (03-01T21:00Z): rows 0 (queued) and 2 (dead); by default only finished.
-    const p1 = await send(t, "DELETE", "/api/v2/logs/purge?date=2024-03-02");
+    const p1 = await send(t, "DELETE", "/api/v3/logs/purge?date=2024-03-02");
     assert.deepEqual(p1.body.deleted, 1);
     assert.match(p1.body.message, /^Deleted 1 logs older than 2024-03-01T21:00:00.000Z$/);
     // With a status: queued ones go too; running ones never.
     const p2 = await send(
       t,
       "DELETE",
-      "/api/v2/logs/purge?date=2024-03-04T00:00:00Z&status=queued,running",
+      "/api/v3/logs/purge?date=2024-03-04T00:00:00Z&status=queued,running",
     );
     assert.equal(p2.body.deleted, 3); // rows 0, 4 and 8; 3, 7 and 11 are running
     const left = await db.sql`select id from submissions order by id`;

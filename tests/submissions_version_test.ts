@@ -1,4 +1,4 @@
-/** POST /api/v2/aggregate checks periods by the target DHIS2's version (reference §12). */
+/** POST /api/v3/aggregate checks periods by the target DHIS2's version (reference §12). */
 import assert from "node:assert/strict";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { body, createSubmissionsApp } from "./support/submissions.ts";

@@ -1,5 +1,5 @@
 /**
- * The console reads and writes only through the public `/api/v2` routes, called in-process
+ * The console reads and writes only through the public `/api/v3` routes, called in-process
  * with the signed-in user's own Authorization header. So the console cannot do anything the
  * API would refuse that user, and the routes' role checks are the console's role checks.
  */
@@ -59,7 +59,7 @@ export class Api {
       payload = JSON.stringify(body);
     }
     const res = await this.fetcher(
-      new Request(`http://in-process/api/v2${path}`, { method, headers, body: payload }),
+      new Request(`http://in-process/api/v3${path}`, { method, headers, body: payload }),
     );
     const text = await res.text();
     let parsed: unknown = undefined;

@@ -12,7 +12,7 @@ import type { Api, ApiFetch } from "./api.ts";
 export interface AdminDeps {
   config: Readonly<Config>;
   auth?: AuthService;
-  /** The app's own fetch, so fragments call /api/v2 in-process as the signed-in user. */
+  /** The app's own fetch, so fragments call /api/v3 in-process as the signed-in user. */
   api: ApiFetch;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Fragments: pieces of HTML the console's script fetches with the user's token and puts into a
  * page. Rendered on the server for the caller's role, so a viewer's HTML holds no write
- * control at all; every read and write goes through /api/v2 as that user (api.ts), so the
+ * control at all; every read and write goes through /api/v3 as that user (api.ts), so the
  * API's own role checks refuse anything else.
  */
 import { Hono } from "hono";

@@ -1,6 +1,6 @@
 /**
  * Mappings: the filtered list, export and template downloads, and import with a dry run shown
- * before anything changes (fragments under /admin/f/mappings), over /api/v2/mappings.
+ * before anything changes (fragments under /admin/f/mappings), over /api/v3/mappings.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -25,7 +25,7 @@ type ImportReport =
   & Pick<z.infer<typeof ImportReportSchema>, "created" | "updated" | "unchanged" | "deleted">
   & { problems?: Problem[] };
 
-/** The filters the Mappings page offers: some of GET /api/v2/mappings's (FilterQuery). */
+/** The filters the Mappings page offers: some of GET /api/v3/mappings's (FilterQuery). */
 const FILTERS = [
   "code",
   "what",
@@ -50,13 +50,13 @@ function MappingTools(props: { admin: boolean }) {
       <div class="toolbar">
         <strong>Download</strong>
         <span class="muted">(exports follow the filters below)</span>
-        <button type="button" data-download="/api/v2/mappings/export/csv" data-with-filters>
+        <button type="button" data-download="/api/v3/mappings/export/csv" data-with-filters>
           Export CSV
         </button>
-        <button type="button" data-download="/api/v2/mappings/export/excel" data-with-filters>
+        <button type="button" data-download="/api/v3/mappings/export/excel" data-with-filters>
           Export Excel
         </button>
-        <button type="button" data-download="/api/v2/mappings/export/excel-template">
+        <button type="button" data-download="/api/v3/mappings/export/excel-template">
           Excel template
         </button>
       </div>

@@ -1,5 +1,5 @@
 /**
- * GET /api/v2/status: what the console's Status page shows, as JSON for scripts too. Read-only;
+ * GET /api/v3/status: what the console's Status page shows, as JSON for scripts too. Read-only;
  * the queue's figures come from queue/queries.ts.
  */
 import { z } from "@hono/zod-openapi";
@@ -76,7 +76,7 @@ const counts = secureRoute({
   path: "/status/submissions",
   roles: ["admin", "viewer"],
   tags: ["status"],
-  summary: "How many submissions match GET /api/v2/logs's filters, per status",
+  summary: "How many submissions match GET /api/v3/logs's filters, per status",
   request: {
     query: z.object({
       from_date: z.string().optional().openapi({ description: "YYYY-MM-DD, inclusive" }),

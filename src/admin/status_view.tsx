@@ -1,4 +1,4 @@
-/** The Status page's fragment, over GET /api/v2/status. */
+/** The Status page's fragment, over GET /api/v3/status. */
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { z } from "@hono/zod-openapi";

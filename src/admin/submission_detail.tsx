@@ -1,7 +1,7 @@
 /**
  * One submission: what was received, what was sent to DHIS2, what DHIS2 answered, its
  * conflicts named by the request codes that caused them, and every attempt. Over
- * GET /api/v2/logs/{id}; requeue and delete over the logs API.
+ * GET /api/v3/logs/{id}; requeue and delete over the logs API.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";

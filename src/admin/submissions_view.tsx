@@ -1,6 +1,6 @@
 /**
  * Submissions: counts, the filtered list and every write action (fragments under
- * /admin/f/submissions), over /api/v2/logs and /api/v2/status/submissions.
+ * /admin/f/submissions), over /api/v3/logs and /api/v3/status/submissions.
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
@@ -25,7 +25,7 @@ import type { FragmentContext } from "./context.ts";
 
 type C = Context<AppEnv>;
 
-/** A submission as GET /api/v2/logs lists it. */
+/** A submission as GET /api/v3/logs lists it. */
 export type Summary = z.infer<typeof SubmissionSummarySchema>;
 
 interface RequeueCounts {
@@ -35,7 +35,7 @@ interface RequeueCounts {
   already_queued: number;
 }
 
-/** The list's filters: GET /api/v2/logs's, under their current names. */
+/** The list's filters: GET /api/v3/logs's, under their current names. */
 export const FILTERS = FILTER_KEYS.filter((k) => !OLD_FILTER_KEYS.includes(k));
 
 function filtersOf(url: string, keep: readonly string[] = FILTERS): URLSearchParams {

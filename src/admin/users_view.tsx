@@ -1,4 +1,4 @@
-/** Users and their API tokens (fragments under /admin/f/users), over /api/v2/users. */
+/** Users and their API tokens (fragments under /admin/f/users), over /api/v3/users. */
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { z } from "@hono/zod-openapi";
@@ -27,7 +27,7 @@ type User = z.infer<typeof UserSchema>;
 type ApiToken = z.infer<typeof ApiTokenSchema>;
 type C = Context<AppEnv>;
 
-/** The filters the Users page offers, and its page: some of GET /api/v2/users's. */
+/** The filters the Users page offers, and its page: some of GET /api/v3/users's. */
 const LIST_KEYS = ["username", "role", "is_active", "page"] as const satisfies readonly (
   keyof z.infer<typeof ListUsersQuery>
 )[];

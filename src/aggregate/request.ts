@@ -1,5 +1,5 @@
 /**
- * Validates a POST /api/v2/aggregate body (parsed with raw_json.ts) before anything is stored.
+ * Validates a POST /api/v3/aggregate body (parsed with raw_json.ts) before anything is stored.
  * Every problem is collected and reported at once, each naming its field.
  */
 import { createHash } from "node:crypto";

@@ -73,7 +73,7 @@ export async function bootstrapAdmin(
   // after printing it becomes one, so no later line can ever repeat it.
   log.warn(
     `created the first admin user "${username}" with the generated password ${password} ; ` +
-      "it is shown only this once: log in and change it now (PUT /api/v2/users/{uid}), " +
+      "it is shown only this once: log in and change it now (PUT /api/v3/users/{uid}), " +
       "or set one with: dhis2gw user reset-password --username " + username +
       " --password-stdin",
     { username },

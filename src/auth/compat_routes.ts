@@ -1,5 +1,5 @@
 /**
- * GET /api/v2/test2: the old service's credential check (old-go-service.md §3, route 1).
+ * GET /api/v3/test2: the old service's credential check (old-go-service.md §3, route 1).
  * Integrations call it to see whether their Token or Basic credentials work; it answers the
  * plain text `Authorized`, as before.
  */

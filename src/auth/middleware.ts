@@ -1,5 +1,5 @@
 /**
- * Authentication for every `/api/v2` route: sets `principal` or answers 401. Which roles may
+ * Authentication for every `/api/v3` route: sets `principal` or answers 401. Which roles may
  * call a route is declared on the route itself (guard.ts `secureRoute`).
  */
 import type { Context, MiddlewareHandler } from "hono";
@@ -7,10 +7,10 @@ import type { AppEnv } from "../http/env.ts";
 import { TrustedProxies } from "../http/trusted_proxies.ts";
 import type { AuthService } from "./service.ts";
 
-/** The only /api/v2 routes that take no credential: they are how one gets a credential. */
+/** The only /api/v3 routes that take no credential: they are how one gets a credential. */
 export const PUBLIC_ROUTES: ReadonlySet<string> = new Set([
-  "POST /api/v2/users/getToken",
-  "POST /api/v2/users/refreshToken",
+  "POST /api/v3/users/getToken",
+  "POST /api/v3/users/refreshToken",
 ]);
 
 /** For an app built without createApp's middleware (a router tested on its own). */

@@ -1,4 +1,4 @@
-/** The auth domain's HTTP surface under /api/v2, mounted by http/app.ts. */
+/** The auth domain's HTTP surface under /api/v3, mounted by http/app.ts. */
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { newRouter } from "../http/router.ts";

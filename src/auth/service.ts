@@ -167,7 +167,7 @@ export class AuthService {
       if (err instanceof AccessTokenError) {
         throw unauthorized(
           err.reason === "expired"
-            ? "access token expired; get a new one with POST /api/v2/users/refreshToken"
+            ? "access token expired; get a new one with POST /api/v3/users/refreshToken"
             : "access token invalid",
         );
       }

@@ -1,5 +1,5 @@
 /**
- * getToken and refreshToken: the two /api/v2 routes that take no other credential (the first
+ * getToken and refreshToken: the two /api/v3 routes that take no other credential (the first
  * authenticates with the password, the second with the refresh token itself); and logout.
  */
 import { createRoute } from "@hono/zod-openapi";

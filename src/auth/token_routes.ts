@@ -1,5 +1,5 @@
 /**
- * API tokens for machine clients, under /api/v2/users/{uid}/tokens. A user manages their own;
+ * API tokens for machine clients, under /api/v3/users/{uid}/tokens. A user manages their own;
  * an admin anyone's. The secret is in the create reply only; lists show the prefix.
  */
 import { z } from "@hono/zod-openapi";

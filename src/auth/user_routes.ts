@@ -1,5 +1,5 @@
 /**
- * User accounts under /api/v2, on the old service's paths with their bodies, fixed: create
+ * User accounts under /api/v3, on the old service's paths with their bodies, fixed: create
  * works, list filters and pages, PUT is a partial update, DELETE deactivates. No reply ever
  * carries a password hash.
  */

@@ -36,8 +36,8 @@ export interface AppDeps {
   readiness: () => Promise<{ ok: boolean; reason?: string }>;
   requestLog?: RequestLogBuffer;
   /**
-   * Authentication for /api/v2. Always set by the gateway; absent only in tests of routes
-   * outside /api/v2, where every protected route then answers 401.
+   * Authentication for /api/v3. Always set by the gateway; absent only in tests of routes
+   * outside /api/v3, where every protected route then answers 401.
    */
   auth?: AuthService;
   /** Code → DHIS2 UID look-up for submissions; default: mappingCache. */
@@ -50,7 +50,7 @@ export interface AppDeps {
   mappingCache?: MappingCache;
   /** Wakes the delivery workers after a submission or requeue commits (gateway.ts: how). */
   wakeWorker?: () => void;
-  /** This process's delivery worker's circuit breakers, for GET /api/v2/status. */
+  /** This process's delivery worker's circuit breakers, for GET /api/v3/status. */
   breakers?: CircuitBreakers;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
@@ -162,7 +162,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", (c, next) =>
     bodyLimit({
       // The console's import fragment forwards the same upload to the import route.
-      maxSize: c.req.path.startsWith("/api/v2/mappings/import") ||
+      maxSize: c.req.path.startsWith("/api/v3/mappings/import") ||
           c.req.path === "/admin/f/mappings/import"
         ? Math.max(importLimit, config.server.body_limit)
         : config.server.body_limit,
@@ -172,14 +172,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
-  // Before every /api/v2 router, so no route can be reached without a principal.
-  if (deps.auth) app.use("/api/v2/*", authenticate(deps.auth));
+  // Before every /api/v3 router, so no route can be reached without a principal.
+  if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
   // (newRouter gives each route that declares a body the same check of its body).
   app.use("*", guardRequestUrl);
-  if (deps.auth) app.route("/api/v2", authRoutes({ ...deps, auth: deps.auth }));
+  if (deps.auth) app.route("/api/v3", authRoutes({ ...deps, auth: deps.auth }));
   const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
-  app.route("/api/v2", mappingRoutes({ ...deps, cache: mappingCache }));
+  app.route("/api/v3", mappingRoutes({ ...deps, cache: mappingCache }));
   const targetVersion = deps.targetVersion ?? new TargetVersion(config.api.dhis2_version);
   const submissionDeps = {
     ...deps,
@@ -189,7 +189,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   };
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
-  app.route("/api/v2", statusRoutes({ ...deps, targetVersion }));
+  app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 

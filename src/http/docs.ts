@@ -68,7 +68,7 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
     type: "http",
     scheme: "bearer",
     bearerFormat: "JWT",
-    description: "Access token from POST /api/v2/users/getToken",
+    description: "Access token from POST /api/v3/users/getToken",
   });
   registry.registerComponent("securitySchemes", "Token", {
     type: "apiKey",

@@ -142,7 +142,7 @@ export function envelopeSchema<D extends z.ZodType>(details: D) {
 /**
  * The envelope in the OpenAPI document: the component "Error" that every 4xx/5xx response
  * refers to (docs.ts gives it to any error response declared with a description only). The
- * example is a real reply of `GET /api/v2/logs?status=failed`.
+ * example is a real reply of `GET /api/v3/logs?status=failed`.
  */
 export const ErrorSchema = envelopeSchema(
   z.unknown().openapi({

@@ -28,7 +28,7 @@ export function parseFile(
   if (looksLikeWorkbook(bytes)) {
     throw new AppError(
       "unsupported_media_type",
-      "the file is an Excel workbook, not CSV: upload it to /api/v2/mappings/import/excel",
+      "the file is an Excel workbook, not CSV: upload it to /api/v3/mappings/import/excel",
     );
   }
   return parseMappingsCsv(bytes, limits);

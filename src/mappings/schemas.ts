@@ -1,4 +1,4 @@
-/** Request and reply shapes of /api/v2/mappings, with the examples the OpenAPI document shows. */
+/** Request and reply shapes of /api/v3/mappings, with the examples the OpenAPI document shows. */
 import { z } from "@hono/zod-openapi";
 import { envelopeSchema } from "../http/errors.ts";
 

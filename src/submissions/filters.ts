@@ -1,5 +1,5 @@
 /**
- * The submission log filters, shared by GET /api/v2/logs and the batch requeue: parsed
+ * The submission log filters, shared by GET /api/v3/logs and the batch requeue: parsed
  * strictly (a bad value is a 422 naming it, never silently ignored as the old service did,
  * §10.1-19) and turned into a postgres.js fragment, never into SQL text.
  */

@@ -58,7 +58,7 @@ const documentedOnly = (name: string) => ({ $ref: `#/components/schemas/${name}`
 
 const list = secureRoute({
   method: "get",
-  path: "/api/v2/logs",
+  path: "/api/v3/logs",
   tags: ["logs"],
   summary: "Submissions, newest first, filtered and paged",
   roles: READERS,
@@ -70,7 +70,7 @@ const list = secureRoute({
 });
 const detail = secureRoute({
   method: "get",
-  path: "/api/v2/logs/{id}",
+  path: "/api/v3/logs/{id}",
   tags: ["logs"],
   summary: "One submission with its request, DHIS2 payload, response, conflicts and attempts",
   roles: READERS,
@@ -79,7 +79,7 @@ const detail = secureRoute({
 });
 const requeueOne = secureRoute({
   method: "post",
-  path: "/api/v2/logs/{id}/requeue",
+  path: "/api/v3/logs/{id}/requeue",
   tags: ["logs"],
   summary: "Deliver a submission again, now, with a fresh retry budget",
   roles: ADMIN,
@@ -93,9 +93,9 @@ const requeueOne = secureRoute({
 const oldRequeueParams = z.object({ task_id: z.string() });
 const oldRequeueGet = secureRoute({
   method: "get",
-  path: "/api/v2/aggregate/reenqueue/{task_id}",
+  path: "/api/v3/aggregate/reenqueue/{task_id}",
   tags: ["logs"],
-  summary: "Old path of POST /api/v2/logs/{id}/requeue, by task id",
+  summary: "Old path of POST /api/v3/logs/{id}/requeue, by task id",
   roles: ADMIN,
   request: { params: oldRequeueParams },
   responses: {
@@ -107,7 +107,7 @@ const oldRequeueGet = secureRoute({
 const oldRequeuePost = secureRoute({ ...oldRequeueGet, method: "post" });
 const requeueMany = secureRoute({
   method: "post",
-  path: "/api/v2/logs/requeue",
+  path: "/api/v3/logs/requeue",
   tags: ["logs"],
   summary: "Requeue by ids ({ids} or {task_ids}) or by the list's filters ({filter} or query)",
   roles: ADMIN,
@@ -131,7 +131,7 @@ const requeueMany = secureRoute({
 });
 const oldBatch = secureRoute({
   method: "post",
-  path: "/api/v2/aggregate/reenqueue/batch",
+  path: "/api/v3/aggregate/reenqueue/batch",
   tags: ["logs"],
   summary: "Old batch requeue: {queue, task_ids}",
   roles: ADMIN,
@@ -148,7 +148,7 @@ const oldBatch = secureRoute({
 });
 const purge = secureRoute({
   method: "delete",
-  path: "/api/v2/logs/purge",
+  path: "/api/v3/logs/purge",
   tags: ["logs"],
   summary: "Delete submissions created before `date` (finished ones, or those in `status`)",
   roles: ADMIN,
@@ -160,7 +160,7 @@ const purge = secureRoute({
 });
 const remove = secureRoute({
   method: "delete",
-  path: "/api/v2/logs/{id}",
+  path: "/api/v3/logs/{id}",
   tags: ["logs"],
   summary: "Delete one submission and its attempts (not while it is being delivered)",
   roles: ADMIN,

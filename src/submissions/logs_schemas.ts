@@ -66,7 +66,7 @@ export const RequeueBody = z.object({
   submission_ids: oneOrMore.optional().openapi({ description: "the same as ids" }),
   task_ids: oneOrMore.optional().openapi({ description: "task ids (UUID)" }),
   filter: z.object(filterShape((m) => m ? oneOrMore : z.string(), "")).optional().openapi({
-    description: "the filters of GET /api/v2/logs; any other name is refused",
+    description: "the filters of GET /api/v3/logs; any other name is refused",
   }),
 }).openapi("RequeueRequest", {
   description: "Give one of ids, task_ids or filter. An empty body (or one without any of " +

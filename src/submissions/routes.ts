@@ -1,5 +1,5 @@
 /**
- * POST /api/v2/aggregate: validate, map, store and enqueue in one transaction, reply with the
+ * POST /api/v3/aggregate: validate, map, store and enqueue in one transaction, reply with the
  * exact payload that will be sent. Idempotent per caller with an Idempotency-Key.
  */
 import { z } from "@hono/zod-openapi";
@@ -82,7 +82,7 @@ const replySchema = z.object({
 
 const submitRoute = secureRoute({
   method: "post",
-  path: "/api/v2/aggregate",
+  path: "/api/v3/aggregate",
   tags: ["submissions"],
   summary: "Submit aggregate data values for delivery to DHIS2",
   description: "Stored durably before the reply. With an Idempotency-Key (or idempotencyKey), " +

@@ -3,7 +3,7 @@
  * Authorization headers for each, so any domain's tests can call its routes as any role:
  *
  *   const t = await createTestApp(db);
- *   await t.app.request("/api/v2/logs", { headers: t.users.viewer.headers.token });
+ *   await t.app.request("/api/v3/logs", { headers: t.users.viewer.headers.token });
  *   await t.close();
  */
 import { signAccessToken } from "../../src/auth/jwt.ts";

@@ -130,7 +130,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let intakeSeconds = 0;
   try {
     await gw.up();
-    const sample = await setUpSample(`${gw.url}/api/v2`);
+    const sample = await setUpSample(`${gw.url}/api/v3`);
     say(`chaos: gateway up, sample set up; log in ${logFile}`);
     const t0 = performance.now();
     const elapsed = () => ((performance.now() - t0) / 1000).toFixed(1);
@@ -156,7 +156,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         let res: Response;
         posting++;
         try {
-          res = await fetch(`${gw.url}/api/v2/aggregate`, {
+          res = await fetch(`${gw.url}/api/v3/aggregate`, {
             method: "POST",
             headers: {
               "Content-Type": "application/json",

@@ -30,7 +30,7 @@ export interface ConsoleGateway {
   passwords: { admin: string; viewer: string; bridge: string };
   /** Access tokens from getToken: admin, viewer1 and the submitter hmis_bridge. */
   tokens: { admin: string; viewer: string; bridge: string };
-  /** Calls /api/v2 with a bearer token and asserts a 2xx. */
+  /** Calls /api/v3 with a bearer token and asserts a 2xx. */
   // deno-lint-ignore no-explicit-any
   api(method: string, path: string, token: string, body?: unknown): Promise<any>;
   login(username: string, password: string): Promise<string>;
@@ -73,7 +73,7 @@ export async function startConsoleGateway(label: string): Promise<ConsoleGateway
   const base = `http://127.0.0.1:${gw.port}`;
 
   const api = async (method: string, path: string, token: string, body?: unknown) => {
-    const res = await fetch(`${base}/api/v2${path}`, {
+    const res = await fetch(`${base}/api/v3${path}`, {
       method,
       headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -83,7 +83,7 @@ export async function startConsoleGateway(label: string): Promise<ConsoleGateway
     return json;
   };
   const login = async (username: string, password: string) => {
-    const res = await fetch(`${base}/api/v2/users/getToken`, {
+    const res = await fetch(`${base}/api/v3/users/getToken`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username, password }),

@@ -21,7 +21,7 @@ export async function upload(
   const name = opts.filename ?? (kind === "csv" ? "mappings.csv" : "mappings.xlsx");
   form.set("file", new File([bytes as BlobPart], name));
   const q = new URLSearchParams(opts.query ?? {});
-  return await t.app.request(`/api/v2/mappings/import/${kind}?${q}`, {
+  return await t.app.request(`/api/v3/mappings/import/${kind}?${q}`, {
     method: "POST",
     headers: t.users[opts.as ?? "admin"].headers.token,
     body: form,
@@ -36,7 +36,7 @@ export async function call(
 ): Promise<Response> {
   const headers: Record<string, string> = { ...t.users[opts.as ?? "admin"].headers.token };
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
-  return await t.app.request(`/api/v2${path}`, {
+  return await t.app.request(`/api/v3${path}`, {
     method,
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
@@ -44,7 +44,7 @@ export async function call(
 }
 
 export async function download(t: TestApp, path: string, as: Role = "admin") {
-  const res = await t.app.request(`/api/v2${path}`, { headers: t.users[as].headers.token });
+  const res = await t.app.request(`/api/v3${path}`, { headers: t.users[as].headers.token });
   return { res, bytes: new Uint8Array(await res.arrayBuffer()) };
 }
 

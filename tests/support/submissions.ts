@@ -68,7 +68,7 @@ export async function createSubmissionsApp(
       body: unknown,
       opts: { as?: "admin" | "submitter" | "viewer"; headers?: Record<string, string> } = {},
     ) =>
-      app.request("/api/v2/aggregate", {
+      app.request("/api/v3/aggregate", {
         method: "POST",
         headers: {
           "Content-Type": "application/json",

@@ -4,7 +4,7 @@
 // No framework, no build step, nothing from the network but this app.
 
 const KEY = "dhis2gw.session";
-const API = "/api/v2";
+const API = "/api/v3";
 
 // ---- session ---------------------------------------------------------------------------------
 
