@@ -14,6 +14,7 @@ import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
 import { defaultClient } from "../admin/status_routes.ts";
+import { HealthMonitor } from "../dhis2/health_monitor.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -55,6 +56,7 @@ export async function startGateway(
   let server: RunningServer | undefined;
   let mappingCache: MappingCache | undefined;
   let delivery: Delivery | undefined;
+  let health: HealthMonitor | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(db.sql, log, migrations);
@@ -68,6 +70,21 @@ export async function startGateway(
     // round trip through the database) and its worker.
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
+    // Each DHIS2 destination checked now and every minute, in the background (a DHIS2 that is
+    // down must not delay the start): warns in the log, feeds the console's banner.
+    try {
+      const client = defaultClient(config);
+      if (client) {
+        const monitor = health = new HealthMonitor({
+          destinations: [{ name: "default", client }],
+          log: log.child({ component: "health" }),
+        });
+        monitor.start();
+        stops.push(() => Promise.resolve(monitor.stop()));
+      }
+    } catch (err) {
+      log.warn("DHIS2 health checks not started", { error: (err as Error).message });
+    }
     if (opts.worker) {
       // Stopped by stop() below, alongside the HTTP drain: in-flight deliveries get the
       // grace period, the rest is left to their leases.
@@ -120,6 +137,7 @@ export async function startGateway(
           notifier.notify();
         },
         breakers: opts.worker ? breakers : undefined,
+        destinationHealth: health && (() => health!.snapshot()),
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };
@@ -133,6 +151,7 @@ export async function startGateway(
       });
     }
   } catch (err) {
+    health?.stop();
     await mappingCache?.stop().catch(() => {});
     await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});

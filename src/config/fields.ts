@@ -436,4 +436,14 @@ export const FIELDS: readonly Field[] = [
     default: 5,
     doc: "Seconds within which every replica sees a mapping change.",
   },
+  // metrics
+  {
+    key: "metrics.token",
+    env: ["DHIS2GW_METRICS_TOKEN"],
+    type: str,
+    default: "",
+    secret: true,
+    doc:
+      "Bearer token Prometheus sends to read GET /metrics (16+ characters). Empty: only admin and viewer credentials can read it.",
+  },
 ];

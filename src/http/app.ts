@@ -27,6 +27,10 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import type { DestinationHealth } from "../dhis2/health_monitor.ts";
+import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
+import { httpMetrics } from "../metrics/http.ts";
+import { metricsRoutes } from "../metrics/routes.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -54,6 +58,8 @@ export interface AppDeps {
   breakers?: CircuitBreakers;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
+  /** Each DHIS2 destination's last health check (dhis2/health_monitor.ts); absent: none. */
+  destinationHealth?: () => readonly DestinationHealth[];
 }
 
 /** Renders any thrown error as the one JSON envelope. */
@@ -105,6 +111,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = newRouter();
   const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
 
+  // First, so every answer is counted, errors and refusals included.
+  app.use("*", httpMetrics());
   app.use("*", async (c, next) => {
     c.set("trustedProxies", trustedProxies);
     const requestId = requestIdFor(c.req.header("x-request-id"));
@@ -172,6 +180,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
+  app.route(
+    "/",
+    metricsRoutes({
+      ...deps,
+      health: () =>
+        (deps.destinationHealth?.() ?? []).map((h) => ({ name: h.name, up: h.state === "ok" })),
+    }),
+  );
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
@@ -190,6 +206,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
+  app.route("/api/v3", destinationHealthRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 
