@@ -224,6 +224,62 @@ dbTest("the scrape shows each destination's health check and circuit breaker", a
       'dhis2gw_circuit_breaker_state{destination="http://dhis2.invalid/api",state="open"} 1',
       'dhis2gw_circuit_breaker_state{destination="http://dhis2.invalid/api",state="half_open"} 0',
     ]);
+
+    // The banner's API and fragment say the same, for a viewer.
+    const health = await (await app.request("/api/v3/status/health", {
+      headers: t.users.viewer.headers.token,
+    })).json();
+    assert.equal(health.alert, true);
+    assert.deepEqual(
+      health.destinations.map((d: Record<string, unknown>) => [d.name, d.state, d.breaker]),
+      [["default", "credentials_refused", "open"]],
+    );
+    const banner = await (await app.request("/admin/f/health", {
+      headers: t.users.viewer.headers.token,
+    })).text();
+    assert.match(
+      banner,
+      /DHIS2 &quot;default&quot; refuses the gateway&#39;s credentials \(HTTP 401\); deliveries are paused \(circuit breaker open\)\./,
+    );
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
+
+dbTest("no banner while every destination is up and its breaker closed", async () => {
+  const db = await createTestDb("metrics_health_ok");
+  const t = await createTestApp(db);
+  try {
+    const { CircuitBreakers } = await import("../src/queue/circuit_breaker.ts");
+    const breakers = new CircuitBreakers({ failureThreshold: 2 });
+    breakers.get("http://dhis2.invalid/api").onFailure(new Date()); // one failure: still closed
+    const at = new Date().toISOString();
+    const base = {
+      name: "default",
+      url: "http://dhis2.invalid/api",
+      httpStatus: 200,
+      error: null,
+      version: "2.41.3",
+      durationMs: 3,
+      checkedAt: at,
+      changedAt: at,
+    };
+    for (const state of ["ok", "unknown"] as const) {
+      const app = createApp({ ...t.deps, breakers, destinationHealth: () => [{ ...base, state }] });
+      const h = await (await app.request("/api/v3/status/health", {
+        headers: t.users.admin.headers.token,
+      })).json();
+      assert.equal(h.alert, false);
+      const banner = await app.request("/admin/f/health", { headers: t.users.admin.headers.token });
+      assert.equal(banner.status, 200);
+      assert.equal(await banner.text(), "");
+    }
+    // Without a DHIS2 (no monitor), nothing to warn about either.
+    const none = await (await t.app.request("/api/v3/status/health", {
+      headers: t.users.admin.headers.token,
+    })).json();
+    assert.deepEqual(none, { alert: false, destinations: [] });
   } finally {
     await t.close();
     await db.close();

@@ -36,7 +36,10 @@ export function healthFragments(ctx: FragmentContext): Hono<AppEnv> {
       <div class="alert error banner" role="alert" data-health-banner>
         {bad.map((d) => (
           <p>
-            <strong>{problem(d)}</strong> {d.error && <span class="wrap">{d.error}</span>}
+            <strong>{problem(d)}</strong>{" "}
+            {d.error && !d.error.endsWith(`HTTP ${d.httpStatus}`) && (
+              <span class="wrap">{d.error}</span>
+            )}
           </p>
         ))}
         <p>

@@ -30,6 +30,8 @@ export interface Gateway {
   stop(): Promise<{ graceful: boolean }>;
   /** Reads server.tls_cert/tls_key again (SIGHUP); false when not serving HTTPS or it failed. */
   reloadTls(): Promise<boolean>;
+  /** The DHIS2 destinations' health checks (none without a DHIS2 URL); checkAll() runs one now. */
+  health?: HealthMonitor;
 }
 
 /** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
@@ -162,6 +164,7 @@ export async function startGateway(
   return {
     port: server?.port ?? 0,
     db,
+    health,
     reloadTls: async () => {
       if (!server || !config.server.tls_cert) return false;
       try {
