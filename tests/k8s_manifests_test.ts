@@ -50,6 +50,7 @@ k8sTest(
       "PeerAuthentication",
       "PeerAuthentication",
       "PodDisruptionBudget",
+      "PrometheusRule",
       "ScheduledBackup",
       "Service",
       "ServiceAccount",

@@ -6,6 +6,7 @@
  * tests fail in CI (CI=true) and are skipped elsewhere, naming the package.
  */
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "./support/cli.ts";
@@ -72,6 +73,15 @@ promtoolTest("the alert rules pass promtool check rules and their unit tests", {
   const test = await promtool(["test", "rules", "dhis2gw-alerts_test.yml"]);
   assert.equal(test.code, 0, test.text);
   assert.match(test.text, /SUCCESS/);
+});
+
+Deno.test("the Kubernetes PrometheusRule carries exactly the checked alert rules", async () => {
+  const rules = parse(await Deno.readTextFile(`${MONITORING}dhis2gw-alerts.yml`));
+  const k8s = parse(
+    await Deno.readTextFile(`${MONITORING}../k8s/monitoring/prometheusrule.yaml`),
+  );
+  assert.equal(k8s.kind, "PrometheusRule");
+  assert.deepEqual(k8s.spec.groups, rules.groups);
 });
 
 promtoolTest(
