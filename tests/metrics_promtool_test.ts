@@ -142,8 +142,8 @@ promtoolTest(
           'dhis2gw_queue_oldest_waiting_age_seconds{destination="default"} 0',
           "dhis2gw_queue_query_success 1",
           'dhis2gw_destination_up{destination="default"} 1',
-          `dhis2gw_circuit_breaker_state{destination="${sim.url}/api",state="closed"} 1`,
-          `dhis2gw_circuit_breaker_state{destination="${sim.url}/api",state="open"} 0`,
+          'dhis2gw_circuit_breaker_state{destination="default",state="closed"} 1',
+          'dhis2gw_circuit_breaker_state{destination="default",state="open"} 0',
           'dhis2gw_http_requests_total{method="POST",route="/api/v3/aggregate",status="200"} 1',
           'dhis2gw_http_requests_total{method="GET",route="/metrics",status="401"} 1',
         ]

@@ -220,9 +220,9 @@ dbTest("the scrape shows each destination's health check and circuit breaker", a
       'dhis2gw_destination_up{destination="default"} 0',
     ]);
     assert.deepEqual(seriesOf(text, "dhis2gw_circuit_breaker_state"), [
-      'dhis2gw_circuit_breaker_state{destination="http://dhis2.invalid/api",state="closed"} 0',
-      'dhis2gw_circuit_breaker_state{destination="http://dhis2.invalid/api",state="open"} 1',
-      'dhis2gw_circuit_breaker_state{destination="http://dhis2.invalid/api",state="half_open"} 0',
+      'dhis2gw_circuit_breaker_state{destination="default",state="closed"} 0',
+      'dhis2gw_circuit_breaker_state{destination="default",state="open"} 1',
+      'dhis2gw_circuit_breaker_state{destination="default",state="half_open"} 0',
     ]);
 
     // The banner's API and fragment say the same, for a viewer.

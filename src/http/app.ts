@@ -185,7 +185,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     metricsRoutes({
       ...deps,
       health: () =>
-        (deps.destinationHealth?.() ?? []).map((h) => ({ name: h.name, up: h.state === "ok" })),
+        (deps.destinationHealth?.() ?? []).map((h) => ({
+          name: h.name,
+          url: h.url,
+          up: h.state === "ok",
+        })),
     }),
   );
   // Before every /api/v3 router, so no route can be reached without a principal.

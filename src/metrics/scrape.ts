@@ -20,6 +20,8 @@ const startedAt = Date.now() / 1000;
 /** A destination's last health check, as the scrape shows it (see dhis2/health_monitor.ts). */
 export interface DestinationHealthView {
   name: string;
+  /** The DHIS2 API URL: the circuit breakers' key, named by `name` in the series. */
+  url: string;
   up: boolean;
 }
 
@@ -78,7 +80,9 @@ export function scraper(deps: ScrapeDeps): () => Promise<string> {
         "Failures in a row the breaker has counted per destination.",
         ["destination"],
       );
-      for (const [destination, s] of Object.entries(deps.breakers.snapshots(now()))) {
+      const names = new Map((deps.health?.() ?? []).map((h) => [h.url, h.name]));
+      for (const [key, s] of Object.entries(deps.breakers.snapshots(now()))) {
+        const destination = names.get(key) ?? key;
         for (const st of STATES) state.set({ destination, state: st }, s.state === st ? 1 : 0);
         failures.set({ destination }, s.consecutiveFailures);
       }
