@@ -3,7 +3,7 @@ import { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, createMetricsApp } from "../http/app.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
@@ -151,6 +151,21 @@ export async function startGateway(
         log,
         tls: await readTls(config.server),
       });
+    }
+    if (config.metrics.port) {
+      // After the API's port: a busy API port fails the start before this one is taken.
+      const metricsServer = await startServer(
+        createMetricsApp({
+          config,
+          sql: db.sql,
+          log,
+          auth,
+          breakers: opts.worker ? breakers : undefined,
+          destinationHealth: health && (() => health!.snapshot()),
+        }).fetch,
+        { hostname: config.server.host, port: config.metrics.port, log },
+      );
+      stops.push(() => metricsServer.shutdown(1000));
     }
   } catch (err) {
     health?.stop();

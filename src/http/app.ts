@@ -180,18 +180,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
-  app.route(
-    "/",
-    metricsRoutes({
-      ...deps,
-      health: () =>
-        (deps.destinationHealth?.() ?? []).map((h) => ({
-          name: h.name,
-          url: h.url,
-          up: h.state === "ok",
-        })),
-    }),
-  );
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
@@ -223,4 +212,34 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.onError((err, c) => renderError(err, c, log));
   return app;
+}
+
+/**
+ * The second listener of `metrics.port`: GET /metrics and GET /health only, for a process that
+ * serves no API (`serve --worker-only`) but whose delivery counters Prometheus must still read.
+ */
+export function createMetricsApp(
+  deps: Pick<AppDeps, "config" | "sql" | "log" | "auth" | "breakers" | "destinationHealth">,
+): OpenAPIHono<AppEnv> {
+  const app = newRouter();
+  app.use("*", async (c, next) => {
+    c.set("requestId", requestIdFor(c.req.header("x-request-id")));
+    c.set("trustedProxies", TrustedProxies.from(deps.config.server.trusted_proxies));
+    await next();
+  });
+  app.get("/health", (c) => c.json({ status: "ok" as const }, 200));
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
+  app.notFound((c) =>
+    renderError(
+      new AppError("not_found", `only GET /metrics and GET /health are served on this port`),
+      c,
+      deps.log,
+    )
+  );
+  app.onError((err, c) => renderError(err, c, deps.log));
+  return app;
+}
+
+function healthViews(health: AppDeps["destinationHealth"]) {
+  return () => (health?.() ?? []).map((h) => ({ name: h.name, url: h.url, up: h.state === "ok" }));
 }
