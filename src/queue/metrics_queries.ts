@@ -16,6 +16,8 @@ export interface QueueDepthRow {
  * Unfinished deliveries per destination and status, with the oldest one's age: one statement
  * over the rows deliveries_pending_key_idx holds (pending only, never the finished bulk of the
  * table), cut off by PostgreSQL after `timeoutMs` so a scrape can never pile up queries.
+ * Its cost follows the backlog, not the table: 500,000 deliveries of which 25,000 pending
+ * (scattered over 8,600 pages) took 30–71 ms per scrape on a shared 2-CPU machine.
  */
 export async function queueDepth(sql: Sql, timeoutMs: number): Promise<QueueDepthRow[]> {
   return await sql.begin(async (tx) => {
