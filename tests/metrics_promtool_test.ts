@@ -2,8 +2,9 @@
  * GET /metrics of a real gateway (`serve`, PostgreSQL, the DHIS2 simulator) after one delivery,
  * piped into `promtool check metrics`; the alert rules through `promtool check rules` and their
  * unit tests through `promtool test rules`; and the dashboard and rules asked only for metrics
- * the gateway publishes. promtool comes with Debian's `prometheus` package: without it these
- * tests fail in CI (CI=true) and are skipped elsewhere, naming the package.
+ * the gateway publishes. promtool comes with Debian's `prometheus` package (or DHIS2GW_PROMTOOL
+ * names it): without it these tests fail in CI (CI=true) and are skipped elsewhere, naming the
+ * package.
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
@@ -15,10 +16,11 @@ import { createTestDb, PG_SKIP_REASON, PG_URL } from "./support/pg.ts";
 const IN_CI = Deno.env.get("CI") === "true";
 const MONITORING = new URL("../packaging/monitoring/", import.meta.url).pathname;
 const TOKEN = "scrape-" + crypto.randomUUID();
+const PROMTOOL = Deno.env.get("DHIS2GW_PROMTOOL") ?? "promtool";
 
 async function findPromtool(): Promise<string | undefined> {
   try {
-    const out = await new Deno.Command("promtool", {
+    const out = await new Deno.Command(PROMTOOL, {
       args: ["--version"],
       stdout: "null",
       stderr: "null",
@@ -43,7 +45,7 @@ function promtoolTest(name: string, opts: { pg?: boolean }, fn: () => Promise<vo
 }
 
 async function promtool(args: string[], stdin?: string) {
-  const child = new Deno.Command("promtool", {
+  const child = new Deno.Command(PROMTOOL, {
     args,
     cwd: MONITORING,
     stdin: stdin === undefined ? "null" : "piped",
