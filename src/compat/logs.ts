@@ -140,9 +140,13 @@ export async function oldLogList(c: Context<AppEnv>, fetcher: AppFetch) {
 /** GET /api/v2/logs/:id: the flat `JobLogSwagger`. */
 export async function oldLogDetail(c: Context<AppEnv>, fetcher: AppFetch) {
   const id = c.req.param("id") ?? "";
-  if (!/^\d{1,15}$/.test(id)) throw new AppError("bad_request", "Invalid log ID");
-  const res = await callV3(c, fetcher, { path: `/logs/${id}` });
-  if (res.status === 404) throw new AppError("not_found", "Log not found");
+  // v3 first, so its role check comes before any answer about the id.
+  const res = await callV3(c, fetcher, { path: `/logs/${encodeURIComponent(id)}` });
+  if (res.status === 404) {
+    throw /^\d{1,15}$/.test(id)
+      ? new AppError("not_found", "Log not found")
+      : new AppError("bad_request", "Invalid log ID");
+  }
   if (!res.ok) return res;
   const d = await jsonOf<V3Detail>(res);
   return c.json({

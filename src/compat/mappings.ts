@@ -114,6 +114,10 @@ export async function oldMappingImport(
   deps: { config: Readonly<Config>; log?: Logger },
   format: ImportFormat,
 ) {
+  const path = `/mappings/import/${format === "csv" ? "csv" : "excel"}`;
+  // v3's answer to an upload without a file: its role check (401/403) before any work here.
+  const probe = await callV3(c, fetcher, { method: "POST", path, body: new FormData() });
+  if (probe.status === 401 || probe.status === 403) return probe;
   const form = await c.req.formData().catch(() => null);
   const file = form?.get("file");
   if (!(file instanceof File)) throw new AppError("bad_request", "No file is received");

@@ -146,9 +146,12 @@ export function v2Routes(deps: V2Deps): Hono<AppEnv> {
   r.get("/logs/:id", (c) => oldLogDetail(c, deps.fetch));
   r.delete("/logs/:id", async (c) => {
     const id = c.req.param("id");
-    if (!/^\d{1,15}$/.test(id)) throw new AppError("bad_request", "Invalid log ID");
-    const res = await v3(c, `/logs/${id}`);
-    if (res.status === 404) throw new AppError("not_found", "Log not found");
+    const res = await v3(c, `/logs/${encodeURIComponent(id)}`);
+    if (res.status === 404) {
+      throw /^\d{1,15}$/.test(id)
+        ? new AppError("not_found", "Log not found")
+        : new AppError("bad_request", "Invalid log ID");
+    }
     return res;
   });
 
