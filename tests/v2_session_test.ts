@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { hashToken } from "../src/auth/secrets.ts";
+import { createApp } from "../src/http/app.ts";
+import type { RequestLogBuffer, RequestLogEntry } from "../src/logs/request_log.ts";
 import { basicHeader, createTestApp, type TestApp } from "./support/app.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
+import { MAPPINGS } from "./support/submissions.ts";
 
 const OU = "DiszpKrYNg8";
 const DS = "pBOMPrpg1QX";
@@ -254,3 +257,34 @@ dbTest(
     }
   },
 );
+
+dbTest("an /api/v2 request is one request-log row, however many v3 calls it makes", async () => {
+  const db = await createTestDb("v2_request_log");
+  const t = await createTestApp(db);
+  try {
+    const rows: RequestLogEntry[] = [];
+    const app = createApp({
+      ...t.deps,
+      mappings: MAPPINGS,
+      requestLog: { add: (e: RequestLogEntry) => rows.push(e) } as unknown as RequestLogBuffer,
+    });
+    const headers = { ...t.users.admin.headers.token, "Content-Type": "application/json" };
+    for (const period of ["202401", "202402"]) {
+      const res = await app.request("/api/v2/aggregate", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ orgUnit: OU, period, dataSet: DS, dataValues: { ANC1: 1 } }),
+      });
+      assert.equal(res.status, 200);
+    }
+    rows.length = 0;
+    const list = await app.request("/api/v2/logs", { headers, method: "GET" });
+    assert.equal((await list.json()).items.length, 2);
+    assert.deepEqual(rows.map((r) => [r.path, r.status, r.username]), [
+      ["/api/v2/logs", 200, t.users.admin.username],
+    ]);
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});

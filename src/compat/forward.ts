@@ -10,6 +10,16 @@ import type { AppEnv } from "../http/env.ts";
 /** The app's own fetch, with the connection info (`env`) so client addresses stay right. */
 export type AppFetch = (req: Request, env: unknown) => Response | Promise<Response>;
 
+/**
+ * Marks the env of an in-process call, so the request log keeps the caller's /api/v2 request
+ * only, not the one to a dozen v3 calls it makes. A symbol: no client can set it.
+ */
+export const IN_PROCESS = Symbol("dhis2gw.in-process");
+
+export function isInProcess(env: unknown): boolean {
+  return typeof env === "object" && env !== null && IN_PROCESS in env;
+}
+
 /** Request headers a v3 route may read; nothing else crosses. */
 const PASSED = [
   "authorization",
@@ -52,7 +62,8 @@ export function callV3(c: Context<AppEnv>, fetcher: AppFetch, call: V3Call): Pro
       // A streamed request body needs this in fetch's Request (Deno and the standard).
       ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
     } as RequestInit),
-    c.env,
+    // The caller's connection info stays readable through the prototype (clientAddress).
+    Object.create((c.env as object | undefined) ?? null, { [IN_PROCESS]: { value: true } }),
   ));
 }
 

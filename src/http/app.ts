@@ -27,7 +27,7 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
-import { oldErrorShape } from "../compat/forward.ts";
+import { isInProcess, oldErrorShape } from "../compat/forward.ts";
 import { oldPaths } from "../compat/old_paths.ts";
 import { v2Routes } from "../compat/routes.ts";
 
@@ -119,7 +119,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.res.headers.set("X-Request-Id", requestId);
     const duration = Math.round(performance.now() - started);
     const principal = c.get("principal");
-    if (deps.requestLog && c.req.path.startsWith("/api/")) {
+    if (deps.requestLog && c.req.path.startsWith("/api/") && !isInProcess(c.env)) {
       deps.requestLog.add({
         at: new Date(),
         request_id: requestId,
