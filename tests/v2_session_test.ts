@@ -288,3 +288,62 @@ dbTest("an /api/v2 request is one request-log row, however many v3 calls it make
     await db.close();
   }
 });
+
+dbTest("/api/v2 edge cases: no Content-Type, unknown paths, large bodies, odd paging", async () => {
+  const db = await createTestDb("v2_edges");
+  const t = await createTestApp(db, { env: { DHIS2GW_BODY_LIMIT: "2048" } });
+  try {
+    const app = createApp({ ...t.deps, mappings: MAPPINGS });
+    const auth = t.users.admin.headers.token;
+    // Gin's ShouldBindJSON read the body whatever its Content-Type.
+    const bare = await app.request("/api/v2/aggregate", {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ orgUnit: OU, period: "202401", dataSet: DS, dataValues: { ANC1: 1 } }),
+    });
+    assert.equal(bare.status, 200, await bare.clone().text());
+
+    const nowhere = await app.request("/api/v2/nowhere", { headers: auth });
+    assert.equal(nowhere.status, 404);
+    const e404 = await nowhere.json();
+    assert.equal(typeof e404.error, "string");
+    assert.equal(e404.code, "not_found");
+
+    const big = await app.request("/api/v2/aggregate", {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify({ pad: "x".repeat(4096) }),
+    });
+    assert.equal(big.status, 413);
+    assert.equal((await big.json()).code, "payload_too_large");
+
+    for (const [q, size] of [["page_size=0", 20], ["page_size=100000", 500], ["", 10]] as const) {
+      const res = await app.request(`/api/v2/logs?${q}`, { headers: auth });
+      assert.equal(res.status, 200);
+      const page = await res.json();
+      assert.equal(page.page_size, size, q);
+      assert.equal(page.total, 1);
+    }
+    const both = await app.request("/api/v2/logs?status=failed,queued", { headers: auth });
+    assert.equal((await both.json()).total, 1);
+    const unknown = await app.request("/api/v2/logs?status=bogus&job_id=x", { headers: auth });
+    assert.deepEqual(await unknown.json(), {
+      items: [],
+      total: 0,
+      page: 1,
+      total_pages: 0,
+      page_size: 10,
+    });
+    const badId = await app.request("/api/v2/logs/abc", { method: "DELETE", headers: auth });
+    assert.equal(badId.status, 400);
+    assert.equal((await badId.json()).error, "Invalid log ID");
+    const viewer = await app.request("/api/v2/logs/abc", {
+      method: "DELETE",
+      headers: t.users.viewer.headers.token,
+    });
+    assert.equal(viewer.status, 403);
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
