@@ -18,7 +18,7 @@ import type { ParsedRow } from "../mappings/formats.ts";
 import type { Mapping, MappingField } from "../mappings/model.ts";
 import { MAPPING_COLUMNS } from "../mappings/model.ts";
 import { parseInWorker } from "../mappings/offload.ts";
-import type { ImportFormat } from "../mappings/read_file.ts";
+import { type ImportFormat, parseFile } from "../mappings/read_file.ts";
 import { type AppFetch, callV3, jsonOf } from "./forward.ts";
 
 /** The largest page of /api/v3/mappings. */
@@ -40,6 +40,12 @@ const FILTERS = [
   "uid",
 ];
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+/**
+ * Files up to this size are read on the main thread, which costs less than starting a worker.
+ * Measured here under load: a 6.6 KB workbook (10 rows) 12 ms, a 13 KB CSV (200 rows) 1.6 ms;
+ * a 12.6 KB workbook (200 rows) already 81 ms.
+ */
+const SMALL_FILE = { csv: 16 * 1024, xlsx: 8 * 1024 };
 /** What Go's fmt.Sprint made of a *string: nil, or the pointer's address. */
 const GO_POINTER = /^\s*(<nil>|0xc[0-9a-f]{5,14})\s*$/i;
 
@@ -123,7 +129,11 @@ export async function oldMappingImport(
   if (!(file instanceof File)) throw new AppError("bad_request", "No file is received");
   const bytes = new Uint8Array(await file.arrayBuffer());
   const { import_max_bytes: maxBytes, import_max_rows: maxRows } = deps.config.mappings;
-  const parsed = await parseInWorker(format, bytes, { maxBytes, maxRows }, deps.log);
+  const limits = { maxBytes, maxRows };
+  // A worker costs more to start than a small file costs to read here.
+  const parsed = bytes.byteLength <= SMALL_FILE[format]
+    ? parseFile(format, bytes, limits)
+    : await parseInWorker(format, bytes, limits, deps.log);
 
   const cleaned: { row: number; column: string; value: string }[] = [];
   const rows = parsed.rows.map((r) => {
