@@ -4,6 +4,8 @@
  * holds the old Go service's tables is left alone and pointed at `import-go-service`.
  */
 import assert from "node:assert/strict";
+import { bootstrapAdmin } from "../src/auth/bootstrap.ts";
+import { loadConfig } from "../src/config/config.ts";
 import { connect, type Sql } from "../src/db/db.ts";
 import { loadMigrations, migrate, migrationStatus } from "../src/db/migrate.ts";
 import { DB_SCHEMA, GO_SERVICE_NOTICE } from "../src/db/schema.ts";
@@ -110,6 +112,14 @@ dbTest(
       const notice = lines.filter((l) => l.includes("import-go-service"));
       assert.equal(notice.length, 1);
       assert.equal(JSON.parse(notice[0]).msg, GO_SERVICE_NOTICE);
+      // No first admin meanwhile: the old admin, imported, keeps its name and password.
+      const cfg = loadConfig({ env: { DHIS2GW_ADMIN_PASSWORD: "a-strong-first-password" } });
+      assert.deepEqual(await bootstrapAdmin(db.sql, cfg.config!, log), {
+        created: false,
+        generated: false,
+      });
+      const [users] = await db.sql`select count(*)::int as n from users`;
+      assert.equal(users.n, 0);
       // Once something was imported the notice stops.
       await db.sql`insert into go_service_imports (kind, old_id, new_id) values ('user', 1, 1)`;
       const again = captureLogger();

@@ -84,6 +84,7 @@ dbTest(
         /^users: 2 to import, 0 imported before, 0 already in dhis2gw, 1 skipped$/m,
       );
       assert.match(dry.stdout, /x \(old id 3\): username must be 3-64/);
+      assert.match(dry.stdout, /^ {4}admin: still has the password the old service seeded/m);
       assert.match(dry.stdout, /^API tokens: 1 to import, 0 imported before, 2 skipped$/m);
       assert.match(dry.stdout, /token 1 of old user 2: its expires_at \d{4}-\d\d-\d\d had passed/);
       assert.match(dry.stdout, /token 2 of old user 1: deactivated in the old service/);

@@ -48,6 +48,14 @@ export function printReport(ctx: CommandContext, r: ImportReport): void {
   for (const name of u.imported) line(ctx, `    ${name}`);
   for (const name of u.merged) line(ctx, `    ${name}`);
   list(ctx, u.skipped);
+  for (const name of u.seededPassword) {
+    line(
+      ctx,
+      `    ${name}: still has the password the old service seeded (@dm1n, public in ` +
+        `its source): change it after the first login, or set one with ` +
+        `dhis2gw user reset-password --username ${name} --password-stdin`,
+    );
+  }
   for (const name of u.noPassword) {
     line(
       ctx,

@@ -114,5 +114,6 @@ export async function goServiceNotImported(sql: Sql): Promise<boolean> {
 export const GO_SERVICE_NOTICE =
   "this database also holds the old Go service's tables (users, user_apitoken, dhis2_mappings, " +
   "submission_log in schema public); dhis2gw keeps its own in schema dhis2gw and does not read " +
-  "them: bring the old users, tokens, mappings and history over with " +
-  "`dhis2gw import-go-service --from <old database URI>` (a dry run; add --apply to write)";
+  "them, and serve creates no first admin meanwhile: bring the old users, tokens, mappings and " +
+  "history over with `dhis2gw import-go-service --from <old database URI>` (a dry run; add " +
+  "--apply to write)";

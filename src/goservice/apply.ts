@@ -4,8 +4,8 @@
  * exactly what --apply would do. The ledger (go_service_imports, migration 0011) remembers which
  * old rows came over: a second --apply adds only what is new.
  */
-import { userByUid, userByUsername } from "../auth/queries.ts";
-import { insertUser } from "../auth/queries.ts";
+import { verifyPassword } from "../auth/password.ts";
+import { insertUser, userByUid, userByUsername } from "../auth/queries.ts";
 import { hashToken } from "../auth/secrets.ts";
 import { insertApiToken } from "../auth/token_queries.ts";
 import type { PayloadSettings } from "../aggregate/payload.ts";
@@ -45,6 +45,8 @@ export interface ImportReport {
     merged: string[];
     /** Imported, but their old hash is no bcrypt: they need a password reset. */
     noPassword: string[];
+    /** Still on the password the old service seeded (`@dm1n`, in its public source). */
+    seededPassword: string[];
     skipped: Skipped[];
   };
   tokens: { imported: number; already: number; notes: Skipped[]; skipped: Skipped[] };
@@ -72,6 +74,9 @@ async function remember(tx: TransactionSql, kind: Kind, oldId: number, newId: nu
 
 class DryRun extends Error {}
 
+/** The old service's migration 1 seeded `admin` with this password (§6.1, §10.2-33). */
+const SEEDED_PASSWORD = "@dm1n";
+
 /** Runs the import from `old` (the old service's database) into `sql` (dhis2gw's). */
 export async function importGoService(
   sql: Sql,
@@ -81,7 +86,14 @@ export async function importGoService(
   const now = opts.now ?? new Date();
   const report: ImportReport = {
     applied: opts.apply,
-    users: { imported: [], already: 0, merged: [], noPassword: [], skipped: [] },
+    users: {
+      imported: [],
+      already: 0,
+      merged: [],
+      noPassword: [],
+      seededPassword: [],
+      skipped: [],
+    },
     tokens: { imported: 0, already: 0, notes: [], skipped: [] },
     mappings: { imported: 0, already: 0, cleaned: [], skipped: [] },
     submissions: { imported: 0, already: 0, byStatus: {}, requeue: [] },
@@ -154,6 +166,10 @@ async function importUsers(
     await remember(tx, "user", u.id, row.id);
     r.imported.push(`${row.username} (${row.role}${row.is_active ? "" : ", inactive"})`);
     if (p.unusablePassword) r.noPassword.push(row.username);
+    // Only the seeded account is checked: one bcrypt run, not one per user.
+    if (u.username === "admin" && await verifyPassword(SEEDED_PASSWORD, p.passwordHash)) {
+      r.seededPassword.push(row.username);
+    }
   }
   return ids;
 }
