@@ -8,7 +8,7 @@ import { bootstrapAdmin } from "../src/auth/bootstrap.ts";
 import { loadConfig } from "../src/config/config.ts";
 import { connect, type Sql } from "../src/db/db.ts";
 import { loadMigrations, migrate, migrationStatus } from "../src/db/migrate.ts";
-import { DB_SCHEMA, GO_SERVICE_NOTICE } from "../src/db/schema.ts";
+import { DB_SCHEMA, GO_SERVICE_NOTICE, SchemaError } from "../src/db/schema.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { createOldServiceSchema } from "./support/go_service.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
@@ -131,3 +131,28 @@ dbTest(
     }
   },
 );
+
+dbTest("a database user that may not create the schema is told what to grant", async () => {
+  const db = await createTestDb("schema_noperm", { migrated: false });
+  // Cluster-wide, left behind with the throwaway cluster.
+  const role = `noschema_${crypto.randomUUID().slice(0, 8)}`;
+  await db.sql.unsafe(`create role ${role} login`);
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = "";
+  const weak = connect({ url: url.toString(), max: 1 });
+  try {
+    await assert.rejects(() => migrate(weak, captureLogger().log), (err: Error) => {
+      assert.ok(err instanceof SchemaError, String(err));
+      assert.match(err.message, /CREATE SCHEMA dhis2gw AUTHORIZATION <this user>/);
+      return true;
+    });
+    // Once an administrator made the schema for it, the same user migrates.
+    await db.sql.unsafe(`create schema ${DB_SCHEMA} authorization ${role}`);
+    const { applied } = await migrate(weak, captureLogger().log);
+    assert.equal(applied.length, (await loadMigrations()).length);
+  } finally {
+    await weak.end();
+    await db.close();
+  }
+});

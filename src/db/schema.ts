@@ -9,7 +9,7 @@
  * the migrations' advisory lock, before the ledger is read.
  */
 import type { Logger } from "../logs/logger.ts";
-import { DB_SCHEMA, type Sql, type TransactionSql } from "./db.ts";
+import { DB_SCHEMA, pgCode, type Sql, type TransactionSql } from "./db.ts";
 
 export { DB_SCHEMA };
 
@@ -40,6 +40,8 @@ const PUBLIC_FUNCTIONS: ReadonlyArray<readonly [string, number]> = [
   ["summarise_submissions()", 8],
 ];
 
+export class SchemaError extends Error {}
+
 async function exists(tx: TransactionSql, qualified: string): Promise<boolean> {
   const [r] = await tx`select to_regclass(${qualified}) is not null as found`;
   return r.found as boolean;
@@ -66,7 +68,16 @@ export async function prepareSchema(sql: Sql, log: Logger, lockKey: number): Pro
     const [ns] = await tx`select count(*)::int as n from pg_namespace where nspname = ${DB_SCHEMA}`;
     // Checked first: CREATE SCHEMA needs the CREATE privilege on the database even with
     // IF NOT EXISTS, and a DBA may have created the schema for a less privileged role.
-    if (ns.n === 0) await tx.unsafe(`create schema ${DB_SCHEMA}`);
+    if (ns.n === 0) {
+      await tx.unsafe(`create schema ${DB_SCHEMA}`).catch((err) => {
+        if (pgCode(err) !== "42501") throw err;
+        throw new SchemaError(
+          `dhis2gw keeps its tables in schema ${DB_SCHEMA}, which this database user may not ` +
+            `create: grant it CREATE on the database, or have an administrator run ` +
+            `CREATE SCHEMA ${DB_SCHEMA} AUTHORIZATION <this user>`,
+        );
+      });
+    }
     if (await exists(tx, `${DB_SCHEMA}.schema_migrations`)) return [];
     if (!await exists(tx, "public.schema_migrations") || !await publicLedgerIsOurs(tx)) return [];
     const applied = new Set(
