@@ -7,6 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { connect } from "../src/db/db.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { importGoService } from "../src/goservice/apply.ts";
+import { connectOld } from "../src/goservice/read.ts";
+import { captureLogger } from "../src/logs/logger.ts";
 import { GO_SERVICE_NOTICE } from "../src/db/schema.ts";
 import { createTestApp } from "./support/app.ts";
 import { runCli as runCliInProcess } from "../src/cli/cli.ts";
@@ -209,6 +213,56 @@ dbTest(
       }
     } finally {
       await pub.end();
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "import-go-service: a long import outlives the old database's statement timeout",
+  async () => {
+    const db = await createTestDb("go_import_slow", { migrated: false });
+    const pub = connect({ url: db.url, max: 1, searchPath: "public" });
+    // The submission log is read through one cursor while the rows are written: here the writes
+    // wait 1.5 s for a lock, longer than the 1 s statement timeout of the old database's pool.
+    const old = connectOld(db.url, { connect_timeout: 5, statement_timeout: 1 });
+    const blocker = connect({ url: db.url, max: 1 });
+    try {
+      await createOldServiceSchema(pub);
+      await fillOld(pub);
+      await migrate(db.sql, captureLogger().log);
+      let release!: () => void;
+      const held = new Promise<void>((r) => release = r);
+      let locked!: () => void;
+      const hasLock = new Promise<void>((r) => locked = r);
+      const holder = blocker.begin(async (tx) => {
+        await tx`lock table deliveries in exclusive mode`;
+        locked();
+        await held;
+      });
+      await hasLock;
+      const run = importGoService(db.sql, old, {
+        apply: true,
+        // Three fetches of the 5 rows: the cursor stays open while the first ones are written.
+        batch: 2,
+        tokenMaxDays: 365,
+        maxAttempts: 9,
+        payload: {
+          mappingScheme: "CODE",
+          unmappedCodes: "reject",
+          defaultDataSet: "",
+          defaultAttributeOptionCombo: "",
+          completeByDefault: false,
+          timezone: "UTC",
+        },
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      release();
+      await holder;
+      const report = await run;
+      assert.equal(report.submissions.imported, 5);
+    } finally {
+      await Promise.all([pub.end(), old.end(), blocker.end()]);
       await db.close();
     }
   },

@@ -14,7 +14,7 @@ import { generateUid } from "../dhis2/uid.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { mappingKey } from "../mappings/model.ts";
 import { insertMapping, lockForWrite, mappingByUid } from "../mappings/queries.ts";
-import { importSubmission, type RequeueItem } from "./history.ts";
+import { type Imported, importSubmission, type RequeueItem } from "./history.ts";
 import { planMapping, planToken, planUser } from "./plan.ts";
 import { readMappings, readSubmissions, readTokens, readUsers } from "./read.ts";
 
@@ -29,6 +29,8 @@ export interface ImportOptions {
   maxAttempts: number;
   payload: PayloadSettings;
   now?: Date;
+  /** Submission log rows read per fetch (500). */
+  batch?: number;
 }
 
 interface Skipped {
@@ -100,6 +102,9 @@ export async function importGoService(
   };
   try {
     await old.begin("isolation level repeatable read read only", async (otx) => {
+      // The submission log is read through one cursor for the whole import: a statement that
+      // outlives database.statement_timeout (30 s) by design.
+      await otx`set local statement_timeout = 0`;
       await sql.begin(async (tx) => {
         await tx`set local statement_timeout = 0`;
         await tx`select pg_advisory_xact_lock(${IMPORT_LOCK})`;
@@ -281,14 +286,17 @@ async function importHistory(
   // Loaded on first use, after the mappings above: it sees them inside this transaction.
   const lookup = new MappingCache(tx);
   const o = { payload: opts.payload, maxAttempts: opts.maxAttempts, now };
-  for await (const batch of readSubmissions(otx)) {
+  for await (const batch of readSubmissions(otx, opts.batch)) {
+    const pending: Promise<Imported>[] = [];
     for (const row of batch) {
       if (done.has(row.id)) {
         r.already++;
         continue;
       }
-      const stored = await importSubmission(tx, row, lookup, o);
-      await remember(tx, "submission", row.id, stored.id);
+      // Mapped one by one, stored together: see importSubmission.
+      pending.push((await importSubmission(tx, row, lookup, o)).stored);
+    }
+    for (const stored of await Promise.all(pending)) {
       r.imported++;
       r.byStatus[stored.status] = (r.byStatus[stored.status] ?? 0) + 1;
       if (stored.requeue) r.requeue.push(stored.requeue);

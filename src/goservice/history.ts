@@ -63,13 +63,25 @@ function codesFor(sent: DataValueSetPayload, built: BuiltPayload | null): string
 
 const text = (v: unknown) => typeof v === "string" ? v : "";
 
-/** Stores one old row; the caller has checked it was not imported before. */
+export interface Imported {
+  id: number;
+  status: string;
+  requeue?: RequeueItem;
+}
+
+/**
+ * Maps one old row (the caller has checked it was not imported before), then sends its one
+ * INSERT without waiting for it: `stored` settles when it did. A caller that maps the rows one
+ * after another and awaits the inserts together keeps their order (the submission ids, FIFO per
+ * key once requeued, follow the old ids) and pipelines them: 5,000 rows took 29 s with a round
+ * trip each and three statements per row.
+ */
 export async function importSubmission(
   tx: TransactionSql,
   row: OldSubmission,
   lookup: MappingLookup,
   o: HistoryOptions,
-): Promise<{ id: number; status: string; requeue?: RequeueItem }> {
+): Promise<{ stored: Promise<Imported> }> {
   const fate = mapOldStatus(row.status);
   let body: Record<string, unknown> | null = null;
   try {
@@ -132,21 +144,21 @@ export async function importSubmission(
     ? JSON.stringify(jsonObject(row.response) ?? row.response)
     : null;
   // The old Asynq id, when it is one and still free: old clients look submissions up by it.
-  let taskId: string | null = row.task_id && UUID.test(row.task_id.trim())
+  const taskId: string | null = row.task_id && UUID.test(row.task_id.trim())
     ? row.task_id.trim().toLowerCase()
     : null;
-  if (taskId) {
-    const [taken] = await tx`select 1 from submissions where task_id = ${taskId}::uuid`;
-    if (taken) taskId = null;
-  }
 
-  const [r] = await tx<{ id: number; status: string }[]>`
+  const query = tx<{ id: number; status: string }[]>`
     with sub as (
       insert into submissions (
         task_id, user_uid, username, source_name, request_hash, org_unit, org_unit_name, period,
         data_set, kind, request, payload, codes, unmapped_codes, created_at
       ) values (
-        coalesce(${taskId}::uuid, gen_random_uuid()), '', ${IMPORTED_BY}, 'default', ${hash},
+        coalesce(
+          (select ${taskId}::uuid where not exists (
+            select from submissions where task_id = ${taskId}::uuid)),
+          gen_random_uuid()),
+        '', ${IMPORTED_BY}, 'default', ${hash},
         ${orgUnit}, ${req?.orgUnitName ?? (text(plain.orgUnitName) || null)}, ${period},
         ${dataSet}, ${AGGREGATE}, ${row.payload_text}::text::jsonb,
         ${JSON.stringify(payload)}::text::jsonb, ${codes}::text[],
@@ -170,23 +182,30 @@ export async function importSubmission(
       select id, 1, ${IMPORTED_BY}, ${at}, ${at}, 0, ${fate.outcome ?? "dead"}, ${http},
              ${dhis2Status}, ${fate.outcome === "delivered" ? null : lastError}
       from del where ${fate.attempted}
+    ), ledger as (
+      insert into go_service_imports (kind, old_id, new_id)
+      select 'submission', ${row.id}, id from sub
     )
     select id, ${fate.status}::text as status from sub`;
 
-  if (!fate.requeueCandidate) return r;
-  return {
-    ...r,
-    requeue: {
-      oldId: row.id,
-      newId: r.id,
-      submittedAt: row.submitted_at,
-      oldStatus: row.status,
-      orgUnit,
-      period,
-      dataSet,
-      kind: fate.requeueCandidate,
-      requeueable: built !== null,
-      why,
-    },
-  };
+  // `then` sends it now; the ones sent before it are ahead of it on the connection.
+  const stored = query.then(([r]): Imported => {
+    if (!fate.requeueCandidate) return r;
+    return {
+      ...r,
+      requeue: {
+        oldId: row.id,
+        newId: r.id,
+        submittedAt: row.submitted_at,
+        oldStatus: row.status,
+        orgUnit,
+        period,
+        dataSet,
+        kind: fate.requeueCandidate,
+        requeueable: built !== null,
+        why,
+      },
+    };
+  });
+  return { stored };
 }

@@ -2,12 +2,18 @@
  * Reads the old Go service's tables, never writes them: one read-only transaction gives one
  * consistent snapshot of every table, even while the old service still runs.
  */
-import { connect, type Db, type Sql } from "../db/db.ts";
+import { connect, type ConnectOptions, type Db, type Sql } from "../db/db.ts";
 import type { OldMapping, OldSubmission, OldToken, OldUser } from "./plan.ts";
 
 /** The old database: its tables in `public`, where golang-migrate put them. */
-export function connectOld(url: string): Sql {
-  return connect({ url, max: 1, searchPath: "public", applicationName: "dhis2gw-import" });
+export function connectOld(url: string, timeouts?: ConnectOptions["timeouts"]): Sql {
+  return connect({
+    url,
+    max: 1,
+    searchPath: "public",
+    applicationName: "dhis2gw-import",
+    timeouts,
+  });
 }
 
 const NEEDED = ["users", "user_apitoken", "dhis2_mappings", "submission_log"] as const;
