@@ -14,7 +14,7 @@ import { generateUid } from "../dhis2/uid.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { mappingKey } from "../mappings/model.ts";
 import { insertMapping, lockForWrite, mappingByUid } from "../mappings/queries.ts";
-import { type Imported, importSubmission, type RequeueItem } from "./history.ts";
+import { type Prepared, prepareSubmission, type RequeueItem, storeSubmissions } from "./history.ts";
 import { planMapping, planToken, planUser } from "./plan.ts";
 import { readMappings, readSubmissions, readTokens, readUsers } from "./read.ts";
 
@@ -287,16 +287,15 @@ async function importHistory(
   const lookup = new MappingCache(tx);
   const o = { payload: opts.payload, maxAttempts: opts.maxAttempts, now };
   for await (const batch of readSubmissions(otx, opts.batch)) {
-    const pending: Promise<Imported>[] = [];
+    const prepared: Prepared[] = [];
     for (const row of batch) {
       if (done.has(row.id)) {
         r.already++;
         continue;
       }
-      // Mapped one by one, stored together: see importSubmission.
-      pending.push((await importSubmission(tx, row, lookup, o)).stored);
+      prepared.push(await prepareSubmission(row, lookup, o));
     }
-    for (const stored of await Promise.all(pending)) {
+    for (const stored of await storeSubmissions(tx, prepared, o)) {
       r.imported++;
       r.byStatus[stored.status] = (r.byStatus[stored.status] ?? 0) + 1;
       if (stored.requeue) r.requeue.push(stored.requeue);
