@@ -107,7 +107,15 @@ dbTest(
       assert.match(dry.stdout, /2 never finished in the old service/);
       assert.match(
         dry.stdout,
-        /old id 5 .*GHOST.*|old id 5 .*cannot be requeued as it is: .*GHOST/,
+        new RegExp(
+          String.raw`^ {4}old id 4 \(dhis2gw id on --apply\) \S+ status queued orgUnit ${OU} ` +
+            String.raw`period 202401 dataSet ${DS}$`,
+          "m",
+        ),
+      );
+      assert.match(
+        dry.stdout,
+        /^ {4}old id 5 .* dataSet pBOMPrpg1QX: cannot be requeued as it is: dataValues\.GHOST: /m,
       );
       assert.match(dry.stdout, /1 failed in the old service/);
       assert.match(dry.stdout, /dry run: nothing was written/);
@@ -148,6 +156,31 @@ dbTest(
         deliveries: 5,
         attempts: 3,
       });
+      // Each old row as history: what DHIS2 got, its answer, one attempt; in the old order.
+      const rows = await db.sql`select s.id, s.username, s.payload, d.status, d.attempts,
+          d.http_status, d.dhis2_status, d.last_error, a.outcome
+        from go_service_imports g join submissions s on s.id = g.new_id
+        join deliveries d on d.submission_id = s.id
+        left join delivery_attempts a on a.delivery_id = d.id
+        where g.kind = 'submission' order by g.old_id`;
+      assert.deepEqual(rows.map((r) => r.id), [...rows.map((r) => r.id)].sort((a, b) => a - b));
+      assert.deepEqual(
+        rows.map((r) => [r.status, r.attempts, r.http_status, r.dhis2_status, r.outcome]),
+        [
+          ["delivered", 1, 200, "OK", "delivered"],
+          ["partial", 1, 200, "WARNING", "partial"],
+          ["dead", 1, null, null, "dead"],
+          ["dead", 0, null, null, null],
+          ["dead", 0, null, null, null],
+        ],
+      );
+      assert.equal(rows[0].username, "go-service");
+      assert.equal(rows[0].payload.completeDate, "2024-02-01", "what the old service sent");
+      assert.match(
+        rows[2].last_error,
+        /^dhis2 error response: 502 Bad Gateway \(imported from the old Go service, where it failed: requeue it/,
+      );
+      assert.match(rows[3].last_error, /never finished \(status "queued"; .*requeue it/);
 
       const t = await createTestApp(db);
       try {
