@@ -14,7 +14,7 @@ import { captureLogger } from "../src/logs/logger.ts";
 import { GO_SERVICE_NOTICE } from "../src/db/schema.ts";
 import { createTestApp } from "./support/app.ts";
 import { runCli as runCliInProcess } from "../src/cli/cli.ts";
-import { runCli } from "./support/cli.ts";
+import { portFrom, runCli, startServe } from "./support/cli.ts";
 import { createOldServiceSchema } from "./support/go_service.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
@@ -23,6 +23,17 @@ const OU = "DiszpKrYNg8";
 const DS = "pBOMPrpg1QX";
 const DE = "fbfJHSPpUQD";
 const COC = "PT59n8BQbqM";
+
+async function inProcess(args: string[], env: Record<string, string>) {
+  const r = { code: 0, stdout: "", stderr: "" };
+  r.code = await runCliInProcess(args, {
+    env,
+    out: (t) => void (r.stdout += t),
+    err: (t) => void (r.stderr += t),
+    stopSignal: () => new Promise(() => {}),
+  });
+  return r;
+}
 
 /** Old rows: the oddities of §4–§6 of the reference, one of each. */
 async function fillOld(pub: ReturnType<typeof connect>): Promise<void> {
@@ -78,7 +89,9 @@ dbTest(
       await fillOld(pub);
       const env = { DHIS2GW_DB: db.url };
 
-      const dry = await runCli(["import-go-service", "--from", db.url], { env });
+      // The dry run and the re-run in-process (the CLI's own code, as main.ts runs it; a
+      // subprocess costs ~6 s of start-up on a loaded machine), --apply as a real process.
+      const dry = await inProcess(["import-go-service", "--from", db.url], env);
       assert.equal(dry.code, 0, dry.stderr);
       // The one line every command prints on such a database until something was imported.
       const notice = dry.stderr.split("\n").filter((l) => l.includes("import-go-service"));
@@ -128,15 +141,8 @@ dbTest(
       assert.equal(applied.code, 0, applied.stderr);
       assert.match(applied.stdout, /^users: 2 imported,/m);
       assert.match(applied.stdout, /^submissions: 5 imported \(3 dead, 1 delivered, 1 partial\)/m);
-      // In-process the second time (a subprocess costs ~6 s of start-up on a loaded machine).
-      const again = { stdout: "", stderr: "" };
-      const code = await runCliInProcess(["import-go-service", "--from", db.url, "--apply"], {
-        env,
-        out: (s) => void (again.stdout += s),
-        err: (s) => void (again.stderr += s),
-        stopSignal: () => new Promise(() => {}),
-      });
-      assert.equal(code, 0, again.stderr);
+      const again = await inProcess(["import-go-service", "--from", db.url, "--apply"], env);
+      assert.equal(again.code, 0, again.stderr);
       assert.equal(again.stderr.includes("import-go-service`"), false, "no notice after an import");
       assert.match(again.stdout, /^users: 0 imported, 2 imported before/m);
       assert.match(again.stdout, /^API tokens: 0 imported, 1 imported before, 2 skipped$/m);
@@ -296,6 +302,39 @@ dbTest(
       assert.equal(report.submissions.imported, 5);
     } finally {
       await Promise.all([pub.end(), old.end(), blocker.end()]);
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "serve on the old service's database starts, says so in one line, makes no admin",
+  async () => {
+    const db = await createTestDb("go_serve", { migrated: false });
+    const pub = connect({ url: db.url, max: 1, searchPath: "public" });
+    await createOldServiceSchema(pub);
+    const proc = startServe(["serve", "--no-worker"], {
+      env: {
+        DHIS2GW_DB: db.url,
+        DHIS2GW_SERVER_PORT: "0",
+        DHIS2GW_HOST: "127.0.0.1",
+        DHIS2GW_ADMIN_PASSWORD: "a-strong-first-password",
+      },
+    });
+    try {
+      const port = portFrom(await proc.waitFor(/"msg":"listening"/, 60_000));
+      const ready = await fetch(`http://127.0.0.1:${port}/ready`);
+      assert.equal(ready.status, 200);
+      await ready.body?.cancel();
+      const notice = proc.lines.filter((l) => l.includes("import-go-service"));
+      assert.deepEqual(notice.map((l) => JSON.parse(l).msg), [GO_SERVICE_NOTICE]);
+      assert.equal(proc.lines.some((l) => l.includes("created the first admin")), false);
+      const [u] = await db.sql`select count(*)::int as n from users`;
+      assert.equal(u.n, 0);
+      assert.equal((await proc.stop("SIGTERM")).code, 0);
+    } finally {
+      await proc.stop("SIGTERM");
+      await pub.end();
       await db.close();
     }
   },
