@@ -247,6 +247,24 @@ dbTest(
         where s.id = ${queued.id}`;
         assert.equal(sent.status, "queued");
         assert.deepEqual(sent.payload.dataValues, [{ dataElement: DE, value: "7" }]);
+
+        // The old client's getToken with that token rotates it, as on the old service: the old
+        // string stops working and the new one works.
+        const rot = await t.app.request("/api/v2/users/getToken", { method: "POST", headers: old });
+        assert.equal(rot.status, 201, await rot.clone().text());
+        const { token: next } = await rot.json();
+        assert.match(next, /^[0-9a-f]{40}$/);
+        const gone = await t.app.request("/api/v3/mappings", { headers: old });
+        assert.equal(gone.status, 401);
+        await gone.body?.cancel();
+        const works = await t.app.request("/api/v3/mappings", {
+          headers: { Authorization: `Token ${next}` },
+        });
+        assert.equal(works.status, 200);
+        await works.body?.cancel();
+        const [flag] = await db.sql`select count(*)::int as n from api_tokens
+          where name like 'Go service token %' and from_get_token`;
+        assert.ok(flag.n >= 1, "imported tokens are getToken tokens");
       } finally {
         await t.close();
       }

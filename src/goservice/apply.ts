@@ -221,6 +221,9 @@ async function importTokens(
       source_name: null,
       expires: p.expires,
     });
+    // Every old token came from the old getToken: the next /api/v2 getToken with Basic revokes
+    // it as the old service did, and a Token header rotates it (src/auth/legacy_token.ts).
+    await tx`update api_tokens set from_get_token = true where id = ${row.id}`;
     await remember(tx, "token", t.id, row.id);
     r.imported++;
     if (p.note) r.notes.push({ old: label, reason: p.note });
