@@ -9,6 +9,7 @@ import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { dhis2Destination } from "../aggregate/destination.ts";
+import { withTracker } from "../tracker/destination.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
@@ -77,7 +78,7 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
-        destination: dhis2Destination(config),
+        destination: withTracker(dhis2Destination(config), config, db.sql),
       });
     }
 

@@ -1,0 +1,50 @@
+-- Issue 17: tracker submissions (events, enrollments, tracked entities) through the same queue.
+-- A tracker submission is a `submissions` row of kind 'tracker' whose payload is the flat DHIS2
+-- tracker bundle with every UID set at intake; its one delivery has kind 'tracker'. These two
+-- tables are src/tracker/'s own.
+
+-- One row per object of a tracker submission, in the payload's flat order (tracked entities,
+-- enrollments, events, relationships). Kept when the payload is purged (personal data): the UIDs,
+-- where each object was in the caller's request, and what it refers to. The ordering check and
+-- the read-back after a lost job use it; the console lists it.
+create table tracker_objects (
+  submission_id bigint not null references submissions (id) on delete cascade,
+  position integer not null,
+  -- TRACKED_ENTITY | ENROLLMENT | EVENT | RELATIONSHIP, as DHIS2's ImportReport names them.
+  type text not null,
+  uid text not null,
+  -- The JSON path of the object in the request as received ($.trackedEntities[0].enrollments[1]).
+  path text not null,
+  -- The UID was made by the gateway at intake (the caller sent none).
+  generated boolean not null default false,
+  -- The tracked entity and enrollment it belongs to, when known.
+  tracked_entity text,
+  enrollment text,
+  primary key (submission_id, position)
+);
+
+-- "Does an earlier, still undelivered submission create this UID?" (the ordering check).
+create index tracker_objects_uid_idx on tracker_objects (uid, submission_id);
+
+-- An async import job DHIS2 accepted for a delivery: stored the moment DHIS2 answers, before it
+-- is followed, so a gateway restarted mid-job follows the same job instead of sending again.
+-- `attempt` is the delivery attempt that the job's report will be recorded as.
+create table tracker_jobs (
+  delivery_id bigint not null references deliveries (id) on delete cascade,
+  job_id text not null,
+  attempt integer not null,
+  posted_at timestamptz not null default now(),
+  -- null while followed; then report | landed (unknown job, read back: all there) | lost
+  -- (unknown job, read back: missing objects resent) | timeout.
+  finished_at timestamptz,
+  result text,
+  primary key (delivery_id, job_id)
+);
+
+create index tracker_jobs_open_idx on tracker_jobs (delivery_id) where finished_at is null;
+
+-- The tracker payload purge (tracker.payload_retention_days): delivered tracker submissions
+-- whose payloads have not been purged yet.
+alter table submissions add column payload_purged_at timestamptz;
+create index submissions_tracker_purge_idx on submissions (finished_at)
+  where kind = 'tracker' and payload_purged_at is null;
