@@ -15,8 +15,12 @@ import {
 } from "../../src/simulator/simulator.ts";
 import { createTrackerClient, type TrackerClient } from "../../src/tracker/client.ts";
 import { trackerKind, type TrackerKindOptions } from "../../src/tracker/kind.ts";
+import type { Principal } from "../../src/auth/principal.ts";
+import type { Config } from "../../src/config/config.ts";
+import { normaliseBundle } from "../../src/tracker/bundle.ts";
+import { type StoredTracker, storeTracker } from "../../src/tracker/intake.ts";
 import type { TestApp } from "./app.ts";
-import { type AttemptLog, simulatorClient } from "./submissions.ts";
+import { type AttemptLog, simulatorClient, testConfig } from "./submissions.ts";
 
 export const OU = "DiszpKrYNg8";
 export const PERSON = "nEenWmSyUEp";
@@ -122,4 +126,33 @@ export function postTracker(
     },
     body: typeof body === "string" ? body : JSON.stringify(body),
   }));
+}
+
+/** Stores a tracker payload the way POST /api/v3/tracker does, without HTTP. */
+export async function insertTracker(
+  sql: Sql,
+  body: unknown,
+  config: Readonly<Config> = testConfig(),
+): Promise<StoredTracker> {
+  const checked = normaliseBundle(body);
+  if (!checked.ok) throw new Error(JSON.stringify(checked.problems));
+  const principal = {
+    userId: 0,
+    uid: "uTester0001",
+    username: "tester",
+    role: "submitter",
+    sourceName: "default",
+    via: "token",
+  } as Principal;
+  return await storeTracker(
+    { config, sql, log: captureLogger("info").log, wakeWorker: () => {} },
+    principal,
+    {
+      requestJson: JSON.stringify(body),
+      requestHash: crypto.randomUUID(),
+      idempotencyKey: null,
+      bundle: checked.bundle,
+      objects: checked.objects,
+    },
+  );
 }
