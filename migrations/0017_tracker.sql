@@ -48,3 +48,27 @@ create index tracker_jobs_open_idx on tracker_jobs (delivery_id) where finished_
 alter table submissions add column payload_purged_at timestamptz;
 create index submissions_tracker_purge_idx on submissions (finished_at)
   where kind = 'tracker' and payload_purged_at is null;
+
+-- Tracker mappings: a source system's codes for programs, stages, data elements, attributes and
+-- option values, each scoped the way DHIS2 scopes them (POST /api/v3/events and
+-- /api/v3/trackedEntities). Org units use the aggregate `ou` mappings. Apart from
+-- dhis2_mappings, whose `what` and columns describe aggregate data.
+--   kind                 scope                      code             uid
+--   program              ''                         program code     program UID
+--   tracked_entity_type  ''                         type code        tracked entity type UID
+--   stage                program UID                stage code       program stage UID
+--   data_element         program stage UID          element code     data element UID
+--   attribute            program UID or ''          attribute code   attribute UID
+--   option               data element/attribute UID source value     DHIS2 option code
+create table tracker_mappings (
+  id bigint generated always as identity primary key,
+  source_name text not null default 'default',
+  kind text not null check (
+    kind in ('program', 'tracked_entity_type', 'stage', 'data_element', 'attribute', 'option')
+  ),
+  scope text not null default '',
+  code text not null check (length(code) between 1 and 255),
+  uid text not null check (length(uid) between 1 and 255),
+  updated timestamptz not null default now(),
+  unique (source_name, kind, scope, code)
+);

@@ -19,6 +19,7 @@ import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { trackerRoutes } from "../tracker/routes.ts";
+import { codedRoutes } from "../tracker/coded_routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
 import { AppError, envelope, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
@@ -190,6 +191,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   };
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", trackerRoutes(submissionDeps));
+  app.route("/", codedRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).

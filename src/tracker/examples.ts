@@ -22,3 +22,26 @@ export const TRACKER_EXAMPLE = {
     }],
   }],
 };
+
+export const CODED_EVENT_EXAMPLE = {
+  program: "MALARIA_CASE",
+  programStage: "MALARIA_CASE",
+  orgUnit: "OU_559",
+  occurredAt: "2024-05-01",
+  status: "COMPLETED",
+  dataValues: { AGE_YEARS: 34, GENDER: "F", RDT_POSITIVE: true },
+};
+
+export const CODED_PERSON_EXAMPLE = {
+  trackedEntityType: "PERSON",
+  orgUnit: "OU_559",
+  attributes: { FIRST_NAME: "Jane", LAST_NAME: "Doe", SEX: "F" },
+  enrollment: {
+    program: "CHILD",
+    enrolledAt: "2024-03-01",
+    events: [
+      { programStage: "BIRTH", occurredAt: "2024-03-01", dataValues: { WEIGHT_G: 3200 } },
+      { programStage: "POSTNATAL", occurredAt: "2024-03-15", dataValues: { FEEDING: "EBF" } },
+    ],
+  },
+};
