@@ -72,3 +72,6 @@ create table tracker_mappings (
   updated timestamptz not null default now(),
   unique (source_name, kind, scope, code)
 );
+
+-- The logs list's `kind` filter, served like the other filters (equality, date range, order).
+create index submissions_kind_created_idx on submissions (kind, created_at, id);

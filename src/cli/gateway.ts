@@ -10,6 +10,7 @@ import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { dhis2Destination } from "../aggregate/destination.ts";
 import { withTracker } from "../tracker/destination.ts";
+import { startTrackerPurge } from "../tracker/purge.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
@@ -80,6 +81,12 @@ export async function startGateway(
         breakers,
         destination: withTracker(dhis2Destination(config), config, db.sql),
       });
+      const purge = startTrackerPurge({
+        sql: db.sql,
+        log: log.child({ component: "tracker-purge" }),
+        retentionDays: config.tracker.payload_retention_days,
+      });
+      stops.push(() => Promise.resolve(purge.stop()));
     }
 
     if (opts.api) {
