@@ -105,3 +105,31 @@ dbTest("Idempotency-Key: a replay returns the same UIDs; another body is a 409",
     await db.close();
   }
 });
+
+dbTest("hostile input: NUL and lone surrogates, deep nesting, huge arrays are 4xx", async () => {
+  const db = await createTestDb("tr_hostile");
+  const t = await createTestApp(db);
+  try {
+    const nul = person("Ja\u0000ne");
+    const r1 = await postTracker(t, nul);
+    assert.ok(r1.status >= 400 && r1.status < 500, `${r1.status} ${await r1.text()}`);
+    const lone = await postTracker(t, JSON.stringify(person("x")).replace('"x"', '"\\ud800"'));
+    assert.ok(lone.status >= 400 && lone.status < 500, `${lone.status}`);
+    const deep = "[".repeat(5000) + "]".repeat(5000);
+    const d = person("x") as Record<string, unknown>;
+    const text = JSON.stringify(d).replace('"x"', deep);
+    const r2 = await postTracker(t, text);
+    assert.ok(r2.status >= 400 && r2.status < 500, `${r2.status} ${await r2.text()}`);
+    // Deep nesting where no check looks (an unknown field is passed on to DHIS2 as it is).
+    const hidden = JSON.stringify(person("x")).replace('"orgUnit"', `"extra":${deep},"orgUnit"`);
+    const r3 = await postTracker(t, hidden);
+    assert.ok(r3.status >= 400 && r3.status < 500, `${r3.status} ${await r3.text()}`);
+    const coded = await postTracker(t, JSON.stringify({ dataValues: deep }), {
+      path: "/api/v3/events",
+    });
+    assert.ok(coded.status >= 400 && coded.status < 500, `${coded.status}`);
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
