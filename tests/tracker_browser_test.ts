@@ -57,6 +57,7 @@ Deno.test({
       assert.match(seen, new RegExp(eventUid));
       assert.doesNotMatch(seen, new RegExp(SECRET));
       assert.doesNotMatch(seen, /Could not find ProgramStage/);
+      assert.match(seen, /Shown to admins only: DHIS2's reply can quote attribute values\./);
       await browser.screenshot("tracker-detail-viewer");
       assert.ok(!g.lines.some((l) => l.includes(SECRET)), "an attribute value reached the log");
     } finally {

@@ -93,7 +93,9 @@ async function detail(ctx: FragmentContext, c: C) {
         {s.response === null || s.response === undefined
           ? (
             <p class="muted">
-              None kept: DHIS2 sent no JSON body, or api.save_response is off.
+              {s.tracker && !ctx.isAdmin(c)
+                ? "Shown to admins only: DHIS2's reply can quote attribute values."
+                : "None kept: DHIS2 sent no JSON body, or api.save_response is off."}
             </p>
           )
           : <Json value={s.response} label="DHIS2 response" />}
