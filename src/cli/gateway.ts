@@ -9,6 +9,8 @@ import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { dhis2Destination } from "../aggregate/destination.ts";
+import { withTracker } from "../tracker/destination.ts";
+import { startTrackerPurge } from "../tracker/purge.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
@@ -96,8 +98,14 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
-        destination: dhis2Destination(config),
+        destination: withTracker(dhis2Destination(config), config, db.sql),
       });
+      const purge = startTrackerPurge({
+        sql: db.sql,
+        log: log.child({ component: "tracker-purge" }),
+        retentionDays: config.tracker.payload_retention_days,
+      });
+      stops.push(() => Promise.resolve(purge.stop()));
     }
 
     if (opts.api) {

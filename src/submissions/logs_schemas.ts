@@ -25,6 +25,7 @@ const FILTERS: Record<FilterKey, { doc: string; many?: true }> = {
   period: { doc: "DHIS2 period, e.g. 202401" },
   user: { doc: "username of the submitter" },
   q: { doc: "text in the last error (case-insensitive)" },
+  kind: { doc: "aggregate or tracker" },
 };
 
 /** Repeatable parameters arrive as an array when given more than once. */
@@ -126,6 +127,7 @@ const SUMMARY_EXAMPLE = {
   last_error: null,
   credential_problem: false,
   idempotency_key: null,
+  kind: "aggregate",
 };
 
 export const SubmissionSummarySchema = z.object({
@@ -151,6 +153,7 @@ export const SubmissionSummarySchema = z.object({
   last_error: z.string().nullable(),
   credential_problem: z.boolean(),
   idempotency_key: z.string().nullable(),
+  kind: z.string().openapi({ description: "aggregate or tracker" }),
 }).openapi("SubmissionSummary", { example: SUMMARY_EXAMPLE });
 
 export const SubmissionPageSchema = z.object({
@@ -198,6 +201,10 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
   requeued_at: instant.nullable(),
   requeued_by: z.string().nullable(),
   attempts_log: z.array(AttemptSchema).openapi({ description: "every attempt, oldest first" }),
+  tracker: z.unknown().optional().openapi({
+    description: "tracker submissions: each object (type, uid, path in the request) with its " +
+      "result, and the async jobs followed; attribute values are shown to admins only",
+  }),
 }).openapi("SubmissionDetail", {
   // A real reply, with two of its five data values and without DHIS2's importOptions.
   example: {

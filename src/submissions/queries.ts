@@ -36,6 +36,8 @@ export interface SubmissionSummary {
   last_error: string | null;
   credential_problem: boolean;
   idempotency_key: string | null;
+  /** `aggregate` or `tracker`. */
+  kind: string;
 }
 
 /** Over `s` (the submission) and `d` (its first delivery, absent only mid-delete). */
@@ -51,7 +53,7 @@ const summaryColumns = (sql: Db) =>
     json_build_object('imported', d.imported, 'updated', d.updated, 'ignored', d.ignored,
                       'deleted', d.deleted) end as import_count,
   d.last_error, coalesce(d.credential_problem, false) as credential_problem,
-  s.idempotency_key`;
+  s.idempotency_key, s.kind`;
 
 /** The first delivery of `s`, by the (submission_id, destination) unique index. */
 const firstDelivery = (sql: Db) =>
@@ -86,7 +88,7 @@ export async function listSubmissions(
       select ${summaryColumns(tx)}
       from (
         select id, task_id, status, created_at, updated_at, finished_at, username, user_uid,
-               source_name, org_unit, org_unit_name, period, data_set, idempotency_key
+               source_name, org_unit, org_unit_name, period, data_set, idempotency_key, kind
         from submissions where ${where(tx)}
         order by created_at desc, id desc
         limit ${pageSize} offset ${(page - 1) * pageSize}
