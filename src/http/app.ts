@@ -27,6 +27,7 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import type { DryRunClient } from "../aggregate/dry_run.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -52,6 +53,8 @@ export interface AppDeps {
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v3/status. */
   breakers?: CircuitBreakers;
+  /** For `POST /api/v3/aggregate?dryRun=true&dhis2=true`; default: the configured DHIS2. */
+  dhis2DryRun?: DryRunClient;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
 }
