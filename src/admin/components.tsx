@@ -135,23 +135,26 @@ export function Table<T>(props: {
   empty?: { text: string; span: number };
 }) {
   const { empty, rows } = props;
+  // The box scrolls sideways on a narrow screen; the page never does (static/phone.css).
   return (
-    <table>
-      {props.caption && <caption class="muted">{props.caption}</caption>}
-      <thead>
-        <tr>
-          {props.columns.filter((c) => c !== false).map(header)}
-        </tr>
-      </thead>
-      <tbody>
-        {empty && rows.length === 0 && (
+    <div class="table-scroll" tabindex={0} role="region" aria-label="table">
+      <table>
+        {props.caption && <caption class="muted">{props.caption}</caption>}
+        <thead>
           <tr>
-            <td colspan={empty.span} class="muted">{empty.text}</td>
+            {props.columns.filter((c) => c !== false).map(header)}
           </tr>
-        )}
-        {rows.map(props.row)}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {empty && rows.length === 0 && (
+            <tr>
+              <td colspan={empty.span} class="muted">{empty.text}</td>
+            </tr>
+          )}
+          {rows.map(props.row)}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

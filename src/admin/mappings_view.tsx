@@ -50,13 +50,21 @@ function MappingTools(props: { admin: boolean }) {
       <div class="toolbar">
         <strong>Download</strong>
         <span class="muted">(exports follow the filters below)</span>
-        <button type="button" data-download="/api/v3/mappings/export/csv" data-with-filters>
+        <button
+          type="button"
+          data-download="/admin/f/download/mappings/export/csv"
+          data-with-filters
+        >
           Export CSV
         </button>
-        <button type="button" data-download="/api/v3/mappings/export/excel" data-with-filters>
+        <button
+          type="button"
+          data-download="/admin/f/download/mappings/export/excel"
+          data-with-filters
+        >
           Export Excel
         </button>
-        <button type="button" data-download="/api/v3/mappings/export/excel-template">
+        <button type="button" data-download="/admin/f/download/mappings/export/excel-template">
           Excel template
         </button>
       </div>
@@ -129,7 +137,12 @@ async function mappingList(ctx: FragmentContext, c: C) {
   const page = must(await ctx.api(c).get<Page<Mapping>>("/mappings", query));
   return c.html(
     <div>
-      <MappingTable mappings={page} tz={ctx.config.server.timezone} />
+      {ctx.isAdmin(c) && (
+        <p>
+          <a class="button" href="/admin/mappings/new">New mapping</a>
+        </p>
+      )}
+      <MappingTable mappings={page} tz={ctx.config.server.timezone} admin={ctx.isAdmin(c)} />
       <Pager
         page={page.page}
         totalPages={page.total_pages}
@@ -141,7 +154,7 @@ async function mappingList(ctx: FragmentContext, c: C) {
   );
 }
 
-function MappingTable(props: { mappings: Page<Mapping>; tz: string }) {
+function MappingTable(props: { mappings: Page<Mapping>; tz: string; admin: boolean }) {
   return (
     <Table
       caption={`Mappings (${props.mappings.total})`}
@@ -160,7 +173,11 @@ function MappingTable(props: { mappings: Page<Mapping>; tz: string }) {
       empty={{ text: "No mappings match these filters.", span: 9 }}
       row={(m) => (
         <tr>
-          <td class="mono">{m.code}</td>
+          <td class="mono">
+            {props.admin
+              ? <a href={`/admin/mappings/${m.uid}`} aria-label={`Edit ${m.code}`}>{m.code}</a>
+              : m.code}
+          </td>
           <td>{m.what}</td>
           <td class="wrap">{m.name || "–"}</td>
           <td class="mono">{m.dataSet || "–"}</td>

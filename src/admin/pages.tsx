@@ -10,12 +10,18 @@ import { Layout, Slot } from "./layout.tsx";
 const MAPPING_KINDS = [["de", "data element (de)"], ["ou", "org unit (ou)"]] as const;
 const ACTIVE = [["true", "active"], ["false", "deactivated"]] as const;
 
-export function LoginPage(props: { message?: string }) {
+export function LoginPage(props: { message?: string; insecure?: boolean }) {
   return (
     <Layout title="Sign in" signedIn={false}>
       <div class="login card">
         <h1>Sign in to the console</h1>
         {props.message && <p class="alert">{props.message}</p>}
+        {props.insecure && (
+          <p class="alert warn" data-insecure>
+            This page came over plain HTTP: your password and session would cross the network
+            unencrypted. Ask your administrator for the console's HTTPS address.
+          </p>
+        )}
         <form data-login method="post" action="/admin/login">
           <div class="field">
             <label for="f-username">Username</label>
@@ -35,9 +41,9 @@ export function LoginPage(props: { message?: string }) {
           <button type="submit" class="primary">Sign in</button>
         </form>
         <p class="muted">
-          For admin and viewer accounts. Your sign-in is kept in this browser tab only and is
-          forgotten when you sign out or close the tab. API reference:{" "}
-          <a href="/swagger/">Swagger UI</a>.
+          Admins and viewers manage the gateway here; submitting systems' accounts see their own
+          submissions and API tokens. One sign-in serves every tab of this browser until you sign
+          out. API reference: <a href="/swagger/">Swagger UI</a>.
         </p>
       </div>
     </Layout>

@@ -194,7 +194,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
-  app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
+  app.route(
+    "/admin",
+    adminRoutes({ config, auth: deps.auth, sql: deps.sql, api: (req) => app.fetch(req) }),
+  );
 
   // Last, so the document sees every route registered above.
   mountDocs(app);
