@@ -10,6 +10,7 @@ import type { Sql } from "../db/db.ts";
 import type { AppEnv } from "../http/env.ts";
 import type { Api, ApiFetch } from "./api.ts";
 import type { ConsoleSessions } from "./session.ts";
+import type { MetadataNames } from "./metadata_names.ts";
 
 export interface AdminDeps {
   config: Readonly<Config>;
@@ -18,6 +19,8 @@ export interface AdminDeps {
   sql?: Sql;
   /** The app's own fetch, so fragments call /api/v3 in-process as the signed-in user. */
   api: ApiFetch;
+  /** Names for UIDs; default: from the configured DHIS2 (metadata_names.ts). */
+  names?: MetadataNames;
 }
 
 /** Given to every fragment: the signed-in user's API client and role. */
@@ -28,4 +31,5 @@ export interface FragmentContext {
   isAdmin(c: Context<AppEnv>): boolean;
   /** The console's sign-ins, to start a new one after a password change. */
   sessions?: ConsoleSessions;
+  names: MetadataNames;
 }

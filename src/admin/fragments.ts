@@ -20,6 +20,7 @@ import { userEditFragments } from "./user_edit_view.tsx";
 import { mappingEditFragments } from "./mapping_edit_view.tsx";
 import { downloadRoutes } from "./download.ts";
 import { consoleSessions } from "./session_routes.ts";
+import { MetadataNames } from "./metadata_names.ts";
 
 export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   const f = new Hono<AppEnv>();
@@ -56,6 +57,7 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
     role: (c) => c.get("principal")!.role,
     isAdmin: (c) => c.get("principal")!.role === "admin",
     sessions,
+    names: deps.names ?? MetadataNames.fromConfig(deps.config),
   };
   // The list's fixed paths (`/list`, `/requeue`…) first, then the detail's `/:id`.
   f.route("/submissions", submissionFragments(ctx));

@@ -59,8 +59,8 @@ export function SubmissionsPage(props: { q: Query }) {
         <FilterSelect name="status" label="Status" q={q} options={same(STATUSES)} />
         <Field name="from_date" label="From (day)" type="date" q={q} />
         <Field name="to_date" label="To (day)" type="date" q={q} />
-        <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
-        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+        <Field name="orgUnit" label="Org unit" q={q} placeholder="UID, code or name" />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID, code or name" />
         <Field name="period" label="Period" q={q} placeholder="e.g. 202604" />
         <Field name="user" label="User" q={q} placeholder="username" />
         <Field name="q" label="Error text" q={q} placeholder="contains…" />
@@ -84,6 +84,7 @@ export function SubmissionPage(props: { id: string }) {
       <Slot
         src={`/admin/f/submissions/${encodeURIComponent(props.id)}`}
         label="Submission detail"
+        query
       />
     </Layout>
   );
@@ -100,8 +101,8 @@ export function MappingsPage(props: { q: Query }) {
         <Field name="code" label="Code" q={q} />
         <FilterSelect name="what" label="Kind" q={q} options={MAPPING_KINDS} />
         <Field name="name" label="Name" q={q} />
-        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
-        <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID, code or name" />
+        <Field name="dataElement" label="Data element" q={q} placeholder="UID, code or name" />
         <Field name="source" label="Source" q={q} placeholder="default" />
         <Field name="instance_name" label="Instance" q={q} placeholder="default" />
       </FilterForm>

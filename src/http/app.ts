@@ -16,6 +16,7 @@ import { MappingCache } from "../mappings/cache.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
+import { exportRoutes } from "../submissions/export_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
@@ -191,6 +192,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     wakeWorker: deps.wakeWorker ?? (() => {}),
   };
   app.route("/", submissionRoutes(submissionDeps));
+  // Before logsRoutes: its /logs/{id} would take "export" for an id.
+  app.route("/", exportRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
