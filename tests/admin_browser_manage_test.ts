@@ -169,7 +169,7 @@ Deno.test({
         "one sign-in serves every tab (HttpOnly cookie, CSRF); sign-out ends it in all",
         async () => {
           await goto(page, `${base}/admin/submissions`);
-          const cookies = await browser!.context.cookies(base);
+          const cookies = await browser!.context.cookies(`${base}/admin`);
           assert.deepEqual(
             cookies.map((c) => [c.name, c.httpOnly, c.sameSite, c.secure, c.path]),
             [["dhis2gw_console", true, "Strict", false, "/admin"]],
@@ -193,7 +193,7 @@ Deno.test({
           await page.getByRole("button", { name: "Sign out" }).click();
           await page.waitForURL(/\/admin\/login\?message=/);
           await page.getByText("You are signed out.").waitFor();
-          assert.deepEqual(await browser!.context.cookies(base), []);
+          assert.deepEqual(await browser!.context.cookies(`${base}/admin`), []);
           await tab.reload();
           await tab.waitForURL(/\/admin\/login\?next=%2Fadmin%2Fstatus/);
           await tab.close();

@@ -15,7 +15,20 @@ export function downloadRoutes(ctx: FragmentContext): Hono<AppEnv> {
     if (!EXPORTS.some((re) => re.test(path))) {
       throw new AppError("not_found", `no download ${path}`);
     }
-    const search = new URL(c.req.url).search;
+    // The page's filters, with a name or code typed for a UID turned into the UID, as the
+    // list itself does (metadata_names.ts).
+    const q = new URL(c.req.url).searchParams;
+    for (const key of ["orgUnit", "dataSet", "dataElement"] as const) {
+      const typed = q.get(key);
+      if (!typed) continue;
+      q.set(
+        key,
+        key === "dataElement"
+          ? ctx.names.resolveCached(key, typed)
+          : await ctx.names.resolve(key, typed),
+      );
+    }
+    const search = q.size ? `?${q}` : "";
     const res = await ctx.api(c).raw("GET", `/${path}${search}`);
     const headers = new Headers();
     for (const h of ["content-type", "content-disposition", "x-request-id"]) {

@@ -41,8 +41,10 @@ export function cameOverHttps(c: Context<AppEnv>): boolean {
   if (new URL(c.req.url).protocol === "https:") return true;
   const peer = (c.env as { remoteAddr?: { hostname?: string } } | undefined)?.remoteAddr
     ?.hostname;
+  // No socket (an in-process request) counts as a trusted peer, as in clientAddress.
   const ip = peer ? parseIp(peer) : null;
-  const trusted = ip !== null && (c.get("trustedProxies")?.has(ip) ?? false);
+  const trusted = peer === undefined ||
+    (ip !== null && (c.get("trustedProxies")?.has(ip) ?? false));
   return trusted && c.req.header("x-forwarded-proto")?.split(",")[0].trim() === "https";
 }
 
