@@ -12,6 +12,7 @@ import { ErrorAlert } from "./components.tsx";
 import type { AdminDeps, FragmentContext } from "./context.ts";
 import { mappingFragments } from "./mappings_view.tsx";
 import { statusFragments } from "./status_view.tsx";
+import { healthFragments } from "./health_view.tsx";
 import { submissionDetail } from "./submission_detail.tsx";
 import { submissionFragments } from "./submissions_view.tsx";
 import { userFragments } from "./users_view.tsx";
@@ -69,5 +70,6 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   f.route("/status", statusFragments(ctx));
   f.route("/account", accountFragments(ctx));
   f.route("/download", downloadRoutes(ctx));
+  f.route("/health", healthFragments(ctx));
   return f;
 }

@@ -3,7 +3,7 @@ import { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, createMetricsApp } from "../http/app.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
@@ -14,6 +14,7 @@ import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
 import { defaultClient } from "../admin/status_routes.ts";
+import { HealthMonitor } from "../dhis2/health_monitor.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -29,6 +30,8 @@ export interface Gateway {
   stop(): Promise<{ graceful: boolean }>;
   /** Reads server.tls_cert/tls_key again (SIGHUP); false when not serving HTTPS or it failed. */
   reloadTls(): Promise<boolean>;
+  /** The DHIS2 destinations' health checks (none without a DHIS2 URL); checkAll() runs one now. */
+  health?: HealthMonitor;
 }
 
 /** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
@@ -55,6 +58,7 @@ export async function startGateway(
   let server: RunningServer | undefined;
   let mappingCache: MappingCache | undefined;
   let delivery: Delivery | undefined;
+  let health: HealthMonitor | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(db.sql, log, migrations);
@@ -68,6 +72,21 @@ export async function startGateway(
     // round trip through the database) and its worker.
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
+    // Each DHIS2 destination checked now and every minute, in the background (a DHIS2 that is
+    // down must not delay the start): warns in the log, feeds the console's banner.
+    try {
+      const client = defaultClient(config);
+      if (client) {
+        const monitor = health = new HealthMonitor({
+          destinations: [{ name: "default", client }],
+          log: log.child({ component: "health" }),
+        });
+        monitor.start();
+        stops.push(() => Promise.resolve(monitor.stop()));
+      }
+    } catch (err) {
+      log.warn("DHIS2 health checks not started", { error: (err as Error).message });
+    }
     if (opts.worker) {
       // Stopped by stop() below, alongside the HTTP drain: in-flight deliveries get the
       // grace period, the rest is left to their leases.
@@ -120,6 +139,7 @@ export async function startGateway(
           notifier.notify();
         },
         breakers: opts.worker ? breakers : undefined,
+        destinationHealth: health && (() => health!.snapshot()),
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };
@@ -132,7 +152,23 @@ export async function startGateway(
         tls: await readTls(config.server),
       });
     }
+    if (config.metrics.port) {
+      // After the API's port: a busy API port fails the start before this one is taken.
+      const metricsServer = await startServer(
+        createMetricsApp({
+          config,
+          sql: db.sql,
+          log,
+          auth,
+          breakers: opts.worker ? breakers : undefined,
+          destinationHealth: health && (() => health!.snapshot()),
+        }).fetch,
+        { hostname: config.server.host, port: config.metrics.port, log },
+      );
+      stops.push(() => metricsServer.shutdown(1000));
+    }
   } catch (err) {
+    health?.stop();
     await mappingCache?.stop().catch(() => {});
     await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});
@@ -143,6 +179,7 @@ export async function startGateway(
   return {
     port: server?.port ?? 0,
     db,
+    health,
     reloadTls: async () => {
       if (!server || !config.server.tls_cert) return false;
       try {

@@ -29,6 +29,13 @@ import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
 import type { DryRunClient } from "../aggregate/dry_run.ts";
+import type { DestinationHealth } from "../dhis2/health_monitor.ts";
+import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
+import { httpMetrics } from "../metrics/http.ts";
+import { metricsRoutes } from "../metrics/routes.ts";
+import { isInProcess, oldErrorShape } from "../compat/forward.ts";
+import { oldPaths } from "../compat/old_paths.ts";
+import { v2Routes } from "../compat/routes.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -58,6 +65,8 @@ export interface AppDeps {
   dhis2DryRun?: DryRunClient;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
+  /** Each DHIS2 destination's last health check (dhis2/health_monitor.ts); absent: none. */
+  destinationHealth?: () => readonly DestinationHealth[];
 }
 
 /** Renders any thrown error as the one JSON envelope. */
@@ -109,6 +118,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = newRouter();
   const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
 
+  // First, so every answer is counted, errors and refusals included.
+  app.use("*", httpMetrics());
   app.use("*", async (c, next) => {
     c.set("trustedProxies", trustedProxies);
     const requestId = requestIdFor(c.req.header("x-request-id"));
@@ -120,7 +131,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.res.headers.set("X-Request-Id", requestId);
     const duration = Math.round(performance.now() - started);
     const principal = c.get("principal");
-    if (deps.requestLog && c.req.path.startsWith("/api/")) {
+    if (deps.requestLog && c.req.path.startsWith("/api/") && !isInProcess(c.env)) {
       deps.requestLog.add({
         at: new Date(),
         request_id: requestId,
@@ -144,6 +155,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   });
 
+  // Outside everything below, so every error on the old prefix (a body too large, a 404) gets
+  // the old service's string shape.
+  app.use("/api/v2/*", oldErrorShape);
+
   const allowedOrigins = corsOrigins(config.server.cors_origins);
   if (allowedOrigins) {
     // Before authentication: a preflight carries no credentials and must get 204, not 401.
@@ -166,7 +181,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", (c, next) =>
     bodyLimit({
       // The console's import fragment forwards the same upload to the import route.
-      maxSize: c.req.path.startsWith("/api/v3/mappings/import") ||
+      maxSize: /^\/api\/v[23]\/mappings\/import/.test(c.req.path) ||
           c.req.path === "/admin/f/mappings/import"
         ? Math.max(importLimit, config.server.body_limit)
         : config.server.body_limit,
@@ -176,6 +191,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
@@ -196,11 +212,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", exportRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
+  app.route("/api/v3", destinationHealthRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route(
     "/admin",
     adminRoutes({ config, auth: deps.auth, sql: deps.sql, api: (req) => app.fetch(req) }),
   );
+  // The old service's API for its clients: a translation layer over /api/v3 (src/compat/).
+  const self = (req: Request, env: unknown) => app.fetch(req, env);
+  app.route("/api/v2", v2Routes({ ...deps, fetch: self }));
+  app.route("/", oldPaths(self));
 
   // Last, so the document sees every route registered above.
   mountDocs(app);
@@ -211,4 +232,34 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.onError((err, c) => renderError(err, c, log));
   return app;
+}
+
+/**
+ * The second listener of `metrics.port`: GET /metrics and GET /health only, for a process that
+ * serves no API (`serve --worker-only`) but whose delivery counters Prometheus must still read.
+ */
+export function createMetricsApp(
+  deps: Pick<AppDeps, "config" | "sql" | "log" | "auth" | "breakers" | "destinationHealth">,
+): OpenAPIHono<AppEnv> {
+  const app = newRouter();
+  app.use("*", async (c, next) => {
+    c.set("requestId", requestIdFor(c.req.header("x-request-id")));
+    c.set("trustedProxies", TrustedProxies.from(deps.config.server.trusted_proxies));
+    await next();
+  });
+  app.get("/health", (c) => c.json({ status: "ok" as const }, 200));
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
+  app.notFound((c) =>
+    renderError(
+      new AppError("not_found", `only GET /metrics and GET /health are served on this port`),
+      c,
+      deps.log,
+    )
+  );
+  app.onError((err, c) => renderError(err, c, deps.log));
+  return app;
+}
+
+function healthViews(health: AppDeps["destinationHealth"]) {
+  return () => (health?.() ?? []).map((h) => ({ name: h.name, url: h.url, up: h.state === "ok" }));
 }
