@@ -140,7 +140,8 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/f/account": only(ANYONE),
   "POST /admin/f/account/password": only(ANYONE),
   "GET /admin/f/status": only(READERS),
-  "GET /admin/f/health": only(READERS),
+  // The DHIS2 banner on every page: empty for a submitter, who may not read the status.
+  "GET /admin/f/health": only(ANYONE),
 
   // The old service's API (src/compat/): each route is its /api/v3 route's, with its roles.
   "GET /mappings/export/excel-template": PUBLIC, // headers only, unauthenticated as before
