@@ -16,6 +16,7 @@ import { MappingCache } from "../mappings/cache.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
+import { exportRoutes } from "../submissions/export_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { trackerRoutes } from "../tracker/routes.ts";
@@ -29,6 +30,7 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import type { DryRunClient } from "../aggregate/dry_run.ts";
 import type { DestinationHealth } from "../dhis2/health_monitor.ts";
 import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
 import { httpMetrics } from "../metrics/http.ts";
@@ -61,6 +63,8 @@ export interface AppDeps {
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v3/status. */
   breakers?: CircuitBreakers;
+  /** For `POST /api/v3/aggregate?dryRun=true&dhis2=true`; default: the configured DHIS2. */
+  dhis2DryRun?: DryRunClient;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
   /** Each DHIS2 destination's last health check (dhis2/health_monitor.ts); absent: none. */
@@ -208,11 +212,16 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", trackerRoutes(submissionDeps));
   app.route("/", codedRoutes(submissionDeps));
+  // Before logsRoutes: its /logs/{id} would take "export" for an id.
+  app.route("/", exportRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
   app.route("/api/v3", destinationHealthRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
-  app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
+  app.route(
+    "/admin",
+    adminRoutes({ config, auth: deps.auth, sql: deps.sql, api: (req) => app.fetch(req) }),
+  );
   // The old service's API for its clients: a translation layer over /api/v3 (src/compat/).
   const self = (req: Request, env: unknown) => app.fetch(req, env);
   app.route("/api/v2", v2Routes({ ...deps, fetch: self }));

@@ -18,6 +18,7 @@ import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
 import { buildPayload } from "../aggregate/payload.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "../aggregate/request.ts";
+import { askDhis2, type DryRunClient, dryRunClient } from "../aggregate/dry_run.ts";
 
 export interface SubmissionDeps {
   config: Readonly<Config>;
@@ -28,6 +29,8 @@ export interface SubmissionDeps {
   wakeWorker: () => void;
   /** The target DHIS2's version as read from /api/system/info, when known. */
   dhis2Version?: () => string | null;
+  /** For `?dryRun=true&dhis2=true`; default: the configured DHIS2 (aggregate/dry_run.ts). */
+  dhis2DryRun?: DryRunClient;
 }
 
 // A plain OpenAPI schema, not zod, on purpose: with a zod schema the validator would parse the
@@ -81,6 +84,45 @@ const replySchema = z.object({
   replayed: z.boolean().optional(),
 });
 
+const dryRunReplySchema = z.object({
+  message: z.string(),
+  dry_run: z.literal(true),
+  payload: replySchema.shape.payload,
+  unmapped_codes: z.array(z.string()).optional(),
+  dhis2: z.object({
+    status: z.enum(["delivered", "partial", "rejected", "retrying", "dead"]).openapi({
+      description: "the status dhis2gw would record for this submission",
+    }),
+    httpStatus: z.number().int().nullable(),
+    dhis2Status: z.string().nullable(),
+    counts: z.object({
+      imported: z.number().int(),
+      updated: z.number().int(),
+      ignored: z.number().int(),
+      deleted: z.number().int(),
+    }).nullable(),
+    conflicts: z.array(z.record(z.string(), z.unknown())).nullable().openapi({
+      description: "DHIS2's conflicts, each with the submitted codes behind it (codes)",
+    }),
+    error: z.string().nullable(),
+    completeDateOmitted: z.literal(true).optional().openapi({
+      description: "the payload's completion date was not sent: DHIS2 registers a " +
+        "completion even in a dry run",
+    }),
+  }).optional(),
+}).openapi("AggregateDryRunReply");
+
+const flag = z.enum(["true", "false"]).optional();
+const submitQuery = z.object({
+  dryRun: flag.openapi({
+    description: "true: validate and map exactly as a submission would be, store nothing",
+  }),
+  dhis2: flag.openapi({
+    description: "with dryRun=true: also ask DHIS2 (its own dryRun) and return the outcome " +
+      "dhis2gw would record",
+  }),
+});
+
 const submitRoute = secureRoute({
   method: "post",
   path: "/api/v3/aggregate",
@@ -90,6 +132,7 @@ const submitRoute = secureRoute({
     "a repeat with the same body returns the original submission; another body is a 409.",
   roles: ["submitter", "admin"],
   request: {
+    query: submitQuery,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     body: {
       required: true,
@@ -98,8 +141,9 @@ const submitRoute = secureRoute({
   },
   responses: {
     200: {
-      description: "stored and queued (or the original submission, on an idempotent replay)",
-      content: { "application/json": { schema: replySchema } },
+      description: "stored and queued (or the original submission, on an idempotent " +
+        "replay); with dryRun=true, what would be sent and nothing stored",
+      content: { "application/json": { schema: z.union([replySchema, dryRunReplySchema]) } },
     },
     409: { description: "the idempotency key was used with a different body" },
     422: { description: "invalid submission; error.details names each field" },
@@ -120,8 +164,16 @@ function invalid(problems: FieldProblem[]): AppError {
 
 export function submissionRoutes(deps: SubmissionDeps) {
   const { config, sql, log } = deps;
+  let dhis2DryRun: DryRunClient | null | undefined = deps.dhis2DryRun;
   return newRouter().openapi(submitRoute, async (c) => {
     const principal = c.get("principal") as Principal;
+    const query = c.req.valid("query");
+    const dryRun = query.dryRun === "true";
+    if (query.dhis2 === "true" && !dryRun) {
+      throw new AppError("validation_failed", "dhis2=true needs dryRun=true", {
+        details: [{ field: "dhis2", message: "only with dryRun=true" }],
+      });
+    }
     let body: unknown;
     try {
       body = parseKeepingNumbers(await c.req.text());
@@ -150,6 +202,25 @@ export function submissionRoutes(deps: SubmissionDeps) {
     });
     if (!result.ok) throw invalid(result.problems);
     const { built } = result;
+    if (dryRun) {
+      const reply: z.infer<typeof dryRunReplySchema> = {
+        message: "Dry run: the submission is valid; nothing was stored",
+        dry_run: true,
+        payload: built.payload as z.infer<typeof replySchema>["payload"],
+      };
+      if (built.unmappedCodes.length) reply.unmapped_codes = built.unmappedCodes;
+      if (query.dhis2 === "true") {
+        dhis2DryRun ??= dryRunClient(config);
+        if (!dhis2DryRun) {
+          throw new AppError("validation_failed", "dhis2=true: no DHIS2 is configured", {
+            details: [{ field: "dhis2", message: "api.dhis2_base_url is not set" }],
+          });
+        }
+        const asked = await askDhis2(dhis2DryRun, built.payload, built.codes);
+        reply.dhis2 = asked as NonNullable<typeof reply.dhis2>;
+      }
+      return c.json(reply, 200);
+    }
     const hash = requestHash(req);
 
     // One statement is one transaction: the row is the job, so no explicit sql.begin is needed.
