@@ -13,7 +13,7 @@ import type { CliIo, Command, CommandContext } from "./command.ts";
 
 export type { CliIo, Command, CommandContext };
 
-const CONFIG_OPTIONS = {
+export const CONFIG_OPTIONS = {
   config: { type: "string" },
   "config-file": { type: "string" },
   port: { type: "string" },

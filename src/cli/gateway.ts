@@ -4,6 +4,7 @@ import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
 import { createApp } from "../http/app.ts";
+import { assertPortFree } from "../http/port_check.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
@@ -50,6 +51,9 @@ export async function startGateway(
   log: Logger,
   opts: GatewayOptions = { api: true, worker: true },
 ): Promise<Gateway> {
+  // Before anything is written: a busy port must not leave a first admin created (and its
+  // one-time password printed) by a start that then fails.
+  if (opts.api) assertPortFree(config.server.host, config.server.port);
   const db = await openDatabase(config, log);
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
