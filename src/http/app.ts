@@ -12,6 +12,11 @@ import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
+import { refusalReason } from "../logs/refusal.ts";
+import { requestsRoutes } from "../logs/requests_routes.ts";
+import { auditActions } from "../audit/record.ts";
+import { auditRoutes } from "../audit/routes.ts";
+import { claimedIdentity } from "../auth/claimed.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
@@ -117,17 +122,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const duration = Math.round(performance.now() - started);
     const principal = c.get("principal");
     if (deps.requestLog && c.req.path.startsWith("/api/")) {
+      // A refused request keeps its reason and whom it claimed to be (marked unverified).
+      const claimed = claimedIdentity(c.req.header("authorization"));
+      const refused = c.res.status >= 400;
       deps.requestLog.add({
         at: new Date(),
         request_id: requestId,
         user_uid: principal?.uid ?? null,
-        username: principal?.username ?? null,
+        username: principal?.username ?? (refused ? claimed.username ?? null : null),
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
         duration_ms: duration,
         // The same address login throttling uses: a client cannot forge it (middleware.ts).
         client_ip: clientIp(c),
+        token_prefix: claimed.tokenPrefix ?? null,
+        identity_verified: principal
+          ? true
+          : claimed.username || claimed.tokenPrefix
+          ? false
+          : null,
+        ...(refused ? await refusalReason(c.res) : {}),
       });
     }
     log.debug("request", {
@@ -174,6 +189,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", healthRoutes(deps));
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
+  // After authentication (it needs the principal), around every route that changes something.
+  app.use("/api/v3/*", auditActions({ sql: deps.sql, log }));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
   // (newRouter gives each route that declares a body the same check of its body).
   app.use("*", guardRequestUrl);
@@ -190,6 +207,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
+  app.route("/", requestsRoutes(deps));
+  app.route("/", auditRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 
