@@ -49,6 +49,8 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/users": PUBLIC,
   "GET /admin/users/{uid}/tokens": PUBLIC,
   "GET /admin/status": PUBLIC,
+  "GET /admin/requests": PUBLIC,
+  "GET /admin/audit": PUBLIC,
 
   // Getting a credential.
   "POST /api/v3/users/getToken": PUBLIC,
@@ -81,6 +83,9 @@ const POLICY: Record<string, Policy> = {
   "POST /api/v3/aggregate/reenqueue/batch": only(ADMIN),
   "GET /api/v3/status": only(READERS),
   "GET /api/v3/status/submissions": only(READERS),
+  "GET /api/v3/requests": only(READERS),
+  "GET /api/v3/audit": only(ADMIN),
+  "GET /api/v3/audit/export.csv": only(ADMIN),
 
   // Mappings.
   "GET /api/v3/mappings": only(ANYONE),
@@ -116,6 +121,9 @@ const POLICY: Record<string, Policy> = {
   "POST /admin/f/users/{uid}/tokens": only(ADMIN),
   "POST /admin/f/users/{uid}/tokens/{id}/revoke": only(ADMIN),
   "GET /admin/f/status": only(READERS),
+  "GET /admin/f/requests/list": only(READERS),
+  // A viewer gets a line saying the audit is for admins; it reads nothing from /api/v3/audit.
+  "GET /admin/f/audit/list": only(READERS),
 };
 
 /** Exact status for an allowed caller making the harmless call, where it is known. */

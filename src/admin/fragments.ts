@@ -12,7 +12,9 @@ import { AppError } from "../http/errors.ts";
 import { ApiFailure, type ApiFetch, apiFor } from "./api.ts";
 import { ErrorAlert } from "./components.tsx";
 import type { AdminDeps, FragmentContext } from "./context.ts";
+import { auditFragments } from "./audit_view.tsx";
 import { mappingFragments } from "./mappings_view.tsx";
+import { requestFragments } from "./requests_view.tsx";
 import { statusFragments } from "./status_view.tsx";
 import { submissionDetail } from "./submission_detail.tsx";
 import { submissionFragments } from "./submissions_view.tsx";
@@ -58,5 +60,7 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   f.route("/mappings", mappingFragments(ctx));
   f.route("/users", userFragments(ctx));
   f.route("/status", statusFragments(ctx));
+  f.route("/requests", requestFragments(ctx));
+  f.route("/audit", auditFragments(ctx));
   return f;
 }

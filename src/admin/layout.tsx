@@ -8,8 +8,10 @@ import { VERSION } from "../version.ts";
 
 export const NAV: { href: string; label: string; adminOnly?: boolean }[] = [
   { href: "/admin/submissions", label: "Submissions" },
+  { href: "/admin/requests", label: "Refused requests" },
   { href: "/admin/mappings", label: "Mappings" },
   { href: "/admin/users", label: "Users", adminOnly: true },
+  { href: "/admin/audit", label: "Audit", adminOnly: true },
   { href: "/admin/status", label: "Status" },
 ];
 

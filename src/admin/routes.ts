@@ -7,7 +7,9 @@ import { Hono } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
 import type { AdminDeps } from "./context.ts";
+import { AuditPage } from "./audit_view.tsx";
 import { fragmentRoutes } from "./fragments.ts";
+import { RequestsPage } from "./requests_view.tsx";
 import {
   LoginPage,
   MappingsPage,
@@ -84,6 +86,8 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
   r.get("/users", (c) => c.html(UsersPage({ q: query(c.req.url) })));
   r.get("/users/:uid/tokens", (c) => c.html(UserTokensPage({ uid: c.req.param("uid") })));
   r.get("/status", (c) => c.html(StatusPage()));
+  r.get("/requests", (c) => c.html(RequestsPage({ q: query(c.req.url) })));
+  r.get("/audit", (c) => c.html(AuditPage({ q: query(c.req.url) })));
 
   r.get("/static/:file", async (c) => {
     const file = c.req.param("file");

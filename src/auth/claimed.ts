@@ -49,6 +49,7 @@ export function claimedIdentity(authorization: string | undefined | null): Claim
 
 /** A claimed name is attacker-controlled text: kept short and printable for logs and pages. */
 function printable(s: string): string | undefined {
+  // deno-lint-ignore no-control-regex
   const clean = s.replace(/[\u0000-\u001f\u007f-\u009f]/g, "").slice(0, MAX_USERNAME);
   return clean || undefined;
 }
