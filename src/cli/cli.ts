@@ -54,7 +54,18 @@ export const COMMANDS: Record<string, Command> = {
         api: !values["worker-only"],
         worker: !values["no-worker"],
       });
-      ctx.io.onReload?.(() => void gw.reloadTls());
+      // SIGHUP: the config file again (a bad one is refused whole), then the TLS pair.
+      ctx.io.onReload?.(() =>
+        void (async () => {
+          const next = await readConfig(configArgs(values), ctx.io.env);
+          if (!next.config) {
+            log.error("configuration reload refused; the running configuration stays", {
+              problems: next.problems,
+            });
+          } else gw.reload(next.config);
+          await gw.reloadTls();
+        })().catch((err) => log.error("reload failed", { error: err as Error }))
+      );
       const signal = await ctx.io.stopSignal();
       log.info("stopping", { signal });
       await gw.stop();

@@ -100,6 +100,15 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
   return c.json(envelope(appErr, requestId), appErr.status as 400);
 }
 
+/** The last value computed, kept until its input changes (a reload). */
+function memo<T>(make: (raw: string) => T): (raw: string) => T {
+  let last: { raw: string; value: T } | undefined;
+  return (raw) => {
+    if (last?.raw !== raw) last = { raw, value: make(raw) };
+    return last.value;
+  };
+}
+
 function clientIp(c: Context<AppEnv>): string | null {
   const address = clientAddress(c);
   return address === "unknown" ? null : address;
@@ -108,10 +117,11 @@ function clientIp(c: Context<AppEnv>): string | null {
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, log } = deps;
   const app = newRouter();
-  const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
+  // Read per request through a memo: a reload (SIGHUP) may change them (config/live.ts).
+  const trustedProxiesFor = memo((raw: string) => TrustedProxies.from(raw));
 
   app.use("*", async (c, next) => {
-    c.set("trustedProxies", trustedProxies);
+    c.set("trustedProxies", trustedProxiesFor(config.server.trusted_proxies));
     const requestId = requestIdFor(c.req.header("x-request-id"));
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
@@ -155,23 +165,26 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   });
 
-  const allowedOrigins = corsOrigins(config.server.cors_origins);
-  if (allowedOrigins) {
-    // Before authentication: a preflight carries no credentials and must get 204, not 401.
-    // No Access-Control-Allow-Credentials: a page on another origin can then read answers
-    // only to credentials it sent itself (an Authorization header), never to ones the browser
-    // holds for this origin (a cached Basic login), so even "*" lends it nothing.
-    app.use(
-      "/api/*",
-      cors({
-        origin: allowedOrigins,
+  // Before authentication: a preflight carries no credentials and must get 204, not 401.
+  // No Access-Control-Allow-Credentials: a page on another origin can then read answers
+  // only to credentials it sent itself (an Authorization header), never to ones the browser
+  // holds for this origin (a cached Basic login), so even "*" lends it nothing.
+  const corsFor = memo((raw: string) => {
+    const origin = corsOrigins(raw);
+    return origin
+      ? cors({
+        origin,
         allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
         exposeHeaders: ["X-Request-Id", "Retry-After", "Idempotent-Replayed"],
         maxAge: 7200, // Chromium caps it at 2 h
-      }),
-    );
-  }
+      })
+      : undefined;
+  });
+  app.use("/api/*", (c, next) => {
+    const handler = corsFor(config.server.cors_origins);
+    return handler ? handler(c, next) : next();
+  });
 
   const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
   app.use("*", (c, next) =>
