@@ -327,17 +327,18 @@ dbTest(
 );
 
 dbTest(
-  "import: a reply lists at most 1000 problems and says how many more",
+  "import: a reply lists at most 100 problems and says how many more",
   () =>
     withApp("imp_cap", async (t) => {
       const lines = [HEADER, ...Array.from({ length: 1500 }, (_, i) => `C${i},de,n,,,bad,`)];
       const res = await upload(t, "csv", csv(lines));
       assert.equal(res.status, 422);
       const { error } = await res.json();
-      assert.equal(error.details.length, 1000);
+      assert.equal(error.details.length, 100);
+      assert.equal(error.omitted, 1400);
       assert.equal(
         error.message,
-        "1500 problems in the file; nothing was changed (the first 1000 are listed, 500 more " +
+        "1500 problems in the file; nothing was changed (the first 100 are listed, 1400 more " +
           "are not). First: row 2, dataelement: must be a DHIS2 UID (11 characters: a letter, " +
           "then 10 letters or digits)",
       );

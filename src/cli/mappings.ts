@@ -5,6 +5,7 @@
  */
 import { secretValues } from "../config/config.ts";
 import { migrate } from "../db/migrate.ts";
+import { destinationNames } from "../config/warnings.ts";
 import { openDatabase } from "../db/open.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
@@ -152,7 +153,9 @@ export const mappingsCommand: Command = {
           ? (rows) => fetchMetadataSnapshot(client, rows, [api.dhis2_data_set].filter(Boolean))
           : undefined,
         onProgress: progressPrinter(ctx),
+        destinations: destinationNames(config),
       });
+      for (const w of r.warnings) ctx.io.err(`warning: ${w}\n`);
       const verb = r.dryRun ? "would be" : "were";
       ctx.io.out(
         `${path}: ${r.rows} rows; ${r.created} ${verb} created, ${r.updated} updated, ` +

@@ -34,3 +34,11 @@ export function configWarnings(cfg: Readonly<Config>): string[] {
   }
   return out;
 }
+
+/**
+ * The DHIS2 instances deliveries can go to, by the name mappings use (`instance_name`). Today
+ * the one `api.dhis2_*` destination, named "default"; the list grows with `destinations:`.
+ */
+export function destinationNames(cfg: Readonly<Config>): string[] {
+  return cfg.api.dhis2_base_url ? ["default"] : [];
+}

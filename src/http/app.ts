@@ -186,18 +186,28 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     return handler ? handler(c, next) : next();
   });
 
-  const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
-  app.use("*", (c, next) =>
-    bodyLimit({
-      // The console's import fragment forwards the same upload to the import route.
-      maxSize: c.req.path.startsWith("/api/v3/mappings/import") ||
-          c.req.path === "/admin/f/mappings/import"
-        ? Math.max(importLimit, config.server.body_limit)
-        : config.server.body_limit,
+  const importLimit = () => config.mappings.import_max_bytes + 64 * 1024; // multipart framing
+  app.use("*", (c, next) => {
+    // The console's import fragment forwards the same upload to the import route.
+    const isImport = c.req.path.startsWith("/api/v3/mappings/import") ||
+      c.req.path === "/admin/f/mappings/import";
+    const maxSize = isImport
+      ? Math.max(importLimit(), config.server.body_limit)
+      : config.server.body_limit;
+    return bodyLimit({
+      maxSize,
       onError: () => {
-        throw new AppError("payload_too_large", "request body is larger than the configured limit");
+        // The limit in the message: the caller can split the request without asking.
+        const limit = isImport
+          ? `${config.mappings.import_max_bytes} bytes (mappings.import_max_bytes)`
+          : `${config.server.body_limit} bytes (server.body_limit)`;
+        throw new AppError(
+          "payload_too_large",
+          `request body is larger than the limit of ${limit}`,
+        );
       },
-    })(c, next));
+    })(c, next);
+  });
 
   app.route("/", healthRoutes(deps));
   // Before every /api/v3 router, so no route can be reached without a principal.
