@@ -22,7 +22,7 @@ Deno.test({
 
       const reset = await runCli(
         ["user", "reset-password", "--username", "admin", "--password-stdin"],
-        { env, stdin: "Second-Gateway-Pass-2026\n" },
+        { env: { ...env, USER: "ops-oncall" }, stdin: "Second-Gateway-Pass-2026\n" },
       );
       assert.equal(reset.code, 0, reset.stderr);
       const list = await runCli(["user", "list"], { env });
@@ -41,7 +41,18 @@ Deno.test({
       assert.equal(old.status, 401);
       await old.body?.cancel();
       assert.equal(gw.child.pid > 0, true);
-      assert.equal((await fetch(`${base}/ready`)).status, 200);
+      // The CLI's change is in the audit trail, as the OS account that ran it.
+      const audit = await fetch(`${base}/api/v3/audit?action=user.`, {
+        headers: basic("Second-Gateway-Pass-2026"),
+      });
+      const { items } = await audit.json();
+      assert.deepEqual(
+        items.map((i: Record<string, unknown>) => [i.actor_username, i.via, i.action]),
+        [["cli:ops-oncall", "cli", "user.reset_password"]],
+      );
+      const ready = await fetch(`${base}/ready`);
+      assert.equal(ready.status, 200);
+      await ready.body?.cancel();
     } finally {
       const status = await gw.stop("SIGTERM");
       assert.equal(status.code, 0, gw.lines.slice(-8).join("\n"));
