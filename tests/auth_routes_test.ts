@@ -60,6 +60,8 @@ const POLICY: Record<string, Policy> = {
   "POST /admin/session": PUBLIC,
   "DELETE /admin/session": PUBLIC,
   "GET /admin/session": { roles: "cookie" },
+  "GET /admin/requests": PUBLIC,
+  "GET /admin/audit": PUBLIC,
 
   // Getting a credential.
   "POST /api/v3/users/getToken": PUBLIC,
@@ -96,6 +98,9 @@ const POLICY: Record<string, Policy> = {
   "GET /api/v3/status/health": only(READERS),
   // Prometheus: readers, and the scrape token (tests/metrics_test.ts).
   "GET /metrics": only(READERS),
+  "GET /api/v3/requests": only(READERS),
+  "GET /api/v3/audit": only(ADMIN),
+  "GET /api/v3/audit/export.csv": only(ADMIN),
 
   // Mappings.
   "GET /api/v3/mappings": only(ANYONE),
@@ -142,6 +147,10 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/f/status": only(READERS),
   // The DHIS2 banner on every page: empty for a submitter, who may not read the status.
   "GET /admin/f/health": only(ANYONE),
+
+  "GET /admin/f/requests/list": only(READERS),
+  // A viewer gets a line saying the audit is for admins; it reads nothing from /api/v3/audit.
+  "GET /admin/f/audit/list": only(READERS),
 
   // The old service's API (src/compat/): each route is its /api/v3 route's, with its roles.
   "GET /mappings/export/excel-template": PUBLIC, // headers only, unauthenticated as before

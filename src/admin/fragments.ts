@@ -10,7 +10,9 @@ import { AppError } from "../http/errors.ts";
 import { ApiFailure, type ApiFetch, apiFor } from "./api.ts";
 import { ErrorAlert } from "./components.tsx";
 import type { AdminDeps, FragmentContext } from "./context.ts";
+import { auditFragments } from "./audit_view.tsx";
 import { mappingFragments } from "./mappings_view.tsx";
+import { requestFragments } from "./requests_view.tsx";
 import { statusFragments } from "./status_view.tsx";
 import { healthFragments } from "./health_view.tsx";
 import { submissionDetail } from "./submission_detail.tsx";
@@ -71,5 +73,7 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   f.route("/account", accountFragments(ctx));
   f.route("/download", downloadRoutes(ctx));
   f.route("/health", healthFragments(ctx));
+  f.route("/requests", requestFragments(ctx));
+  f.route("/audit", auditFragments(ctx));
   return f;
 }

@@ -9,8 +9,10 @@ import { VERSION } from "../version.ts";
 /** `roles`: who sees the link (all when absent); the script hides the others'. */
 export const NAV: { href: string; label: string; adminOnly?: boolean; roles?: string }[] = [
   { href: "/admin/submissions", label: "Submissions" },
+  { href: "/admin/requests", label: "Refused requests", roles: "admin viewer" },
   { href: "/admin/mappings", label: "Mappings", roles: "admin viewer" },
   { href: "/admin/users", label: "Users", adminOnly: true },
+  { href: "/admin/audit", label: "Audit", adminOnly: true },
   { href: "/admin/status", label: "Status", roles: "admin viewer" },
   { href: "/admin/account", label: "My account" },
 ];

@@ -7,6 +7,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
 import type { AdminDeps } from "./context.ts";
+import { AuditPage } from "./audit_view.tsx";
 import { fragmentRoutes } from "./fragments.ts";
 import { sessionRoutes } from "./session_routes.ts";
 import { AccountPage } from "./account_view.tsx";
@@ -14,6 +15,7 @@ import { UserEditPage } from "./user_edit_view.tsx";
 import { MappingEditPage } from "./mapping_edit_view.tsx";
 import { isLoopbackHost } from "./session_routes.ts";
 import { cameOverHttps } from "./session.ts";
+import { RequestsPage } from "./requests_view.tsx";
 import {
   LoginPage,
   MappingsPage,
@@ -99,6 +101,8 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
   r.get("/users/:uid/tokens", (c) => c.html(UserTokensPage({ uid: c.req.param("uid") })));
   r.get("/status", (c) => c.html(StatusPage()));
   r.get("/account", (c) => c.html(AccountPage()));
+  r.get("/requests", (c) => c.html(RequestsPage({ q: query(c.req.url) })));
+  r.get("/audit", (c) => c.html(AuditPage({ q: query(c.req.url) })));
 
   r.get("/static/:file", async (c) => {
     const file = c.req.param("file");

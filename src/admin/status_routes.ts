@@ -140,9 +140,13 @@ export function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
   if (!a.dhis2_base_url) return undefined;
   return createDhis2Client({
     baseUrl: a.dhis2_base_url,
-    auth: a.dhis2_auth_method === "pat"
-      ? { method: "pat", token: a.dhis2_pat }
-      : { method: "basic", username: a.dhis2_user, password: a.dhis2_password },
+    // Read at each request: a reload (SIGHUP) may rotate them.
+    auth: () => {
+      const now = config.api;
+      return now.dhis2_auth_method === "pat"
+        ? { method: "pat", token: now.dhis2_pat }
+        : { method: "basic", username: now.dhis2_user, password: now.dhis2_password };
+    },
     connectTimeoutMs: Math.min(a.dhis2_connect_timeout * 1000, 5000),
     timeoutMs: Math.min(a.dhis2_timeout * 1000, 10_000),
   });

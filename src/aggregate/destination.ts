@@ -16,9 +16,14 @@ export function dhis2Auth(api: Config["api"]): Dhis2Auth {
 export function dhis2Destination(config: Readonly<Config>): Destination | null {
   const api = config.api;
   if (!api.dhis2_base_url) return null;
+  // Read per request: a reload (SIGHUP) swaps config.api when the credentials are rotated.
+  let memo: { api: Config["api"]; auth: Dhis2Auth } | undefined;
   const client = createDhis2Client({
     baseUrl: api.dhis2_base_url,
-    auth: dhis2Auth(api),
+    auth: () => {
+      if (memo?.api !== config.api) memo = { api: config.api, auth: dhis2Auth(config.api) };
+      return memo.auth;
+    },
     connectTimeoutMs: api.dhis2_connect_timeout * 1000,
     timeoutMs: api.dhis2_timeout * 1000,
     importOptions: {

@@ -9,6 +9,7 @@ import { secureRoute } from "../auth/guard.ts";
 import { type Role, ROLES } from "../auth/principal.ts";
 import type { Config } from "../config/config.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
+import { destinationNames } from "../config/warnings.ts";
 import { generateUid } from "../dhis2/uid.ts";
 import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
@@ -294,6 +295,7 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
           : undefined,
         onChange: changed,
         log,
+        destinations: destinationNames(config),
       })
     );
     return c.json(report, 200);

@@ -155,10 +155,14 @@ const submitRoute = secureRoute({
 });
 
 function invalid(problems: FieldProblem[]): AppError {
-  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) => p.code);
-  const message = unmapped.length
-    ? `unmapped codes: ${unmapped.join(", ")}`
-    : `invalid submission: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`;
+  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) => String(p.code));
+  const shown = (items: string[], n: number) =>
+    items.slice(0, n).join(", ") + (items.length > n ? `, … and ${items.length - n} more` : "");
+  const message = unmapped.length === problems.length
+    ? `unmapped codes: ${shown(unmapped, 20)}`
+    : `invalid submission: ${
+      problems.slice(0, 20).map((p) => `${p.field}: ${p.message}`).join("; ")
+    }${problems.length > 20 ? `; … and ${problems.length - 20} more problems` : ""}`;
   return new AppError("validation_failed", message.slice(0, 2000), { details: problems });
 }
 
@@ -189,17 +193,33 @@ export function submissionRoutes(deps: SubmissionDeps) {
       !config.api.dhis2_data_set,
       deps.dhis2Version?.() ?? (config.api.dhis2_version || null),
     );
-    if (!checked.request) throw invalid(checked.problems);
-    const req = checked.request;
-
-    const result = await buildPayload(req, principal.sourceName, deps.mappings, {
+    const settings = {
       mappingScheme: config.api.mapping_scheme,
       unmappedCodes: config.api.unmapped_codes,
       defaultDataSet: config.api.dhis2_data_set,
       defaultAttributeOptionCombo: config.api.dhis2_attribute_option_combo,
       completeByDefault: config.api.complete_data_set,
       timezone: config.server.timezone,
-    });
+    };
+    if (!checked.request) {
+      // Every field's problem at once: a bad period must not hide an unmapped code.
+      const seen = new Set(checked.problems.map((p) => p.field));
+      const mapped = checked.values?.length
+        ? await buildPayload(
+          { orgUnit: "", period: "", values: checked.values },
+          principal.sourceName,
+          deps.mappings,
+          settings,
+        )
+        : undefined;
+      const more = mapped && !mapped.ok
+        ? mapped.problems.filter((p) => p.field.startsWith("dataValues.") && !seen.has(p.field))
+        : [];
+      throw invalid([...checked.problems, ...more]);
+    }
+    const req = checked.request;
+
+    const result = await buildPayload(req, principal.sourceName, deps.mappings, settings);
     if (!result.ok) throw invalid(result.problems);
     const { built } = result;
     if (dryRun) {
