@@ -71,6 +71,7 @@ export interface Config {
     token_max_lifetime_days: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
+  batch: { max_values: number; max_wait_ms: number };
 }
 
 /** Where a value came from, for `config check`. */

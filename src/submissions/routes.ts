@@ -12,7 +12,7 @@ import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
-import { AGGREGATE } from "../aggregate/kind.ts";
+import { AGGREGATE, aggregateBatching } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
 import { buildPayload } from "../aggregate/payload.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
@@ -174,6 +174,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
         kind: AGGREGATE,
         orderingKey: aggregateOrderingKey(built.orgUnit, req.period),
         maxAttempts: config.server.max_retries + 1,
+        ...aggregateBatching(built.payload),
       }],
     });
     if (!stored.inserted && stored.requestHash !== hash) {
