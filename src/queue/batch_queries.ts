@@ -203,7 +203,7 @@ export async function insertExchanges(
     result: e.result,
     error: e.error,
   }));
-  // Parents first: a half's foreign key needs its parent's row.
+  // A half's parent is in the same statement: foreign keys are checked at its end.
   await sql`
     insert into delivery_batches (
       id, parent_id, destination, kind, batch_key, worker, deliveries, value_count, started_at,
@@ -213,12 +213,11 @@ export async function insertExchanges(
     select x.id, x.parent_id, ${destination}, ${kind}, ${batchKey}, ${workerId}, x.deliveries,
            x.value_count, x.started_at, x.finished_at, x.duration_ms, x.http_status,
            x.dhis2_status, x.imported, x.updated, x.ignored, x.deleted, x.result, x.error
-    from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) with ordinality as x(
+    from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as x(
       id uuid, parent_id uuid, deliveries int, value_count int, started_at timestamptz,
       finished_at timestamptz, duration_ms int, http_status int, dhis2_status text,
-      imported int, updated int, ignored int, deleted int, result text, error text, ord bigint
-    )
-    order by x.ord`;
+      imported int, updated int, ignored int, deleted int, result text, error text
+    )`;
 }
 
 /**

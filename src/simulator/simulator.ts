@@ -9,6 +9,12 @@
  */
 import { authenticate, generatePat, type SimToken, type SimUser } from "./simulator_auth.ts";
 import {
+  importCompleteRegistrations,
+  type RegistrationStore,
+  type StoredRegistration,
+} from "./simulator_completion.ts";
+import { type CostModel, type CostStats, ImportCost } from "./simulator_cost.ts";
+import {
   type DataValueStore,
   importDataValueSets,
   type StoredDataValue,
@@ -29,7 +35,16 @@ import {
   webMessage,
 } from "./simulator_web.ts";
 
-export type { Dhis2Version, SimMetadata, SimToken, SimUser, StoredDataValue };
+export type {
+  CostModel,
+  CostStats,
+  Dhis2Version,
+  SimMetadata,
+  SimToken,
+  SimUser,
+  StoredDataValue,
+  StoredRegistration,
+};
 export { generatePat };
 
 /**
@@ -56,6 +71,8 @@ export interface Fault {
    */
   body?: unknown;
   headers?: Record<string, string>;
+  /** Only requests whose parsed body this accepts (the others pass, using none of `times`). */
+  when?: (body: unknown) => boolean;
 }
 
 export interface RecordedRequest {
@@ -86,6 +103,13 @@ export interface SimulatorOptions {
   /** PAT checksum validation; default on from 2.41 (§1.2). */
   checksumValidation?: boolean;
   now?: () => Date;
+  /**
+   * What an import costs (simulator_cost.ts): `true` for the defaults, or some of them. Absent:
+   * free, as tests want.
+   */
+  cost?: boolean | Partial<CostModel>;
+  /** Keep every request in `received` (default true; a long benchmark turns it off). */
+  recordRequests?: boolean;
 }
 
 export interface Simulator {
@@ -102,6 +126,10 @@ export interface Simulator {
   clearFaults(): void;
   /** Every stored value, soft-deleted ones included. */
   dataValues(): StoredDataValue[];
+  /** Completion registrations received (POST /api/completeDataSetRegistrations). */
+  registrations(): StoredRegistration[];
+  /** The cost model in force and what it counted; null without one. */
+  cost(): { model: CostModel; stats: CostStats } | null;
   stop(): Promise<void>;
 }
 
@@ -119,7 +147,9 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       .map((u, i) => ({ id: `simUser${String(i).padStart(4, "0")}`, authorities: ["ALL"], ...u }));
   const tokens = [...(opts.tokens ?? [])];
   const store: DataValueStore = new Map();
+  const registrations: RegistrationStore = new Map();
   const received: RecordedRequest[] = [];
+  const cost = opts.cost ? new ImportCost(opts.cost === true ? {} : opts.cost) : null;
   let faults: Array<{ fault: Fault; remaining: number }> = [];
   let release!: () => void;
   const stopped = new Promise<void>((resolve) => (release = resolve));
@@ -133,9 +163,10 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       });
     });
 
-  function takeFault(method: string, path: string): Fault | undefined {
+  function takeFault(method: string, path: string, body: unknown): Fault | undefined {
     const entry = faults.find(({ fault: f }) =>
-      (!f.path || path.startsWith(f.path)) && (!f.method || f.method.toUpperCase() === method)
+      (!f.path || path.startsWith(f.path)) && (!f.method || f.method.toUpperCase() === method) &&
+      (!f.when || f.when(body))
     );
     if (!entry) return undefined;
     if (--entry.remaining <= 0) faults = faults.filter((e) => e !== entry);
@@ -169,11 +200,16 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     const url = new URL(req.url);
     const rawBody = await req.text();
     const recorded = record(req, url, rawBody, now());
-    received.push(recorded);
-    const fault = takeFault(req.method, url.pathname);
+    if (opts.recordRequests !== false) received.push(recorded);
+    const fault = takeFault(req.method, url.pathname, recorded.body);
     if (fault) {
       const faulty = await applyFault(fault, recorded);
       if (faulty) return faulty;
+    }
+    const costed = req.method === "POST" &&
+      /\/(dataValueSets|completeDataSetRegistrations)\/?$/.test(url.pathname);
+    if (cost && costed) {
+      return cost.run(sizeOf(recorded.body), sleep, () => route(req, url, rawBody));
     }
     return route(req, url, rawBody);
   }
@@ -213,6 +249,14 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
         user,
         // Versioned paths below 38 get the bare summary until 2.42 removed that (§3.4).
         plainResponse: apiVersion !== null && apiVersion < 38 && minor(version) < 42,
+        now: now(),
+      });
+    }
+    if (path === "/completeDataSetRegistrations" && req.method === "POST") {
+      return importCompleteRegistrations(rawBody, {
+        version,
+        metadata,
+        store: registrations,
         now: now(),
       });
     }
@@ -265,6 +309,8 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       faults = [];
     },
     dataValues: () => [...store.values()].map((v) => ({ ...v })),
+    registrations: () => [...registrations.values()].map((r) => ({ ...r })),
+    cost: () => (cost ? { model: cost.model, stats: { ...cost.stats } } : null),
     async stop() {
       release();
       await server.shutdown();
@@ -287,6 +333,14 @@ function defaultMetadataOr(opts: SimulatorOptions): SimMetadata {
     (base[key] as unknown[]).push(...(extra[key] ?? []));
   }
   return base;
+}
+
+/** Values (or registrations) in a costed request: what its per-value cost counts. */
+function sizeOf(body: unknown): number {
+  if (body === null || typeof body !== "object") return 0;
+  const b = body as { dataValues?: unknown; completeDataSetRegistrations?: unknown };
+  const list = b.dataValues ?? b.completeDataSetRegistrations;
+  return Array.isArray(list) ? list.length : 0;
 }
 
 function record(req: Request, url: URL, rawBody: string, time: Date): RecordedRequest {
@@ -386,6 +440,14 @@ if (import.meta.main) {
     version,
     users: [{ username, password: args.password ?? DEFAULT_PASSWORD }],
     tokens: args.token ? [{ token: args.token, username }] : [],
+    // --cost, or any of --fixed-ms, --per-value-ms, --concurrency: a DHIS2 that costs time.
+    cost: "cost" in args || "fixed-ms" in args || "per-value-ms" in args || "concurrency" in args
+      ? {
+        ...(args["fixed-ms"] ? { fixedMs: Number(args["fixed-ms"]) } : {}),
+        ...(args["per-value-ms"] ? { perValueMs: Number(args["per-value-ms"]) } : {}),
+        ...(args.concurrency ? { concurrency: Number(args.concurrency) } : {}),
+      }
+      : undefined,
   });
   console.log(sim.url);
   const shutdown = async () => {
