@@ -31,9 +31,22 @@ export async function claimBatch(
   limits: BatchLimits,
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
+  const rows = await claimBatchStatement(sql, workerId, limits, leaseSeconds);
+  // Claim order: the kind keeps the newest value of a key, and newer means a larger id.
+  rows.sort((a, b) => a.id - b.id);
+  return rows.map(toClaimed);
+}
+
+/** claimBatch's one statement, unexecuted until awaited (a test or bench can EXPLAIN it). */
+export function claimBatchStatement(
+  sql: Db,
+  workerId: string,
+  limits: BatchLimits,
+  leaseSeconds: number,
+) {
   const max = Math.max(1, limits.maxValues);
   const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
-  const rows = await sql<ClaimRow[]>`
+  return sql<ClaimRow[]>`
     with head as (
       select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
       from deliveries d
@@ -48,18 +61,35 @@ export async function claimBatch(
       limit 1
       for update of d skip locked
     ), heads as (
+      -- Scalar subqueries, not a join with head, so the scan below is an ordered range of
+      -- deliveries_batch_due_idx that stops at the LIMIT. Twice the rows the head's weight
+      -- suggests are read, summed in order, and only those that fit are locked.
       select d.id, d.weight, d.run_at, d.ordering_key
-      from deliveries d, head h
-      where d.destination = h.destination and d.kind = h.kind and d.batch_key = h.batch_key
-        and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
-        and not exists (
-          select from deliveries older
-          where older.destination = d.destination and older.ordering_key = d.ordering_key
-            and older.status in ('queued', 'running', 'retrying')
-            and older.id < d.id
-        )
-      order by d.run_at, d.id
-      limit ${max}
+      from deliveries d
+      -- = any(array(…)): a primary key lookup per id, where IN let the planner scan the table.
+      where d.id = any(array(
+        select x.id from (
+          select c.id, sum(c.weight) over (order by c.run_at, c.id) as upto
+          from (
+            select d2.id, d2.weight, d2.run_at from deliveries d2
+            where d2.destination = (select destination from head)
+              and d2.kind = (select kind from head)
+              and d2.batch_key = (select batch_key from head)
+              and d2.status in ('queued', 'retrying') and not d2.held and d2.run_at <= now()
+              and not exists (
+                select from deliveries older
+                where older.destination = d2.destination
+                  and older.ordering_key = d2.ordering_key
+                  and older.status in ('queued', 'running', 'retrying')
+                  and older.id < d2.id
+              )
+            order by d2.run_at, d2.id
+            limit (select 2 * ceil(${max}::numeric / greatest(weight, 1))::bigint + 1 from head)
+          ) c
+        ) x
+        where x.upto <= ${max}
+      ))
+        and d.status in ('queued', 'retrying') and not d.held
       for update of d skip locked
     ), pool as (
       select id, weight, run_at, ordering_key from heads
@@ -80,15 +110,16 @@ export async function claimBatch(
     ), followers as (
       select f.id, f.weight
       from deliveries f, head h
-      where f.destination = h.destination and f.kind = h.kind and f.batch_key = h.batch_key
+      where f.destination = (select destination from head)
+        and f.ordering_key = any(array(select ordering_key from picked_heads))
+        and f.kind = h.kind and f.batch_key = h.batch_key
         and f.held and f.status in ('queued', 'retrying') and f.run_at <= now()
-        and f.ordering_key in (select ordering_key from picked_heads)
         and not exists (
           -- Something older of the key that stays behind: this one must wait for it.
           select from deliveries o
           where o.destination = f.destination and o.ordering_key = f.ordering_key
             and o.id < f.id and o.status in ('queued', 'running', 'retrying')
-            and o.id not in (select id from picked_heads)
+            and o.id <> all(array(select id from picked_heads))
             and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
                      and o.kind = h.kind and o.batch_key = h.batch_key)
         )
@@ -110,16 +141,12 @@ export async function claimBatch(
           locked_by = ${workerId},
           locked_until = now() + make_interval(secs => ${leaseSeconds}),
           updated_at = now()
-      from picked
-      where d.id = picked.id
+      where d.id = any(array(select id from picked))
       returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
                 d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.batch_key
     )
     select c.*, s.task_id, s.payload, s.codes, s.username
     from claimed c join submissions s on s.id = c.submission_id`;
-  // Claim order: the kind keeps the newest value of a key, and newer means a larger id.
-  rows.sort((a, b) => a.id - b.id);
-  return rows.map(toClaimed);
 }
 
 /**
