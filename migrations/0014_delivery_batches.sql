@@ -22,8 +22,9 @@ where s.id = d.submission_id and d.kind = 'aggregate'
 create index deliveries_batch_due_idx on deliveries (destination, kind, batch_key, run_at, id)
   where status in ('queued', 'retrying') and not held;
 
--- Newer finished deliveries of a key (an old retry must not overwrite what they delivered).
-create index deliveries_key_idx on deliveries (destination, ordering_key, id);
+-- Newer deliveries of a key that wrote something (an old retry must not overwrite it).
+create index deliveries_written_key_idx on deliveries (destination, ordering_key, id)
+  where status in ('delivered', 'partial');
 
 -- One row per HTTP exchange that carried several deliveries (or one, with batching on); a split
 -- batch's halves name it as their parent.

@@ -152,7 +152,7 @@ export function claimBatchStatement(
 /**
  * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
  * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
- * for the whole claim; an index probe per delivery (`deliveries_key_idx`).
+ * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
  */
 export async function attachNewer(sql: Db, jobs: ClaimedDelivery[]): Promise<void> {
   if (!jobs.length) return;
