@@ -4,6 +4,7 @@
  * replies split down to the submission at fault, an ERROR with indexes final per value.
  */
 import assert from "node:assert/strict";
+import { claimBatch } from "../src/queue/batch_queries.ts";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog, testWorker } from "./support/submissions.ts";
@@ -190,3 +191,26 @@ dbTest("2.43's ERROR with indexes is final per value: one import, no split", asy
     await db.close();
   }
 });
+
+dbTest(
+  "batch.max_wait_ms: a light batch waits for its head to age; a full one goes at once",
+  async () => {
+    const db = await createTestDb("batch_max_wait");
+    try {
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "1" }], { period: "202001" });
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "2" }], { period: "202002" });
+      const wait = { maxValues: 5000, maxWaitMs: 60_000 };
+      assert.deepEqual(await claimBatch(db.sql, "w", wait, 60), [], "2 values of 5,000: waits");
+      // Two values fill a batch of two: no reason to wait.
+      const full = await claimBatch(db.sql, "w", { ...wait, maxValues: 2 }, 60);
+      assert.deepEqual(full.map((j) => j.submissionId), [1, 2]);
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "3" }], { period: "202003" });
+      await db
+        .sql`update deliveries set run_at = now() - interval '61 seconds' where status = 'queued'`;
+      const aged = await claimBatch(db.sql, "w", wait, 60);
+      assert.deepEqual(aged.map((j) => j.submissionId), [3], "its head is old enough");
+    } finally {
+      await db.close();
+    }
+  },
+);
