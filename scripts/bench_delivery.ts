@@ -23,7 +23,7 @@ import { createLogger } from "../src/logs/logger.ts";
 import { enqueue } from "../src/queue/queries.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
-import { DEFAULT_PASSWORD, DEFAULT_USERNAME, startSimulator } from "../src/simulator/simulator.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
 import { type CostModel, DEFAULT_COST, ImportCost } from "../src/simulator/simulator_cost.ts";
 import { installGraphile, runGraphile } from "./bench_graphile.ts";
 
@@ -93,6 +93,45 @@ function benchMetadata() {
   };
 }
 
+interface SimThread {
+  url: string;
+  dump(): Promise<{ values: Array<[string, string, string, string | null]>; imports: number }>;
+  stop(): Promise<void>;
+}
+
+/** The simulator on its own thread (bench_sim_thread.ts says why). */
+async function startSimThread(cost: CostModel): Promise<SimThread> {
+  const thread = new globalThis.Worker(new URL("./bench_sim_thread.ts", import.meta.url), {
+    type: "module",
+  });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve) => {
+      const on = (e: MessageEvent) => {
+        if (e.data.type !== type) return;
+        thread.removeEventListener("message", on);
+        resolve(e.data as T);
+      };
+      thread.addEventListener("message", on);
+    });
+  const started = next<{ url: string }>("started");
+  thread.postMessage({ type: "start", cost, metadata: benchMetadata() });
+  const { url } = await started;
+  return {
+    url,
+    dump: () => {
+      const p = next<Awaited<ReturnType<SimThread["dump"]>>>("dump");
+      thread.postMessage({ type: "dump" });
+      return p;
+    },
+    stop: async () => {
+      const p = next("stopped");
+      thread.postMessage({ type: "stop" });
+      await p;
+      thread.terminate();
+    },
+  };
+}
+
 async function dropDatabase(serverUrl: string, url: string): Promise<void> {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`)
@@ -115,11 +154,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
   const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_delivery_${maxValues}`);
   const quiet = createLogger({ level: "error", sink: () => {} });
   const sql = connect({ url, max: 10, log: quiet });
-  const sim = await startSimulator({
-    cost: o.cost,
-    recordRequests: false,
-    metadata: benchMetadata(),
-  });
+  const sim = await startSimThread(o.cost);
   try {
     await migrate(sql, quiet);
     // Queued before the clock starts, 20 at a time.
@@ -160,8 +195,9 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     const wallMs = performance.now() - t0;
     await worker.stop(10_000);
     const problems = await checkOurs(sql, o.submissions);
-    problems.push(...checkStored(sim.dataValues(), o.submissions));
-    const imports = sim.cost()!.stats.imports;
+    const dump = await sim.dump();
+    problems.push(...checkStored(dump.values, o.submissions));
+    const imports = dump.imports;
     return result(o, scenario, maxValues || null, imports, wallMs, problems);
   } finally {
     await sim.stop();
@@ -207,14 +243,14 @@ async function checkOurs(sql: ReturnType<typeof connect>, n: number): Promise<st
 }
 
 function checkStored(
-  stored: Array<{ dataElement: string; orgUnit: string; period: string; value: string | null }>,
+  stored: Array<[string, string, string, string | null]>,
   n: number,
 ): string[] {
   const problems: string[] = [];
   if (stored.length !== n * VALUES_EACH) {
     problems.push(`DHIS2 holds ${stored.length} values, expected ${n * VALUES_EACH}`);
   }
-  const byKey = new Map(stored.map((v) => [`${v.orgUnit}|${v.period}|${v.dataElement}`, v.value]));
+  const byKey = new Map(stored.map(([ou, pe, de, value]) => [`${ou}|${pe}|${de}`, value]));
   for (let i = 0; i < n && problems.length < 5; i++) {
     const p = payloadOf(i);
     for (const dv of p.dataValues) {
@@ -233,11 +269,7 @@ async function graphile(
   mode: "default" | "batched",
 ): Promise<ScenarioResult> {
   const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_graphile_${mode}`);
-  const sim = await startSimulator({
-    cost: o.cost,
-    recordRequests: false,
-    metadata: benchMetadata(),
-  });
+  const sim = await startSimThread(o.cost);
   try {
     const run = await runGraphile(dir, {
       databaseUrl: url,
@@ -247,14 +279,15 @@ async function graphile(
       mode,
       payloads: Array.from({ length: o.submissions }, (_, i) => payloadOf(i)),
     });
-    const problems = checkStored(sim.dataValues(), o.submissions);
+    const dump = await sim.dump();
+    const problems = checkStored(dump.values, o.submissions);
     if (run.ok !== o.submissions) {
       problems.push(`${run.ok} jobs succeeded, expected ${o.submissions}`);
     }
     const scenario = `(c) graphile-worker 0.18, ${
       mode === "batched" ? "local queue 500, batch delays 0" : "default settings"
     }`;
-    return result(o, scenario, null, sim.cost()!.stats.imports, run.wallMs, problems);
+    return result(o, scenario, null, dump.imports, run.wallMs, problems);
   } finally {
     await sim.stop();
     await dropDatabase(o.serverUrl, url);
