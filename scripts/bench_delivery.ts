@@ -8,6 +8,7 @@
  * the time. Every outcome is checked exactly (every submission delivered, every value stored).
  *
  *   deno run -A scripts/bench_delivery.ts [--submissions 10000] [--skip-graphile]
+ *     [--max-values 0,500,2000,5000,10000] [--concurrency 8] [--out delivery.json]
  *
  * `deno task bench` runs it after the submission benchmark; tests/bench_delivery_test.ts runs a
  * scaled-down one (1,000 submissions, a cheaper cost model) and checks the outcomes only.
@@ -350,6 +351,7 @@ if (import.meta.main) {
       concurrency: { type: "string", default: "8" },
       "skip-graphile": { type: "boolean", default: false },
       "max-values": { type: "string", default: "0,500,2000,5000,10000" },
+      out: { type: "string", default: "delivery.json" },
     },
   });
   const { benchDatabase } = await import("./pg_cluster.ts");
@@ -371,7 +373,7 @@ if (import.meta.main) {
     );
     const results = await deliveryBench(opts);
     await Deno.mkdir(new URL("../bench/results/", import.meta.url), { recursive: true });
-    const file = new URL("../bench/results/delivery.json", import.meta.url);
+    const file = new URL(`../bench/results/${values.out}`, import.meta.url);
     await Deno.writeTextFile(
       file,
       JSON.stringify(
