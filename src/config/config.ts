@@ -80,6 +80,7 @@ export interface Config {
     job_timeout: number;
   };
   metrics: { token: string; port: number };
+  batch: { max_values: number; max_wait_ms: number };
 }
 
 /** Where a value came from, for `config check`. */

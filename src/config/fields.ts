@@ -499,4 +499,21 @@ export const FIELDS: readonly Field[] = [
     doc:
       "A second port serving only GET /metrics and GET /health (on server.host), for `serve --worker-only`, which otherwise listens on none. 0: no second port.",
   },
+  // batch
+  {
+    key: "batch.max_values",
+    env: ["DHIS2GW_BATCH_MAX_VALUES"],
+    type: int(0, 10000),
+    default: 5000,
+    doc:
+      "Most data values in one dataValueSets import combining queued submissions of one data set (DHIS2's own sync sends 10,000); 0 sends each submission on its own.",
+  },
+  {
+    key: "batch.max_wait_ms",
+    env: ["DHIS2GW_BATCH_MAX_WAIT_MS"],
+    type: int(0, 600000),
+    default: 0,
+    doc:
+      "How long a batch lighter than max_values may wait for more submissions; 0 never waits (an idle gateway delivers at once, batches form under load).",
+  },
 ];

@@ -50,6 +50,10 @@ export interface NewDelivery {
    * and graphile-worker do: lowering the setting later does not kill work already accepted.
    */
   maxAttempts: number;
+  /** Deliveries with the same key may share one request (null or absent: never combined). */
+  batchKey?: string | null;
+  /** What a batch's size limit counts (aggregate: data values); default 1. */
+  weight?: number;
 }
 
 export interface NewSubmission {
@@ -109,8 +113,11 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       on conflict (user_uid, idempotency_key) where idempotency_key is not null do nothing
       returning id, task_id, status, request_hash, payload, unmapped_codes
     ), del as (
-      insert into deliveries (submission_id, destination, kind, ordering_key, max_attempts, held)
-      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts,
+      insert into deliveries (
+        submission_id, destination, kind, ordering_key, max_attempts, batch_key, weight, held
+      )
+      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts, x.batch_key,
+             x.weight,
              -- Behind an older pending delivery of its key: out of the claim's index until that
              -- one finishes (migration 0009).
              exists (
@@ -120,8 +127,10 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
              )
       from sub, unnest(${d.map((x) => x.destination)}::text[], ${d.map((x) => x.kind)}::text[],
                        ${d.map((x) => x.orderingKey)}::text[],
-                       ${d.map((x) => x.maxAttempts)}::int[]) with ordinality
-                as x(destination, kind, ordering_key, max_attempts, ordinality)
+                       ${d.map((x) => x.maxAttempts)}::int[],
+                       ${d.map((x) => x.batchKey ?? null)}::text[],
+                       ${d.map((x) => Math.max(1, x.weight ?? 1))}::int[]) with ordinality
+                as x(destination, kind, ordering_key, max_attempts, batch_key, weight, ordinality)
       -- In the order given, so delivery ids (FIFO per key) follow it.
       order by x.ordinality
     )
@@ -215,7 +224,12 @@ export async function claim(
   if (n <= 0) return [];
   const rows = await claimStatement(sql, workerId, n, leaseSeconds);
   rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
-  return rows.map((r) => ({
+  return rows.map(toClaimed);
+}
+
+/** A claimed row as the kinds see it (batch_queries.ts claims with the same columns). */
+export function toClaimed(r: ClaimRow): ClaimedDelivery {
+  return {
     id: r.id,
     submissionId: r.submission_id,
     taskId: r.task_id,
@@ -229,11 +243,14 @@ export async function claim(
     username: r.username,
     lockedUntil: r.locked_until,
     claimedAt: r.updated_at,
-  }));
+    ...(r.batch_key !== undefined ? { batchKey: r.batch_key } : {}),
+  };
 }
 
-interface ClaimRow {
+export interface ClaimRow {
   id: number;
+  /** Only from claimBatch. */
+  batch_key?: string | null;
   submission_id: number;
   task_id: string;
   kind: string;

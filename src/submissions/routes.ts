@@ -13,7 +13,7 @@ import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
 import { recordSubmissionAccepted } from "../metrics/metrics.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
-import { AGGREGATE } from "../aggregate/kind.ts";
+import { AGGREGATE, aggregateBatching } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
 import { buildPayload } from "../aggregate/payload.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
@@ -266,6 +266,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
         kind: AGGREGATE,
         orderingKey: aggregateOrderingKey(built.orgUnit, req.period),
         maxAttempts: config.server.max_retries + 1,
+        ...aggregateBatching(built.payload),
       }],
     });
     if (!stored.inserted && stored.requestHash !== hash) {
