@@ -21,12 +21,18 @@ import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
+import { benchMain } from "./bench_intake.ts";
+
+// Issue 18's figures (intake ratios, memory, latency; --profile; --short --check) first.
+if (await benchMain(Deno.args)) Deno.exit(0);
 
 const { values } = parseArgs({
   args: Deno.args,
   options: {
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
+    "no-embedded": { type: "boolean", default: false },
+    "no-intake": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
