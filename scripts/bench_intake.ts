@@ -20,6 +20,7 @@ import { z } from "zod";
 import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 import {
+  pssKb,
   ratio,
   RATIOS_FILE,
   recordSection,
@@ -98,18 +99,18 @@ export async function embeddedIdle(idleSeconds = 5): Promise<Record<string, numb
       DHIS2GW_SERVER_PORT: "0",
       DHIS2GW_HOST: "127.0.0.1",
       DHIS2GW_ADMIN_PASSWORD: ADMIN.password,
-      DHIS2GW_LOG_LEVEL: "warn",
     },
   });
   try {
     await gw.waitFor(/"msg":"listening"/, 180_000);
     await new Promise((r) => setTimeout(r, idleSeconds * 1000));
-    const gateway = await treePssMb(gw.child.pid);
+    const gateway = Math.round((await pssKb(gw.child.pid)) / 1024);
     const all = await treePssMb(gw.child.pid, dataDir);
     return {
       idle_pss_all_mb: all.mb,
       idle_pss_processes: all.processes,
-      idle_pss_gateway_mb: gateway.mb,
+      idle_pss_gateway_process_mb: gateway,
+      idle_pss_postgres_mb: all.mb - gateway,
     };
   } finally {
     await gw.stop();
@@ -216,7 +217,7 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
     Object.assign(r, await embeddedIdle());
     console.log(
       `embedded mode idle: PSS ${r.idle_pss_all_mb} MB over ${r.idle_pss_processes} ` +
-        `processes (gateway alone ${r.idle_pss_gateway_mb} MB)`,
+        `processes (gateway process ${r.idle_pss_gateway_process_mb} MB, PostgreSQL ${r.idle_pss_postgres_mb} MB)`,
     );
   }
   return r;
@@ -234,11 +235,15 @@ export function regressions(
 }
 
 /**
- * `deno task bench` starts here: `--profile` (bench_profile.ts) and `--short [--check]` are
+ * `deno task bench` starts here: `--profile` (bench_profile.ts), `--ab <dir>` (bench_ab.ts) and `--short [--check]` are
  * handled whole and return true; otherwise the intake figures are recorded and false returned,
  * so bench.ts goes on with the delivery figures. `--no-intake` skips this part.
  */
 export async function benchMain(args: string[]): Promise<boolean> {
+  if (args.some((a) => a === "--ab" || a.startsWith("--ab="))) {
+    await (await import("./bench_ab.ts")).abMain(args);
+    return true;
+  }
   if (args.includes("--profile")) {
     await (await import("./bench_profile.ts")).profileMain(args);
     return true;

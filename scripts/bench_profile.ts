@@ -8,9 +8,9 @@
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { startSimulator } from "../src/simulator/simulator.ts";
-import { MAIN, portFrom, RUN_FLAGS, type ServeProcess } from "../tests/support/cli.ts";
+import { MAIN, portFrom, RUN_FLAGS } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
-import { recordSection, RESULTS_DIR, wrkPost } from "./perf_lib.ts";
+import { recordSection, RESULTS_DIR, wrapChild, wrkPost } from "./perf_lib.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 interface CallFrame {
@@ -151,44 +151,6 @@ async function profiledServe(args: string[], env: Record<string, string>) {
   await cdp.call("Profiler.enable");
   await cdp.call("Profiler.setSamplingInterval", { interval: 200 });
   return { proc, cdp, port: listening ? portFrom(listening) : 0 };
-}
-
-/** The same line waiting as tests/support/cli.ts, around a child we spawned ourselves. */
-function wrapChild(child: Deno.ChildProcess): ServeProcess {
-  const lines: string[] = [];
-  const pump = async (s: ReadableStream<Uint8Array>) => {
-    let buf = "";
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
-      let i;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        lines.push(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    }
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  return {
-    child,
-    lines,
-    waitFor: async (pattern, timeoutMs = 60_000) => {
-      const until = Date.now() + timeoutMs;
-      while (Date.now() < until) {
-        const hit = lines.find((l) => pattern.test(l));
-        if (hit) return hit;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`timed out waiting for ${pattern}:\n${lines.join("\n")}`);
-    },
-    stop: async (signal = "SIGTERM") => {
-      try {
-        child.kill(signal);
-      } catch { /* gone */ }
-      const s = await child.status;
-      await pumps;
-      return s;
-    },
-  };
 }
 
 function print(title: string, s: ReturnType<typeof summarise>) {

@@ -4,6 +4,8 @@
  * records its ratios in.
  */
 
+import type { ServeProcess } from "../tests/support/cli.ts";
+
 const dec = new TextDecoder();
 
 /** pid -> parent pid for every process we can read. */
@@ -196,4 +198,42 @@ export async function recordSection(
   all[section] = value;
   await Deno.mkdir(file.slice(0, file.lastIndexOf("/")), { recursive: true });
   await Deno.writeTextFile(file, JSON.stringify(all, null, 2) + "\n");
+}
+
+/** The same line waiting as tests/support/cli.ts, around a child we spawned ourselves. */
+export function wrapChild(child: Deno.ChildProcess): ServeProcess {
+  const lines: string[] = [];
+  const pump = async (s: ReadableStream<Uint8Array>) => {
+    let buf = "";
+    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  return {
+    child,
+    lines,
+    waitFor: async (pattern, timeoutMs = 60_000) => {
+      const until = Date.now() + timeoutMs;
+      while (Date.now() < until) {
+        const hit = lines.find((l) => pattern.test(l));
+        if (hit) return hit;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`timed out waiting for ${pattern}:\n${lines.join("\n")}`);
+    },
+    stop: async (signal = "SIGTERM") => {
+      try {
+        child.kill(signal);
+      } catch { /* gone */ }
+      const s = await child.status;
+      await pumps;
+      return s;
+    },
+  };
 }
