@@ -55,6 +55,8 @@ export async function processTree(root: number, marker?: string): Promise<number
   return [...all];
 }
 
+// Deno reads /proc/<pid>/ only with --allow-all: the bench and soak tasks run with -A.
+
 /** Proportional set size in kB (shared pages divided among their users); 0 if unreadable. */
 export async function pssKb(pid: number): Promise<number> {
   try {

@@ -141,9 +141,8 @@ export async function soak(o: { seconds: number; rate: number; maxGrowthMb: numb
     const inflight = new Set<Promise<void>>();
     for (let i = 0; performance.now() < end; i++) {
       const due = t0 + (i * 1000) / o.rate;
-      if (due - performance.now() > 1) {
-        await new Promise((r) => setTimeout(r, due - performance.now()));
-      }
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       if (inflight.size >= 64) await Promise.race(inflight); // never pile up without bound
       const p = pick(i * 37)().then(async (res) => {
         await res.body?.cancel();
