@@ -69,16 +69,18 @@ export function summarise(p: CpuProfile, top = 15) {
   const runtime = (u: string) => !u || /^ext:deno_node|^node:/.test(u);
   const caller = (n: ProfileNode): ProfileNode | undefined => {
     for (let a = parent.get(n.id); a; a = parent.get(a.id)) {
-      if (!runtime(a.callFrame.url)) return a;
+      if (a.callFrame.url && !/^ext:|^node:/.test(a.callFrame.url)) return a;
     }
   };
   for (const n of p.nodes) {
     const hits = n.hitCount ?? 0;
     if (!hits) continue;
-    const via = runtime(n.callFrame.url) && !/^\(/.test(n.callFrame.functionName)
+    const own = groupOf(n.callFrame);
+    const via = runtime(n.callFrame.url) && !/^\(/.test(n.callFrame.functionName) &&
+        !own.startsWith("inspector")
       ? caller(byId.get(n.id)!)
       : undefined;
-    const g = via ? groupOf(via.callFrame) : groupOf(n.callFrame);
+    const g = via ? groupOf(via.callFrame) : own;
     groups.set(g, (groups.get(g) ?? 0) + hits);
     const where = n.callFrame.url.replace(/^.*registry\.npmjs\.org\//, "npm:")
       .replace(/^file:\/\/.*\/src\//, "src/");
