@@ -12,6 +12,10 @@
  *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
+ * First, bench_intake.ts records issue 18's intake ratios, latency and memory in
+ * bench/results/ratios.json (--no-intake skips it, --no-embedded skips the embedded start);
+ * --intake-only stops there, --short [--check] is the CI size, --profile writes CPU profiles,
+ * --ab <dir> compares this checkout with another in one run.
  */
 import { Hono } from "hono";
 import { parseArgs } from "node:util";
