@@ -19,6 +19,11 @@ const MAPPINGS = [
   { kind: "program", code: "MALARIA_CASE", uid: "eBAyeGv0exc" },
   { kind: "stage", scope: "eBAyeGv0exc", code: "CASE", uid: "Zj7UnCAulEk" },
   { kind: "data_element", scope: "Zj7UnCAulEk", code: "AGE", uid: "qrur9Dvnyt5" },
+  { kind: "tracked_entity_type", code: "PERSON", uid: "nEenWmSyUEp" },
+  { kind: "program", code: "CHILD", uid: "IpHINAT79UW" },
+  { kind: "attribute", scope: "IpHINAT79UW", code: "FIRST_NAME", uid: "w75KJ2mc4zz" },
+  { kind: "stage", scope: "IpHINAT79UW", code: "BIRTH", uid: "A03MvHHogjR" },
+  { kind: "data_element", scope: "A03MvHHogjR", code: "WEIGHT", uid: "UXz7xuGCEhU" },
 ];
 const coded = (extra: Loose = {}) => ({
   program: "MALARIA_CASE",
@@ -180,3 +185,81 @@ dbTest("tracker dryRun=true checks and maps as a submission and stores nothing",
     await db.close();
   }
 });
+
+dbTest(
+  "tracker dry run with atomicMode=OBJECT: partial; the person route asks DHIS2 too",
+  async () => {
+    const db = await createTestDb("tracker_dry_run_object");
+    const sim = await startSimulator();
+    const t = await createTestApp(db, {
+      env: {
+        DHIS2GW_DHIS2_BASE_URL: sim.url,
+        DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
+        DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
+        DHIS2GW_TRACKER_ATOMIC_MODE: "OBJECT",
+      },
+    });
+    t.app = createApp({
+      ...t.deps,
+      mappings: staticMappingLookup({}, { default: { OU_559: OU } }),
+    });
+    try {
+      const maps = await t.app.request("/api/v3/tracker/mappings", {
+        method: "PUT",
+        headers: { "Content-Type": "application/json", ...t.users.admin.headers.token },
+        body: JSON.stringify({ mappings: MAPPINGS }),
+      });
+      assert.equal(maps.status, 200, await maps.clone().text());
+      // One good event, one DHIS2 refuses: a real import would commit the first (partial).
+      const res = await postTracker(t, [coded(), coded({ dataValues: { AGE: "old" } })], {
+        path: "/api/v3/events?dryRun=true&dhis2=true",
+      });
+      const reply = await res.json();
+      assert.equal(res.status, 200, JSON.stringify(reply));
+      assert.equal(reply.dhis2.status, "partial", JSON.stringify(reply.dhis2));
+      assert.deepEqual(reply.dhis2.conflicts.map((c: Loose) => [c.uid, c.errorCode, c.path]), [
+        [reply.objects[1].uid, "E1302", "$[1]"],
+      ]);
+      assert.match(
+        reply.dhis2.error,
+        /^DHIS2 refused 1 of 2 object\(s\): E1302 EVENT \w+ at \$\[1\]/,
+      );
+      assert.equal(
+        sim.received.filter((r) => r.path === "/api/tracker")[0].query.atomicMode,
+        "OBJECT",
+      );
+
+      const person = await postTracker(t, {
+        trackedEntityType: "PERSON",
+        orgUnit: "OU_559",
+        attributes: { FIRST_NAME: "Jane" },
+        enrollment: {
+          program: "CHILD",
+          enrolledAt: "2024-03-01",
+          events: [{
+            programStage: "BIRTH",
+            occurredAt: "2024-03-01",
+            dataValues: { WEIGHT: 3200 },
+          }],
+        },
+      }, { path: "/api/v3/trackedEntities?dryRun=true&dhis2=true" });
+      const p = await person.json();
+      assert.equal(person.status, 200, JSON.stringify(p));
+      assert.deepEqual(p.objects.map((o: Loose) => o.path), [
+        "$",
+        "$.enrollment",
+        "$.enrollment.events[0]",
+      ]);
+      assert.deepEqual([p.dhis2.status, p.dhis2.error], ["delivered", null]);
+      assert.equal(p.payload.trackedEntities[0].trackedEntity, p.objects[0].uid);
+
+      const [{ s }] = await db.sql`select count(*)::int as s from submissions`;
+      assert.equal(s, 0);
+      assert.equal(sim.tracker.store.events.size + sim.tracker.store.trackedEntities.size, 0);
+    } finally {
+      await t.close();
+      await sim.stop();
+      await db.close();
+    }
+  },
+);
