@@ -147,6 +147,7 @@ function post(sim: ReturnType<typeof createSimTracker>, r: TrackerRequest): Resp
   const params = {
     atomicMode: q.get("atomicMode") ?? "ALL",
     importStrategy: q.get("importStrategy") ?? "CREATE_AND_UPDATE",
+    importMode: q.get("importMode") ?? "COMMIT",
   };
   const run = () => importBundle(sim, r, body, params);
   // 2.38–2.41 pick the sync handler only for a literal async=false; 2.42's default is true too.
@@ -206,7 +207,7 @@ function importBundle(
   sim: ReturnType<typeof createSimTracker>,
   r: TrackerRequest,
   body: Obj,
-  params: { atomicMode: string; importStrategy: string },
+  params: { atomicMode: string; importStrategy: string; importMode: string },
 ): Obj {
   const list = (k: string) => (Array.isArray(body[k]) ? body[k] as Obj[] : []);
   // Nested payloads are flattened first, as DHIS2 does (§4.1).
@@ -287,6 +288,14 @@ function importBundle(
       status: "ERROR",
       validationReport: { errorReports, warningReports: [] },
       stats: { created: 0, updated: 0, deleted: 0, ignored: total, total },
+    };
+  }
+  // importMode=VALIDATE: the validation report alone, nothing written (no bundleReport).
+  if (params.importMode === "VALIDATE") {
+    return {
+      status: errors.length ? "ERROR" : "OK",
+      validationReport: { errorReports, warningReports: [] },
+      stats: { created: 0, updated: 0, deleted: 0, ignored: bad.size, total },
     };
   }
   const typeReportMap: Obj = {};

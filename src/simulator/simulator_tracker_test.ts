@@ -204,3 +204,47 @@ Deno.test("report shapes per version: index and bundleReport.status before 2.40/
     await sim.stop();
   }
 });
+
+Deno.test("importMode=VALIDATE: the validation report, nothing stored, sync or async", async () => {
+  const sim = await startSimulator();
+  try {
+    const url = `${sim.url}/api/tracker?async=false&importMode=VALIDATE`;
+    const ok = await call(url, "POST", bundle());
+    assert.equal(ok.status, 200);
+    assert.deepEqual(
+      { status: ok.body.status, stats: ok.body.stats, bundleReport: ok.body.bundleReport },
+      {
+        status: "OK",
+        stats: { created: 0, updated: 0, deleted: 0, ignored: 0, total: 3 },
+        bundleReport: undefined,
+      },
+    );
+    const bad = bundle("teSimTest02");
+    bad.trackedEntities[0].enrollments[0].events[0].programStage = "aaaaaaaaaaa";
+    const refused = await call(`${url}&atomicMode=OBJECT`, "POST", bad);
+    assert.equal(refused.status, 409);
+    assert.deepEqual(
+      refused.body.validationReport.errorReports.map((e: { errorCode: string }) => e.errorCode),
+      ["E1013"],
+    );
+    assert.deepEqual(refused.body.stats, {
+      created: 0,
+      updated: 0,
+      deleted: 0,
+      ignored: 1,
+      total: 3,
+    });
+    const job = await call(`${sim.url}/api/tracker?importMode=VALIDATE`, "POST", bundle());
+    sim.tracker.runJobs();
+    const report = await call(`${sim.url}/api/tracker/jobs/${job.body.response.id}/report`);
+    assert.equal(report.body.status, "OK");
+    const store = sim.tracker.store;
+    assert.deepEqual(
+      [store.trackedEntities.size, store.enrollments.size, store.events.size],
+      [0, 0, 0],
+    );
+    assert.equal((await call(`${sim.url}/api/tracker/events/evSimTest01`)).status, 404);
+  } finally {
+    await sim.stop();
+  }
+});

@@ -15,6 +15,8 @@ import type { FlatBundle, TrackerType } from "./bundle.ts";
 export interface TrackerImportOptions {
   importStrategy: "CREATE_AND_UPDATE" | "CREATE" | "UPDATE";
   atomicMode: "ALL" | "OBJECT";
+  /** VALIDATE: DHIS2 validates and stores nothing (dry runs, tracker/dry_run.ts). */
+  importMode?: "COMMIT" | "VALIDATE";
 }
 
 export interface TrackerClient {
@@ -98,7 +100,8 @@ export function createTrackerClient(opts: TrackerClientOptions): TrackerClient {
 
   const query = (async: boolean) =>
     `?async=${async}&importStrategy=${opts.import.importStrategy}` +
-    `&atomicMode=${opts.import.atomicMode}&reportMode=ERRORS`;
+    `&atomicMode=${opts.import.atomicMode}&reportMode=ERRORS` +
+    (opts.import.importMode === "VALIDATE" ? "&importMode=VALIDATE" : "");
 
   return {
     apiUrl,

@@ -12,6 +12,12 @@ import { bundleHash, normaliseBundle } from "./bundle.ts";
 import { callerPath, codedEvents, codedPerson, type CodedResult } from "./coded.ts";
 import { CODED_EVENT_EXAMPLE, CODED_PERSON_EXAMPLE } from "./examples.ts";
 import { type IntakeDeps, storeTracker } from "./intake.ts";
+import {
+  dryRunFlags,
+  trackerDryRun,
+  type TrackerDryRunDeps,
+  trackerDryRunQuery,
+} from "./dry_run.ts";
 import { trackerMappingRoutes } from "./mappings.ts";
 import {
   idempotencyKeyOf,
@@ -39,6 +45,7 @@ const eventsRoute = secureRoute({
     "option values by code) and `ou` mappings. An unmapped code is a 422 naming it.",
   roles: ["submitter", "admin"],
   request: {
+    query: trackerDryRunQuery,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     body: body(CODED_EVENT_EXAMPLE, "a coded event, or an array of them"),
   },
@@ -55,40 +62,45 @@ const personRoute = secureRoute({
     "program]}}`; attribute codes are mapped within the enrollment's program.",
   roles: ["submitter", "admin"],
   request: {
+    query: trackerDryRunQuery,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     body: body(CODED_PERSON_EXAMPLE, "a person by codes"),
   },
   responses: trackerResponses,
 });
 
-export interface CodedDeps extends IntakeDeps {
+export interface CodedDeps extends IntakeDeps, TrackerDryRunDeps {
   mappings: MappingLookup;
 }
 
 export function codedRoutes(deps: CodedDeps) {
+  const dryRun = trackerDryRun(deps);
   const handle = (kind: string, build: typeof codedEvents) =>
   async (
     // deno-lint-ignore no-explicit-any
     c: any,
   ) => {
     const principal = c.get("principal") as Principal;
+    const flags = dryRunFlags(c.req.valid("query"));
     const key = idempotencyKeyOf(c.req.header("idempotency-key"));
     const { text, body } = await readJson(c.req);
     const built = await build(deps.sql, deps.mappings, principal.sourceName, body);
     if (!built.ok) throw invalidTracker(built.problems);
-    const stored = await store(principal, kind, text, body, key, built.result);
+    const checked = check(built.result);
+    if (flags.dryRun) return c.json(await dryRun(flags, checked.bundle, checked.objects), 200);
+    const stored = await storeTracker(deps, principal, {
+      requestJson: text,
+      requestHash: bundleHash(kind, body),
+      idempotencyKey: key,
+      bundle: checked.bundle,
+      objects: checked.objects,
+    });
     if (!stored.inserted) c.header("Idempotent-Replayed", "true");
     return c.json(trackerReply(stored), 200);
   };
 
-  async function store(
-    principal: Principal,
-    kind: string,
-    text: string,
-    body: unknown,
-    key: string | null,
-    result: CodedResult,
-  ) {
+  /** The resolved bundle checked as POST /api/v3/tracker checks it, paths the caller's. */
+  function check(result: CodedResult) {
     const checked = normaliseBundle(result.raw);
     if (!checked.ok) {
       throw invalidTracker(checked.problems.map((p) => ({
@@ -97,13 +109,7 @@ export function codedRoutes(deps: CodedDeps) {
       })));
     }
     for (const o of checked.objects) o.path = callerPath(result.paths, o.path);
-    return await storeTracker(deps, principal, {
-      requestJson: text,
-      requestHash: bundleHash(kind, body),
-      idempotencyKey: key,
-      bundle: checked.bundle,
-      objects: checked.objects,
-    });
+    return checked;
   }
 
   return newRouter()

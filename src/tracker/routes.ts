@@ -11,6 +11,13 @@ import { newRouter } from "../http/router.ts";
 import { bundleHash, normaliseBundle } from "./bundle.ts";
 import { type IntakeDeps, type StoredTracker, storeTracker } from "./intake.ts";
 import { TRACKER_EXAMPLE } from "./examples.ts";
+import {
+  dryRunFlags,
+  trackerDryRun,
+  type TrackerDryRunDeps,
+  trackerDryRunQuery,
+  trackerDryRunReplySchema,
+} from "./dry_run.ts";
 
 export const trackerReplySchema = z.object({
   message: z.string(),
@@ -28,8 +35,11 @@ export const trackerReplySchema = z.object({
 
 export const trackerResponses = {
   200: {
-    description: "stored and queued (or the original submission, on an idempotent replay)",
-    content: { "application/json": { schema: trackerReplySchema } },
+    description: "stored and queued (or the original submission, on an idempotent replay); " +
+      "with dryRun=true, the checked bundle with its UIDs and nothing stored",
+    content: {
+      "application/json": { schema: z.union([trackerReplySchema, trackerDryRunReplySchema]) },
+    },
   },
   409: { description: "the idempotency key was used with a different body" },
   422: { description: "invalid payload; error.details names each field by its JSON path" },
@@ -49,6 +59,7 @@ const submitRoute = secureRoute({
     "(importStrategy CREATE_AND_UPDATE). With an Idempotency-Key a repeat returns the original.",
   roles: ["submitter", "admin"],
   request: {
+    query: trackerDryRunQuery,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     body: {
       required: true,
@@ -105,13 +116,16 @@ export function trackerReply(stored: StoredTracker): z.infer<typeof trackerReply
   };
 }
 
-export function trackerRoutes(deps: IntakeDeps) {
+export function trackerRoutes(deps: IntakeDeps & TrackerDryRunDeps) {
+  const dryRun = trackerDryRun(deps);
   return newRouter().openapi(submitRoute, async (c) => {
     const principal = c.get("principal") as Principal;
+    const flags = dryRunFlags(c.req.valid("query"));
     const key = idempotencyKeyOf(c.req.header("idempotency-key"));
     const { text, body } = await readJson(c.req);
     const checked = normaliseBundle(body);
     if (!checked.ok) throw invalidTracker(checked.problems);
+    if (flags.dryRun) return c.json(await dryRun(flags, checked.bundle, checked.objects), 200);
     const stored = await storeTracker(deps, principal, {
       requestJson: text,
       requestHash: bundleHash("tracker", body),
