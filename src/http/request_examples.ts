@@ -35,6 +35,8 @@ const MAPPING = {
   categoryOptionCombo: "HllvX50cXC0",
 };
 
+import { TRACKER_MAPPINGS_EXAMPLE } from "../tracker/examples.ts";
+
 export const REQUEST_EXAMPLES: Record<string, unknown> = {
   "POST /api/v3/users/getToken": { username: "admin", password: "Demo-Gateway-2026" },
   "POST /api/v3/users/refreshToken": { refreshToken: "the refreshToken getToken returned" },
@@ -47,6 +49,7 @@ export const REQUEST_EXAMPLES: Record<string, unknown> = {
   "POST /api/v3/mappings": MAPPING,
   "PUT /api/v3/mappings/{uid}": { ...MAPPING, name: "Remarks from the clinic" },
   "POST /api/v3/aggregate": AGGREGATE_EXAMPLE,
+  "PUT /api/v3/tracker/mappings": { mappings: TRACKER_MAPPINGS_EXAMPLE },
   "POST /api/v3/aggregate/reenqueue/batch": {
     queue: "dead",
     task_ids: ["6fd40373-0f90-41e7-9d9c-1fae41b542f6"],

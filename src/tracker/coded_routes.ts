@@ -30,7 +30,7 @@ import {
 const body = (example: unknown, description: string) => ({
   required: true,
   content: {
-    "application/json": { schema: { type: "object", description, example } as never },
+    "application/json": { schema: { type: "object", description } as never, example },
   },
 });
 

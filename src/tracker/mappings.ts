@@ -79,15 +79,8 @@ const putRoute = secureRoute({
       required: true,
       content: {
         "application/json": {
-          schema: z.object({ mappings: z.array(mappingSchema).min(1).max(10000) }).openapi({
-            example: {
-              mappings: [
-                { kind: "program", code: "CHILD", uid: "IpHINAT79UW" },
-                { kind: "stage", scope: "IpHINAT79UW", code: "BIRTH", uid: "A03MvHHogjR" },
-                { kind: "data_element", scope: "A03MvHHogjR", code: "WEIGHT", uid: "UXz7xuGCEhU" },
-              ],
-            },
-          }),
+          // The example is the demo's (src/http/request_examples.ts).
+          schema: z.object({ mappings: z.array(mappingSchema).min(1).max(10000) }),
         },
       },
     },

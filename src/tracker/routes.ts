@@ -65,7 +65,8 @@ const submitRoute = secureRoute({
       required: true,
       content: {
         "application/json": {
-          schema: { type: "object", example: TRACKER_EXAMPLE } as never,
+          schema: { type: "object" } as never,
+          example: TRACKER_EXAMPLE,
         },
       },
     },
