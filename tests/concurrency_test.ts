@@ -157,9 +157,10 @@ async function check(
   const posts = new Map<string, number>();
   for (const req of sim.received) {
     if (req.method !== "POST" || req.path !== "/api/dataValueSets") continue;
-    const period = req.body as { period?: string; dataValues?: Array<{ period?: string }> };
-    const p = period.period ?? period.dataValues?.[0]?.period ?? "";
-    posts.set(p, (posts.get(p) ?? 0) + 1);
+    // A batched import carries several submissions, each value with its own period.
+    const body = req.body as { period?: string; dataValues?: Array<{ period?: string }> };
+    const periods = new Set((body.dataValues ?? []).map((v) => v.period ?? body.period ?? ""));
+    for (const p of periods) posts.set(p, (posts.get(p) ?? 0) + 1);
   }
   const stored = new Map(
     sim.dataValues().filter((v) => v.dataElement === ANC1_DE).map((v) => [v.period, v.value]),
