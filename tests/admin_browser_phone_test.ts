@@ -243,6 +243,11 @@ Deno.test({
           const svg = await page.locator(".chart svg").boundingBox();
           assert.ok(svg && svg.width <= width, `the chart is ${svg?.width} px wide`);
           await check("status", width);
+          // The operators' lists (refused requests, audit trail) fit a phone too.
+          await goto(page, `${base}/admin/requests`);
+          await check("requests", width);
+          await goto(page, `${base}/admin/audit`);
+          await check("audit", width);
           await openMenu(page, width);
           await page.getByRole("button", { name: "Sign out" }).click();
           await page.waitForURL(/\/admin\/login\?message=signed_out/);
@@ -251,7 +256,7 @@ Deno.test({
         await t.step(`${width} px: a submitter sees its own submissions and tokens`, async () => {
           await signIn(page, base, CLINIC.username, CLINIC.password);
           await openMenu(page, width);
-          for (const hidden of ["Users", "Mappings", "Status"]) {
+          for (const hidden of ["Users", "Mappings", "Status", "Refused requests", "Audit"]) {
             assert.equal(await page.getByRole("link", { name: hidden }).isVisible(), false);
           }
           const [{ n }] = await g.db.sql`select count(*)::int as n from submissions
