@@ -11,7 +11,9 @@
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
-import { CircuitBreakers } from "./circuit_breaker.ts";
+import { type DeliveryWindow, windowState } from "../config/delivery_window.ts";
+import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
+import { claimForDestination, type DestinationLimits } from "./destination_claim.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
 import { claim, recordAttempt, snooze } from "./queries.ts";
@@ -24,10 +26,19 @@ export interface WorkerOptions {
   /** The kinds this worker delivers, found by `deliveries.kind`. */
   kinds: readonly DeliveryKind[];
   /**
-   * Where the deliveries go (the DHIS2 API URL): the circuit breaker's key, shown on the status
-   * page. One destination per worker today; several would run a worker each.
+   * The circuit breaker's key, shown on the status page: the destination's name (a test may
+   * use any label). One worker per destination.
    */
   destination: string;
+  /**
+   * Claim only this destination's deliveries, within its limits across replicas. Absent (tests
+   * of the queue alone): claim any destination's, limited by maxConcurrent in this process.
+   */
+  limits?: DestinationLimits;
+  /** Deliveries start only inside this local time window (none: always). */
+  window?: { window: DeliveryWindow; timeZone: string };
+  /** This destination's breaker settings (applied when its breaker is first made). */
+  breakerOptions?: CircuitBreakerOptions;
   /** Shared with the submission route of this process (and fed by LISTEN with PostgreSQL). */
   wakeup: Wakeup;
   workerId?: string;
@@ -51,6 +62,9 @@ export interface AttemptEvent {
   outcome: Plan["outcome"] | "snoozed" | "fenced";
   status?: string;
 }
+
+/** How soon a worker looks again when every slot of its destination is taken by others. */
+const FULL_RETRY_MS = 200;
 
 export function defaultWorkerId(): string {
   let host = "host";
@@ -86,6 +100,10 @@ export class Worker {
     this.#kinds = new Map(opts.kinds.map((k) => [k.name, k]));
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
+  }
+
+  #breaker() {
+    return this.#breakers.get(this.#destination, this.#o.breakerOptions);
   }
 
   get inFlight(): number {
@@ -129,15 +147,33 @@ export class Worker {
       let waitMs = this.#o.pollIntervalMs;
       const free = this.#o.maxConcurrent - this.#inFlight.size;
       const now = this.#now();
-      const breaker = this.#breakers.get(this.#destination);
+      const breaker = this.#breaker();
       const snap = breaker.snapshot(now);
       let want = 0;
       if (snap.state === "closed") want = free;
       else if (snap.state === "half_open") want = snap.probeInFlight ? 0 : Math.min(free, 1);
       else waitMs = Math.min(waitMs, Math.max(0, snap.nextProbeAt!.getTime() - now.getTime()));
+      const win = this.#o.window && windowState(this.#o.window.window, now, this.#o.window.timeZone);
+      if (win && !win.open) {
+        want = 0;
+        waitMs = Math.min(waitMs, Math.max(0, win.nextChangeAt!.getTime() - now.getTime()));
+      }
       if (want > 0) {
         try {
-          const jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
+          let jobs;
+          if (this.#o.limits) {
+            const r = await claimForDestination(
+              this.#o.sql,
+              this.#o.limits,
+              this.id,
+              want,
+              this.#o.leaseSeconds,
+            );
+            jobs = r.jobs;
+            // Slots held by other replicas free without telling us: look again soon.
+            if (r.full) waitMs = Math.min(waitMs, FULL_RETRY_MS);
+            if (r.rateWaitMs !== null) waitMs = Math.min(waitMs, r.rateWaitMs);
+          } else jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
           failures = 0;
           this.#maybeMore = jobs.length === want && snap.state === "closed";
           for (const job of jobs) this.#track(this.#deliver(job));
@@ -179,7 +215,7 @@ export class Worker {
       // was not claimable until now, and no NOTIFY announces it).
       if (
         released || this.#maybeMore ||
-        this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
+        this.#breaker().state(this.#now()) !== "closed"
       ) {
         this.#slotFreed.wake();
       }
@@ -196,7 +232,7 @@ export class Worker {
     });
     const event = { id: job.submissionId, deliveryId: job.id, attempt: job.attempt };
     try {
-      const breaker = this.#breakers.get(this.#destination);
+      const breaker = this.#breaker();
       const startedAt = this.#now();
       const kind = this.#kinds.get(job.kind);
       if (!kind || !breaker.canAttempt(startedAt)) {

@@ -5,7 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, destinationsOf } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
@@ -14,7 +14,7 @@ import { enqueue } from "../queue/queries.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { AGGREGATE } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
-import { buildPayload } from "../aggregate/payload.ts";
+import { destinationsFor, routeSubmission } from "./routing.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "../aggregate/request.ts";
 
@@ -27,6 +27,10 @@ export interface SubmissionDeps {
   wakeWorker: () => void;
   /** The target DHIS2's version as read from /api/system/info, when known. */
   dhis2Version?: () => string | null;
+  /** A destination's DHIS2 version (read or configured); default: dhis2Version for all. */
+  versionOf?: (destination: string) => string | null;
+  /** The look-up of one mappings instance (a destination's instance_name); default: mappings. */
+  mappingsFor?: (instance: string) => MappingLookup;
 }
 
 // A plain OpenAPI schema, not zod, on purpose: with a zod schema the validator would parse the
@@ -77,6 +81,9 @@ const replySchema = z.object({
     dataValues: z.array(dataValueSchema),
   }),
   unmapped_codes: z.array(z.string()).optional(),
+  destinations: z.array(z.string()).optional().openapi({
+    description: "with copies: every destination the submission goes to, its own first",
+  }),
   replayed: z.boolean().optional(),
 });
 
@@ -110,7 +117,9 @@ const submitRoute = secureRoute({
 });
 
 function invalid(problems: FieldProblem[]): AppError {
-  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) => p.code);
+  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) =>
+    p.destination ? `${p.code} (destination ${p.destination})` : p.code
+  );
   const message = unmapped.length
     ? `unmapped codes: ${unmapped.join(", ")}`
     : `invalid submission: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`;
@@ -130,25 +139,26 @@ export function submissionRoutes(deps: SubmissionDeps) {
       }
       throw err;
     }
-    const checked = validateAggregate(
-      body,
-      c.req.header("idempotency-key"),
-      !config.api.dhis2_data_set,
-      deps.dhis2Version?.() ?? (config.api.dhis2_version || null),
+    const destinations = destinationsFor(config, principal.sourceName);
+    const dataSetRequired = destinations.some((n) =>
+      !(destinationsOf(config)[n]?.data_set ?? config.api.dhis2_data_set)
     );
+    const versionOf = deps.versionOf ??
+      (() => deps.dhis2Version?.() ?? (config.api.dhis2_version || null));
+    // Each destination's version has its own period rules: the period must suit every one.
+    const versions = [...new Set(destinations.map((n) => versionOf(n)))];
+    let checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, null);
+    for (const version of versions) {
+      if (!checked.request) break;
+      checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, version);
+    }
     if (!checked.request) throw invalid(checked.problems);
     const req = checked.request;
 
-    const result = await buildPayload(req, principal.sourceName, deps.mappings, {
-      mappingScheme: config.api.mapping_scheme,
-      unmappedCodes: config.api.unmapped_codes,
-      defaultDataSet: config.api.dhis2_data_set,
-      defaultAttributeOptionCombo: config.api.dhis2_attribute_option_combo,
-      completeByDefault: config.api.complete_data_set,
-      timezone: config.server.timezone,
-    });
+    const mappingsFor = deps.mappingsFor ?? (() => deps.mappings);
+    const result = await routeSubmission(config, req, principal.sourceName, mappingsFor);
     if (!result.ok) throw invalid(result.problems);
-    const { built } = result;
+    const [{ built }, ...copies] = result.routed;
     const hash = requestHash(req);
 
     // One statement is one transaction: the row is the job, so no explicit sql.begin is needed.
@@ -168,13 +178,17 @@ export function submissionRoutes(deps: SubmissionDeps) {
       requestJson: JSON.stringify(body),
       payload: built.payload,
       codes: built.codes,
-      unmappedCodes: built.unmappedCodes,
-      deliveries: [{
-        destination: "default",
+      unmappedCodes: [...new Set(result.routed.flatMap((r) => r.built.unmappedCodes))],
+      deliveries: result.routed.map((r, i) => ({
+        destination: r.destination,
         kind: AGGREGATE,
-        orderingKey: aggregateOrderingKey(built.orgUnit, req.period),
+        orderingKey: aggregateOrderingKey(r.built.orgUnit, req.period),
         maxAttempts: config.server.max_retries + 1,
-      }],
+        // A copy carries its own payload when its instance's mappings differ.
+        ...(i > 0 && JSON.stringify(r.built.payload) !== JSON.stringify(built.payload)
+          ? { payload: r.built.payload, codes: r.built.codes }
+          : {}),
+      })),
     });
     if (!stored.inserted && stored.requestHash !== hash) {
       throw conflict(
@@ -204,6 +218,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
       payload: stored.payload as z.infer<typeof replySchema>["payload"],
     };
     if (stored.unmappedCodes.length) reply.unmapped_codes = stored.unmappedCodes;
+    if (destinations.length > 1 || copies.length) reply.destinations = destinations;
     if (!stored.inserted) reply.replayed = true;
     return c.json(reply, 200);
   });
