@@ -5,7 +5,8 @@
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import { errorResponses } from "../auth/schemas.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, type DestinationConfig, destinationsOf } from "../config/config.ts";
+import { DestinationStatusSchema, destinationStatusReader } from "./destinations_status.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import type { TargetVersion } from "../dhis2/target_version.ts";
@@ -56,6 +57,9 @@ export const StatusSchema = z.object({
     error: z.string().nullable(),
     durationMs: z.number().int().nullable(),
     checkedAt: z.string(),
+  }),
+  destinations: z.array(DestinationStatusSchema).openapi({
+    description: "every configured DHIS2: health, version, window, breaker, queue depth",
   }),
   circuitBreakers: z.object({
     known: z.boolean().openapi({
@@ -129,6 +133,8 @@ export interface StatusDeps {
   dhis2?: Pick<Dhis2Client, "getSystemInfo" | "apiUrl">;
   /** Told the version each check reads, for intake's version-dependent checks. */
   targetVersion?: TargetVersion;
+  /** Each destination's version, by name; told what each destination's check reads. */
+  targetVersions?: ReadonlyMap<string, TargetVersion>;
   now?: () => Date;
 }
 
@@ -136,15 +142,18 @@ type Dhis2Status = z.infer<typeof StatusSchema>["dhis2"];
 
 /** A short-timeout client for system/info; undefined without a base URL. */
 export function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
-  const a = config.api;
-  if (!a.dhis2_base_url) return undefined;
+  return statusClient(destinationsOf(config).default);
+}
+
+function statusClient(d: DestinationConfig | undefined): StatusDeps["dhis2"] {
+  if (!d?.base_url) return undefined;
   return createDhis2Client({
-    baseUrl: a.dhis2_base_url,
-    auth: a.dhis2_auth_method === "pat"
-      ? { method: "pat", token: a.dhis2_pat }
-      : { method: "basic", username: a.dhis2_user, password: a.dhis2_password },
-    connectTimeoutMs: Math.min(a.dhis2_connect_timeout * 1000, 5000),
-    timeoutMs: Math.min(a.dhis2_timeout * 1000, 10_000),
+    baseUrl: d.base_url,
+    auth: d.auth_method === "pat"
+      ? { method: "pat", token: d.pat }
+      : { method: "basic", username: d.user, password: d.password },
+    connectTimeoutMs: Math.min(d.connect_timeout * 1000, 5000),
+    timeoutMs: Math.min(d.timeout * 1000, 10_000),
   });
 }
 
@@ -152,6 +161,13 @@ export function statusRoutes(deps: StatusDeps) {
   const now = deps.now ?? (() => new Date());
   let client: StatusDeps["dhis2"] | null = null;
   let lastCheck: { at: number; value: Promise<Dhis2Status> } | undefined;
+  const readDestinations = destinationStatusReader({
+    config: deps.config,
+    breakers: deps.breakers,
+    targetVersions: deps.targetVersions,
+    // `default` shares the top-level check's client (a test may inject it).
+    clientFor: (d) => d.name === "default" ? client ?? deps.dhis2 ?? statusClient(d) : statusClient(d),
+  });
 
   const checkDhis2 = async (): Promise<Dhis2Status> => {
     const checkedAt = now().toISOString();
@@ -207,11 +223,12 @@ export function statusRoutes(deps: StatusDeps) {
       lastCheck = { at: at.getTime(), value: checkDhis2() };
     }
     const since = new Date(at.getTime() - 7 * 24 * 3_600_000);
-    const [byStatus, oldest, hourlyRows, dhis2] = await Promise.all([
+    const [byStatus, oldest, hourlyRows, dhis2, destinations] = await Promise.all([
       countByStatus(deps.sql, deps.sql`true`),
       oldestWaiting(deps.sql),
       hourlyByStatus(deps.sql, since),
       lastCheck.value,
+      readDestinations(deps.sql, at),
     ]);
     const hourly = new Map<string, Record<string, number>>();
     for (const row of hourlyRows) {
@@ -238,6 +255,7 @@ export function statusRoutes(deps: StatusDeps) {
       },
       hourly: [...hourly].map(([hour, counts]) => ({ hour, counts })),
       dhis2,
+      destinations,
       circuitBreakers: {
         known: deps.breakers !== undefined,
         destinations: Object.entries(deps.breakers?.snapshots(at) ?? {}).map(([d, s]) => ({

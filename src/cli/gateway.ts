@@ -7,13 +7,13 @@ import { createApp } from "../http/app.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
-import { MappingCache } from "../mappings/cache.ts";
-import { dhis2Destination } from "../aggregate/destination.ts";
+import { destinationClient, dhis2Destinations } from "../aggregate/destination.ts";
+import { destinationsOf } from "../config/config.ts";
+import { MappingCaches } from "../mappings/caches.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
-import { defaultClient } from "../admin/status_routes.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -53,7 +53,7 @@ export async function startGateway(
   const db = await openDatabase(config, log);
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
-  let mappingCache: MappingCache | undefined;
+  let mappingCaches: MappingCaches | undefined;
   let delivery: Delivery | undefined;
   try {
     const migrations = await loadMigrations();
@@ -77,35 +77,47 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
-        destination: dhis2Destination(config),
+        destinations: dhis2Destinations(config),
       });
     }
 
     if (opts.api) {
       // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
-      const cache = mappingCache = new MappingCache(db.sql, {
+      // One per mappings instance a destination uses (its instance_name).
+      const dests = Object.values(destinationsOf(config));
+      const caches = mappingCaches = new MappingCaches(db.sql, {
         refreshSeconds: config.mappings.cache_refresh,
         listen: true,
         log,
       });
-      await cache.start();
-      stops.push(() => cache.stop());
+      stops.push(() => caches.stop());
+      await caches.start(["default", ...dests.map((d) => d.instance_name)]);
+      const cache = caches.get("default");
       // Other processes' workers hear of new submissions through a coalesced NOTIFY.
       const notifier = new WorkNotifier(db.sql, log);
       stops.push(() => notifier.close());
-      // Intake's period rules follow the target's version (reference §12). Read in the
+      // Intake's period rules follow each destination's version (reference §12). Read in the
       // background: an unreachable DHIS2 must not delay the start; until it answers, the
-      // configured api.dhis2_version (or none: any supported version's rules) applies.
-      const targetVersion = new TargetVersion(config.api.dhis2_version);
-      try {
-        const client = defaultClient(config);
-        if (client) {
-          targetVersion.refresh(client).then((v) =>
-            log.info("target DHIS2 version for intake checks", { version: v ?? "unknown" })
+      // configured version (or none: any supported version's rules) applies.
+      const targetVersions = new Map(dests.map((d) => [d.name, new TargetVersion(d.version)]));
+      const targetVersion = targetVersions.get("default")!;
+      for (const d of dests) {
+        if (!d.base_url) continue;
+        try {
+          const client = destinationClient({
+            ...d,
+            connect_timeout: Math.min(d.connect_timeout, 5),
+            timeout: Math.min(d.timeout, 10),
+          });
+          targetVersions.get(d.name)!.refresh(client).then((v) =>
+            log.info("target DHIS2 version for intake checks", {
+              destination: d.name,
+              version: v ?? "unknown",
+            })
           );
+        } catch (err) {
+          log.warn("DHIS2 version not read", { destination: d.name, error: (err as Error).message });
         }
-      } catch (err) {
-        log.warn("DHIS2 version not read", { error: (err as Error).message });
       }
       const app = createApp({
         config,
@@ -114,7 +126,9 @@ export async function startGateway(
         requestLog,
         auth,
         mappingCache: cache,
+        mappingCaches: caches,
         targetVersion,
+        targetVersions,
         wakeWorker: () => {
           if (opts.worker) wakeup.wake();
           notifier.notify();
@@ -133,7 +147,7 @@ export async function startGateway(
       });
     }
   } catch (err) {
-    await mappingCache?.stop().catch(() => {});
+    await mappingCaches?.stop().catch(() => {});
     await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});
     throw err;
