@@ -66,7 +66,11 @@ export function destinationStatusReader(deps: DestinationStatusDeps) {
     if (!client) return { reachable: null, httpStatus: null, error: null };
     const r = await client.getSystemInfo();
     if (!r.ok) {
-      return { reachable: r.httpStatus !== undefined, httpStatus: r.httpStatus ?? null, error: r.error };
+      return {
+        reachable: r.httpStatus !== undefined,
+        httpStatus: r.httpStatus ?? null,
+        error: r.error,
+      };
     }
     deps.targetVersions?.get(d.name)?.note(r.value.version);
     return { reachable: true, httpStatus: r.httpStatus, error: null };

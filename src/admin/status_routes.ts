@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import { errorResponses } from "../auth/schemas.ts";
 import { type Config, type DestinationConfig, destinationsOf } from "../config/config.ts";
-import { DestinationStatusSchema, destinationStatusReader } from "./destinations_status.ts";
+import { destinationStatusReader, DestinationStatusSchema } from "./destinations_status.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import type { TargetVersion } from "../dhis2/target_version.ts";
@@ -166,7 +166,8 @@ export function statusRoutes(deps: StatusDeps) {
     breakers: deps.breakers,
     targetVersions: deps.targetVersions,
     // `default` shares the top-level check's client (a test may inject it).
-    clientFor: (d) => d.name === "default" ? client ?? deps.dhis2 ?? statusClient(d) : statusClient(d),
+    clientFor: (d) =>
+      d.name === "default" ? client ?? deps.dhis2 ?? statusClient(d) : statusClient(d),
   });
 
   const checkDhis2 = async (): Promise<Dhis2Status> => {

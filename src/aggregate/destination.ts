@@ -8,7 +8,9 @@ import { createDhis2Client, type Dhis2Auth, type Dhis2Client } from "../dhis2/cl
 import type { Destination } from "../queue/kind.ts";
 import { aggregateKind } from "./kind.ts";
 
-export function dhis2Auth(d: Pick<DestinationConfig, "auth_method" | "pat" | "user" | "password">): Dhis2Auth {
+export function dhis2Auth(
+  d: Pick<DestinationConfig, "auth_method" | "pat" | "user" | "password">,
+): Dhis2Auth {
   return d.auth_method === "pat"
     ? { method: "pat", token: d.pat }
     : { method: "basic", username: d.user, password: d.password };

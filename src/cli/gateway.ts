@@ -116,7 +116,10 @@ export async function startGateway(
             })
           );
         } catch (err) {
-          log.warn("DHIS2 version not read", { destination: d.name, error: (err as Error).message });
+          log.warn("DHIS2 version not read", {
+            destination: d.name,
+            error: (err as Error).message,
+          });
         }
       }
       const app = createApp({

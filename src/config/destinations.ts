@@ -168,7 +168,9 @@ export function parseDestinations(input: DestinationInput): {
         if (!SOURCE_KEYS.has(k)) problems.push(`${at}: unknown key "${k}"`);
       }
       const destination = body.destination === undefined ? "default" : String(body.destination);
-      if (!known.has(destination)) problems.push(`${at}.destination: no destination "${destination}"`);
+      if (!known.has(destination)) {
+        problems.push(`${at}.destination: no destination "${destination}"`);
+      }
       const copies = nameList(body.copies, `${at}.copies`, problems);
       for (const c of copies) {
         if (!known.has(c)) problems.push(`${at}.copies: no destination "${c}"`);

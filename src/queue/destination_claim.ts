@@ -12,7 +12,7 @@
  */
 import type { Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
-import { type ClaimRow, claimedColumns, toClaimed } from "./queries.ts";
+import { claimedColumns, type ClaimRow, toClaimed } from "./queries.ts";
 
 export interface DestinationLimits {
   name: string;

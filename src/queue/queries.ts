@@ -130,7 +130,9 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       from sub, unnest(${d.map((x) => x.destination)}::text[], ${d.map((x) => x.kind)}::text[],
                        ${d.map((x) => x.orderingKey)}::text[],
                        ${d.map((x) => x.maxAttempts)}::int[],
-                       ${d.map((x) => x.payload === undefined ? null : JSON.stringify(x.payload))}::text[],
+                       ${
+    d.map((x) => x.payload === undefined ? null : JSON.stringify(x.payload))
+  }::text[],
                        ${d.map((x) => JSON.stringify(x.codes ?? []))}::text[]) with ordinality
                 as x(destination, kind, ordering_key, max_attempts, payload, codes_json, ordinality),
            lateral (select array(select jsonb_array_elements_text(x.codes_json::jsonb)) as codes) xc

@@ -153,7 +153,8 @@ export class Worker {
       if (snap.state === "closed") want = free;
       else if (snap.state === "half_open") want = snap.probeInFlight ? 0 : Math.min(free, 1);
       else waitMs = Math.min(waitMs, Math.max(0, snap.nextProbeAt!.getTime() - now.getTime()));
-      const win = this.#o.window && windowState(this.#o.window.window, now, this.#o.window.timeZone);
+      const win = this.#o.window &&
+        windowState(this.#o.window.window, now, this.#o.window.timeZone);
       if (win && !win.open) {
         want = 0;
         waitMs = Math.min(waitMs, Math.max(0, win.nextChangeAt!.getTime() - now.getTime()));

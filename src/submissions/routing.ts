@@ -8,7 +8,7 @@ import { type Config, destinationsOf } from "../config/config.ts";
 import { routeFor } from "../config/destinations.ts";
 import type { FieldProblem } from "../http/errors.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
-import { type BuiltPayload, buildPayload } from "../aggregate/payload.ts";
+import { buildPayload, type BuiltPayload } from "../aggregate/payload.ts";
 import type { AggregateRequest } from "../aggregate/request.ts";
 
 export interface RoutedPayload {
