@@ -99,7 +99,8 @@ export const FIELDS: readonly Field[] = [
     env: ["DHIS2GW_MAX_CONCURRENT"],
     type: int(1, 1000),
     default: 8,
-    doc: "Deliveries in flight per process.",
+    doc: "Deliveries in flight per process and destination (destinations.<name>." +
+      "max_concurrent bounds all replicas together).",
   },
   {
     key: "server.request_process_interval",
