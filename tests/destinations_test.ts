@@ -158,6 +158,22 @@ destinations:
       ["default", "training"],
     );
 
+    // The list filters by a destination's own delivery status and shows every destination.
+    const list = await (await app.request(
+      "/api/v3/logs?destination=training&status=retrying",
+      { headers: headers("admin") },
+    )).json();
+    assert.deepEqual(list.items.map((x: Loose) => x.id), [second]);
+    assert.deepEqual(list.items[0].destinations, [
+      { destination: "default", status: "delivered" },
+      { destination: "training", status: "retrying" },
+    ]);
+    const delivered = await (await app.request(
+      "/api/v3/logs?destination=default&status=delivered",
+      { headers: headers("admin") },
+    )).json();
+    assert.deepEqual(delivered.items.map((x: Loose) => x.id), [second, first]);
+
     // 4. The status JSON has both destinations with their health, breaker and queue.
     const status = await (await app.request("/api/v3/status", { headers: headers("admin") }))
       .json();

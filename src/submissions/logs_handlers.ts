@@ -234,6 +234,8 @@ export async function requeueMatching(deps: LogsDeps, c: Context<AppEnv>) {
     deps,
     (tx) => filterSql(tx, filter, tz),
     principal(c).username,
+    // With a destination filter only that destination's deliveries go back to the queue.
+    filter.destination,
   );
   return c.json(countsJson(counts), 200);
 }

@@ -25,6 +25,10 @@ const FILTERS: Record<FilterKey, { doc: string; many?: true }> = {
   period: { doc: "DHIS2 period, e.g. 202401" },
   user: { doc: "username of the submitter" },
   q: { doc: "text in the last error (case-insensitive)" },
+  destination: {
+    doc: "submissions with a delivery to this destination; with status, that delivery's " +
+      "status is matched (and a requeue sends only that destination's deliveries)",
+  },
 };
 
 /** Repeatable parameters arrive as an array when given more than once. */
@@ -126,6 +130,7 @@ const SUMMARY_EXAMPLE = {
   last_error: null,
   credential_problem: false,
   idempotency_key: null,
+  destinations: [{ destination: "default", status: "delivered" }],
 };
 
 export const SubmissionSummarySchema = z.object({
@@ -151,6 +156,11 @@ export const SubmissionSummarySchema = z.object({
   last_error: z.string().nullable(),
   credential_problem: z.boolean(),
   idempotency_key: z.string().nullable(),
+  destinations: z.array(z.object({ destination: z.string(), status: z.enum(STATUSES) }))
+    .openapi({
+      description: "each delivery's destination and status, its own first; the queue " +
+        "fields above are the first one's",
+    }),
 }).openapi("SubmissionSummary", { example: SUMMARY_EXAMPLE });
 
 export const SubmissionPageSchema = z.object({

@@ -36,6 +36,8 @@ export interface SubmissionSummary {
   last_error: string | null;
   credential_problem: boolean;
   idempotency_key: string | null;
+  /** Each delivery's destination and status, its own first (several with copies). */
+  destinations: { destination: string; status: SubmissionStatus }[];
 }
 
 /** Over `s` (the submission) and `d` (its first delivery, absent only mid-delete). */
@@ -51,7 +53,12 @@ const summaryColumns = (sql: Db) =>
     json_build_object('imported', d.imported, 'updated', d.updated, 'ignored', d.ignored,
                       'deleted', d.deleted) end as import_count,
   d.last_error, coalesce(d.credential_problem, false) as credential_problem,
-  s.idempotency_key`;
+  s.idempotency_key,
+  coalesce((
+    select json_agg(json_build_object('destination', x.destination, 'status', x.status)
+                    order by x.id)
+    from deliveries x where x.submission_id = s.id
+  ), '[]') as destinations`;
 
 /** The first delivery of `s`, by the (submission_id, destination) unique index. */
 const firstDelivery = (sql: Db) =>
