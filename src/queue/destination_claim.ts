@@ -40,12 +40,15 @@ export async function claimForDestination(
   if (n <= 0) return { jobs: [], rateWaitMs: null, full: false };
   const rate = limits.ratePerSecond;
   const burst = Math.max(1, rate);
-  return await sql.begin(async (tx) => {
+  // Both statements pipelined in one round trip (postgres.js sends an array's queries without
+  // waiting); the server still runs the second after the first holds the lock, and a statement's
+  // snapshot is taken when it starts.
+  const [, rows] = await sql.begin((tx) => [
     // Creates the row on first use and locks it until commit.
-    await tx`
+    tx`
       insert into destinations (name, tokens) values (${limits.name}, ${burst})
-      on conflict (name) do update set name = excluded.name`;
-    const rows = await tx<(ClaimRow & { running: number; tokens: number })[]>`
+      on conflict (name) do update set name = excluded.name`,
+    tx<(ClaimRow & { running: number; tokens: number })[]>`
       with state as (
         select (select count(*) from deliveries
                 where destination = ${limits.name} and status = 'running')::int as running,
@@ -90,7 +93,9 @@ export async function claimForDestination(
         where name = ${limits.name} and ${rate}::float8 > 0
       ), jobs as (${claimedColumns(tx)})
       select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
-      from state left join jobs on true`;
+      from state left join jobs on true`,
+  ]);
+  {
     const got = rows.filter((r) => r.id !== null);
     const { running, tokens } = rows[0] ?? { running: 0, tokens: 0 };
     const left = tokens - got.length;
@@ -101,5 +106,5 @@ export async function claimForDestination(
         ? Math.ceil(((1 - left) / rate) * 1000)
         : null,
     };
-  });
+  }
 }
