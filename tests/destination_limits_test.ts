@@ -179,3 +179,48 @@ dbTest("outside its delivery window a destination claims nothing; inside it deli
     await db.close();
   }
 });
+
+dbTest(
+  "a destination's own breaker settings: opens at its threshold, cools down its minimum",
+  async () => {
+    const db = await createTestDb("dest_breaker");
+    const events = new AttemptLog();
+    const breakers = new CircuitBreakers();
+    const failing: DeliveryKind = {
+      name: AGGREGATE,
+      deliver: () =>
+        Promise.resolve({
+          kind: "retry",
+          facts: {
+            httpStatus: 503,
+            remoteStatus: null,
+            counts: null,
+            conflicts: null,
+            response: null,
+          },
+          error: "HTTP 503",
+          credentialProblem: false,
+        }),
+    };
+    const limits = { name: "flaky", maxConcurrent: 1, ratePerSecond: 0 };
+    const w = worker(db.sql, failing, events, {
+      limits,
+      breakers,
+      breakerOptions: { failureThreshold: 2, cooldownMs: 7_000, maxCooldownMs: 20_000 },
+    });
+    try {
+      await enqueueMany(db.sql, "flaky", 3);
+      w.start();
+      await events.until((e) => e.filter((x) => x.outcome === "retry").length === 2);
+      const snap = breakers.get("flaky").snapshot(new Date());
+      assert.equal(snap.state, "open");
+      assert.equal(snap.cooldownMs, 7_000);
+      assert.equal(snap.consecutiveFailures, 2);
+      // Other destinations keep the defaults.
+      assert.equal(breakers.get("other").snapshot(new Date()).cooldownMs, 30_000);
+    } finally {
+      await w.stop(5000);
+      await db.close();
+    }
+  },
+);

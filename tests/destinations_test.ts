@@ -174,11 +174,17 @@ destinations:
     )).json();
     assert.deepEqual(delivered.items.map((x: Loose) => x.id), [second, first]);
 
-    // 4. The status JSON has both destinations with their health, breaker and queue.
+    // 4. The status JSON has both destinations with their health, breaker and queue, and
+    // deliveries waiting for a destination the config no longer has.
+    await db.sql`
+      insert into deliveries (submission_id, destination, kind, ordering_key, max_attempts)
+      values (${first}, 'retired', 'aggregate', 'k', 3)`;
     const status = await (await app.request("/api/v3/status", { headers: headers("admin") }))
       .json();
     const byName = Object.fromEntries(status.destinations.map((d: Loose) => [d.name, d]));
-    assert.deepEqual(Object.keys(byName), ["default", "training"]);
+    assert.deepEqual(Object.keys(byName), ["default", "training", "retired"]);
+    assert.deepEqual([byName.retired.configured, byName.retired.queue.queued], [false, 1]);
+    assert.equal(byName.training.configured, true);
     assert.equal(byName.training.url, training.url);
     assert.equal(byName.training.instanceName, "train");
     assert.equal(byName.training.maxConcurrent, 2);

@@ -10,10 +10,13 @@ import type { Db } from "../db/db.ts";
 import type { Dhis2Client } from "../dhis2/client.ts";
 import type { TargetVersion } from "../dhis2/target_version.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
-import { depthByDestination } from "../queue/destination_status.ts";
+import { depthByDestination, type DestinationDepth } from "../queue/destination_status.ts";
 
 export const DestinationStatusSchema = z.object({
   name: z.string().openapi({ example: "default" }),
+  configured: z.boolean().openapi({
+    description: "false: deliveries wait for a destination this process's config lacks",
+  }),
   url: z.string().nullable().openapi({ example: "https://dhis2.example.org" }),
   instanceName: z.string().openapi({ description: "whose mappings apply" }),
   copies: z.array(z.string()),
@@ -86,42 +89,70 @@ export function destinationStatusReader(deps: DestinationStatusDeps) {
     });
     const [depth, ...health] = await Promise.all([depthByDestination(sql), ...healths]);
     const snaps = deps.breakers?.snapshots(at) ?? {};
-    return dests.map((d, i) => {
-      const q = depth.get(d.name);
-      const w = d.window ? parseWindow(d.window) : null;
-      const ws = windowState(w, at, d.timezone);
-      const b = snaps[d.name];
-      return {
-        name: d.name,
-        url: d.base_url || null,
-        instanceName: d.instance_name,
-        copies: d.copies,
-        maxConcurrent: d.max_concurrent,
-        rateLimit: d.rate_limit,
-        window: d.window || null,
-        windowOpen: ws.open,
-        nextWindowChangeAt: ws.nextChangeAt?.toISOString() ?? null,
-        version: deps.targetVersions?.get(d.name)?.get() ?? (d.version || null),
-        ...health[i],
-        breaker: b
-          ? {
-            state: b.state,
-            consecutiveFailures: b.consecutiveFailures,
-            openedAt: b.openedAt?.toISOString() ?? null,
-            nextProbeAt: b.nextProbeAt?.toISOString() ?? null,
-            cooldownMs: b.cooldownMs,
-          }
-          : null,
-        queue: {
-          queued: q?.queued ?? 0,
-          running: q?.running ?? 0,
-          retrying: q?.retrying ?? 0,
-          held: q?.held ?? 0,
-          oldestWaitingSeconds: q?.oldestCreatedAt
-            ? Math.max(0, Math.round((at.getTime() - q.oldestCreatedAt.getTime()) / 1000))
+    // Deliveries waiting for a destination no longer (or not here) configured: shown, so they
+    // are not forgotten.
+    const orphans = [...depth.keys()].filter((n) => !dests.some((d) => d.name === n)).sort();
+    return [
+      ...dests.map((d, i) => {
+        const q = depth.get(d.name);
+        const w = d.window ? parseWindow(d.window) : null;
+        const ws = windowState(w, at, d.timezone);
+        const b = snaps[d.name];
+        return {
+          name: d.name,
+          configured: true,
+          url: d.base_url || null,
+          instanceName: d.instance_name,
+          copies: d.copies,
+          maxConcurrent: d.max_concurrent,
+          rateLimit: d.rate_limit,
+          window: d.window || null,
+          windowOpen: ws.open,
+          nextWindowChangeAt: ws.nextChangeAt?.toISOString() ?? null,
+          version: deps.targetVersions?.get(d.name)?.get() ?? (d.version || null),
+          ...health[i],
+          breaker: b
+            ? {
+              state: b.state,
+              consecutiveFailures: b.consecutiveFailures,
+              openedAt: b.openedAt?.toISOString() ?? null,
+              nextProbeAt: b.nextProbeAt?.toISOString() ?? null,
+              cooldownMs: b.cooldownMs,
+            }
             : null,
-        },
-      };
-    });
+          queue: queueOf(q, at),
+        };
+      }),
+      ...orphans.map((name) => ({
+        name,
+        configured: false,
+        url: null,
+        instanceName: name,
+        copies: [],
+        maxConcurrent: 0,
+        rateLimit: 0,
+        window: null,
+        windowOpen: false,
+        nextWindowChangeAt: null,
+        version: null,
+        reachable: null,
+        httpStatus: null,
+        error: "not configured in this process: its deliveries wait",
+        breaker: null,
+        queue: queueOf(depth.get(name), at),
+      })),
+    ];
+  };
+}
+
+function queueOf(q: DestinationDepth | undefined, at: Date) {
+  return {
+    queued: q?.queued ?? 0,
+    running: q?.running ?? 0,
+    retrying: q?.retrying ?? 0,
+    held: q?.held ?? 0,
+    oldestWaitingSeconds: q?.oldestCreatedAt
+      ? Math.max(0, Math.round((at.getTime() - q.oldestCreatedAt.getTime()) / 1000))
+      : null,
   };
 }

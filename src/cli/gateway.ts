@@ -79,6 +79,13 @@ export async function startGateway(
         breakers,
         destinations: dhis2Destinations(config),
       });
+      for (const d of Object.values(destinationsOf(config))) {
+        if (!d.base_url && Object.keys(destinationsOf(config)).length > 1) {
+          log.warn(`destination ${d.name} has no base URL: its deliveries stay queued`, {
+            destination: d.name,
+          });
+        }
+      }
     }
 
     if (opts.api) {
