@@ -229,3 +229,41 @@ destinations:
     await db.close();
   }
 });
+
+dbTest("intake checks the period against every destination's DHIS2 version", async () => {
+  const db = await createTestDb("destinations_versions");
+  const fileText = `
+api:
+  dhis2_base_url: http://127.0.0.1:9
+  dhis2_version: "2.43"
+destinations:
+  old:
+    base_url: http://127.0.0.1:9
+    version: "2.40"
+sources:
+  legacy_app: { destination: default, copies: [old] }
+`;
+  const t = await createTestApp(db, { fileText });
+  const app = createApp({ ...t.deps });
+  try {
+    await mapping(db.sql, "mapHmisAnc1", "ANC1", "default", "f7n9E0hX8qk");
+    await mapping(db.sql, "mapOldAnc01", "ANC1", "old", "f7n9E0hX8qk");
+    await db
+      .sql`update users set source_name = 'legacy_app' where username = ${t.users.admin.username}`;
+    const post = (as: "admin" | "submitter") =>
+      app.request("/api/v3/aggregate", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", ...t.users[as].headers.basic },
+        body: JSON.stringify(body({ ANC1: 1 }, { period: "2024SatW53" })),
+      });
+    // Only `default` (2.43 counts this week 53): accepted.
+    assert.equal((await post("submitter")).status, 200);
+    // With a copy to a 2.40: refused, that version's reason given.
+    const res = await post("admin");
+    assert.equal(res.status, 422);
+    assert.match((await res.json()).error.message, /refused by DHIS2 2\.38–2\.42/);
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
