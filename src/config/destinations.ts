@@ -146,7 +146,8 @@ export function parseDestinations(input: DestinationInput): {
     const d = parseOne(name, blocks[name] ?? {}, input, problems);
     if (d) destinations[name] = d;
   }
-  const known = new Set(Object.keys(destinations));
+  // Names with problems of their own count as known: a reference to them is not one more.
+  const known = new Set(names);
   for (const d of Object.values(destinations)) {
     for (const c of d.copies) {
       if (!known.has(c)) problems.push(`destinations.${d.name}.copies: no destination "${c}"`);
