@@ -29,10 +29,12 @@ class Probe implements DeliveryKind {
   inFlight = 0;
   max = 0;
   starts: number[] = [];
+  order: number[] = [];
   seen = new Map<number, number>();
   constructor(readonly holdMs: number) {}
   async deliver(job: { id: number }): Promise<Outcome> {
     this.starts.push(performance.now());
+    this.order.push(job.id);
     this.seen.set(job.id, (this.seen.get(job.id) ?? 0) + 1);
     this.max = Math.max(this.max, ++this.inFlight);
     await new Promise((r) => setTimeout(r, this.holdMs));
@@ -41,9 +43,14 @@ class Probe implements DeliveryKind {
   }
 }
 
-async function enqueueMany(sql: Sql, destination: string, n: number): Promise<void> {
+async function enqueueMany(
+  sql: Sql,
+  destination: string,
+  n: number,
+  samePeriod = false,
+): Promise<void> {
   for (let i = 0; i < n; i++) {
-    const period = periodOf(i);
+    const period = periodOf(samePeriod ? 0 : i);
     await enqueue(sql, {
       userUid: "uTester0001",
       username: "tester",
@@ -224,3 +231,25 @@ dbTest(
     }
   },
 );
+
+dbTest("FIFO per ordering key holds under the destination's claim, across workers", async () => {
+  const db = await createTestDb("dest_fifo");
+  const pools = Array.from({ length: 3 }, () => connect({ url: db.url, max: 3 }));
+  const probe = new Probe(5);
+  const events = new AttemptLog();
+  const limits = { name: "ordered", maxConcurrent: 6, ratePerSecond: 0 };
+  const workers = pools.map((sql) => worker(sql, probe, events, { limits }));
+  try {
+    await enqueueMany(db.sql, "ordered", 12, true); // one org unit and period: one key
+    for (const w of workers) w.start();
+    await events.until((e) => e.filter((x) => x.outcome === "delivered").length === 12);
+    const ids = (await db.sql<{ id: number }[]>`
+      select id from deliveries where destination = 'ordered' order by id`).map((r) => r.id);
+    assert.deepEqual(probe.order, ids);
+    assert.equal(probe.max, 1);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop(5000)));
+    await Promise.all(pools.map((p) => p.end()));
+    await db.close();
+  }
+});

@@ -172,7 +172,10 @@ export class Worker {
             );
             jobs = r.jobs;
             // Slots held by other replicas free without telling us: look again soon.
-            if (r.full) waitMs = Math.min(waitMs, FULL_RETRY_MS);
+            // (When every slot is this worker's own, a finishing delivery wakes it instead.)
+            if (r.full && this.#inFlight.size < this.#o.limits.maxConcurrent) {
+              waitMs = Math.min(waitMs, FULL_RETRY_MS);
+            }
             if (r.rateWaitMs !== null) waitMs = Math.min(waitMs, r.rateWaitMs);
           } else jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
           failures = 0;
