@@ -10,7 +10,7 @@
  * second counts and claims with a snapshot taken after the lock, so it sees every committed
  * lease. Claims of different destinations do not wait for each other.
  */
-import type { Sql } from "../db/db.ts";
+import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
 import { claimedColumns, type ClaimRow, toClaimed } from "./queries.ts";
 
@@ -48,52 +48,7 @@ export async function claimForDestination(
     tx`
       insert into destinations (name, tokens) values (${limits.name}, ${burst})
       on conflict (name) do update set name = excluded.name`,
-    tx<(ClaimRow & { running: number; tokens: number })[]>`
-      with state as (
-        select (select count(*) from deliveries
-                where destination = ${limits.name} and status = 'running')::int as running,
-               case when ${rate}::float8 > 0
-                    then least(${burst}::float8, tokens + ${rate}::float8 *
-                               extract(epoch from clock_timestamp() - refilled_at))
-               end as tokens
-        from destinations where name = ${limits.name}
-      ), slots as (
-        select greatest(0, least(${n}, ${limits.maxConcurrent} - running,
-                                 coalesce(floor(tokens)::int, ${n})))::int as k
-        from state
-      ), due as (
-        select d.id from deliveries d
-        where d.destination = ${limits.name}
-          and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
-          and not exists (
-            select from deliveries older
-            where older.destination = d.destination and older.ordering_key = d.ordering_key
-              and older.status in ('queued', 'running', 'retrying')
-              and older.id < d.id
-          )
-        order by d.run_at, d.id
-        limit (select k from slots)
-        for update of d skip locked
-      ), claimed as (
-        update deliveries d
-        set status = 'running',
-            attempts = d.attempts + 1,
-            locked_by = ${workerId},
-            locked_until = now() + make_interval(secs => ${leaseSeconds}),
-            updated_at = now()
-        from due
-        where d.id = due.id
-        returning d.id, d.submission_id, d.kind, d.destination, d.attempts,
-                  d.attempts_at_requeue, d.max_attempts, d.locked_until, d.updated_at, d.run_at,
-                  d.payload as own_payload, d.codes as own_codes
-      ), spent as (
-        update destinations
-        set tokens = coalesce((select tokens from state), 0) - (select count(*) from claimed),
-            refilled_at = clock_timestamp()
-        where name = ${limits.name} and ${rate}::float8 > 0
-      ), jobs as (${claimedColumns(tx)})
-      select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
-      from state left join jobs on true`,
+    destinationClaimStatement(tx, limits, workerId, n, leaseSeconds),
   ]);
   {
     const got = rows.filter((r) => r.id !== null);
@@ -107,4 +62,65 @@ export async function claimForDestination(
         : null,
     };
   }
+}
+
+/**
+ * The counting claim, unexecuted until awaited: exported so the plan test EXPLAINs the real SQL.
+ * Run it only after locking the destination's row in the same transaction (claimForDestination).
+ */
+export function destinationClaimStatement(
+  sql: Db,
+  limits: DestinationLimits,
+  workerId: string,
+  n: number,
+  leaseSeconds: number,
+) {
+  const rate = limits.ratePerSecond;
+  const burst = Math.max(1, rate);
+  return sql<(ClaimRow & { running: number; tokens: number })[]>`
+    with state as (
+      select (select count(*) from deliveries
+              where destination = ${limits.name} and status = 'running')::int as running,
+             case when ${rate}::float8 > 0
+                  then least(${burst}::float8, tokens + ${rate}::float8 *
+                             extract(epoch from clock_timestamp() - refilled_at))
+             end as tokens
+      from destinations where name = ${limits.name}
+    ), slots as (
+      select greatest(0, least(${n}, ${limits.maxConcurrent} - running,
+                               coalesce(floor(tokens)::int, ${n})))::int as k
+      from state
+    ), due as (
+      select d.id from deliveries d
+      where d.destination = ${limits.name}
+        and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
+        and not exists (
+          select from deliveries older
+          where older.destination = d.destination and older.ordering_key = d.ordering_key
+            and older.status in ('queued', 'running', 'retrying')
+            and older.id < d.id
+        )
+      order by d.run_at, d.id
+      limit (select k from slots)
+      for update of d skip locked
+    ), claimed as (
+      update deliveries d
+      set status = 'running',
+          attempts = d.attempts + 1,
+          locked_by = ${workerId},
+          locked_until = now() + make_interval(secs => ${leaseSeconds}),
+          updated_at = now()
+      from due
+      where d.id = due.id
+      returning d.id, d.submission_id, d.kind, d.destination, d.attempts,
+                d.attempts_at_requeue, d.max_attempts, d.locked_until, d.updated_at, d.run_at,
+                d.payload as own_payload, d.codes as own_codes
+    ), spent as (
+      update destinations
+      set tokens = coalesce((select tokens from state), 0) - (select count(*) from claimed),
+          refilled_at = clock_timestamp()
+      where name = ${limits.name} and ${rate}::float8 > 0
+    ), jobs as (${claimedColumns(sql)})
+    select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
+    from state left join jobs on true`;
 }
