@@ -81,6 +81,9 @@ const POLICY: Record<string, Policy> = {
   "POST /api/v3/aggregate/reenqueue/batch": only(ADMIN),
   "GET /api/v3/status": only(READERS),
   "GET /api/v3/status/submissions": only(READERS),
+  "GET /api/v3/status/health": only(READERS),
+  // Prometheus: readers, and the scrape token (tests/metrics_test.ts).
+  "GET /metrics": only(READERS),
 
   // Mappings.
   "GET /api/v3/mappings": only(ANYONE),
@@ -116,6 +119,7 @@ const POLICY: Record<string, Policy> = {
   "POST /admin/f/users/{uid}/tokens": only(ADMIN),
   "POST /admin/f/users/{uid}/tokens/{id}/revoke": only(ADMIN),
   "GET /admin/f/status": only(READERS),
+  "GET /admin/f/health": only(READERS),
 };
 
 /** Exact status for an allowed caller making the harmless call, where it is known. */
@@ -135,6 +139,8 @@ const EXACT: Record<string, number> = {
   "DELETE /api/v3/logs/purge": 422, // no filter: refuses to purge everything by accident
   "GET /api/v3/logs": 200,
   "GET /api/v3/status": 200,
+  "GET /api/v3/status/health": 200,
+  "GET /metrics": 200,
   "GET /health": 200,
 };
 

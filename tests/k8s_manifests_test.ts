@@ -50,6 +50,7 @@ k8sTest(
       "PeerAuthentication",
       "PeerAuthentication",
       "PodDisruptionBudget",
+      "PrometheusRule",
       "ScheduledBackup",
       "Service",
       "ServiceAccount",
@@ -232,6 +233,9 @@ k8sTest("each policy check fails on a fixture that breaks it", {}, async () => {
     "Deployment/dhis2gw: grace 30 s <= preStop 10 s + shutdown_grace 20 s",
     "Deployment/dhis2gw: grace 30 s < the 55 s a stop can take",
   ]);
+  assert.deepEqual(shutdownProblems(dep((c) => delete c.lifecycle)), [
+    "Deployment/dhis2gw: no preStop pause for endpoints to drop the pod",
+  ]);
   assert.deepEqual(
     replicaProblems(broken("HorizontalPodAutoscaler", "dhis2gw", (h) => h.spec.minReplicas = 1)),
     ["Deployment/dhis2gw: 1 replica(s)"],
@@ -329,3 +333,36 @@ Deno.test({
     }
   },
 });
+
+k8sTest(
+  "split-worker: the worker pods' metrics port is scraped, by Prometheus only",
+  {},
+  async () => {
+    const split = await render("overlays/split-worker");
+    const worker =
+      findObject(split, "Deployment", "dhis2gw-worker").spec.template.spec.containers[0];
+    const env = Object.fromEntries(worker.env.map((e: K8sObject) => [e.name, e]));
+    const port = Number(env.DHIS2GW_METRICS_PORT.value);
+    assert.deepEqual(worker.ports, [{
+      name: "http-metrics",
+      containerPort: port,
+      protocol: "TCP",
+    }]);
+    assert.deepEqual(env.DHIS2GW_METRICS_TOKEN.valueFrom.secretKeyRef, {
+      name: "dhis2gw",
+      key: "metrics-token",
+      optional: true,
+    });
+    const pm = findObject(split, "PodMonitor", "dhis2gw-worker");
+    const sm = findObject(split, "ServiceMonitor", "dhis2gw");
+    assert.equal(pm.spec.podMetricsEndpoints[0].port, "http-metrics");
+    assert.deepEqual(
+      pm.spec.podMetricsEndpoints[0].authorization,
+      sm.spec.endpoints[0].authorization,
+    );
+    const np = findObject(split, "NetworkPolicy", "dhis2gw-worker-metrics");
+    assert.deepEqual(np.spec.ingress.map((i: K8sObject) => i.ports[0].port), [port]);
+    const ap = findObject(split, "AuthorizationPolicy", "dhis2gw-worker");
+    assert.deepEqual(ap.spec.rules[0].to[0].operation.ports, [String(port)]);
+  },
+);

@@ -14,6 +14,7 @@ import { ErrorAlert } from "./components.tsx";
 import type { AdminDeps, FragmentContext } from "./context.ts";
 import { mappingFragments } from "./mappings_view.tsx";
 import { statusFragments } from "./status_view.tsx";
+import { healthFragments } from "./health_view.tsx";
 import { submissionDetail } from "./submission_detail.tsx";
 import { submissionFragments } from "./submissions_view.tsx";
 import { userFragments } from "./users_view.tsx";
@@ -58,5 +59,6 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   f.route("/mappings", mappingFragments(ctx));
   f.route("/users", userFragments(ctx));
   f.route("/status", statusFragments(ctx));
+  f.route("/health", healthFragments(ctx));
   return f;
 }

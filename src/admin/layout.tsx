@@ -62,6 +62,10 @@ export function Layout(
               loads its data with it.
             </p>
           </noscript>
+          {signedIn && (
+            // Filled while a DHIS2 destination is down or refusing us (health_view.tsx).
+            <div class="banner-slot" data-fragment="/admin/f/health" data-poll="30"></div>
+          )}
           {props.children}
         </main>
         <div class="toast" role="status" aria-live="polite" data-toast></div>
@@ -82,7 +86,15 @@ export function Layout(
 
 /** A region the script fills with a fragment; `query` forwards the page's query string. */
 export function Slot(
-  props: { src: string; id?: string; label?: string; query?: boolean; refresh?: boolean },
+  props: {
+    src: string;
+    id?: string;
+    label?: string;
+    query?: boolean;
+    refresh?: boolean;
+    /** Reload every this many seconds while the tab is visible. */
+    poll?: number;
+  },
 ) {
   return (
     <section
@@ -92,6 +104,7 @@ export function Slot(
       data-fragment={props.src}
       data-query={props.query ? "page" : undefined}
       data-refresh={props.refresh === false ? undefined : "true"}
+      data-poll={props.poll ? String(props.poll) : undefined}
     >
       <p class="muted">Loading…</p>
     </section>

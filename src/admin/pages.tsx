@@ -137,7 +137,7 @@ export function StatusPage() {
   return (
     <Layout title="Status" current="/admin/status">
       <h1>Status</h1>
-      <Slot src="/admin/f/status" label="Gateway status" />
+      <Slot src="/admin/f/status" label="Gateway status" poll={15} />
     </Layout>
   );
 }

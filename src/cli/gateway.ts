@@ -3,7 +3,7 @@ import { AuthService } from "../auth/service.ts";
 import type { Config } from "../config/config.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
-import { createApp } from "../http/app.ts";
+import { createApp, createMetricsApp } from "../http/app.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
@@ -14,6 +14,7 @@ import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import { HealthMonitor } from "../dhis2/health_monitor.ts";
 
 export interface GatewayOptions {
   /** Serve the HTTP API (false with --worker-only). */
@@ -29,6 +30,8 @@ export interface Gateway {
   stop(): Promise<{ graceful: boolean }>;
   /** Reads server.tls_cert/tls_key again (SIGHUP); false when not serving HTTPS or it failed. */
   reloadTls(): Promise<boolean>;
+  /** The DHIS2 destinations' health checks (none without a DHIS2 URL); checkAll() runs one now. */
+  health?: HealthMonitor;
 }
 
 /** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
@@ -55,6 +58,7 @@ export async function startGateway(
   let server: RunningServer | undefined;
   let mappingCaches: MappingCaches | undefined;
   let delivery: Delivery | undefined;
+  let health: HealthMonitor | undefined;
   try {
     const migrations = await loadMigrations();
     await migrate(db.sql, log, migrations);
@@ -68,6 +72,36 @@ export async function startGateway(
     // round trip through the database) and its worker.
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
+    const dests = Object.values(destinationsOf(config));
+    // Intake's period rules follow each destination's version (reference §12); the health
+    // checks below and a first read at start tell each what its DHIS2 runs.
+    const targetVersions = new Map(dests.map((d) => [d.name, new TargetVersion(d.version)]));
+    // A short-timeout client per destination with a URL, for system/info.
+    const infoClient = (d: (typeof dests)[number]) =>
+      destinationClient({
+        ...d,
+        connect_timeout: Math.min(d.connect_timeout, 5),
+        timeout: Math.min(d.timeout, 10),
+      });
+    // Each DHIS2 destination checked now and every minute, in the background (a DHIS2 that is
+    // down must not delay the start): warns in the log, feeds the console's banner.
+    try {
+      const monitored = dests.filter((d) => d.base_url).map((d) => ({
+        name: d.name,
+        client: infoClient(d),
+      }));
+      if (monitored.length) {
+        const monitor = health = new HealthMonitor({
+          destinations: monitored,
+          log: log.child({ component: "health" }),
+          onVersion: (name, version) => targetVersions.get(name)?.note(version),
+        });
+        monitor.start();
+        stops.push(() => Promise.resolve(monitor.stop()));
+      }
+    } catch (err) {
+      log.warn("DHIS2 health checks not started", { error: (err as Error).message });
+    }
     if (opts.worker) {
       // Stopped by stop() below, alongside the HTTP drain: in-flight deliveries get the
       // grace period, the rest is left to their leases.
@@ -91,7 +125,6 @@ export async function startGateway(
     if (opts.api) {
       // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
       // One per mappings instance a destination uses (its instance_name).
-      const dests = Object.values(destinationsOf(config));
       const caches = mappingCaches = new MappingCaches(db.sql, {
         refreshSeconds: config.mappings.cache_refresh,
         listen: true,
@@ -103,20 +136,13 @@ export async function startGateway(
       // Other processes' workers hear of new submissions through a coalesced NOTIFY.
       const notifier = new WorkNotifier(db.sql, log);
       stops.push(() => notifier.close());
-      // Intake's period rules follow each destination's version (reference §12). Read in the
-      // background: an unreachable DHIS2 must not delay the start; until it answers, the
-      // configured version (or none: any supported version's rules) applies.
-      const targetVersions = new Map(dests.map((d) => [d.name, new TargetVersion(d.version)]));
+      // Read in the background: an unreachable DHIS2 must not delay the start; until it
+      // answers, the configured version (or none: any supported version's rules) applies.
       const targetVersion = targetVersions.get("default")!;
       for (const d of dests) {
         if (!d.base_url) continue;
         try {
-          const client = destinationClient({
-            ...d,
-            connect_timeout: Math.min(d.connect_timeout, 5),
-            timeout: Math.min(d.timeout, 10),
-          });
-          targetVersions.get(d.name)!.refresh(client).then((v) =>
+          targetVersions.get(d.name)!.refresh(infoClient(d)).then((v) =>
             log.info("target DHIS2 version for intake checks", {
               destination: d.name,
               version: v ?? "unknown",
@@ -144,6 +170,7 @@ export async function startGateway(
           notifier.notify();
         },
         breakers: opts.worker ? breakers : undefined,
+        destinationHealth: health && (() => health!.snapshot()),
         readiness: async () => {
           const s = await migrationStatus(db.sql, migrations);
           return { ok: s.current, reason: s.reason };
@@ -156,7 +183,23 @@ export async function startGateway(
         tls: await readTls(config.server),
       });
     }
+    if (config.metrics.port) {
+      // After the API's port: a busy API port fails the start before this one is taken.
+      const metricsServer = await startServer(
+        createMetricsApp({
+          config,
+          sql: db.sql,
+          log,
+          auth,
+          breakers: opts.worker ? breakers : undefined,
+          destinationHealth: health && (() => health!.snapshot()),
+        }).fetch,
+        { hostname: config.server.host, port: config.metrics.port, log },
+      );
+      stops.push(() => metricsServer.shutdown(1000));
+    }
   } catch (err) {
+    health?.stop();
     await mappingCaches?.stop().catch(() => {});
     await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});
@@ -167,6 +210,7 @@ export async function startGateway(
   return {
     port: server?.port ?? 0,
     db,
+    health,
     reloadTls: async () => {
       if (!server || !config.server.tls_cert) return false;
       try {

@@ -77,6 +77,7 @@ export interface Config {
     token_max_lifetime_days: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
+  metrics: { token: string; port: number };
   /** Every DHIS2 delivered to, by name; `default` always (api.* describes it). destinations.ts. */
   destinations: Record<string, DestinationConfig>;
   /** Per source_name: its destination and copies; a source not listed goes to `default`. */
@@ -391,6 +392,12 @@ function crossChecks(cfg: Config): string[] {
   }
   for (const error of parseCidrList(cfg.server.trusted_proxies).errors) {
     problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);
+  }
+  if (cfg.metrics.token && cfg.metrics.token.length < 16) {
+    problems.push("metrics.token (env DHIS2GW_METRICS_TOKEN): must be at least 16 characters");
+  }
+  if (cfg.metrics.port !== 0 && cfg.metrics.port === cfg.server.port) {
+    problems.push("metrics.port (env DHIS2GW_METRICS_PORT): must differ from server.port");
   }
   if (cfg.server.retry_backoff_max < cfg.server.retry_backoff_base) {
     problems.push(

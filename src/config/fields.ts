@@ -437,4 +437,22 @@ export const FIELDS: readonly Field[] = [
     default: 5,
     doc: "Seconds within which every replica sees a mapping change.",
   },
+  // metrics
+  {
+    key: "metrics.token",
+    env: ["DHIS2GW_METRICS_TOKEN"],
+    type: str,
+    default: "",
+    secret: true,
+    doc:
+      "Bearer token Prometheus sends to read GET /metrics (16+ characters). Empty: only admin and viewer credentials can read it.",
+  },
+  {
+    key: "metrics.port",
+    env: ["DHIS2GW_METRICS_PORT"],
+    type: int(0, 65535),
+    default: 0,
+    doc:
+      "A second port serving only GET /metrics and GET /health (on server.host), for `serve --worker-only`, which otherwise listens on none. 0: no second port.",
+  },
 ];

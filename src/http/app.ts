@@ -29,6 +29,10 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import type { DestinationHealth } from "../dhis2/health_monitor.ts";
+import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
+import { httpMetrics } from "../metrics/http.ts";
+import { metricsRoutes } from "../metrics/routes.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -60,6 +64,8 @@ export interface AppDeps {
   mappingCaches?: MappingCaches;
   /** Each destination's DHIS2 version, by destination name (`default`: targetVersion). */
   targetVersions?: ReadonlyMap<string, TargetVersion>;
+  /** Each DHIS2 destination's last health check (dhis2/health_monitor.ts); absent: none. */
+  destinationHealth?: () => readonly DestinationHealth[];
 }
 
 /** Renders any thrown error as the one JSON envelope. */
@@ -111,6 +117,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const app = newRouter();
   const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
 
+  // First, so every answer is counted, errors and refusals included.
+  app.use("*", httpMetrics());
   app.use("*", async (c, next) => {
     c.set("trustedProxies", trustedProxies);
     const requestId = requestIdFor(c.req.header("x-request-id"));
@@ -178,6 +186,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     })(c, next));
 
   app.route("/", healthRoutes(deps));
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
@@ -207,6 +216,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion, targetVersions: versions }));
+  app.route("/api/v3", destinationHealthRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
 
@@ -219,4 +229,34 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   });
   app.onError((err, c) => renderError(err, c, log));
   return app;
+}
+
+/**
+ * The second listener of `metrics.port`: GET /metrics and GET /health only, for a process that
+ * serves no API (`serve --worker-only`) but whose delivery counters Prometheus must still read.
+ */
+export function createMetricsApp(
+  deps: Pick<AppDeps, "config" | "sql" | "log" | "auth" | "breakers" | "destinationHealth">,
+): OpenAPIHono<AppEnv> {
+  const app = newRouter();
+  app.use("*", async (c, next) => {
+    c.set("requestId", requestIdFor(c.req.header("x-request-id")));
+    c.set("trustedProxies", TrustedProxies.from(deps.config.server.trusted_proxies));
+    await next();
+  });
+  app.get("/health", (c) => c.json({ status: "ok" as const }, 200));
+  app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
+  app.notFound((c) =>
+    renderError(
+      new AppError("not_found", `only GET /metrics and GET /health are served on this port`),
+      c,
+      deps.log,
+    )
+  );
+  app.onError((err, c) => renderError(err, c, deps.log));
+  return app;
+}
+
+function healthViews(health: AppDeps["destinationHealth"]) {
+  return () => (health?.() ?? []).map((h) => ({ name: h.name, url: h.url, up: h.state === "ok" }));
 }

@@ -12,11 +12,18 @@
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import { type DeliveryWindow, windowState } from "../config/delivery_window.ts";
+import {
+  deliveriesFinished,
+  deliveryAttempts,
+  deliverySnoozes,
+  dhis2RequestDuration,
+  recordBatch,
+} from "../metrics/metrics.ts";
 import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
 import { claimForDestination, type DestinationLimits } from "./destination_claim.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
-import { claim, recordAttempt, snooze } from "./queries.ts";
+import { claim, FINISHED_STATUSES, recordAttempt, snooze } from "./queries.ts";
 import type { RetryOptions } from "./retry_policy.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -249,6 +256,7 @@ export class Worker {
           kind ? "delivery snoozed: DHIS2 circuit open" : "delivery snoozed: unknown kind",
           { kind: job.kind, until: until.toISOString(), ok },
         );
+        deliverySnoozes.inc({ destination: job.destination });
         this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
         return false;
       }
@@ -256,6 +264,7 @@ export class Worker {
       const outcome = await kind.deliver(job, { now: this.#now });
       const finishedAt = this.#now();
       if (outcome.kind === "snooze") {
+        deliverySnoozes.inc({ destination: job.destination });
         const ok = await snooze(this.#o.sql, job, this.id, outcome.until);
         log.info("delivery snoozed", { reason: outcome.reason, until: outcome.until, ok });
         this.#o.onAttempt?.({ ...event, outcome: "snoozed" });
@@ -275,9 +284,14 @@ export class Worker {
         now: finishedAt,
         random: this.#random,
       });
-      const durationMs = Math.round(performance.now() - t0);
+      const elapsedMs = performance.now() - t0;
+      const durationMs = Math.round(elapsedMs);
+      // One delivery per import until batching combines them (then its sender records these).
+      dhis2RequestDuration.observe({ destination: job.destination }, elapsedMs / 1000);
+      recordBatch(job.destination, 1);
       const recorded = await this.#record(job, plan, { startedAt, finishedAt, durationMs });
       this.#logOutcome(log, plan, durationMs, recorded);
+      this.#countOutcome(job.destination, plan, recorded);
       this.#o.onAttempt?.({
         ...event,
         outcome: recorded ? plan.outcome : "fenced",
@@ -314,6 +328,14 @@ export class Worker {
     }
   }
 
+  #countOutcome(destination: string, plan: Plan, recorded: boolean): void {
+    deliveryAttempts.inc({ destination, outcome: recorded ? plan.outcome : "fenced" });
+    const status = plan.update.status as (typeof FINISHED_STATUSES)[number];
+    if (recorded && FINISHED_STATUSES.includes(status)) {
+      deliveriesFinished.inc({ destination, outcome: status });
+    }
+  }
+
   #logOutcome(log: Logger, plan: Plan, durationMs: number, recorded: boolean): void {
     const u = plan.update;
     const fields: Record<string, unknown> = {
@@ -342,7 +364,8 @@ export class Worker {
         });
         break;
       case "retry":
-        log[u.credentialProblem ? "warn" : "info"]("delivery failed; will retry", {
+        // warn, not info: an operator filtering on warn must see DHIS2 failing (issue 14).
+        log.warn("delivery failed; will retry", {
           ...fields,
           reason: u.lastError,
           credentialProblem: u.credentialProblem,

@@ -11,6 +11,7 @@ import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
+import { recordSubmissionAccepted } from "../metrics/metrics.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { AGGREGATE } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
@@ -198,6 +199,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
     }
     if (stored.inserted) {
       deps.wakeWorker();
+      recordSubmissionAccepted(AGGREGATE, principal.sourceName);
       log.info("submission queued", {
         submissionId: stored.id,
         taskId: stored.taskId,

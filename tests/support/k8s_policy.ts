@@ -132,6 +132,15 @@ export function secretProblems(objects: K8sObject[]): Problems {
 }
 
 /** preStop pause + the gateway's drain fit in the grace period. */
+/** Some Service's selector matches the labels of the workload's pods. */
+function behindService(objects: K8sObject[], owner: K8sObject): boolean {
+  const labels: Record<string, string> = owner.spec.template.metadata?.labels ?? {};
+  return objects.some((o) =>
+    o.kind === "Service" && o.spec?.selector &&
+    Object.entries(o.spec.selector as Record<string, string>).every(([k, v]) => labels[k] === v)
+  );
+}
+
 export function shutdownProblems(objects: K8sObject[]): Problems {
   return workloads(objects).flatMap(({ owner, pod }) => {
     const c = pod.containers[0];
@@ -153,7 +162,9 @@ export function shutdownProblems(objects: K8sObject[]): Problems {
     if (grace < needed) {
       out.push(`${id(owner)}: grace ${grace} s < the ${needed} s a stop can take`);
     }
-    if (c.ports?.length && pause < 5) {
+    // Only a Service's endpoints need the pause; a port scraped directly (the worker's metrics,
+    // by its PodMonitor) has none to leave.
+    if (c.ports?.length && pause < 5 && behindService(objects, owner)) {
       out.push(`${id(owner)}: no preStop pause for endpoints to drop the pod`);
     }
     return out;

@@ -179,6 +179,25 @@ async function loadFragment(el) {
   }
 }
 
+/**
+ * Fragments marked `data-poll="<seconds>"` reload themselves (the Status page, the DHIS2
+ * banner), skipped while the tab is hidden and caught up when it shows again.
+ */
+function startPolling() {
+  for (const el of document.querySelectorAll("[data-fragment][data-poll]")) {
+    const ms = Number(el.dataset.poll) * 1000;
+    if (!(ms > 0)) continue;
+    let last = Date.now();
+    const tick = () => {
+      if (document.hidden || Date.now() - last < ms - 500) return;
+      last = Date.now();
+      loadFragment(el);
+    };
+    setInterval(tick, ms);
+    document.addEventListener("visibilitychange", tick);
+  }
+}
+
 /** All fragments, or only those marked `data-refresh` (after an action) or `data-query`. */
 function loadFragments(which = "all") {
   const sel = which === "all" ? "[data-fragment]" : `[data-fragment][data-${which}]`;
@@ -365,5 +384,6 @@ if (document.body.dataset.auth === "required") {
     }
     scheduleRefresh(s);
     loadFragments();
+    startPolling();
   }
 }
