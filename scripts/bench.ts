@@ -16,6 +16,7 @@
 import { Hono } from "hono";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { z } from "zod";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
@@ -53,8 +54,13 @@ async function which(cmd: string): Promise<string | undefined> {
   }
 }
 
-async function run(cmd: string, args: string[]): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+async function run(
+  cmd: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" })
+    .output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`${cmd} failed:\n${text}`);
   return text;
@@ -82,7 +88,8 @@ async function pgbench(db: string, sqlText: string): Promise<number> {
     "-f",
     script,
     db,
-  ]);
+    // The gateway's tables are in its own schema (src/db/schema.ts); pgbench_db's are in public.
+  ], { PGOPTIONS: `-c search_path=${DB_SCHEMA},public` });
   return Number(/tps = ([\d.]+)/.exec(out)?.[1]);
 }
 
@@ -159,7 +166,11 @@ try {
   const port = portFrom(await api.waitFor(/"msg":"listening"/));
   const apiUrl = `http://127.0.0.1:${port}/api/v3`;
   const sample = await setUpSample(apiUrl);
-  const gw = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  const gw = postgres(dbUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: DB_SCHEMA },
+  });
 
   // 2b. PostgreSQL's ceiling for the submission's own INSERT (the row one POST stores).
   if (wrk) {

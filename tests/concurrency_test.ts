@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import {
   ADMIN,
   MAPPINGS_CSV,
@@ -194,7 +195,12 @@ Deno.test({
     let sql: postgres.Sql | undefined;
     try {
       const port = portFrom(await proc.waitFor(/"msg":"listening"/, 60_000));
-      sql = postgres({ path: `${dir}/data/pg-socket/.s.PGSQL.5432`, user: "postgres", max: 2 });
+      sql = postgres({
+        path: `${dir}/data/pg-socket/.s.PGSQL.5432`,
+        user: "postgres",
+        max: 2,
+        connection: { search_path: DB_SCHEMA },
+      });
       await check("embedded", `http://127.0.0.1:${port}`, sql, sim);
       await sql.end();
       assert.equal((await proc.stop("SIGTERM")).code, 0, "a clean stop after the load");

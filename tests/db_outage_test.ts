@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { type Cluster, startCluster } from "../scripts/pg_cluster.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "../scripts/sample.ts";
 import { startSimulator } from "../src/simulator/simulator.ts";
@@ -69,7 +70,11 @@ Deno.test({
       DHIS2GW_LEASE_SECONDS: "5",
       DHIS2GW_RETRY_CRON: "* * * * * *",
     };
-    const check = postgres(cluster.url, { max: 1, onnotice: () => {} });
+    const check = postgres(cluster.url, {
+      max: 1,
+      onnotice: () => {},
+      connection: { search_path: DB_SCHEMA },
+    });
     const api = startServe(["serve", "--no-worker"], { env });
     let worker: ReturnType<typeof startServe> | undefined;
     try {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { portFrom, runCli, type ServeProcess, startServe } from "./support/cli.ts";
 
 const ENV = { DHIS2GW_SERVER_PORT: "0", DHIS2GW_HOST: "127.0.0.1", DHIS2GW_SHUTDOWN_GRACE: "3" };
@@ -52,6 +53,7 @@ Deno.test({
         path: `${dir}/data/pg-socket/.s.PGSQL.5432`,
         user: "postgres",
         max: 1,
+        connection: { search_path: DB_SCHEMA },
       });
       const rows = await sql`select status from request_log where request_id = 'marker-1'`;
       await sql.end();
@@ -138,7 +140,7 @@ async function findPsql(): Promise<string | undefined> {
 /** Reads auth_settings through the socket in `socketDir`; `as` runs psql as that OS user. */
 function psql(bin: string, socketDir: string, as?: string): Promise<Deno.CommandOutput> {
   const args = ["-h", socketDir, "-U", "postgres", "-d", "postgres", "-Atc"];
-  args.push("select count(*) from auth_settings");
+  args.push(`select count(*) from ${DB_SCHEMA}.auth_settings`);
   return new Deno.Command(as ? "runuser" : bin, {
     args: as ? ["-u", as, "--", bin, ...args] : args,
     stdout: "piped",

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { connect } from "../src/db/db.ts";
 import { MappingCache } from "../src/mappings/cache.ts";
 import type { MappingInput } from "../src/mappings/model.ts";
@@ -143,7 +144,12 @@ dbTest(
 dbTest("cache: steady-state look-ups make no database round trip", async () => {
   const db = await createTestDb("cache_steady");
   let queries = 0;
-  const counted = postgres(db.url, { max: 2, debug: () => queries++, onnotice: () => {} });
+  const counted = postgres(db.url, {
+    max: 2,
+    debug: () => queries++,
+    onnotice: () => {},
+    connection: { search_path: DB_SCHEMA },
+  });
   const cache = new MappingCache(counted, { refreshSeconds: 3600 });
   try {
     await insertMapping(db.sql, generateUid(), mapping({}));

@@ -6,6 +6,7 @@
 import { Buffer } from "node:buffer";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
+import { goServiceNotImported } from "../db/schema.ts";
 import { generateUid } from "../dhis2/uid.ts";
 import type { Logger } from "../logs/logger.ts";
 import { checkPasswordPolicy, hashPassword } from "./password.ts";
@@ -53,6 +54,10 @@ export async function bootstrapAdmin(
       );
     }
   }
+  // On the old Go service's database the admins come from `import-go-service`, with their old
+  // passwords; an `admin` made here first would take the old admin's name (migrate() has
+  // already said so in its notice).
+  if (await goServiceNotImported(sql)) return { created: false, generated: false };
   const password = given || generatePassword();
   const hash = await hashPassword(password);
   const created = await sql.begin(async (tx) => {

@@ -4,9 +4,14 @@
  * Stored form: `scrypt$N$r$p$salt$hash`, salt and hash in unpadded standard base64. Each hash
  * carries its own parameters, so raising the cost later needs no migration: old hashes still
  * verify, and `needsRehash` tells the login path to store a fresh hash on the next success.
+ *
+ * Users imported from the old Go service (`dhis2gw import-go-service`) arrive with its bcrypt
+ * hashes (`$2a$…`, from pgcrypto's crypt() or Go's bcrypt). Those verify too, and being no
+ * scrypt hash, `needsRehash` replaces them at that user's first successful login.
  */
 import { Buffer } from "node:buffer";
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { compare as bcryptCompare } from "bcryptjs";
 
 interface ScryptParams {
   N: number;
@@ -94,8 +99,24 @@ export async function hashPassword(password: string): Promise<string> {
   return `scrypt$${CURRENT.N}$${CURRENT.r}$${CURRENT.p}$${toB64(salt)}$${toB64(key)}`;
 }
 
+/**
+ * bcrypt's modular crypt form. Cost from 4 to 14 only: the old service used 6 (pgcrypto) or 10
+ * (Go's DefaultCost); a planted `$2a$31$` would make one login run for days.
+ */
+const BCRYPT = /^\$2[aby]\$(0[4-9]|1[0-4])\$[./A-Za-z0-9]{53}$/;
+
+/** True for a bcrypt hash as the old Go service stored them. */
+export function isLegacyBcrypt(stored: string): boolean {
+  return typeof stored === "string" && BCRYPT.test(stored);
+}
+
 /** False for a wrong password and for any stored value that is not a hash we can read. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  if (isLegacyBcrypt(stored)) {
+    if (typeof password !== "string") return false;
+    // Not NFKC-normalised: the old service hashed the bytes as typed, so that is what matches.
+    return await bcryptCompare(password, stored).catch(() => false);
+  }
   const parsed = parse(stored);
   if (!parsed || typeof password !== "string") return false;
   try {

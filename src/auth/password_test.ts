@@ -109,3 +109,19 @@ Deno.test("checkPasswordPolicy counts characters, not UTF-16 units", () => {
   assert.deepEqual(checkPasswordPolicy(tenEmoji), []);
   assert.deepEqual(checkPasswordPolicy("🔒🌍🏥📊🧪"), ["must be at least 10 characters long"]);
 });
+
+Deno.test("verifyPassword reads the old Go service's bcrypt hashes, needsRehash replaces them", async () => {
+  // Made with libxcrypt's crypt(3), not with the bcrypt dhis2gw verifies with: pgcrypto's cost 6
+  // (the old seed admin's '@dm1n') and Go's DefaultCost 10.
+  const pgcrypto = "$2a$06$abcdefghijklmnopqrstuuysK4CrQBxKrxKZs0cx0cNFHz1HcekDO";
+  const goDefault = "$2a$10$0123456789ABCDEFGHIJKuCx5gvYqX8yUsEpAeOrQrFC44eA.2uRS";
+  assert.equal(await verifyPassword("@dm1n", pgcrypto), true);
+  assert.equal(await verifyPassword("@dm1N", pgcrypto), false);
+  assert.equal(await verifyPassword("s3cret-old-pass", goDefault), true);
+  assert.equal(await verifyPassword("s3cret-old-pas", goDefault), false);
+  assert.equal(needsRehash(pgcrypto), true);
+  // A planted cost of 31 (2^31 rounds) is refused without being tried.
+  const t0 = performance.now();
+  assert.equal(await verifyPassword("@dm1n", pgcrypto.replace("$06$", "$31$")), false);
+  assert.ok(performance.now() - t0 < 1000);
+});

@@ -7,6 +7,7 @@ import { createLogger } from "../logs/logger.ts";
 import { VERSION } from "../version.ts";
 import { CONFIG_FLAGS, readConfig } from "./config_source.ts";
 import { startGateway } from "./gateway.ts";
+import { importGoServiceCommand } from "./import_go_service.ts";
 import { mappingsCommand } from "./mappings.ts";
 import { userCommand } from "./user.ts";
 import type { CliIo, Command, CommandContext } from "./command.ts";
@@ -104,6 +105,7 @@ export const COMMANDS: Record<string, Command> = {
   },
   user: userCommand,
   mappings: mappingsCommand,
+  "import-go-service": importGoServiceCommand,
   version: {
     summary: "print the version",
     usage: "dhis2gw version",
@@ -124,7 +126,8 @@ function configArgs(values: Record<string, unknown>) {
 }
 
 function helpText(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  const width = Math.max(10, ...Object.keys(COMMANDS).map((n) => n.length));
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)} ${c.summary}`);
   return `dhis2gw ${VERSION}: a gateway from third-party systems to DHIS2
 
 usage: dhis2gw [command] [options]   (no command = serve)

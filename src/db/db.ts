@@ -3,6 +3,9 @@ import type { Config } from "../config/config.ts";
 import type { Logger } from "../logs/logger.ts";
 
 export type Sql = postgres.Sql;
+
+/** The schema dhis2gw's tables live in, every pool's search_path (schema.ts says why). */
+export const DB_SCHEMA = "dhis2gw";
 export type TransactionSql = postgres.TransactionSql;
 /** What every query function takes first, so a caller can run it inside its own transaction. */
 export type Db = Sql | TransactionSql;
@@ -17,6 +20,11 @@ export interface ConnectOptions {
   applicationName?: string;
   /** `database.connect_timeout` and `database.statement_timeout`, in seconds (0: no limit). */
   timeouts?: Pick<Config["database"], "connect_timeout" | "statement_timeout">;
+  /**
+   * The schema unqualified names resolve to: dhis2gw's own (schema.ts) unless given, e.g.
+   * `public` to read the old Go service's tables.
+   */
+  searchPath?: string;
 }
 
 /** The defaults of `database.connect_timeout` and `database.statement_timeout` (fields.ts). */
@@ -73,6 +81,9 @@ export function connect(opts: ConnectOptions): Sql {
     backoff: reconnectDelay,
     connection: {
       application_name: opts.applicationName ?? "dhis2gw",
+      // Only dhis2gw's schema, not `public` after it: a table not created yet must be an error,
+      // never the old service's table of the same name (schema.ts).
+      search_path: opts.searchPath ?? DB_SCHEMA,
       // Server-side: a statement stuck on a lock or a stalled disk ends as 57014 (a 503).
       ...(t.statement_timeout > 0 ? { statement_timeout: t.statement_timeout * 1000 } : {}),
     },

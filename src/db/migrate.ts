@@ -1,5 +1,6 @@
 import type { Logger } from "../logs/logger.ts";
 import type { Sql } from "./db.ts";
+import { GO_SERVICE_NOTICE, goServiceNotImported, prepareSchema } from "./schema.ts";
 
 export interface Migration {
   version: number;
@@ -13,7 +14,7 @@ export const MIGRATIONS_DIR = new URL("../../migrations/", import.meta.url);
 
 const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/;
 // Any fixed 64-bit key; every replica uses the same one.
-const LOCK_KEY = 7_216_020_555_001;
+export const LOCK_KEY = 7_216_020_555_001;
 
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -92,6 +93,7 @@ export async function migrate(
   code?: Migration[],
 ): Promise<{ applied: number[] }> {
   const migrations = code ?? await loadMigrations();
+  await prepareSchema(sql, log, LOCK_KEY);
   await ensureLedger(sql);
   const applied: number[] = [];
   for (const m of migrations) {
@@ -125,6 +127,7 @@ export async function migrate(
     migrations,
   );
   if (problems.length) throw new MigrationError(problems.join("; "));
+  if (await goServiceNotImported(sql)) log.warn(GO_SERVICE_NOTICE);
   return { applied };
 }
 

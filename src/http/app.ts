@@ -33,6 +33,9 @@ import type { DestinationHealth } from "../dhis2/health_monitor.ts";
 import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
 import { httpMetrics } from "../metrics/http.ts";
 import { metricsRoutes } from "../metrics/routes.ts";
+import { isInProcess, oldErrorShape } from "../compat/forward.ts";
+import { oldPaths } from "../compat/old_paths.ts";
+import { v2Routes } from "../compat/routes.ts";
 
 export interface AppDeps {
   config: Readonly<Config>;
@@ -130,7 +133,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.res.headers.set("X-Request-Id", requestId);
     const duration = Math.round(performance.now() - started);
     const principal = c.get("principal");
-    if (deps.requestLog && c.req.path.startsWith("/api/")) {
+    if (deps.requestLog && c.req.path.startsWith("/api/") && !isInProcess(c.env)) {
       deps.requestLog.add({
         at: new Date(),
         request_id: requestId,
@@ -154,6 +157,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   });
 
+  // Outside everything below, so every error on the old prefix (a body too large, a 404) gets
+  // the old service's string shape.
+  app.use("/api/v2/*", oldErrorShape);
+
   const allowedOrigins = corsOrigins(config.server.cors_origins);
   if (allowedOrigins) {
     // Before authentication: a preflight carries no credentials and must get 204, not 401.
@@ -176,7 +183,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", (c, next) =>
     bodyLimit({
       // The console's import fragment forwards the same upload to the import route.
-      maxSize: c.req.path.startsWith("/api/v3/mappings/import") ||
+      maxSize: /^\/api\/v[23]\/mappings\/import/.test(c.req.path) ||
           c.req.path === "/admin/f/mappings/import"
         ? Math.max(importLimit, config.server.body_limit)
         : config.server.body_limit,
@@ -219,6 +226,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/api/v3", destinationHealthRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
   app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
+  // The old service's API for its clients: a translation layer over /api/v3 (src/compat/).
+  const self = (req: Request, env: unknown) => app.fetch(req, env);
+  app.route("/api/v2", v2Routes({ ...deps, fetch: self }));
+  app.route("/", oldPaths(self));
 
   // Last, so the document sees every route registered above.
   mountDocs(app);

@@ -6,7 +6,15 @@ import type { AppEnv } from "./env.ts";
 import { AppError, ErrorSchema } from "./errors.ts";
 
 /** Paths the app serves that are not API operations, so they are not in the OpenAPI document. */
-export const UNDOCUMENTED_PREFIXES = ["/openapi.json", "/swagger", "/admin"];
+export const UNDOCUMENTED_PREFIXES = [
+  "/openapi.json",
+  "/swagger",
+  "/admin",
+  // The old service's API and paths (src/compat/): a translation layer, documented in the README.
+  "/api/v2",
+  "/mappings/export/excel-template",
+  "/logs-viewer",
+];
 
 // swagger-ui-dist ships inside the npm package: no CDN, works offline and in a compiled binary.
 const SWAGGER_FILES: Record<string, string> = {

@@ -9,15 +9,17 @@ import { AppError, type ErrorCode } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { mappingsToCsv } from "./csv.ts";
 import { mappingsToXlsx } from "./excel.ts";
-import type { ImportLimits } from "./formats.ts";
+import type { ImportLimits, ParseResult } from "./formats.ts";
 import type { MappingInput } from "./model.ts";
-import { type CheckedFile, type ImportFormat, readAndCheck } from "./read_file.ts";
+import { type CheckedFile, type ImportFormat, parseFile, readAndCheck } from "./read_file.ts";
 
 export type OffloadRequest =
   | { kind: "read"; format: ImportFormat; bytes: Uint8Array; limits: Partial<ImportLimits> }
+  // The raw cells only, unchecked: the old API's import (src/compat/) cleans them first.
+  | { kind: "parse"; format: ImportFormat; bytes: Uint8Array; limits: Partial<ImportLimits> }
   | { kind: "xlsx" | "csv"; mappings: MappingInput[] };
 
-export type OffloadResult = CheckedFile | { bytes: Uint8Array };
+export type OffloadResult = CheckedFile | ParseResult | { bytes: Uint8Array };
 
 export type OffloadResponse =
   | { ok: true; result: OffloadResult }
@@ -33,6 +35,7 @@ export type OffloadResponse =
 
 export function runLocally(req: OffloadRequest): OffloadResult {
   if (req.kind === "read") return readAndCheck(req.format, req.bytes, req.limits);
+  if (req.kind === "parse") return parseFile(req.format, req.bytes, req.limits);
   if (req.kind === "csv") return { bytes: new TextEncoder().encode(mappingsToCsv(req.mappings)) };
   return { bytes: mappingsToXlsx(req.mappings) };
 }
@@ -89,6 +92,16 @@ export async function readInWorker(
   log?: Logger,
 ): Promise<CheckedFile> {
   return await offload({ kind: "read", format, bytes, limits }, log) as CheckedFile;
+}
+
+/** The file's rows as their raw cell texts (unreadable files throw as readInWorker's do). */
+export async function parseInWorker(
+  format: ImportFormat,
+  bytes: Uint8Array,
+  limits: Partial<ImportLimits>,
+  log?: Logger,
+): Promise<ParseResult> {
+  return await offload({ kind: "parse", format, bytes, limits }, log) as ParseResult;
 }
 
 /** An export file: .xlsx, or CSV (1 s for 100,000 rows, also worth keeping off the loop). */

@@ -2,7 +2,7 @@
  * /api/v3/mappings: list with filters and paging, CRUD by uid, import from CSV and Excel, export
  * that re-imports. Admins write; viewers and submitters read (a submitter's system sends these
  * codes, so it may read the code book; mappings hold no secrets). The old service's unauthenticated
- * /mappings/export/excel-template is not served: the template is here, behind authentication.
+ * /mappings/export/excel-template is src/compat/'s (headers only); the template is here too.
  */
 import type { Context } from "hono";
 import { secureRoute } from "../auth/guard.ts";

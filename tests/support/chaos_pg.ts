@@ -4,6 +4,7 @@
  * with the options it ran with.
  */
 import postgres from "postgres";
+import { DB_SCHEMA } from "../../src/db/schema.ts";
 import { type Cluster, startCluster } from "../../scripts/pg_cluster.ts";
 
 export interface ChaosCluster extends Cluster {
@@ -90,7 +91,12 @@ export interface ChaosDatabase {
 export async function externalDatabase(bin: string): Promise<ChaosDatabase> {
   const pg = await startChaosCluster(bin);
   const url = await pg.createDatabase("chaos");
-  const sql = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  const sql = postgres(url, {
+    max: 1,
+    onnotice: () => {},
+    connect_timeout: 5,
+    connection: { search_path: DB_SCHEMA },
+  });
   return {
     mode: "postgres",
     gatewayEnv: { DHIS2GW_DB: url },
@@ -141,6 +147,7 @@ export function embeddedDatabase(dataDir: string): ChaosDatabase {
         max: 1,
         onnotice: () => {},
         connect_timeout: 5,
+        connection: { search_path: DB_SCHEMA },
       });
       current = { pid: pf.pid, sql };
       return sql;
