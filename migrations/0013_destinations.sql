@@ -22,9 +22,11 @@ alter table deliveries
   add column payload jsonb,
   add column codes text[];
 
--- The claim of one destination: its due deliveries in run_at order.
+-- The claim of one destination: its due deliveries in run_at order. Without it, a destination
+-- whose window is closed would leave its due backlog in deliveries_due_idx for every other
+-- destination's claim to step over.
 create index deliveries_due_dest_idx on deliveries (destination, run_at, id)
   where status in ('queued', 'retrying') and not held;
 
--- The claim's running count per destination.
-create index deliveries_running_dest_idx on deliveries (destination) where status = 'running';
+-- The claim's running count per destination needs no index of its own: it reads
+-- deliveries_pending_key_idx (destination first, running rows included).
