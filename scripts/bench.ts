@@ -10,6 +10,7 @@
  *      the submission and its job) against `serve --no-worker`, loaded by wrk when installed
  *      (`apt-get install wrk`), else by an in-process fetch loop (which steals CPU: lower).
  *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
+ *   5. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
  */
@@ -22,6 +23,7 @@ import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
+import { benchTracker } from "./bench_tracker.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -295,6 +297,12 @@ try {
   );
   await worker.stop();
   await sim.stop();
+
+  // 5–6. Tracker events accepted and delivered per second (bench_tracker.ts).
+  Object.assign(
+    results,
+    await benchTracker({ root, env, gw, apiToken: sample.apiToken, seconds, connections }),
+  );
   await gw.end();
 } finally {
   await admin.end();

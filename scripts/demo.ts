@@ -15,6 +15,7 @@ import { loadConfig, secretValues } from "../src/config/config.ts";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { createLogger } from "../src/logs/logger.ts";
 import { ADMIN, callApi, CLINIC, SAMPLE_SUBMISSION as SAMPLE, setUpSample } from "./sample.ts";
+import { setUpTrackerSample, TRACKER_SAMPLES } from "./sample_tracker.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -50,12 +51,19 @@ const base = `http://127.0.0.1:${gw.port}`;
 const api = `${base}/api/v3`;
 
 const sample = await setUpSample(api);
+const trackerMappings = await setUpTrackerSample(api, sample.adminToken);
 const call = (path: string, init: RequestInit & { token?: string } = {}) =>
   callApi(api, path, init);
 
 const curl = `curl -s -X POST ${api}/aggregate \\
   -H 'Authorization: Token ${sample.apiToken}' -H 'Content-Type: application/json' \\
   -d '${JSON.stringify(SAMPLE)}'`;
+
+const trackerCurls = TRACKER_SAMPLES.map(({ path, body }) =>
+  `curl -s -X POST ${api}${path} \\
+  -H 'Authorization: Token ${sample.apiToken}' -H 'Content-Type: application/json' \\
+  -d '${JSON.stringify(body)}'`
+).join("\n\n");
 
 if (values.smoke) {
   const res = await fetch(`${api}/aggregate`, {
@@ -73,9 +81,32 @@ if (values.smoke) {
   }
   console.log(JSON.stringify({ step: "finished", log: entry }));
   console.log(JSON.stringify({ step: "dhis2_received", dataValues: sim.dataValues() }));
+  // The tracker sample: a coded event, a person with enrollment and two events, a raw bundle.
+  let trackerOk = true;
+  for (const { path, body } of TRACKER_SAMPLES) {
+    const r = await call(path, {
+      method: "POST",
+      token: sample.adminToken,
+      body: JSON.stringify(body),
+    });
+    let t: Record<string, unknown> = {};
+    for (let i = 0; i < 100; i++) {
+      t = await call(`/logs/${r.submission_id}`, { token: sample.adminToken });
+      if (!["queued", "running", "retrying"].includes(t.status as string)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    trackerOk &&= t.status === "delivered";
+    console.log(JSON.stringify({ step: "tracker", path, status: t.status, objects: r.objects }));
+  }
+  console.log(JSON.stringify({
+    step: "dhis2_tracker",
+    trackedEntities: sim.tracker.store.trackedEntities.size,
+    enrollments: sim.tracker.store.enrollments.size,
+    events: sim.tracker.store.events.size,
+  }));
   await gw.stop();
   await sim.stop();
-  Deno.exit(entry.status === "delivered" ? 0 : 1);
+  Deno.exit(entry.status === "delivered" && trackerOk ? 0 : 1);
 }
 
 console.log(`
@@ -86,10 +117,16 @@ simulator at ${sim.url} (DHIS2 user admin / district).
   API docs     ${base}/swagger/
   submitter    ${CLINIC.username} / ${CLINIC.password}, API token below
   mappings     ${sample.mappingsCreated} imported (ANC1, MAL_M, MAL_F, WEIGHT, NETS_OK; org unit NGELEHUN)
+  tracker      ${trackerMappings} tracker mappings (programs MALARIA_CASE, CHILD; their stages,
+               data elements, attributes and option codes: GET ${api}/tracker/mappings)
 
 Submit a value set (as the clinic system, with the old service's Token header):
 
 ${curl}
+
+Tracker data (a coded event, a person with enrollment and events, a raw DHIS2 bundle):
+
+${trackerCurls}
 
 Then see it delivered:
 

@@ -97,6 +97,7 @@ export const RULES: ReadonlyArray<{ from: string; to: string; why: string }> = [
   { from: "src/queue/", to: "src/dhis2/", why: "the queue knows kinds only by their interface" },
   { from: "src/queue/", to: "src/aggregate/", why: "the queue imports no kind" },
   { from: "src/queue/", to: "src/submissions/", why: "the queue imports no kind" },
+  { from: "src/queue/", to: "src/tracker/", why: "the queue imports no kind" },
   {
     from: "src/dhis2/",
     to: "src/simulator/",

@@ -47,6 +47,18 @@ Deno.test({
         "deWeightKg1.HllvX50cXC0": "3.25",
         "deNetsOk001.HllvX50cXC0": "true",
       });
+      // The tracker sample: a coded event, a person with enrollment and two events, a bundle.
+      assert.deepEqual(
+        steps.filter((s) => s.step === "tracker").map((s) => [s.path, s.status]),
+        [["/events", "delivered"], ["/trackedEntities", "delivered"], ["/tracker", "delivered"]],
+      );
+      const tracker = steps.find((s) => s.step === "dhis2_tracker");
+      assert.deepEqual(tracker, {
+        step: "dhis2_tracker",
+        trackedEntities: 2,
+        enrollments: 2,
+        events: 4,
+      });
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -4,6 +4,7 @@
  */
 import { ROLES } from "../auth/principal.ts";
 import { STATUSES } from "../queue/queries.ts";
+import { SUBMISSION_KINDS } from "../submissions/filters.ts";
 import { FilterField as Field, FilterForm, FilterSelect, type Query, same } from "./components.tsx";
 import { Layout, Slot } from "./layout.tsx";
 
@@ -51,6 +52,7 @@ export function SubmissionsPage(props: { q: Query }) {
       <h1>Submissions</h1>
       <FilterForm label="Filter submissions">
         <FilterSelect name="status" label="Status" q={q} options={same(STATUSES)} />
+        <FilterSelect name="kind" label="Kind" q={q} options={same(SUBMISSION_KINDS)} />
         <Field name="from_date" label="From (day)" type="date" q={q} />
         <Field name="to_date" label="To (day)" type="date" q={q} />
         <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />

@@ -3,6 +3,7 @@
  * conflicts named by the request codes that caused them, and every attempt. Over
  * GET /api/v3/logs/{id}; requeue and delete over the logs API.
  */
+import { TrackerObjects, type TrackerView } from "./tracker_detail.tsx";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/env.ts";
@@ -48,6 +49,7 @@ interface Detail extends Summary {
   requeued_at: string | null;
   requeued_by: string | null;
   attempts_log: Attempt[];
+  tracker?: TrackerView;
 }
 
 const counts = (c: ImportCount | null) =>
@@ -72,9 +74,13 @@ async function detail(ctx: FragmentContext, c: C) {
         <Actions s={s} admin={ctx.isAdmin(c)} />
         <Facts s={s} tz={tz} />
       </div>
-      <Card id="conflicts-h" title="Conflicts">
-        <Conflicts items={s.conflicts} />
-      </Card>
+      {s.tracker
+        ? <TrackerObjects tracker={s.tracker} />
+        : (
+          <Card id="conflicts-h" title="Conflicts">
+            <Conflicts items={s.conflicts} />
+          </Card>
+        )}
       <div class="two">
         <Card id="req-h" title="Request as received">
           <Json value={s.payload} label="Request as received" />
@@ -87,7 +93,9 @@ async function detail(ctx: FragmentContext, c: C) {
         {s.response === null || s.response === undefined
           ? (
             <p class="muted">
-              None kept: DHIS2 sent no JSON body, or api.save_response is off.
+              {s.tracker && !ctx.isAdmin(c)
+                ? "Shown to admins only: DHIS2's reply can quote attribute values."
+                : "None kept: DHIS2 sent no JSON body, or api.save_response is off."}
             </p>
           )
           : <Json value={s.response} label="DHIS2 response" />}

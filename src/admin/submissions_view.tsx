@@ -248,6 +248,7 @@ function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }
         admin && selectAll,
         "Id",
         "Status",
+        "Kind",
         "Submitted",
         "User",
         "Org unit",
@@ -258,7 +259,7 @@ function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }
         admin && "Actions",
       ]}
       rows={props.items}
-      empty={{ text: "No submissions match these filters.", span: 11 }}
+      empty={{ text: "No submissions match these filters.", span: 12 }}
       row={(s) => <SubmissionRow s={s} admin={admin} tz={tz} />}
     />
   );
@@ -279,6 +280,7 @@ function SubmissionRow(props: { s: Summary; admin: boolean; tz: string }) {
       <td>
         <StatusBadge status={s.status} />
       </td>
+      <td>{s.kind}</td>
       <td class="nowrap">
         <Time value={s.submitted_at} tz={props.tz} />
       </td>

@@ -8,9 +8,18 @@ import { createDhis2Client, type Dhis2Auth, type Dhis2Client } from "../dhis2/cl
 import type { Destination } from "../queue/kind.ts";
 import { aggregateKind } from "./kind.ts";
 
-export function dhis2Auth(
-  d: Pick<DestinationConfig, "auth_method" | "pat" | "user" | "password">,
-): Dhis2Auth {
+type AuthFields = Pick<DestinationConfig, "auth_method" | "pat" | "user" | "password">;
+
+/** A destination's credentials; api.* (the `default` destination's keys) are accepted too. */
+export function dhis2Auth(a: AuthFields | Config["api"]): Dhis2Auth {
+  const d: AuthFields = "dhis2_auth_method" in a
+    ? {
+      auth_method: a.dhis2_auth_method,
+      pat: a.dhis2_pat,
+      user: a.dhis2_user,
+      password: a.dhis2_password,
+    }
+    : a;
   return d.auth_method === "pat"
     ? { method: "pat", token: d.pat }
     : { method: "basic", username: d.user, password: d.password };

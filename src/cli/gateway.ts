@@ -10,6 +10,8 @@ import { RequestLogBuffer } from "../logs/request_log.ts";
 import { destinationClient, dhis2Destinations } from "../aggregate/destination.ts";
 import { destinationsOf } from "../config/config.ts";
 import { MappingCaches } from "../mappings/caches.ts";
+import { withTracker } from "../tracker/destination.ts";
+import { startTrackerPurge } from "../tracker/purge.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
@@ -111,7 +113,10 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
-        destinations: dhis2Destinations(config),
+        // Tracker goes to `default` (api.* and tracker.*): only its worker has the tracker kind.
+        destinations: dhis2Destinations(config).map((d) =>
+          d.name === "default" ? { ...d, ...withTracker(d, config, db.sql) } : d
+        ),
       });
       for (const d of Object.values(destinationsOf(config))) {
         if (!d.base_url && Object.keys(destinationsOf(config)).length > 1) {
@@ -120,6 +125,12 @@ export async function startGateway(
           });
         }
       }
+      const purge = startTrackerPurge({
+        sql: db.sql,
+        log: log.child({ component: "tracker-purge" }),
+        retentionDays: config.tracker.payload_retention_days,
+      });
+      stops.push(() => Promise.resolve(purge.stop()));
     }
 
     if (opts.api) {

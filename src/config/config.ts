@@ -77,6 +77,14 @@ export interface Config {
     token_max_lifetime_days: number;
   };
   mappings: { import_max_bytes: number; import_max_rows: number; cache_refresh: number };
+  tracker: {
+    payload_retention_days: number;
+    async_threshold: number;
+    atomic_mode: "ALL" | "OBJECT";
+    import_strategy: "CREATE_AND_UPDATE" | "CREATE" | "UPDATE";
+    job_poll_interval: number;
+    job_timeout: number;
+  };
   metrics: { token: string; port: number };
   /** Every DHIS2 delivered to, by name; `default` always (api.* describes it). destinations.ts. */
   destinations: Record<string, DestinationConfig>;

@@ -437,6 +437,51 @@ export const FIELDS: readonly Field[] = [
     default: 5,
     doc: "Seconds within which every replica sees a mapping change.",
   },
+  // tracker (src/tracker/)
+  {
+    key: "tracker.payload_retention_days",
+    env: ["DHIS2GW_TRACKER_PAYLOAD_RETENTION_DAYS"],
+    type: int(0, 3650),
+    default: 30,
+    doc:
+      "Days a delivered tracker submission keeps its payloads (names, identifiers); then only outcome and UIDs stay. 0: purge at once.",
+  },
+  {
+    key: "tracker.async_threshold",
+    env: ["DHIS2GW_TRACKER_ASYNC_THRESHOLD"],
+    type: int(1, 1000000),
+    default: 50,
+    doc:
+      "Tracker payloads with at least this many objects are sent async=true and followed as a job.",
+  },
+  {
+    key: "tracker.atomic_mode",
+    env: ["DHIS2GW_TRACKER_ATOMIC_MODE"],
+    type: { kind: "enum", values: ["ALL", "OBJECT"] },
+    default: "ALL",
+    doc: "atomicMode sent to /api/tracker: ALL imports nothing when one object fails.",
+  },
+  {
+    key: "tracker.import_strategy",
+    env: ["DHIS2GW_TRACKER_IMPORT_STRATEGY"],
+    type: { kind: "enum", values: ["CREATE_AND_UPDATE", "CREATE", "UPDATE"] },
+    default: "CREATE_AND_UPDATE",
+    doc: "importStrategy sent to /api/tracker; CREATE_AND_UPDATE makes a resend an update.",
+  },
+  {
+    key: "tracker.job_poll_interval",
+    env: ["DHIS2GW_TRACKER_JOB_POLL_INTERVAL"],
+    type: int(1, 3600),
+    default: 2,
+    doc: "Seconds between looks at a running async tracker job.",
+  },
+  {
+    key: "tracker.job_timeout",
+    env: ["DHIS2GW_TRACKER_JOB_TIMEOUT"],
+    type: int(10, 86400),
+    default: 3600,
+    doc: "Seconds after which a job DHIS2 still lists as running is read back and resent.",
+  },
   // metrics
   {
     key: "metrics.token",

@@ -20,6 +20,8 @@ import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
+import { trackerRoutes } from "../tracker/routes.ts";
+import { codedRoutes } from "../tracker/coded_routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
 import { AppError, envelope, fromDatabaseError } from "./errors.ts";
 import type { AppEnv } from "./env.ts";
@@ -221,6 +223,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     wakeWorker: deps.wakeWorker ?? (() => {}),
   };
   app.route("/", submissionRoutes(submissionDeps));
+  app.route("/", trackerRoutes(submissionDeps));
+  app.route("/", codedRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion, targetVersions: versions }));
   app.route("/api/v3", destinationHealthRoutes(deps));

@@ -21,6 +21,14 @@ import {
 } from "./simulator_metadata.ts";
 import { parseFields, project } from "./simulator_query.ts";
 import {
+  createSimTracker,
+  handleTracker,
+  type SimTracker,
+  type TrackerJobOptions,
+} from "./simulator_tracker.ts";
+import { defaultTrackerMetadata } from "./simulator_tracker_metadata.ts";
+import { newTrackerStore, type TrackerStore } from "./simulator_tracker_validate.ts";
+import {
   type Dhis2Version,
   FULL_VERSION,
   json,
@@ -29,7 +37,16 @@ import {
   webMessage,
 } from "./simulator_web.ts";
 
-export type { Dhis2Version, SimMetadata, SimToken, SimUser, StoredDataValue };
+export type {
+  Dhis2Version,
+  SimMetadata,
+  SimToken,
+  SimTracker,
+  SimUser,
+  StoredDataValue,
+  TrackerStore,
+};
+export { newTrackerStore };
 export { generatePat };
 
 /**
@@ -86,6 +103,10 @@ export interface SimulatorOptions {
   /** PAT checksum validation; default on from 2.41 (§1.2). */
   checksumValidation?: boolean;
   now?: () => Date;
+  /** Tracker data (DHIS2's database): pass the previous one to simulate a restart. */
+  trackerStore?: TrackerStore;
+  /** Async tracker jobs: delay, held until `tracker.runJobs()`, how many reports are kept. */
+  trackerJobs?: TrackerJobOptions;
 }
 
 export interface Simulator {
@@ -102,6 +123,8 @@ export interface Simulator {
   clearFaults(): void;
   /** Every stored value, soft-deleted ones included. */
   dataValues(): StoredDataValue[];
+  /** /api/tracker's data, metadata and jobs (simulator_tracker.ts). */
+  readonly tracker: SimTracker;
   stop(): Promise<void>;
 }
 
@@ -120,6 +143,11 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
   const tokens = [...(opts.tokens ?? [])];
   const store: DataValueStore = new Map();
   const received: RecordedRequest[] = [];
+  const tracker = createSimTracker(
+    opts.trackerStore ?? newTrackerStore(),
+    defaultTrackerMetadata(),
+    { ...opts.trackerJobs },
+  );
   let faults: Array<{ fault: Fault; remaining: number }> = [];
   let release!: () => void;
   const stopped = new Promise<void>((resolve) => (release = resolve));
@@ -192,6 +220,18 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     if (!auth.ok) return auth.response;
     const user = auth.user;
     const apiRoot = `${url.origin}/api${apiVersion ? `/${apiVersion}` : ""}`;
+    const tracked = handleTracker(tracker, {
+      req,
+      url,
+      path,
+      rawBody,
+      version,
+      apiRoot,
+      username: user.username,
+      authorities: user.authorities,
+      orgUnits: metadata.organisationUnits.map((o) => o.id),
+    });
+    if (tracked) return tracked;
 
     if (path === "/dataValueSets" && req.method === "POST") {
       if (!user.authorities.some((a) => a === "ALL" || a === "F_DATAVALUE_ADD")) {
@@ -265,7 +305,9 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       faults = [];
     },
     dataValues: () => [...store.values()].map((v) => ({ ...v })),
+    tracker,
     async stop() {
+      tracker.stop();
       release();
       await server.shutdown();
     },

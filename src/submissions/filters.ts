@@ -27,6 +27,8 @@ export interface LogFilter {
    * is the one matched (training's dead ones), not the submission's summary.
    */
   destination?: string;
+  /** `aggregate` or `tracker`. */
+  kind?: string;
   /** Forced to the caller's uid for submitters, who see only their own submissions. */
   userUid?: string;
 }
@@ -46,7 +48,11 @@ export const FILTER_KEYS = [
   "user",
   "q",
   "destination",
+  "kind",
 ] as const;
+
+/** The kinds of submission (src/aggregate/, src/tracker/), for the `kind` filter. */
+export const SUBMISSION_KINDS = ["aggregate", "tracker"] as const;
 
 /**
  * The old service's names (job_id, task_id, submitted_at): accepted for its clients, not
@@ -143,6 +149,13 @@ export function parseLogFilter(
     const v = one(key);
     if (v !== undefined) filter[key] = v;
   }
+  const kind = one("kind");
+  if (kind !== undefined) {
+    if ((SUBMISSION_KINDS as readonly string[]).includes(kind)) filter.kind = kind;
+    else {
+      problems.push({ field: "kind", message: `must be one of ${SUBMISSION_KINDS.join(", ")}` });
+    }
+  }
   return { filter, problems };
 }
 
@@ -175,6 +188,7 @@ export function filterSql(sql: Db, f: LogFilter, timezone: string): postgres.Fra
   if (f.dataSet) c.push(sql`data_set = ${f.dataSet}`);
   if (f.period) c.push(sql`period = ${f.period}`);
   if (f.user) c.push(sql`username = ${f.user}`);
+  if (f.kind) c.push(sql`kind = ${f.kind}`);
   if (f.userUid) c.push(sql`user_uid = ${f.userUid}`);
   if (f.q) {
     const pattern = `%${f.q.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;

@@ -5,6 +5,7 @@
  */
 import type { Context } from "hono";
 import type { Principal } from "../auth/principal.ts";
+import { trackerDetail } from "../tracker/view.ts";
 import type { Config } from "../config/config.ts";
 import type { Db, Sql } from "../db/db.ts";
 import type { AppEnv } from "../http/env.ts";
@@ -134,7 +135,7 @@ export async function showLog(deps: LogsDeps, c: Context<AppEnv>) {
   if (!row || (p.role === "submitter" && row.user_uid !== p.uid)) {
     throw notFound(`no submission ${raw}`);
   }
-  return c.json(row, 200);
+  return c.json(await trackerDetail(deps.sql, row, p.role === "admin"), 200);
 }
 
 /** Requeue one submission by id or task id (the new path and the old reenqueue paths). */

@@ -29,6 +29,7 @@ const FILTERS: Record<FilterKey, { doc: string; many?: true }> = {
     doc: "submissions with a delivery to this destination; with status, that delivery's " +
       "status is matched (and a requeue sends only that destination's deliveries)",
   },
+  kind: { doc: "aggregate or tracker" },
 };
 
 /** Repeatable parameters arrive as an array when given more than once. */
@@ -130,6 +131,7 @@ const SUMMARY_EXAMPLE = {
   last_error: null,
   credential_problem: false,
   idempotency_key: null,
+  kind: "aggregate",
   destinations: [{ destination: "default", status: "delivered" }],
 };
 
@@ -156,6 +158,7 @@ export const SubmissionSummarySchema = z.object({
   last_error: z.string().nullable(),
   credential_problem: z.boolean(),
   idempotency_key: z.string().nullable(),
+  kind: z.string().openapi({ description: "aggregate or tracker" }),
   destinations: z.array(z.object({ destination: z.string(), status: z.enum(STATUSES) }))
     .openapi({
       description: "each delivery's destination and status, its own first; the queue " +
@@ -237,6 +240,10 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
   deliveries: z.array(DeliverySchema).openapi({
     description: "one per destination (its own first, then copies); the top-level queue " +
       "fields are the first one's, status summarises them all",
+  }),
+  tracker: z.unknown().optional().openapi({
+    description: "tracker submissions: each object (type, uid, path in the request) with its " +
+      "result, and the async jobs followed; attribute values are shown to admins only",
   }),
 }).openapi("SubmissionDetail", {
   // A real reply, with two of its five data values and without DHIS2's importOptions.

@@ -36,6 +36,8 @@ export interface SubmissionSummary {
   last_error: string | null;
   credential_problem: boolean;
   idempotency_key: string | null;
+  /** `aggregate` or `tracker`. */
+  kind: string;
   /** Each delivery's destination and status, its own first (several with copies). */
   destinations: { destination: string; status: SubmissionStatus }[];
 }
@@ -53,7 +55,7 @@ const summaryColumns = (sql: Db) =>
     json_build_object('imported', d.imported, 'updated', d.updated, 'ignored', d.ignored,
                       'deleted', d.deleted) end as import_count,
   d.last_error, coalesce(d.credential_problem, false) as credential_problem,
-  s.idempotency_key,
+  s.idempotency_key, s.kind,
   coalesce((
     select json_agg(json_build_object('destination', x.destination, 'status', x.status)
                     order by x.id)
@@ -93,7 +95,7 @@ export async function listSubmissions(
       select ${summaryColumns(tx)}
       from (
         select id, task_id, status, created_at, updated_at, finished_at, username, user_uid,
-               source_name, org_unit, org_unit_name, period, data_set, idempotency_key
+               source_name, org_unit, org_unit_name, period, data_set, idempotency_key, kind
         from submissions where ${where(tx)}
         order by created_at desc, id desc
         limit ${pageSize} offset ${(page - 1) * pageSize}

@@ -1,0 +1,182 @@
+/**
+ * Async tracker delivery: the job id is stored on the attempt the moment DHIS2 answers and
+ * followed by whichever worker claims the delivery next. A gateway killed with SIGKILL mid-job
+ * follows the same job after its restart; a simulator restarted mid-job has forgotten the job,
+ * so the objects are read back: what landed is not sent again, what did not is.
+ */
+import assert from "node:assert/strict";
+import type { Sql } from "../src/db/db.ts";
+import { type Simulator, startSimulator } from "../src/simulator/simulator.ts";
+import { startServe } from "./support/cli.ts";
+import { createTestDb, dbTest } from "./support/pg.ts";
+import { AttemptLog } from "./support/submissions.ts";
+import { insertTracker, person, trackerClient, trackerWorker } from "./support/tracker.ts";
+
+async function until(what: string, check: () => Promise<boolean> | boolean, ms = 60_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const posts = (sim: Simulator) =>
+  sim.received.filter((r) => r.method === "POST" && r.path === "/api/tracker");
+
+async function jobs(sql: Sql) {
+  return await sql`select job_id, attempt, finished_at, result from tracker_jobs order by posted_at`;
+}
+
+const asyncKind = (sim: Simulator) => ({
+  kind: { asyncThreshold: 1, jobPollMs: 50, client: trackerClient(sim) },
+});
+
+dbTest("async: the job id is stored on the attempt and followed to its report", async () => {
+  const db = await createTestDb("tr_async");
+  const sim = await startSimulator({ trackerJobs: { delayMs: 200 } });
+  const events = new AttemptLog();
+  const worker = trackerWorker(db.sql, sim, events, asyncKind(sim));
+  try {
+    const stored = await insertTracker(db.sql, person("Ann"));
+    worker.start();
+    await events.until((e) => e.some((x) => x.id === stored.id && x.outcome === "delivered"));
+    assert.equal(posts(sim).length, 1);
+    assert.equal(posts(sim)[0].query.async, "true");
+    const [job] = await jobs(db.sql);
+    assert.equal(job.attempt, 1);
+    assert.equal(job.result, "report");
+    const [d] = await db.sql`
+      select d.status, d.attempts, d.imported, a.number, a.outcome, d.response
+      from deliveries d join delivery_attempts a on a.delivery_id = d.id
+      where d.submission_id = ${stored.id}`;
+    // Following the job used no attempt: one attempt, recorded with the job's report.
+    assert.deepEqual([d.status, d.attempts, d.number, d.outcome, d.imported], [
+      "delivered",
+      1,
+      1,
+      "delivered",
+      3,
+    ]);
+    assert.equal(d.response.job, job.job_id);
+    assert.ok(sim.received.some((r) => r.path === `/api/tracker/jobs/${job.job_id}/report`));
+  } finally {
+    await worker.stop(5000);
+    await sim.stop();
+    await db.close();
+  }
+});
+
+dbTest(
+  "simulator restarted after the job ran: read back, all there, nothing sent again",
+  async () => {
+    const db = await createTestDb("tr_sim_restart_landed");
+    let sim = await startSimulator({ trackerJobs: { hold: true } });
+    const events = new AttemptLog();
+    let worker = trackerWorker(db.sql, sim, events, asyncKind(sim));
+    try {
+      const stored = await insertTracker(db.sql, person("Ann"));
+      worker.start();
+      await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
+      await worker.stop(5000);
+      sim.tracker.runJobs(); // the data lands; the report is then lost with the restart
+      const store = sim.tracker.store;
+      await sim.stop();
+      sim = await startSimulator({ port: sim.port, trackerStore: store });
+      worker = trackerWorker(db.sql, sim, events, asyncKind(sim));
+      worker.start();
+      await events.until((e) => e.some((x) => x.id === stored.id && x.outcome === "delivered"));
+      assert.equal(posts(sim).length, 0);
+      const uids = stored.objects.map((o) => o.uid);
+      assert.deepEqual(
+        sim.received.filter((r) => r.path.startsWith("/api/tracker/")).map((r) => r.path).slice(1),
+        [
+          `/api/tracker/trackedEntities/${uids[0]}`,
+          `/api/tracker/enrollments/${uids[1]}`,
+          `/api/tracker/events/${uids[2]}`,
+        ],
+      );
+      const [job] = await jobs(db.sql);
+      assert.equal(job.result, "landed");
+      assert.equal(store.trackedEntities.size, 1);
+    } finally {
+      await worker.stop(5000);
+      await sim.stop();
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "simulator restarted before the job ran: read back, nothing there, sent once more",
+  async () => {
+    const db = await createTestDb("tr_sim_restart_lost");
+    let sim = await startSimulator({ trackerJobs: { hold: true } });
+    const events = new AttemptLog();
+    let worker = trackerWorker(db.sql, sim, events, asyncKind(sim));
+    try {
+      const stored = await insertTracker(db.sql, person("Ann"));
+      worker.start();
+      await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
+      await worker.stop(5000);
+      const store = sim.tracker.store;
+      await sim.stop(); // the held job never runs
+      sim = await startSimulator({
+        port: sim.port,
+        trackerStore: store,
+        trackerJobs: { delayMs: 50 },
+      });
+      worker = trackerWorker(db.sql, sim, events, asyncKind(sim));
+      worker.start();
+      await events.until((e) => e.some((x) => x.id === stored.id && x.outcome === "delivered"));
+      assert.equal(posts(sim).length, 1);
+      const all = await jobs(db.sql);
+      assert.deepEqual(all.map((j) => j.result), ["lost", "report"]);
+      assert.deepEqual(
+        [store.trackedEntities.size, store.enrollments.size, store.events.size],
+        [1, 1, 1],
+      );
+    } finally {
+      await worker.stop(5000);
+      await sim.stop();
+      await db.close();
+    }
+  },
+);
+
+dbTest("a gateway killed with SIGKILL mid-job follows the same job after its restart", async () => {
+  const db = await createTestDb("tr_sigkill");
+  const sim = await startSimulator({ trackerJobs: { hold: true } });
+  const env = {
+    DHIS2GW_DB: db.url,
+    DHIS2GW_ADMIN_PASSWORD: "sigkill-Sturdy-pw-1",
+    DHIS2GW_DHIS2_BASE_URL: sim.url,
+    DHIS2GW_DHIS2_USER: "admin",
+    DHIS2GW_DHIS2_PASSWORD: "district",
+    DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
+    DHIS2GW_TRACKER_ASYNC_THRESHOLD: "1",
+    DHIS2GW_TRACKER_JOB_POLL_INTERVAL: "1",
+  };
+  let proc = startServe(["serve", "--worker-only"], { env });
+  try {
+    await proc.waitFor(/"msg":"worker started"/, 60_000);
+    const stored = await insertTracker(db.sql, person("Ann"));
+    await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
+    const killed = await proc.stop("SIGKILL");
+    assert.equal(killed.signal, "SIGKILL");
+    sim.tracker.runJobs();
+    proc = startServe(["serve", "--worker-only"], { env });
+    await until("the submission to be delivered", async () => {
+      const [r] = await db.sql`select status from submissions where id = ${stored.id}`;
+      return r.status === "delivered";
+    });
+    const [job] = await jobs(db.sql);
+    assert.equal(job.result, "report");
+    assert.equal(posts(sim).length, 1);
+    assert.ok(sim.received.some((r) => r.path === `/api/tracker/jobs/${job.job_id}/report`));
+    assert.equal(sim.tracker.store.events.size, 1);
+  } finally {
+    await proc.stop("SIGTERM");
+    await sim.stop();
+    await db.close();
+  }
+});
