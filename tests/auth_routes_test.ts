@@ -20,8 +20,11 @@ const SUBMITTERS: Role[] = ["admin", "submitter"];
 const ANYONE: Role[] = ["admin", "submitter", "viewer"];
 
 interface Policy {
-  /** "public": no credential needed (and none refused). */
-  roles: Role[] | "public";
+  /**
+   * "public": no credential needed (and none refused). "cookie": the console's own session
+   * only (admin/session.ts); no Authorization header of any kind is taken, so always 401 here.
+   */
+  roles: Role[] | "public" | "cookie";
   /** The user named by the `uid` path parameter may call it about themselves, whatever role. */
   self?: true;
 }
@@ -49,6 +52,16 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/users": PUBLIC,
   "GET /admin/users/{uid}/tokens": PUBLIC,
   "GET /admin/status": PUBLIC,
+  "GET /admin/account": PUBLIC,
+  "GET /admin/users/{uid}": PUBLIC,
+  "GET /admin/mappings/new": PUBLIC,
+  "GET /admin/mappings/{uid}": PUBLIC,
+  // Signing in and out of the console: the password or the cookie is the credential.
+  "POST /admin/session": PUBLIC,
+  "DELETE /admin/session": PUBLIC,
+  "GET /admin/session": { roles: "cookie" },
+  "GET /admin/requests": PUBLIC,
+  "GET /admin/audit": PUBLIC,
 
   // Getting a credential.
   "POST /api/v3/users/getToken": PUBLIC,
@@ -71,6 +84,7 @@ const POLICY: Record<string, Policy> = {
   // Submissions and their log.
   "POST /api/v3/aggregate": only(SUBMITTERS),
   "GET /api/v3/logs": only(ANYONE),
+  "GET /api/v3/logs/export/csv": only(ANYONE),
   "GET /api/v3/logs/{id}": only(ANYONE),
   "DELETE /api/v3/logs/{id}": only(ADMIN),
   "DELETE /api/v3/logs/purge": only(ADMIN),
@@ -84,6 +98,9 @@ const POLICY: Record<string, Policy> = {
   "GET /api/v3/status/health": only(READERS),
   // Prometheus: readers, and the scrape token (tests/metrics_test.ts).
   "GET /metrics": only(READERS),
+  "GET /api/v3/requests": only(READERS),
+  "GET /api/v3/audit": only(ADMIN),
+  "GET /api/v3/audit/export.csv": only(ADMIN),
 
   // Mappings.
   "GET /api/v3/mappings": only(ANYONE),
@@ -97,29 +114,43 @@ const POLICY: Record<string, Policy> = {
   "POST /api/v3/mappings/import/csv": only(ADMIN),
   "POST /api/v3/mappings/import/excel": only(ADMIN),
 
-  // The console's fragments: readers see them; a write is refused to a viewer by the API the
-  // fragment calls as that user.
-  "GET /admin/f/submissions/list": only(READERS),
-  "GET /admin/f/submissions/maintenance": only(READERS),
-  "GET /admin/f/submissions/{id}": only(READERS),
+  // The console's fragments: every role signs in (issue 14); what a role may not read or do
+  // is refused by the API the fragment calls as that user. Never over Basic (see below).
+  "GET /admin/f/submissions/list": only(ANYONE),
+  "GET /admin/f/submissions/maintenance": only(ANYONE),
+  "GET /admin/f/submissions/{id}": only(ANYONE),
   "POST /admin/f/submissions/{id}/delete": only(ADMIN),
   "POST /admin/f/submissions/{id}/requeue": only(ADMIN),
   "POST /admin/f/submissions/purge": only(ADMIN),
   "POST /admin/f/submissions/requeue": only(ADMIN),
   "POST /admin/f/submissions/requeue-matching": only(ADMIN),
-  "GET /admin/f/mappings/list": only(READERS),
-  "GET /admin/f/mappings/tools": only(READERS),
+  "GET /admin/f/mappings/list": only(ANYONE),
+  "GET /admin/f/mappings/tools": only(ANYONE),
   "POST /admin/f/mappings/import": only(ADMIN),
-  // A viewer gets a page saying users need an admin; it reads nothing from /api/v3/users.
-  "GET /admin/f/users/list": only(READERS),
-  "GET /admin/f/users/new": only(READERS),
+  // Others get a page saying these need an admin.
+  "GET /admin/f/mappings/new": only(ANYONE),
+  "GET /admin/f/mappings/{uid}/edit": only(ANYONE),
+  "POST /admin/f/mappings/new": only(ADMIN),
+  "POST /admin/f/mappings/{uid}/edit": only(ADMIN),
+  "POST /admin/f/mappings/{uid}/delete": only(ADMIN),
+  "GET /admin/f/users/list": only(ANYONE),
+  "GET /admin/f/users/new": only(ANYONE),
   "POST /admin/f/users": only(ADMIN),
   "POST /admin/f/users/{uid}/deactivate": only(ADMIN),
-  "GET /admin/f/users/{uid}/tokens": only(ADMIN),
-  "POST /admin/f/users/{uid}/tokens": only(ADMIN),
-  "POST /admin/f/users/{uid}/tokens/{id}/revoke": only(ADMIN),
+  "GET /admin/f/users/{uid}/edit": only(ADMIN, true),
+  "POST /admin/f/users/{uid}/edit": only(ADMIN),
+  "GET /admin/f/users/{uid}/tokens": only(ADMIN, true),
+  "POST /admin/f/users/{uid}/tokens": only(ADMIN, true),
+  "POST /admin/f/users/{uid}/tokens/{id}/revoke": only(ADMIN, true),
+  "GET /admin/f/account": only(ANYONE),
+  "POST /admin/f/account/password": only(ANYONE),
   "GET /admin/f/status": only(READERS),
-  "GET /admin/f/health": only(READERS),
+  // The DHIS2 banner on every page: empty for a submitter, who may not read the status.
+  "GET /admin/f/health": only(ANYONE),
+
+  "GET /admin/f/requests/list": only(READERS),
+  // A viewer gets a line saying the audit is for admins; it reads nothing from /api/v3/audit.
+  "GET /admin/f/audit/list": only(READERS),
 
   // The old service's API (src/compat/): each route is its /api/v3 route's, with its roles.
   "GET /mappings/export/excel-template": PUBLIC, // headers only, unauthenticated as before
@@ -192,6 +223,10 @@ const EXACT_SELF: Record<string, number> = {
   "POST /api/v3/users/{uid}/tokens": 422,
   "GET /api/v3/users/{uid}/tokens": 200,
   "DELETE /api/v3/users/{uid}/tokens/{id}": 404,
+  "GET /admin/f/users/{uid}/edit": 200,
+  "GET /admin/f/users/{uid}/tokens": 200,
+  "POST /admin/f/users/{uid}/tokens": 422,
+  "POST /admin/f/users/{uid}/tokens/{id}/revoke": 404,
   "GET /api/v2/users/{uid}": 200,
   "PUT /api/v2/users/{uid}": 200,
 };
@@ -252,7 +287,7 @@ dbTest("every route the app serves is in the literal role table, and answers by 
       for (const [method, op] of Object.entries(item as Record<string, Record<string, unknown>>)) {
         const name = `${method.toUpperCase()} ${path}`;
         const policy = POLICY[name];
-        const roles = policy.roles === "public" ? undefined : [...policy.roles].sort();
+        const roles = typeof policy.roles === "string" ? undefined : [...policy.roles].sort();
         const declared = (op["x-roles"] as Role[] | undefined)?.slice().sort();
         if (JSON.stringify(declared) !== JSON.stringify(roles)) {
           failures.push(`${name}: documented x-roles ${declared}, the policy says ${roles}`);
@@ -292,6 +327,16 @@ dbTest("every route the app serves is in the literal role table, and answers by 
 
     for (const [name, policy] of Object.entries(POLICY)) {
       const anon = await call(name, {});
+      if (policy.roles === "cookie") {
+        for (const role of ["viewer", "submitter", "admin"] as const) {
+          for (const scheme of ["bearer", "token", "basic"] as const) {
+            const res = await call(name, t.users[role].headers[scheme]);
+            if (res.status !== 401) failures.push(`${name} via ${scheme}: ${res.status}`);
+          }
+        }
+        if (anon.status !== 401) failures.push(`${name} without a cookie: ${anon.status}`);
+        continue;
+      }
       if (policy.roles === "public") {
         if (anon.status === 401 || anon.status === 403 || anon.status >= 500) {
           failures.push(`${name} is public but answered ${anon.status} without credentials`);
@@ -309,7 +354,15 @@ dbTest("every route the app serves is in the literal role table, and answers by 
           const who = `${name} as ${role} via ${scheme}`;
           const res = await call(name, t.users[role].headers[scheme]);
           const allowed = policy.roles === "public" || policy.roles.includes(role);
-          if (!allowed) {
+          // A browser replays a cached Basic login cross-site: fragments never take one.
+          if (scheme === "basic" && name.includes(" /admin/f/")) {
+            if (res.status !== 401) failures.push(`${who}: ${res.status}, not 401`);
+            if (policy.self) {
+              const own = await call(name, t.users[role].headers[scheme], t.users[role].uid);
+              if (own.status !== 401) failures.push(`${who} about themselves: ${own.status}`);
+            }
+            continue;
+          } else if (!allowed) {
             if (res.status !== 403) failures.push(`${who}: ${res.status}, not 403: ${res.text}`);
           } else if (EXACT[name] !== undefined) {
             if (res.status !== EXACT[name]) {

@@ -64,3 +64,108 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "two demos on one port: the second refuses in one line, before writing, and the first keeps its data",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dhis2gw-demo2-" });
+    await Deno.chmod(dir, 0o755);
+    const demo = (args: string[], env: Record<string, string> = {}) =>
+      new Deno.Command(Deno.execPath(), {
+        args: [...RUN_FLAGS, new URL("../scripts/demo.ts", import.meta.url).pathname, ...args],
+        env: { PATH: Deno.env.get("PATH") ?? "", ...env },
+        clearEnv: true,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+    // The port as the env var serve reads, not --port.
+    const first = demo(["--data-dir", `${dir}/one`], { DHIS2GW_SERVER_PORT: "0" }).spawn();
+    try {
+      const banner = await readUntil(first.stdout, /console\s+http:\/\/127\.0\.0\.1:(\d+)\/admin/);
+      const port = banner[1];
+      const lockBefore = await Deno.readTextFile(`${dir}/one/dhis2gw.lock`);
+
+      // Same folder, same port: refused, and the folder is left alone.
+      const same = await demo(["--data-dir", `${dir}/one`], { DHIS2GW_SERVER_PORT: port })
+        .output();
+      const sameErr = new TextDecoder().decode(same.stderr);
+      assert.equal(same.code, 1, sameErr);
+      assert.equal(
+        sameErr,
+        `dhis2gw demo: port ${port} on 127.0.0.1 is already in use by another program; choose another with --port or DHIS2GW_SERVER_PORT\n`,
+      );
+      // Another folder, same port (as a flag): refused before the folder is made.
+      const other = await demo(["--port", port, "--data-dir", `${dir}/two`]).output();
+      assert.equal(other.code, 1);
+      assert.equal(new TextDecoder().decode(other.stderr).split("\n").length, 2, "one line");
+      assert.equal(await exists(`${dir}/two`), false, "nothing written");
+      // Same folder, another port: the folder is held, so it is not wiped.
+      const held = await demo(["--port", "0", "--data-dir", `${dir}/one`]).output();
+      const heldErr = new TextDecoder().decode(held.stderr);
+      assert.equal(held.code, 1);
+      assert.match(
+        heldErr,
+        /^dhis2gw demo: the data folder .*one is in use by another dhis2gw process \(pid \d+\)/,
+      );
+
+      // The first demo still has its data, its lock and its sample.
+      assert.equal(await Deno.readTextFile(`${dir}/one/dhis2gw.lock`), lockBefore);
+      assert.ok(await exists(`${dir}/one/postgres/PG_VERSION`));
+      const res = await fetch(`http://127.0.0.1:${port}/api/v3/mappings?page_size=1`, {
+        headers: { Authorization: `Basic ${btoa("admin:Demo-Gateway-2026")}` },
+      });
+      assert.equal(res.status, 200);
+      assert.equal((await res.json()).total, 6);
+    } finally {
+      first.kill("SIGTERM");
+      await first.status;
+      await first.stderr.cancel().catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("the demo never wipes a folder it did not make", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "dhis2gw-demo3-" });
+  try {
+    await Deno.writeTextFile(`${dir}/precious.txt`, "keep me");
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [...RUN_FLAGS, new URL("../scripts/demo.ts", import.meta.url).pathname, "--port", "0"],
+      env: { PATH: Deno.env.get("PATH") ?? "", DHIS2GW_DATA_DIR: dir },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(new TextDecoder().decode(out.stderr), /not made by the demo/);
+    assert.equal(await Deno.readTextFile(`${dir}/precious.txt`), "keep me");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Reads a stream until `pattern` matches what came so far; the rest is drained in the background. */
+async function readUntil(stream: ReadableStream<Uint8Array>, pattern: RegExp) {
+  let text = "";
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`stream ended before ${pattern}:\n${text}`);
+    text += value;
+    const m = pattern.exec(text);
+    if (m) {
+      (async () => {
+        while (!(await reader.read()).done) { /* drain */ }
+      })();
+      return m;
+    }
+  }
+}

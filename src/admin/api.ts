@@ -46,6 +46,17 @@ export class Api {
     return this.send<T>("GET", path + toSearch(query));
   }
 
+  /** The API's response itself, for a download passed on as it is. */
+  raw(method: string, path: string): Promise<Response> {
+    const headers = new Headers({
+      Authorization: this.authorization,
+      "X-Request-Id": this.requestId,
+    });
+    return Promise.resolve(
+      this.fetcher(new Request(`http://in-process/api/v3${path}`, { method, headers })),
+    );
+  }
+
   async send<T>(method: string, path: string, body?: unknown): Promise<ApiResult<T>> {
     const headers = new Headers({
       Authorization: this.authorization,
@@ -80,7 +91,8 @@ export class Api {
 }
 
 export function apiFor(c: Context<AppEnv>, fetcher: ApiFetch): Api {
-  return new Api(fetcher, c.req.header("authorization") ?? "", c.get("requestId") ?? "");
+  const authorization = c.get("consoleAuthorization") ?? c.req.header("authorization") ?? "";
+  return new Api(fetcher, authorization, c.get("requestId") ?? "");
 }
 
 /** Raised by a fragment when an API call failed; rendered as an alert with the same status. */

@@ -71,15 +71,23 @@ export function Report(props: { kind: "ok" | "warn" | "error"; children?: Child 
 
 /** Previous/next links that keep the current filters (`data-nav`: the script loads in place). */
 export function Pager(
-  props: { page: number; totalPages: number; total: number; query: URLSearchParams; noun: string },
+  props: {
+    page: number;
+    totalPages: number;
+    total: number;
+    query: URLSearchParams;
+    noun: string;
+    /** The query parameter that holds the page (several lists on one page). */
+    param?: string;
+  },
 ) {
   const link = (page: number) => {
     const q = new URLSearchParams(props.query);
-    q.set("page", String(page));
+    q.set(props.param ?? "page", String(page));
     return `?${q}`;
   };
   return (
-    <nav class="pager" aria-label="Pages">
+    <nav class="pager" aria-label={`Pages of ${props.noun}`}>
       {props.page > 1
         ? <a href={link(props.page - 1)} data-nav>← Previous</a>
         : <span class="muted">← Previous</span>}
@@ -135,23 +143,26 @@ export function Table<T>(props: {
   empty?: { text: string; span: number };
 }) {
   const { empty, rows } = props;
+  // The box scrolls sideways on a narrow screen; the page never does (static/phone.css).
   return (
-    <table>
-      {props.caption && <caption class="muted">{props.caption}</caption>}
-      <thead>
-        <tr>
-          {props.columns.filter((c) => c !== false).map(header)}
-        </tr>
-      </thead>
-      <tbody>
-        {empty && rows.length === 0 && (
+    <div class="table-scroll" tabindex={0} role="region" aria-label="table">
+      <table>
+        {props.caption && <caption class="muted">{props.caption}</caption>}
+        <thead>
           <tr>
-            <td colspan={empty.span} class="muted">{empty.text}</td>
+            {props.columns.filter((c) => c !== false).map(header)}
           </tr>
-        )}
-        {rows.map(props.row)}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {empty && rows.length === 0 && (
+            <tr>
+              <td colspan={empty.span} class="muted">{empty.text}</td>
+            </tr>
+          )}
+          {rows.map(props.row)}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -240,3 +251,13 @@ export function FilterForm(props: { label: string; children?: Child }) {
 
 /** `[value, value]` pairs, for a select whose options show their own value. */
 export const same = (values: readonly string[]) => values.map((v) => [v, v] as const);
+
+/** A DHIS2 UID with its name above it when the metadata snapshot knows it. */
+export function Named(props: { name?: string | null; uid: string }) {
+  return (
+    <span class="named">
+      {props.name && <span class="name">{props.name}</span>}
+      <span class="mono muted">{props.uid || "–"}</span>
+    </span>
+  );
+}

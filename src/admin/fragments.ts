@@ -5,19 +5,25 @@
  * API's own role checks refuse anything else.
  */
 import { Hono } from "hono";
-import { requireRole } from "../auth/guard.ts";
-import { authenticate } from "../auth/middleware.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
 import { ApiFailure, type ApiFetch, apiFor } from "./api.ts";
 import { ErrorAlert } from "./components.tsx";
 import type { AdminDeps, FragmentContext } from "./context.ts";
+import { auditFragments } from "./audit_view.tsx";
 import { mappingFragments } from "./mappings_view.tsx";
+import { requestFragments } from "./requests_view.tsx";
 import { statusFragments } from "./status_view.tsx";
 import { healthFragments } from "./health_view.tsx";
 import { submissionDetail } from "./submission_detail.tsx";
 import { submissionFragments } from "./submissions_view.tsx";
 import { userFragments } from "./users_view.tsx";
+import { accountFragments } from "./account_view.tsx";
+import { userEditFragments } from "./user_edit_view.tsx";
+import { mappingEditFragments } from "./mapping_edit_view.tsx";
+import { downloadRoutes } from "./download.ts";
+import { consoleSessions } from "./session_routes.ts";
+import { MetadataNames } from "./metadata_names.ts";
 
 export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
   const f = new Hono<AppEnv>();
@@ -38,27 +44,36 @@ export function fragmentRoutes(deps: AdminDeps): Hono<AppEnv> {
     }
     throw err; // the app's handler logs it and answers with the envelope
   });
-  const auth = deps.auth;
-  if (!auth) {
+  // Every role signs in: what a user sees and may do is what the API lets that user do (a
+  // submitter's lists hold its own submissions and tokens only), and the views render write
+  // controls for admins alone.
+  const sessions = consoleSessions(deps);
+  if (!sessions) {
     f.use("*", () => {
       throw new AppError("unauthorized", "this server has no authentication configured");
     });
-  } else {
-    f.use("*", authenticate(auth), requireRole(["admin", "viewer"]));
-  }
+  } else f.use("*", sessions.middleware());
   const fetcher: ApiFetch = deps.api;
   const ctx: FragmentContext = {
     config: deps.config,
     api: (c) => apiFor(c, fetcher),
     role: (c) => c.get("principal")!.role,
     isAdmin: (c) => c.get("principal")!.role === "admin",
+    sessions,
+    names: deps.names ?? MetadataNames.fromConfig(deps.config),
   };
   // The list's fixed paths (`/list`, `/requeue`…) first, then the detail's `/:id`.
   f.route("/submissions", submissionFragments(ctx));
   f.route("/submissions", submissionDetail(ctx));
   f.route("/mappings", mappingFragments(ctx));
+  f.route("/mappings", mappingEditFragments(ctx));
   f.route("/users", userFragments(ctx));
+  f.route("/users", userEditFragments(ctx));
   f.route("/status", statusFragments(ctx));
+  f.route("/account", accountFragments(ctx));
+  f.route("/download", downloadRoutes(ctx));
   f.route("/health", healthFragments(ctx));
+  f.route("/requests", requestFragments(ctx));
+  f.route("/audit", auditFragments(ctx));
   return f;
 }

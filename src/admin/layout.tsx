@@ -6,11 +6,15 @@
 import type { Child } from "hono/jsx";
 import { VERSION } from "../version.ts";
 
-export const NAV: { href: string; label: string; adminOnly?: boolean }[] = [
+/** `roles`: who sees the link (all when absent); the script hides the others'. */
+export const NAV: { href: string; label: string; adminOnly?: boolean; roles?: string }[] = [
   { href: "/admin/submissions", label: "Submissions" },
-  { href: "/admin/mappings", label: "Mappings" },
+  { href: "/admin/requests", label: "Refused requests", roles: "admin viewer" },
+  { href: "/admin/mappings", label: "Mappings", roles: "admin viewer" },
   { href: "/admin/users", label: "Users", adminOnly: true },
-  { href: "/admin/status", label: "Status" },
+  { href: "/admin/audit", label: "Audit", adminOnly: true },
+  { href: "/admin/status", label: "Status", roles: "admin viewer" },
+  { href: "/admin/account", label: "My account" },
 ];
 
 export function Layout(
@@ -25,6 +29,7 @@ export function Layout(
         <title>{`${props.title} · dhis2gw`}</title>
         <link rel="stylesheet" href={`/admin/static/admin.css?v=${VERSION}`} />
         <link rel="stylesheet" href={`/admin/static/widgets.css?v=${VERSION}`} />
+        <link rel="stylesheet" href={`/admin/static/phone.css?v=${VERSION}`} />
         <link rel="icon" href="/admin/static/favicon.svg" type="image/svg+xml" />
         <script type="module" src={`/admin/static/admin.js?v=${VERSION}`}></script>
       </head>
@@ -33,10 +38,22 @@ export function Layout(
         <header class="top">
           <a class="brand" href="/admin">dhis2gw</a>
           {signedIn && (
-            <nav aria-label="Console">
+            // Below 760 px the links fold behind this button (admin.css); the script opens it.
+            <button
+              type="button"
+              class="menu"
+              aria-expanded="false"
+              aria-controls="console-nav"
+              data-menu
+            >
+              Menu
+            </button>
+          )}
+          {signedIn && (
+            <nav aria-label="Console" id="console-nav">
               <ul>
                 {NAV.map((n) => (
-                  <li data-admin-only={n.adminOnly ? "" : undefined}>
+                  <li data-admin-only={n.adminOnly ? "" : undefined} data-roles={n.roles}>
                     <a
                       href={n.href}
                       aria-current={props.current === n.href ? "page" : undefined}
@@ -58,8 +75,7 @@ export function Layout(
         <main id="main" tabindex={-1}>
           <noscript>
             <p class="alert error">
-              The console needs JavaScript: your sign-in is kept in this tab only, and each page
-              loads its data with it.
+              The console needs JavaScript: each page loads its data with your sign-in.
             </p>
           </noscript>
           {signedIn && (

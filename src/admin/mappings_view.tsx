@@ -13,7 +13,8 @@ import type {
   ProblemSchema,
 } from "../mappings/schemas.ts";
 import { type ApiErrorBody, must } from "./api.ts";
-import { ErrorAlert, num, type Page, Pager, Report, Table, Time } from "./components.tsx";
+import { ErrorAlert, Named, num, type Page, Pager, Report, Table, Time } from "./components.tsx";
+import type { MetadataNames } from "./metadata_names.ts";
 import type { FragmentContext } from "./context.ts";
 
 type Mapping = z.infer<typeof MappingSchema>;
@@ -50,13 +51,21 @@ function MappingTools(props: { admin: boolean }) {
       <div class="toolbar">
         <strong>Download</strong>
         <span class="muted">(exports follow the filters below)</span>
-        <button type="button" data-download="/api/v3/mappings/export/csv" data-with-filters>
+        <button
+          type="button"
+          data-download="/admin/f/download/mappings/export/csv"
+          data-with-filters
+        >
           Export CSV
         </button>
-        <button type="button" data-download="/api/v3/mappings/export/excel" data-with-filters>
+        <button
+          type="button"
+          data-download="/admin/f/download/mappings/export/excel"
+          data-with-filters
+        >
           Export Excel
         </button>
-        <button type="button" data-download="/api/v3/mappings/export/excel-template">
+        <button type="button" data-download="/admin/f/download/mappings/export/excel-template">
           Excel template
         </button>
       </div>
@@ -123,13 +132,34 @@ async function mappingList(ctx: FragmentContext, c: C) {
     const v = from.get(k)?.trim();
     if (v) q.set(k, v);
   }
+  const names = ctx.names;
+  // A data set's or data element's name or code where the API takes a UID.
+  await names.load({ dataSets: [ctx.config.api.dhis2_data_set] });
+  for (const [key, kind] of [["dataSet", "dataSet"], ["dataElement", "dataElement"]] as const) {
+    const typed = q.get(key);
+    if (typed) q.set(key, names.resolveCached(kind, typed));
+  }
   const query = new URLSearchParams(q);
   query.set("page", from.get("page") ?? "1");
   query.set("page_size", "50");
   const page = must(await ctx.api(c).get<Page<Mapping>>("/mappings", query));
+  await names.load({
+    dataSets: page.items.map((m) => m.dataSet).filter(Boolean),
+    orgUnits: page.items.map((m) => m.destinationOrgUnit).filter(Boolean),
+  });
   return c.html(
     <div>
-      <MappingTable mappings={page} tz={ctx.config.server.timezone} />
+      {ctx.isAdmin(c) && (
+        <p>
+          <a class="button" href="/admin/mappings/new">New mapping</a>
+        </p>
+      )}
+      <MappingTable
+        mappings={page}
+        tz={ctx.config.server.timezone}
+        admin={ctx.isAdmin(c)}
+        names={names}
+      />
       <Pager
         page={page.page}
         totalPages={page.total_pages}
@@ -141,7 +171,10 @@ async function mappingList(ctx: FragmentContext, c: C) {
   );
 }
 
-function MappingTable(props: { mappings: Page<Mapping>; tz: string }) {
+function MappingTable(
+  props: { mappings: Page<Mapping>; tz: string; admin: boolean; names: MetadataNames },
+) {
+  const { names } = props;
   return (
     <Table
       caption={`Mappings (${props.mappings.total})`}
@@ -160,13 +193,19 @@ function MappingTable(props: { mappings: Page<Mapping>; tz: string }) {
       empty={{ text: "No mappings match these filters.", span: 9 }}
       row={(m) => (
         <tr>
-          <td class="mono">{m.code}</td>
+          <td class="mono">
+            {props.admin
+              ? <a href={`/admin/mappings/${m.uid}`} aria-label={`Edit ${m.code}`}>{m.code}</a>
+              : m.code}
+          </td>
           <td>{m.what}</td>
           <td class="wrap">{m.name || "–"}</td>
-          <td class="mono">{m.dataSet || "–"}</td>
-          <td class="mono">
-            {m.dataElement || "–"}
-            {m.categoryOptionCombo ? ` · ${m.categoryOptionCombo}` : ""}
+          <td>
+            <Named name={names.name("dataSet", m.dataSet)} uid={m.dataSet} />
+          </td>
+          <td>
+            <Named name={names.name("dataElement", m.dataElement)} uid={m.dataElement} />
+            {m.categoryOptionCombo && <span class="mono muted">{m.categoryOptionCombo}</span>}
           </td>
           <td class="mono">{m.attributeOptionCombo || "–"}</td>
           <td class="mono">

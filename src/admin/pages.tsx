@@ -11,12 +11,18 @@ import { Layout, Slot } from "./layout.tsx";
 const MAPPING_KINDS = [["de", "data element (de)"], ["ou", "org unit (ou)"]] as const;
 const ACTIVE = [["true", "active"], ["false", "deactivated"]] as const;
 
-export function LoginPage(props: { message?: string }) {
+export function LoginPage(props: { message?: string; insecure?: boolean }) {
   return (
     <Layout title="Sign in" signedIn={false}>
       <div class="login card">
         <h1>Sign in to the console</h1>
         {props.message && <p class="alert">{props.message}</p>}
+        {props.insecure && (
+          <p class="alert warn" data-insecure>
+            This page came over plain HTTP: your password and session would cross the network
+            unencrypted. Ask your administrator for the console's HTTPS address.
+          </p>
+        )}
         <form data-login method="post" action="/admin/login">
           <div class="field">
             <label for="f-username">Username</label>
@@ -36,9 +42,9 @@ export function LoginPage(props: { message?: string }) {
           <button type="submit" class="primary">Sign in</button>
         </form>
         <p class="muted">
-          For admin and viewer accounts. Your sign-in is kept in this browser tab only and is
-          forgotten when you sign out or close the tab. API reference:{" "}
-          <a href="/swagger/">Swagger UI</a>.
+          Admins and viewers manage the gateway here; submitting systems' accounts see their own
+          submissions and API tokens. One sign-in serves every tab of this browser until you sign
+          out. API reference: <a href="/swagger/">Swagger UI</a>.
         </p>
       </div>
     </Layout>
@@ -55,8 +61,8 @@ export function SubmissionsPage(props: { q: Query }) {
         <FilterSelect name="kind" label="Kind" q={q} options={same(SUBMISSION_KINDS)} />
         <Field name="from_date" label="From (day)" type="date" q={q} />
         <Field name="to_date" label="To (day)" type="date" q={q} />
-        <Field name="orgUnit" label="Org unit" q={q} placeholder="UID" />
-        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
+        <Field name="orgUnit" label="Org unit" q={q} placeholder="UID, code or name" />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID, code or name" />
         <Field name="period" label="Period" q={q} placeholder="e.g. 202604" />
         <Field name="user" label="User" q={q} placeholder="username" />
         <Field name="q" label="Error text" q={q} placeholder="contains…" />
@@ -80,6 +86,7 @@ export function SubmissionPage(props: { id: string }) {
       <Slot
         src={`/admin/f/submissions/${encodeURIComponent(props.id)}`}
         label="Submission detail"
+        query
       />
     </Layout>
   );
@@ -96,8 +103,8 @@ export function MappingsPage(props: { q: Query }) {
         <Field name="code" label="Code" q={q} />
         <FilterSelect name="what" label="Kind" q={q} options={MAPPING_KINDS} />
         <Field name="name" label="Name" q={q} />
-        <Field name="dataSet" label="Data set" q={q} placeholder="UID" />
-        <Field name="dataElement" label="Data element" q={q} placeholder="UID" />
+        <Field name="dataSet" label="Data set" q={q} placeholder="UID, code or name" />
+        <Field name="dataElement" label="Data element" q={q} placeholder="UID, code or name" />
         <Field name="source" label="Source" q={q} placeholder="default" />
         <Field name="instance_name" label="Instance" q={q} placeholder="default" />
       </FilterForm>

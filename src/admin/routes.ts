@@ -7,7 +7,15 @@ import { Hono } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
 import type { AdminDeps } from "./context.ts";
+import { AuditPage } from "./audit_view.tsx";
 import { fragmentRoutes } from "./fragments.ts";
+import { sessionRoutes } from "./session_routes.ts";
+import { AccountPage } from "./account_view.tsx";
+import { UserEditPage } from "./user_edit_view.tsx";
+import { MappingEditPage } from "./mapping_edit_view.tsx";
+import { isLoopbackHost } from "./session_routes.ts";
+import { cameOverHttps } from "./session.ts";
+import { RequestsPage } from "./requests_view.tsx";
 import {
   LoginPage,
   MappingsPage,
@@ -40,6 +48,7 @@ const STATIC: Record<string, string> = {
   "admin.js": "text/javascript; charset=utf-8",
   "admin.css": "text/css; charset=utf-8",
   "widgets.css": "text/css; charset=utf-8",
+  "phone.css": "text/css; charset=utf-8",
   "favicon.svg": "image/svg+xml",
 };
 const staticCache = new Map<string, Uint8Array>();
@@ -76,14 +85,24 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
   r.get("/login", (c) => {
     const code = c.req.query("message") ?? "";
     const message = Object.hasOwn(LOGIN_MESSAGES, code) ? LOGIN_MESSAGES[code] : undefined;
-    return c.html(LoginPage({ message }));
+    // A password typed on a plain-HTTP page elsewhere than this machine crosses the network
+    // in clear: say so on the page where it is typed.
+    const insecure = !cameOverHttps(c) &&
+      !isLoopbackHost(c.req.header("host") ?? new URL(c.req.url).host);
+    return c.html(LoginPage({ message, insecure }));
   });
   r.get("/submissions", (c) => c.html(SubmissionsPage({ q: query(c.req.url) })));
   r.get("/submissions/:id", (c) => c.html(SubmissionPage({ id: c.req.param("id") })));
   r.get("/mappings", (c) => c.html(MappingsPage({ q: query(c.req.url) })));
+  r.get("/mappings/new", (c) => c.html(MappingEditPage({})));
+  r.get("/mappings/:uid", (c) => c.html(MappingEditPage({ uid: c.req.param("uid") })));
   r.get("/users", (c) => c.html(UsersPage({ q: query(c.req.url) })));
+  r.get("/users/:uid", (c) => c.html(UserEditPage({ uid: c.req.param("uid") })));
   r.get("/users/:uid/tokens", (c) => c.html(UserTokensPage({ uid: c.req.param("uid") })));
   r.get("/status", (c) => c.html(StatusPage()));
+  r.get("/account", (c) => c.html(AccountPage()));
+  r.get("/requests", (c) => c.html(RequestsPage({ q: query(c.req.url) })));
+  r.get("/audit", (c) => c.html(AuditPage({ q: query(c.req.url) })));
 
   r.get("/static/:file", async (c) => {
     const file = c.req.param("file");
@@ -95,6 +114,7 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
     return c.body((await staticFile(file)) as Uint8Array<ArrayBuffer>);
   });
 
+  r.route("/session", sessionRoutes(deps));
   r.route("/f", fragmentRoutes(deps));
   return r;
 }

@@ -7,6 +7,7 @@ import { secureRoute } from "../auth/guard.ts";
 import { errorResponses } from "../auth/schemas.ts";
 import { type Config, type DestinationConfig, destinationsOf } from "../config/config.ts";
 import { destinationStatusReader, DestinationStatusSchema } from "./destinations_status.ts";
+import { liveAuth } from "../aggregate/destination.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import type { TargetVersion } from "../dhis2/target_version.ts";
@@ -142,16 +143,18 @@ type Dhis2Status = z.infer<typeof StatusSchema>["dhis2"];
 
 /** A short-timeout client for system/info; undefined without a base URL. */
 export function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
-  return statusClient(destinationsOf(config).default);
+  return statusClient(destinationsOf(config).default, config);
 }
 
-function statusClient(d: DestinationConfig | undefined): StatusDeps["dhis2"] {
+function statusClient(
+  d: DestinationConfig | undefined,
+  config?: Readonly<Config>,
+): StatusDeps["dhis2"] {
   if (!d?.base_url) return undefined;
   return createDhis2Client({
     baseUrl: d.base_url,
-    auth: d.auth_method === "pat"
-      ? { method: "pat", token: d.pat }
-      : { method: "basic", username: d.user, password: d.password },
+    // Read at each request: a reload (SIGHUP) may rotate `default`'s api.* credentials.
+    auth: liveAuth(d, config),
     connectTimeoutMs: Math.min(d.connect_timeout * 1000, 5000),
     timeoutMs: Math.min(d.timeout * 1000, 10_000),
   });
@@ -167,7 +170,9 @@ export function statusRoutes(deps: StatusDeps) {
     targetVersions: deps.targetVersions,
     // `default` shares the top-level check's client (a test may inject it).
     clientFor: (d) =>
-      d.name === "default" ? client ?? deps.dhis2 ?? statusClient(d) : statusClient(d),
+      d.name === "default"
+        ? client ?? deps.dhis2 ?? statusClient(d, deps.config)
+        : statusClient(d, deps.config),
   });
 
   const checkDhis2 = async (): Promise<Dhis2Status> => {

@@ -8,8 +8,20 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import type { AppEnv } from "../http/env.ts";
 import { must } from "./api.ts";
-import { Card, ErrorAlert, Json, num, Report, StatusBadge, Table, Time } from "./components.tsx";
+import {
+  Card,
+  ErrorAlert,
+  Json,
+  Named,
+  num,
+  Pager,
+  Report,
+  StatusBadge,
+  Table,
+  Time,
+} from "./components.tsx";
 import type { FragmentContext } from "./context.ts";
+import type { MetadataNames } from "./metadata_names.ts";
 import type { Summary } from "./submissions_view.tsx";
 
 type C = Context<AppEnv>;
@@ -65,22 +77,56 @@ export function submissionDetail(ctx: FragmentContext): Hono<AppEnv> {
     .post("/:id/delete", (c) => deleteOne(ctx, c));
 }
 
+/** Rows per page: a submission with 5,000 conflicts must not render them all at once. */
+export const CONFLICTS_PER_PAGE = 50;
+export const ATTEMPTS_PER_PAGE = 20;
+
+/** One page of `items` (1-based `page` from the query, clamped), and the pager's numbers. */
+function pageOf<T>(items: readonly T[], raw: string | undefined, size: number) {
+  const totalPages = Math.max(1, Math.ceil(items.length / size));
+  const n = Number(raw);
+  const page = Number.isInteger(n) ? Math.min(Math.max(n, 1), totalPages) : 1;
+  return { rows: items.slice((page - 1) * size, page * size), page, totalPages };
+}
+
 async function detail(ctx: FragmentContext, c: C) {
   const s = must(await ctx.api(c).get<Detail>(`/logs/${encodeURIComponent(c.req.param("id")!)}`));
   const tz = ctx.config.server.timezone;
+  await ctx.names.load({ orgUnits: [s.org_unit], dataSets: [s.data_set] });
+  const query = new URL(c.req.url).searchParams;
+  const conflicts = pageOf(s.conflicts ?? [], c.req.query("conflicts_page"), CONFLICTS_PER_PAGE);
+  // Newest first: the attempt that matters is the last one.
+  const attempts = pageOf(
+    [...s.attempts_log].reverse(),
+    c.req.query("attempts_page"),
+    ATTEMPTS_PER_PAGE,
+  );
   return c.html(
     <div>
       <div class="card">
         <Actions s={s} admin={ctx.isAdmin(c)} />
-        <Facts s={s} tz={tz} />
+        <Facts s={s} tz={tz} names={ctx.names} />
       </div>
-      {s.tracker
-        ? <TrackerObjects tracker={s.tracker} />
-        : (
-          <Card id="conflicts-h" title="Conflicts">
-            <Conflicts items={s.conflicts} />
+      {s.tracker ? <TrackerObjects tracker={s.tracker} /> : (
+        <>
+          <Card id="conflicts-h" title={`Conflicts (${s.conflicts?.length ?? 0})`}>
+            <Conflicts items={conflicts.rows} />
+            {conflicts.totalPages > 1 && (
+              <Pager
+                page={conflicts.page}
+                totalPages={conflicts.totalPages}
+                total={s.conflicts!.length}
+                query={query}
+                noun="conflicts"
+                param="conflicts_page"
+              />
+            )}
           </Card>
-        )}
+          <Card id="values-h" title="Values sent">
+            <Values payload={s.dhis2_payload} names={ctx.names} />
+          </Card>
+        </>
+      )}
       <div class="two">
         <Card id="req-h" title="Request as received">
           <Json value={s.payload} label="Request as received" />
@@ -101,7 +147,17 @@ async function detail(ctx: FragmentContext, c: C) {
           : <Json value={s.response} label="DHIS2 response" />}
       </Card>
       <Card id="attempts-h" title={`Attempts (${s.attempts_log.length})`}>
-        <Attempts items={s.attempts_log} tz={tz} />
+        <Attempts items={attempts.rows} tz={tz} />
+        {attempts.totalPages > 1 && (
+          <Pager
+            page={attempts.page}
+            totalPages={attempts.totalPages}
+            total={s.attempts_log.length}
+            query={query}
+            noun="attempts"
+            param="attempts_page"
+          />
+        )}
       </Card>
     </div>,
   );
@@ -139,7 +195,7 @@ function Actions(props: { s: Detail; admin: boolean }) {
   );
 }
 
-function Facts(props: { s: Detail; tz: string }) {
+function Facts(props: { s: Detail; tz: string; names: MetadataNames }) {
   const { s, tz } = props;
   return (
     <dl class="facts">
@@ -150,11 +206,14 @@ function Facts(props: { s: Detail; tz: string }) {
       </dd>
       <dt>Org unit</dt>
       <dd>
-        {s.org_unit_name ? `${s.org_unit_name} ` : ""}
-        <span class="mono">{s.org_unit}</span>
+        <Named name={props.names.name("orgUnit", s.org_unit) ?? s.org_unit_name} uid={s.org_unit} />
       </dd>
-      <dt>Data set · period</dt>
-      <dd class="mono">{s.data_set} · {s.period}</dd>
+      <dt>Data set</dt>
+      <dd>
+        <Named name={props.names.name("dataSet", s.data_set)} uid={s.data_set} />
+      </dd>
+      <dt>Period</dt>
+      <dd class="mono">{s.period}</dd>
       <dt>Attempts</dt>
       <dd>
         {s.attempts}
@@ -226,7 +285,7 @@ function NextRun(props: { at: string; tz: string }) {
   );
 }
 
-function Conflicts(props: { items: Conflict[] | null }) {
+function Conflicts(props: { items: readonly Conflict[] | null }) {
   if (!props.items?.length) return <p class="muted">None.</p>;
   return (
     <Table
@@ -249,7 +308,7 @@ function Conflicts(props: { items: Conflict[] | null }) {
   );
 }
 
-function Attempts(props: { items: Attempt[]; tz: string }) {
+function Attempts(props: { items: readonly Attempt[]; tz: string }) {
   if (!props.items.length) return <p class="muted">Not attempted yet.</p>;
   return (
     <Table
@@ -284,6 +343,34 @@ function Attempts(props: { items: Attempt[]; tz: string }) {
             {a.credential_problem && " (credentials)"}
             <div class="muted mono">{a.worker}</div>
           </td>
+        </tr>
+      )}
+    />
+  );
+}
+
+interface SentValue {
+  dataElement: string;
+  categoryOptionCombo?: string;
+  value: string;
+}
+
+/** The data values DHIS2 was sent, each data element with its name. */
+function Values(props: { payload: unknown; names: MetadataNames }) {
+  const values = (props.payload as { dataValues?: SentValue[] } | null)?.dataValues ?? [];
+  if (!values.length) return <p class="muted">None.</p>;
+  return (
+    <Table
+      columns={["Data element", "Category option combo", num("Value")]}
+      rows={values.slice(0, 200)}
+      caption={values.length > 200 ? `First 200 of ${values.length}` : undefined}
+      row={(v) => (
+        <tr>
+          <td>
+            <Named name={props.names.name("dataElement", v.dataElement)} uid={v.dataElement} />
+          </td>
+          <td class="mono">{v.categoryOptionCombo ?? "–"}</td>
+          <td class="num">{v.value}</td>
         </tr>
       )}
     />

@@ -13,6 +13,7 @@ import { must } from "./api.ts";
 import {
   ActionButton,
   ErrorAlert,
+  Named,
   num,
   type Page,
   Pager,
@@ -22,6 +23,7 @@ import {
   Time,
 } from "./components.tsx";
 import type { FragmentContext } from "./context.ts";
+import type { MetadataNames } from "./metadata_names.ts";
 
 type C = Context<AppEnv>;
 
@@ -74,6 +76,12 @@ export function submissionFragments(ctx: FragmentContext): Hono<AppEnv> {
 async function submissionList(ctx: FragmentContext, c: C) {
   const api = ctx.api(c);
   const filters = filtersOf(c.req.url);
+  // A name or code typed for the org unit or data set: the API takes UIDs.
+  await ctx.names.load({ dataSets: [ctx.config.api.dhis2_data_set] });
+  for (const [key, kind] of [["orgUnit", "orgUnit"], ["dataSet", "dataSet"]] as const) {
+    const typed = filters.get(key);
+    if (typed) filters.set(key, await ctx.names.resolve(kind, typed));
+  }
   const pageNo = new URL(c.req.url).searchParams.get("page") ?? "1";
   const query = new URLSearchParams(filters);
   query.set("page", pageNo);
@@ -87,12 +95,23 @@ async function submissionList(ctx: FragmentContext, c: C) {
   ]);
   const list = must(page);
   const tz = ctx.config.server.timezone;
+  await ctx.names.load({
+    orgUnits: list.items.map((i) => i.org_unit),
+    dataSets: list.items.map((i) => i.data_set),
+  });
+  const names = ctx.names;
   return c.html(
     <div>
       {counts.ok && <CountsByStatus counts={counts.data} filters={filters} />}
+      <div class="toolbar">
+        <button type="button" data-download="/admin/f/download/logs/export/csv" data-with-filters>
+          Export CSV
+        </button>
+        <span class="muted">(every submission matching the filters)</span>
+      </div>
       {ctx.isAdmin(c)
-        ? <Selection list={list} filters={filters} tz={tz} />
-        : <SubmissionTable items={list.items} admin={false} tz={tz} />}
+        ? <Selection list={list} filters={filters} tz={tz} names={names} />
+        : <SubmissionTable items={list.items} admin={false} tz={tz} names={names} />}
       <Pager
         page={list.page}
         totalPages={list.total_pages}
@@ -144,7 +163,9 @@ function CountsByStatus(props: { counts: StatusCounts; filters: URLSearchParams 
 }
 
 /** An admin's list: the table with checkboxes, and the requeue buttons over it. */
-function Selection(props: { list: Page<Summary>; filters: URLSearchParams; tz: string }) {
+function Selection(
+  props: { list: Page<Summary>; filters: URLSearchParams; tz: string; names: MetadataNames },
+) {
   const { list, filters } = props;
   return (
     <form id="selection" data-action="/admin/f/submissions/requeue">
@@ -169,7 +190,7 @@ function Selection(props: { list: Page<Summary>; filters: URLSearchParams; tz: s
         <span class="spacer"></span>
         <span class="muted">Running submissions are never requeued or deleted.</span>
       </div>
-      <SubmissionTable items={list.items} admin tz={props.tz} />
+      <SubmissionTable items={list.items} admin tz={props.tz} names={props.names} />
     </form>
   );
 }
@@ -240,8 +261,10 @@ async function purge(ctx: FragmentContext, c: C) {
 
 const selectAll = <input type="checkbox" data-select-all aria-label="Select all on this page" />;
 
-function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }) {
-  const { admin, tz } = props;
+function SubmissionTable(
+  props: { items: Summary[]; admin: boolean; tz: string; names: MetadataNames },
+) {
+  const { admin, tz, names } = props;
   return (
     <Table
       columns={[
@@ -260,12 +283,14 @@ function SubmissionTable(props: { items: Summary[]; admin: boolean; tz: string }
       ]}
       rows={props.items}
       empty={{ text: "No submissions match these filters.", span: 12 }}
-      row={(s) => <SubmissionRow s={s} admin={admin} tz={tz} />}
+      row={(s) => <SubmissionRow s={s} admin={admin} tz={tz} names={names} />}
     />
   );
 }
 
-function SubmissionRow(props: { s: Summary; admin: boolean; tz: string }) {
+function SubmissionRow(
+  props: { s: Summary; admin: boolean; tz: string; names: MetadataNames },
+) {
   const { s, admin } = props;
   return (
     <tr data-id={s.id}>
@@ -286,10 +311,11 @@ function SubmissionRow(props: { s: Summary; admin: boolean; tz: string }) {
       </td>
       <td>{s.user}</td>
       <td>
-        {s.org_unit_name && <div>{s.org_unit_name}</div>}
-        <span class="mono">{s.org_unit}</span>
+        <Named name={props.names.name("orgUnit", s.org_unit) ?? s.org_unit_name} uid={s.org_unit} />
       </td>
-      <td class="mono">{s.data_set}</td>
+      <td>
+        <Named name={props.names.name("dataSet", s.data_set)} uid={s.data_set} />
+      </td>
       <td class="mono">{s.period}</td>
       <td class="num">{s.attempts}</td>
       <td class="wrap">

@@ -101,6 +101,7 @@ function UserTable(props: { users: Page<User>; me: string; tz: string }) {
           </td>
           <td>
             <div class="buttons">
+              <a href={`/admin/users/${u.uid}`} aria-label={`Edit ${u.username}`}>Edit</a>
               <a href={`/admin/users/${u.uid}/tokens`}>API tokens</a>
               {u.isActive && u.uid !== me && (
                 <ActionButton
@@ -202,14 +203,16 @@ async function tokenList(ctx: FragmentContext, c: C) {
   const api = ctx.api(c);
   const user = must(await api.get<User>(`/users/${uid}`));
   const tokens = must(await api.get<{ items: ApiToken[] }>(`/users/${uid}/tokens`));
-  const admin = ctx.isAdmin(c);
+  // An admin, or the user about their own tokens (the API allows both).
+  const admin = ctx.isAdmin(c) || c.get("principal")!.uid === uid;
   return c.html(
     <div>
       <h1>API tokens of {user.username}</h1>
       <p class="muted">
-        Machine clients send{" "}
-        <code>Authorization: Token &lt;token&gt;</code>. The secret is shown once, when the token is
-        made; only its prefix is kept in view.
+        Machine clients send the token as it is shown, in{" "}
+        <code>Authorization: Token &lt;token&gt;</code> (the word <code>Token</code>{" "}
+        may be left out). The secret is shown once, when the token is made; only its prefix is kept
+        in view.
       </p>
       <TokenTable uid={uid} tokens={tokens.items} admin={admin} tz={ctx.config.server.timezone} />
       {admin && <NewTokenForm uid={uid} />}

@@ -25,10 +25,29 @@ export function dhis2Auth(a: AuthFields | Config["api"]): Dhis2Auth {
     : { method: "basic", username: d.user, password: d.password };
 }
 
-export function destinationClient(d: DestinationConfig): Dhis2Client {
+/**
+ * The destination's credentials, asked before every request. For `default` while it uses the
+ * api.* credentials, they are read from the running config each time: a reload (SIGHUP) swaps
+ * config.api when they are rotated. A destination's own block is fixed until a restart.
+ */
+export function liveAuth(d: DestinationConfig, config?: Readonly<Config>): () => Dhis2Auth {
+  const fixed = dhis2Auth(d);
+  if (!config || d.name !== "default") return () => fixed;
+  const start = config.api;
+  const fromApi = d.user === start.dhis2_user && d.password === start.dhis2_password &&
+    d.pat === start.dhis2_pat && d.auth_method === start.dhis2_auth_method;
+  if (!fromApi) return () => fixed;
+  let memo: { api: Config["api"]; auth: Dhis2Auth } | undefined;
+  return () => {
+    if (memo?.api !== config.api) memo = { api: config.api, auth: dhis2Auth(config.api) };
+    return memo.auth;
+  };
+}
+
+export function destinationClient(d: DestinationConfig, config?: Readonly<Config>): Dhis2Client {
   return createDhis2Client({
     baseUrl: d.base_url,
-    auth: dhis2Auth(d),
+    auth: liveAuth(d, config),
     connectTimeoutMs: d.connect_timeout * 1000,
     timeoutMs: d.timeout * 1000,
     importOptions: {
@@ -42,9 +61,10 @@ export function destinationClient(d: DestinationConfig): Dhis2Client {
 export function dhis2DestinationOf(
   d: DestinationConfig,
   saveResponse: boolean,
+  config?: Readonly<Config>,
 ): Destination & { config: DestinationConfig } | null {
   if (!d.base_url) return null;
-  const client = destinationClient(d);
+  const client = destinationClient(d, config);
   return {
     name: d.name,
     address: client.apiUrl,
@@ -56,11 +76,11 @@ export function dhis2DestinationOf(
 /** Every configured destination that can be delivered to, `default` first. */
 export function dhis2Destinations(config: Readonly<Config>) {
   return Object.values(destinationsOf(config))
-    .map((d) => dhis2DestinationOf(d, config.api.save_response))
+    .map((d) => dhis2DestinationOf(d, config.api.save_response, config))
     .filter((d) => d !== null);
 }
 
 /** The `default` destination alone (api.* keys), as before several destinations existed. */
 export function dhis2Destination(config: Readonly<Config>): Destination | null {
-  return dhis2DestinationOf(destinationsOf(config).default, config.api.save_response);
+  return dhis2DestinationOf(destinationsOf(config).default, config.api.save_response, config);
 }

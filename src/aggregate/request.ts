@@ -55,7 +55,14 @@ export function validateAggregate(
   dataSetRequired = false,
   /** The target DHIS2's version: its period rules apply; null accepts any version's. */
   dhis2Version: string | null = null,
-): { request: AggregateRequest; problems: [] } | { request?: undefined; problems: FieldProblem[] } {
+):
+  | { request: AggregateRequest; problems: [] }
+  | {
+    request?: undefined;
+    problems: FieldProblem[];
+    /** The values that did parse, so their mapping can be checked in the same reply. */
+    values?: SubmittedValue[];
+  } {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string, extra: Record<string, unknown> = {}) =>
     problems.push({ field, message, ...extra });
@@ -131,7 +138,7 @@ export function validateAggregate(
     }
   }
 
-  if (problems.length) return { problems };
+  if (problems.length) return { problems, values };
   const request: AggregateRequest = { orgUnit: orgUnit!, period: period!, values };
   if (orgUnitName !== undefined) request.orgUnitName = orgUnitName;
   if (dataSet !== undefined) request.dataSet = dataSet;

@@ -55,6 +55,32 @@ interface CacheEntry {
   credentialExpires: Date | null;
 }
 
+/**
+ * An Authorization header as scheme and value. Swagger UI's API-key box sends what was pasted
+ * as is, so a bare token (as it was shown when created) gets its scheme from its shape, and a
+ * scheme word typed in front of the one the UI adds (`Bearer Bearer ey…`) is dropped. An API
+ * token sent as Bearer is still an API token: the shape, not the word, says which it is.
+ */
+export function parseAuthorization(header: string): { scheme: string; value: string } {
+  const words = header.trim().split(/\s+/);
+  if (words.length === 1) {
+    const only = words[0];
+    if (parseApiToken(only) !== null || LEGACY_TOKEN.test(only)) {
+      return { scheme: "token", value: only };
+    }
+    if (JWT_SHAPE.test(only)) return { scheme: "bearer", value: only };
+    return { scheme: only.toLowerCase(), value: "" };
+  }
+  let scheme = words[0].toLowerCase();
+  let rest = words.slice(1);
+  while (rest.length > 1 && rest[0].toLowerCase() === scheme) rest = rest.slice(1);
+  const value = rest.join(" ");
+  if ((scheme === "bearer" || scheme === "token") && parseApiToken(value) !== null) {
+    scheme = "token";
+  }
+  return { scheme, value };
+}
+
 /** The old service's 40-hex API tokens, accepted so an imported legacy token keeps working. */
 export const LEGACY_TOKEN = /^[0-9a-f]{40}$/;
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
@@ -114,9 +140,7 @@ export class AuthService {
         "authentication required: send Authorization: Bearer <access token>, Token <API token> or Basic",
       );
     }
-    const space = header.indexOf(" ");
-    const scheme = (space < 0 ? header : header.slice(0, space)).toLowerCase();
-    const value = space < 0 ? "" : header.slice(space + 1).trim();
+    const { scheme, value } = parseAuthorization(header);
     if (!value) throw unauthorized("the Authorization header has no credentials");
     const cacheKey = hashToken(`${scheme} ${value}`);
     const hit = this.#cache.get(cacheKey);

@@ -5,6 +5,8 @@ import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
 import { createLogger } from "../logs/logger.ts";
 import { VERSION } from "../version.ts";
+import { configWarnings } from "../config/warnings.ts";
+import { checkDatabase, checkDhis2 } from "./config_connect.ts";
 import { CONFIG_FLAGS, readConfig } from "./config_source.ts";
 import { startGateway } from "./gateway.ts";
 import { importGoServiceCommand } from "./import_go_service.ts";
@@ -14,7 +16,7 @@ import type { CliIo, Command, CommandContext } from "./command.ts";
 
 export type { CliIo, Command, CommandContext };
 
-const CONFIG_OPTIONS = {
+export const CONFIG_OPTIONS = {
   config: { type: "string" },
   "config-file": { type: "string" },
   port: { type: "string" },
@@ -48,11 +50,23 @@ export const COMMANDS: Record<string, Command> = {
       const config = await ctx.loadConfig(values);
       if (!config) return 1;
       const log = ctx.logger(config);
+      for (const warning of configWarnings(config)) log.warn("configuration", { warning });
       const gw = await startGateway(config, log, {
         api: !values["worker-only"],
         worker: !values["no-worker"],
       });
-      ctx.io.onReload?.(() => void gw.reloadTls());
+      // SIGHUP: the config file again (a bad one is refused whole), then the TLS pair.
+      ctx.io.onReload?.(() =>
+        void (async () => {
+          const next = await readConfig(configArgs(values), ctx.io.env);
+          if (!next.config) {
+            log.error("configuration reload refused; the running configuration stays", {
+              problems: next.problems,
+            });
+          } else gw.reload(next.config);
+          await gw.reloadTls();
+        })().catch((err) => log.error("reload failed", { error: err as Error }))
+      );
       const signal = await ctx.io.stopSignal();
       log.info("stopping", { signal });
       await gw.stop();
@@ -82,10 +96,13 @@ export const COMMANDS: Record<string, Command> = {
   },
   config: {
     summary: "config check: print the effective configuration (secrets redacted)",
-    usage: "dhis2gw config check [options]",
+    usage: `dhis2gw config check [--connect] [options]
+  --connect            also try DHIS2 (/api/system/info, /api/me, the import authority)
+                       and the database; exits 1 when one fails`,
+    options: { connect: { type: "boolean" } },
     run: async (values, pos, ctx) => {
       if (pos[0] !== "check") {
-        ctx.io.err("usage: dhis2gw config check [options]\n");
+        ctx.io.err("usage: dhis2gw config check [--connect] [options]\n");
         return 2;
       }
       const result = await readConfig(configArgs(values), ctx.io.env);
@@ -99,8 +116,20 @@ export const COMMANDS: Record<string, Command> = {
       }
       ctx.io.out(`# config file: ${result.filePath ?? "(none)"}\n`);
       for (const note of result.notes) ctx.io.out(`# note: ${note}\n`);
+      for (const w of configWarnings(result.config)) ctx.io.err(`warning: ${w}\n`);
       ctx.io.out(toYaml(redactedView(result.config)));
-      return 0;
+      if (!values.connect) return 0;
+      const config = result.config;
+      const quiet = createLogger({
+        level: "error",
+        secrets: secretValues(config),
+        sink: (l) => ctx.io.err(`${l}\n`),
+      });
+      const checks = [...await checkDhis2(config), await checkDatabase(config, quiet)];
+      for (const c of checks) {
+        (c.ok ? ctx.io.out : ctx.io.err)(`${c.ok ? "ok" : "problem"}: ${c.what}: ${c.detail}\n`);
+      }
+      return checks.every((c) => c.ok) ? 0 : 1;
     },
   },
   user: userCommand,

@@ -1,9 +1,11 @@
 import { bootstrapAdmin } from "../auth/bootstrap.ts";
 import { AuthService } from "../auth/service.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, secretValues } from "../config/config.ts";
+import { LiveConfig, type ReloadResult } from "../config/live.ts";
 import { loadMigrations, migrate, migrationStatus } from "../db/migrate.ts";
 import { type Database, openDatabase } from "../db/open.ts";
 import { createApp, createMetricsApp } from "../http/app.ts";
+import { assertPortFree } from "../http/port_check.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
@@ -34,6 +36,11 @@ export interface Gateway {
   reloadTls(): Promise<boolean>;
   /** The DHIS2 destinations' health checks (none without a DHIS2 URL); checkAll() runs one now. */
   health?: HealthMonitor;
+  /**
+   * Applies a newly loaded configuration's live settings (config/live.ts) and logs, at warn,
+   * each changed setting that needs a restart.
+   */
+  reload(next: Readonly<Config>): ReloadResult;
 }
 
 /** The PEM files named by server.tls_cert/tls_key, read whole; undefined when not set. */
@@ -51,10 +58,16 @@ async function readTls(server: Config["server"]): Promise<TlsPem | undefined> {
 
 /** The composition root: everything `serve` starts, in order, and stops in reverse. */
 export async function startGateway(
-  config: Readonly<Config>,
+  initial: Readonly<Config>,
   log: Logger,
   opts: GatewayOptions = { api: true, worker: true },
 ): Promise<Gateway> {
+  // Every part reads the live view, so a reload reaches it without a restart.
+  const live = new LiveConfig(initial);
+  const config = live.view;
+  // Before anything is written: a busy port must not leave a first admin created (and its
+  // one-time password printed) by a start that then fails.
+  if (opts.api) assertPortFree(config.server.host, config.server.port);
   const db = await openDatabase(config, log);
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
@@ -230,6 +243,20 @@ export async function startGateway(
         log.error("could not reload the TLS certificate", { error: (err as Error).message });
         return false;
       }
+    },
+    reload: (next) => {
+      // The new secrets are scrubbed from the log before anything can print them.
+      for (const secret of secretValues(next)) log.addSecret(secret);
+      const result = live.apply(next);
+      if (result.applied.includes("server.log_level")) log.setLevel(config.server.log_level);
+      for (const key of result.restartNeeded) {
+        log.warn("configuration changed but needs a restart to apply", { key });
+      }
+      log.info("configuration reloaded", {
+        applied: result.applied,
+        restartNeeded: result.restartNeeded,
+      });
+      return result;
     },
     stop: () =>
       stopping ??= (async () => {

@@ -5,7 +5,9 @@
  */
 import { secretValues } from "../config/config.ts";
 import { migrate } from "../db/migrate.ts";
+import { destinationNames } from "../config/warnings.ts";
 import { openDatabase } from "../db/open.ts";
+import { insertAudit } from "../audit/queries.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
 import { mappingsToCsv } from "../mappings/csv.ts";
@@ -152,7 +154,29 @@ export const mappingsCommand: Command = {
           ? (rows) => fetchMetadataSnapshot(client, rows, [api.dhis2_data_set].filter(Boolean))
           : undefined,
         onProgress: progressPrinter(ctx),
+        destinations: destinationNames(config),
       });
+      for (const w of r.warnings) ctx.io.err(`warning: ${w}\n`);
+      if (!r.dryRun) {
+        const os = ctx.io.env.SUDO_USER || ctx.io.env.USER || ctx.io.env.LOGNAME || "unknown";
+        await insertAudit(db.sql, {
+          actor_uid: null,
+          actor_username: `cli:${os}`,
+          via: "cli",
+          action: "mappings.import",
+          target: null,
+          details: {
+            file: path,
+            mode: r.mode,
+            rows: r.rows,
+            created: r.created,
+            updated: r.updated,
+            deleted: r.deleted,
+          },
+          request_id: null,
+          client_ip: null,
+        });
+      }
       const verb = r.dryRun ? "would be" : "were";
       ctx.io.out(
         `${path}: ${r.rows} rows; ${r.created} ${verb} created, ${r.updated} updated, ` +

@@ -20,6 +20,7 @@ import { clearUsernameThrottle } from "../auth/throttle.ts";
 import { secretValues } from "../config/config.ts";
 import { migrate } from "../db/migrate.ts";
 import { openDatabase } from "../db/open.ts";
+import { insertAudit } from "../audit/queries.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
 import type { Command, CommandContext } from "./command.ts";
@@ -61,6 +62,27 @@ function describe(err: unknown): string {
   return (err as Error).message;
 }
 
+/** An audit row for a CLI action: the actor is the OS account that ran the command. */
+function auditCli(
+  sql: Sql,
+  ctx: CommandContext,
+  action: string,
+  target: string,
+  details: Record<string, unknown>,
+) {
+  const os = ctx.io.env.SUDO_USER || ctx.io.env.USER || ctx.io.env.LOGNAME || "unknown";
+  return insertAudit(sql, {
+    actor_uid: null,
+    actor_username: `cli:${os}`,
+    via: "cli",
+    action,
+    target,
+    details,
+    request_id: null,
+    client_ip: null,
+  });
+}
+
 function pad(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd()).join("\n");
@@ -95,6 +117,11 @@ async function importToken(
   }).catch((err) => {
     if (pgCode(err) === PG.uniqueViolation) throw new Error("this token is already imported");
     throw err;
+  });
+  await auditCli(sql, ctx, "token.import", user.uid, {
+    username: user.username,
+    name,
+    id: row.id,
   });
   ctx.io.out(
     `imported API token ${row.id} (${row.prefix}…) for ${user.username}, ` +
@@ -165,6 +192,10 @@ export const userCommand: Command = {
           role: role as Role,
           sourceName: values["source-name"] as string | undefined,
         });
+        await auditCli(db.sql, ctx, "user.create", user.uid, {
+          username: user.username,
+          role: user.role,
+        });
         ctx.io.out(`created user ${user.username} (uid ${user.uid}, role ${user.role})\n`);
         return 0;
       }
@@ -193,6 +224,11 @@ export const userCommand: Command = {
           return keep ? 0 : await revokeUserApiTokens(tx, user.id);
         });
         await clearUsernameThrottle(db.sql, user.username);
+        await auditCli(db.sql, ctx, "user.reset_password", user.uid, {
+          username: user.username,
+          revokedApiTokens: revoked,
+          keptApiTokens: keep,
+        });
         const tokens = keep ? "their API tokens are kept" : `${revoked} API token(s) revoked`;
         ctx.io.out(
           `password of ${user.username} changed; their sessions are revoked, ${tokens} ` +

@@ -344,8 +344,10 @@ export function loadConfig(input: LoadInput): LoadResult {
   }
 
   const cfg = out as unknown as Config;
-  if (problems.length === 0) problems.push(...crossChecks(cfg));
-  if (problems.length === 0) {
+  // Every problem at once: the checks across fields run even when a field failed (they skip
+  // what is missing), so fixing one mistake never reveals another.
+  problems.push(...crossChecks(cfg));
+  if (cfg.api && cfg.server) {
     const routing = parseDestinations({
       destinations: doc.destinations,
       sources: doc.sources,
@@ -362,13 +364,23 @@ export function loadConfig(input: LoadInput): LoadResult {
   return { config: deepFreeze(cfg), problems, notes, sources };
 }
 
-function crossChecks(cfg: Config): string[] {
+function crossChecks(parsed: Config): string[] {
   const problems: string[] = [];
+  // A field that failed its own check is absent: its section may be too.
+  const cfg = {
+    database: parsed.database ?? {},
+    server: parsed.server ?? {},
+    api: parsed.api ?? {},
+    auth: parsed.auth ?? {},
+  } as Config;
   const dbUri = cfg.database.uri;
   if (dbUri && !/^postgres(ql)?:\/\//.test(dbUri)) {
     problems.push("database.uri (env DHIS2GW_DB): must start with postgres:// or postgresql://");
   }
-  if (!cfg.server.tls_cert !== !cfg.server.tls_key) {
+  if (
+    cfg.server.tls_cert !== undefined && cfg.server.tls_key !== undefined &&
+    !cfg.server.tls_cert !== !cfg.server.tls_key
+  ) {
     problems.push(
       "server.tls_cert (env DHIS2GW_TLS_CERT) and server.tls_key (env DHIS2GW_TLS_KEY): set both or neither",
     );
@@ -389,16 +401,18 @@ function crossChecks(cfg: Config): string[] {
     problems.push("auth.jwt_secret (env DHIS2GW_JWT_SECRET): must be at least 32 bytes");
   }
   try {
-    new Intl.DateTimeFormat("en", { timeZone: cfg.server.timezone });
+    if (cfg.server.timezone !== undefined) {
+      new Intl.DateTimeFormat("en", { timeZone: cfg.server.timezone });
+    }
   } catch {
     problems.push(`server.timezone (env DHIS2GW_TIMEZONE): unknown time zone`);
   }
   try {
-    corsOrigins(cfg.server.cors_origins);
+    if (cfg.server.cors_origins !== undefined) corsOrigins(cfg.server.cors_origins);
   } catch (err) {
     problems.push((err as Error).message);
   }
-  for (const error of parseCidrList(cfg.server.trusted_proxies).errors) {
+  for (const error of parseCidrList(cfg.server.trusted_proxies ?? "").errors) {
     problems.push(`server.trusted_proxies (env DHIS2GW_TRUSTED_PROXIES): ${error}`);
   }
   if (cfg.metrics.token && cfg.metrics.token.length < 16) {

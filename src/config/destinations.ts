@@ -237,7 +237,8 @@ function parseOne(
   };
 
   const base_url = str("base_url", api?.dhis2_base_url ?? "");
-  if (base_url) {
+  // api.dhis2_base_url and api.dhis2_version are checked (and named) by config.ts.
+  if (base_url && b.base_url !== undefined) {
     try {
       const u = new URL(base_url);
       if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error();
@@ -246,7 +247,7 @@ function parseOne(
     }
   }
   const version = str("version", api?.dhis2_version ?? "");
-  if (version && !/^2\.\d{2}(\.\d+)?$/.test(version)) {
+  if (version && b.version !== undefined && !/^2\.\d{2}(\.\d+)?$/.test(version)) {
     problems.push(`${at}.version: must look like 2.41 or 2.41.3`);
   }
   let rate_limit = DESTINATION_DEFAULTS.rate_limit as number;

@@ -31,7 +31,8 @@ export interface ImportOptions {
 export interface Dhis2ClientOptions {
   /** Server root, with or without a trailing `/api` or `/api/`. */
   baseUrl: string;
-  auth: Dhis2Auth;
+  /** A function is asked before every request: credentials rotated by a reload (SIGHUP). */
+  auth: Dhis2Auth | (() => Dhis2Auth);
   /**
    * fetch exposes no connect phase, so this bounds the wait for response headers on reads,
    * which DHIS2 answers quickly; silence that long means the server or network is down.
@@ -145,13 +146,27 @@ export function authorizationHeader(auth: Dhis2Auth): string {
 export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
   const apiUrl = normaliseApiUrl(opts.baseUrl);
   const doFetch = opts.fetch ?? fetch;
-  const authHeader = authorizationHeader(opts.auth);
-  const secrets = [
-    opts.auth.method === "pat" ? opts.auth.token : opts.auth.password,
-    authHeader.slice(authHeader.indexOf(" ") + 1),
-  ].filter((s) => s.length >= 4);
+  const authOf = typeof opts.auth === "function" ? opts.auth : () => opts.auth as Dhis2Auth;
+  let current: { auth: Dhis2Auth; header: string; secrets: string[] } | undefined;
+  /** The header for the credentials now in force, recomputed only when they change. */
+  const credentials = () => {
+    const auth = authOf();
+    if (current?.auth !== auth) {
+      const header = authorizationHeader(auth);
+      current = {
+        auth,
+        header,
+        secrets: [
+          auth.method === "pat" ? auth.token : auth.password,
+          header.slice(header.indexOf(" ") + 1),
+        ].filter((s) => s.length >= 4),
+      };
+    }
+    return current;
+  };
 
-  const redact = (text: string) => secrets.reduce((t, s) => t.split(s).join("[redacted]"), text);
+  const redact = (text: string) =>
+    credentials().secrets.reduce((t, s) => t.split(s).join("[redacted]"), text);
 
   async function send(
     method: "GET" | "POST",
@@ -170,7 +185,7 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     const total = abortAfter(opts.timeoutMs);
     const headerTimer = headerDeadlineMs === undefined ? undefined : abortAfter(headerDeadlineMs);
     const headers: Record<string, string> = {
-      Authorization: authHeader,
+      Authorization: credentials().header,
       Accept: "application/json",
     };
     if (body !== undefined) headers["Content-Type"] = "application/json";

@@ -12,12 +12,18 @@ import { type Config, destinationsOf } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
+import { refusalReason } from "../logs/refusal.ts";
+import { requestsRoutes } from "../logs/requests_routes.ts";
+import { auditActions } from "../audit/record.ts";
+import { auditRoutes } from "../audit/routes.ts";
+import { claimedIdentity } from "../auth/claimed.ts";
 import { MappingCache } from "../mappings/cache.ts";
 import { MappingCaches } from "../mappings/caches.ts";
 import { INSTANCE_NAME } from "../mappings/lookup.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
+import { exportRoutes } from "../submissions/export_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
 import { trackerRoutes } from "../tracker/routes.ts";
@@ -31,6 +37,7 @@ import { newRouter, requestIdFor } from "./router.ts";
 import { healthRoutes } from "./health.ts";
 import { mountDocs } from "./docs.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
+import type { DryRunClient } from "../aggregate/dry_run.ts";
 import type { DestinationHealth } from "../dhis2/health_monitor.ts";
 import { healthRoutes as destinationHealthRoutes } from "../admin/health_routes.ts";
 import { httpMetrics } from "../metrics/http.ts";
@@ -63,6 +70,8 @@ export interface AppDeps {
   wakeWorker?: () => void;
   /** This process's delivery worker's circuit breakers, for GET /api/v3/status. */
   breakers?: CircuitBreakers;
+  /** For `POST /api/v3/aggregate?dryRun=true&dhis2=true`; default: the configured DHIS2. */
+  dhis2DryRun?: DryRunClient;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
   /** Every mappings instance's cache (a destination's instance_name); default: made here. */
@@ -112,6 +121,15 @@ export function renderError(err: unknown, c: Context<AppEnv>, log: Logger): Resp
   return c.json(envelope(appErr, requestId), appErr.status as 400);
 }
 
+/** The last value computed, kept until its input changes (a reload). */
+function memo<T>(make: (raw: string) => T): (raw: string) => T {
+  let last: { raw: string; value: T } | undefined;
+  return (raw) => {
+    if (last?.raw !== raw) last = { raw, value: make(raw) };
+    return last.value;
+  };
+}
+
 function clientIp(c: Context<AppEnv>): string | null {
   const address = clientAddress(c);
   return address === "unknown" ? null : address;
@@ -120,12 +138,13 @@ function clientIp(c: Context<AppEnv>): string | null {
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, log } = deps;
   const app = newRouter();
-  const trustedProxies = TrustedProxies.from(config.server.trusted_proxies);
+  // Read per request through a memo: a reload (SIGHUP) may change them (config/live.ts).
+  const trustedProxiesFor = memo((raw: string) => TrustedProxies.from(raw));
 
   // First, so every answer is counted, errors and refusals included.
   app.use("*", httpMetrics());
   app.use("*", async (c, next) => {
-    c.set("trustedProxies", trustedProxies);
+    c.set("trustedProxies", trustedProxiesFor(config.server.trusted_proxies));
     const requestId = requestIdFor(c.req.header("x-request-id"));
     c.set("requestId", requestId);
     c.header("X-Request-Id", requestId);
@@ -136,17 +155,27 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const duration = Math.round(performance.now() - started);
     const principal = c.get("principal");
     if (deps.requestLog && c.req.path.startsWith("/api/") && !isInProcess(c.env)) {
+      // A refused request keeps its reason and whom it claimed to be (marked unverified).
+      const claimed = claimedIdentity(c.req.header("authorization"));
+      const refused = c.res.status >= 400;
       deps.requestLog.add({
         at: new Date(),
         request_id: requestId,
         user_uid: principal?.uid ?? null,
-        username: principal?.username ?? null,
+        username: principal?.username ?? (refused ? claimed.username ?? null : null),
         method: c.req.method,
         path: c.req.path,
         status: c.res.status,
         duration_ms: duration,
         // The same address login throttling uses: a client cannot forge it (middleware.ts).
         client_ip: clientIp(c),
+        token_prefix: claimed.tokenPrefix ?? null,
+        identity_verified: principal
+          ? true
+          : claimed.username || claimed.tokenPrefix
+          ? false
+          : null,
+        ...(refused ? await refusalReason(c.res) : {}),
       });
     }
     log.debug("request", {
@@ -163,41 +192,56 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   // the old service's string shape.
   app.use("/api/v2/*", oldErrorShape);
 
-  const allowedOrigins = corsOrigins(config.server.cors_origins);
-  if (allowedOrigins) {
-    // Before authentication: a preflight carries no credentials and must get 204, not 401.
-    // No Access-Control-Allow-Credentials: a page on another origin can then read answers
-    // only to credentials it sent itself (an Authorization header), never to ones the browser
-    // holds for this origin (a cached Basic login), so even "*" lends it nothing.
-    app.use(
-      "/api/*",
-      cors({
-        origin: allowedOrigins,
+  // Before authentication: a preflight carries no credentials and must get 204, not 401.
+  // No Access-Control-Allow-Credentials: a page on another origin can then read answers
+  // only to credentials it sent itself (an Authorization header), never to ones the browser
+  // holds for this origin (a cached Basic login), so even "*" lends it nothing.
+  const corsFor = memo((raw: string) => {
+    const origin = corsOrigins(raw);
+    return origin
+      ? cors({
+        origin,
         allowMethods: ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
         allowHeaders: ["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
         exposeHeaders: ["X-Request-Id", "Retry-After", "Idempotent-Replayed"],
         maxAge: 7200, // Chromium caps it at 2 h
-      }),
-    );
-  }
+      })
+      : undefined;
+  });
+  app.use("/api/*", (c, next) => {
+    const handler = corsFor(config.server.cors_origins);
+    return handler ? handler(c, next) : next();
+  });
 
-  const importLimit = config.mappings.import_max_bytes + 64 * 1024; // multipart framing
-  app.use("*", (c, next) =>
-    bodyLimit({
-      // The console's import fragment forwards the same upload to the import route.
-      maxSize: /^\/api\/v[23]\/mappings\/import/.test(c.req.path) ||
-          c.req.path === "/admin/f/mappings/import"
-        ? Math.max(importLimit, config.server.body_limit)
-        : config.server.body_limit,
+  const importLimit = () => config.mappings.import_max_bytes + 64 * 1024; // multipart framing
+  app.use("*", (c, next) => {
+    // The console's import fragment forwards the same upload to the import route.
+    const isImport = /^\/api\/v[23]\/mappings\/import/.test(c.req.path) ||
+      c.req.path === "/admin/f/mappings/import";
+    const maxSize = isImport
+      ? Math.max(importLimit(), config.server.body_limit)
+      : config.server.body_limit;
+    return bodyLimit({
+      maxSize,
       onError: () => {
-        throw new AppError("payload_too_large", "request body is larger than the configured limit");
+        // The limit in the message: the caller can split the request without asking.
+        const limit = isImport
+          ? `${config.mappings.import_max_bytes} bytes (mappings.import_max_bytes)`
+          : `${config.server.body_limit} bytes (server.body_limit)`;
+        throw new AppError(
+          "payload_too_large",
+          `request body is larger than the limit of ${limit}`,
+        );
       },
-    })(c, next));
+    })(c, next);
+  });
 
   app.route("/", healthRoutes(deps));
   app.route("/", metricsRoutes({ ...deps, health: healthViews(deps.destinationHealth) }));
   // Before every /api/v3 router, so no route can be reached without a principal.
   if (deps.auth) app.use("/api/v3/*", authenticate(deps.auth));
+  // After authentication (it needs the principal), around every route that changes something.
+  app.use("/api/v3/*", auditActions({ sql: deps.sql, log }));
   // Before every router too: no route sees a NUL or a lone surrogate in its path or query
   // (newRouter gives each route that declares a body the same check of its body).
   app.use("*", guardRequestUrl);
@@ -225,11 +269,18 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", trackerRoutes(submissionDeps));
   app.route("/", codedRoutes(submissionDeps));
+  // Before logsRoutes: its /logs/{id} would take "export" for an id.
+  app.route("/", exportRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
   app.route("/api/v3", statusRoutes({ ...deps, targetVersion, targetVersions: versions }));
   app.route("/api/v3", destinationHealthRoutes(deps));
+  app.route("/", requestsRoutes(deps));
+  app.route("/", auditRoutes(deps));
   // The console calls the API in-process as the signed-in user (src/admin/api.ts).
-  app.route("/admin", adminRoutes({ config, auth: deps.auth, api: (req) => app.fetch(req) }));
+  app.route(
+    "/admin",
+    adminRoutes({ config, auth: deps.auth, sql: deps.sql, api: (req) => app.fetch(req) }),
+  );
   // The old service's API for its clients: a translation layer over /api/v3 (src/compat/).
   const self = (req: Request, env: unknown) => app.fetch(req, env);
   app.route("/api/v2", v2Routes({ ...deps, fetch: self }));

@@ -4,6 +4,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import { VERSION } from "../version.ts";
 import type { AppEnv } from "./env.ts";
 import { AppError, ErrorSchema } from "./errors.ts";
+import { REQUEST_EXAMPLES } from "./request_examples.ts";
 
 /** Paths the app serves that are not API operations, so they are not in the OpenAPI document. */
 export const UNDOCUMENTED_PREFIXES = [
@@ -52,8 +53,28 @@ function withErrorEnvelope<D extends { paths?: unknown }>(doc: D): D {
   return doc;
 }
 
+type Media = Record<string, { example?: unknown; examples?: unknown }>;
+
+/** A JSON request body without an example of its own gets request_examples.ts's. */
+function withRequestExamples<D extends { paths?: unknown }>(doc: D): D {
+  const paths = (doc.paths ?? {}) as Record<
+    string,
+    Record<string, { requestBody?: { content?: Media } }>
+  >;
+  for (const [path, item] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      const media = op.requestBody?.content?.["application/json"];
+      const example = REQUEST_EXAMPLES[`${method.toUpperCase()} ${path}`];
+      if (media && media.example === undefined && !media.examples && example !== undefined) {
+        media.example = example;
+      }
+    }
+  }
+  return doc;
+}
+
 export function openApiDocument(app: OpenAPIHono<AppEnv>) {
-  return withErrorEnvelope(app.getOpenAPI31Document({
+  return withRequestExamples(withErrorEnvelope(app.getOpenAPI31Document({
     openapi: "3.1.0",
     info: {
       title: "dhis2gw",
@@ -62,7 +83,7 @@ export function openApiDocument(app: OpenAPIHono<AppEnv>) {
         "Gateway from third-party systems to DHIS2. Every error is `{ error: { code, message, details?, requestId } }`.",
     },
     servers: [{ url: "/" }],
-  }));
+  })));
 }
 
 /**
@@ -82,8 +103,8 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
     type: "apiKey",
     in: "header",
     name: "Authorization",
-    description:
-      "API token for machine clients, sent as `Token <token>` (the old service's scheme)",
+    description: "API token for machine clients, pasted as it was shown (`d2gw_…`): the " +
+      "`Token ` word in front (the old service's scheme) is optional",
   });
   registry.registerComponent("securitySchemes", "Basic", { type: "http", scheme: "basic" });
 

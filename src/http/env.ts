@@ -9,6 +9,8 @@ export interface AppEnv {
     principal?: Principal;
     /** `server.trusted_proxies`, set by createApp for auth/middleware.ts `clientAddress`. */
     trustedProxies?: TrustedProxies;
+    /** The console's credential for its in-process /api/v3 calls (admin/session.ts). */
+    consoleAuthorization?: string;
   };
 }
 

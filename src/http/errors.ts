@@ -49,19 +49,27 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly details?: unknown;
+  /** Entries a caller already left out of `details` (its list was capped before). */
+  readonly omitted?: number;
   /** Extra response headers, e.g. `WWW-Authenticate` or `Retry-After`. */
   readonly headers: Record<string, string>;
 
   constructor(
     code: ErrorCode,
     message: string,
-    options: { details?: unknown; headers?: Record<string, string>; status?: number } = {},
+    options: {
+      details?: unknown;
+      omitted?: number;
+      headers?: Record<string, string>;
+      status?: number;
+    } = {},
   ) {
     super(message);
     this.name = "AppError";
     this.code = code;
     this.status = options.status ?? statusByCode[code];
     this.details = options.details;
+    if (options.omitted) this.omitted = options.omitted;
     this.headers = options.headers ?? {};
   }
 }
@@ -111,12 +119,30 @@ export function fromDatabaseError(err: unknown): AppError | undefined {
 }
 
 export interface ErrorEnvelope {
-  error: { code: string; message: string; details?: unknown; requestId: string };
+  error: {
+    code: string;
+    message: string;
+    details?: unknown;
+    /** How many entries of a long `details` list were left out. */
+    omitted?: number;
+    requestId: string;
+  };
 }
+
+/**
+ * Entries of a `details` list a reply carries: 5,000 unmapped codes made a 552 KB reply that
+ * no one reads; the first ones name the problem and `omitted` counts the rest.
+ */
+export const MAX_DETAILS = 100;
 
 export function envelope(err: AppError, requestId: string): ErrorEnvelope {
   const body: ErrorEnvelope = { error: { code: err.code, message: err.message, requestId } };
-  if (err.details !== undefined) body.error.details = err.details;
+  let omitted = err.omitted ?? 0;
+  if (Array.isArray(err.details) && err.details.length > MAX_DETAILS) {
+    body.error.details = err.details.slice(0, MAX_DETAILS);
+    omitted += err.details.length - MAX_DETAILS;
+  } else if (err.details !== undefined) body.error.details = err.details;
+  if (omitted > 0) body.error.omitted = omitted;
   return body;
 }
 
@@ -132,6 +158,9 @@ export function envelopeSchema<D extends z.ZodType>(details: D) {
       }),
       message: z.string().openapi({ description: "for people; names the field or the reason" }),
       details: details.optional(),
+      omitted: z.number().int().optional().openapi({
+        description: `how many more problems a list longer than ${MAX_DETAILS} had`,
+      }),
       requestId: z.string().openapi({
         description: "the X-Request-Id header of the reply; the server log has it too",
       }),

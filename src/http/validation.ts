@@ -17,7 +17,10 @@ export function zodProblems(error: z.ZodError, prefix?: string): FieldProblem[] 
     const path = issue.path.map(String).join(".");
     return {
       field: [prefix, path].filter(Boolean).join(".") || "(body)",
-      message: issue.message,
+      // zod's "Invalid input: expected string, received undefined" means a missing field.
+      message: issue.code === "invalid_type" && / received undefined$/.test(issue.message)
+        ? "is required"
+        : issue.message,
     };
   });
 }

@@ -10,6 +10,8 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
   /** Adds values that must never appear in a log line (a generated JWT key, say). */
   addSecret(value: string): void;
+  /** Changes the level of this logger and every logger made from it (a reload). */
+  setLevel(level: Level): void;
 }
 
 export interface LoggerOptions {
@@ -24,19 +26,21 @@ const encoder = new TextEncoder();
 const stdoutSink = (line: string) => Deno.stdout.writeSync(encoder.encode(line + "\n"));
 
 export function createLogger(opts: LoggerOptions = {}, base: Record<string, unknown> = {}): Logger {
-  const state = { secrets: [...(opts.secrets ?? [])].filter((s) => s.length >= 4) };
+  const state = {
+    secrets: [...(opts.secrets ?? [])].filter((s) => s.length >= 4),
+    min: ORDER[opts.level ?? "info"],
+  };
   return make(opts, state, base);
 }
 
 function make(
   opts: LoggerOptions,
-  state: { secrets: string[] },
+  state: { secrets: string[]; min: number },
   base: Record<string, unknown>,
 ): Logger {
-  const min = ORDER[opts.level ?? "info"];
   const sink = opts.sink ?? stdoutSink;
   const write = (level: Level, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
+    if (ORDER[level] < state.min) return;
     const record: Record<string, unknown> = {
       time: new Date().toISOString(),
       level,
@@ -62,6 +66,9 @@ function make(
     warn: (m, f) => write("warn", m, f),
     error: (m, f) => write("error", m, f),
     child: (fields) => make(opts, state, { ...base, ...fields }),
+    setLevel: (level) => {
+      state.min = ORDER[level];
+    },
     addSecret: (value) => {
       if (value.length >= 4) {
         state.secrets.push(value);

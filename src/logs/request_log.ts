@@ -11,15 +11,50 @@ export interface RequestLogEntry {
   status: number;
   duration_ms: number;
   client_ip: string | null;
+  /** Set when status >= 400 (refusal.ts). */
+  error_code?: string | null;
+  error_message?: string | null;
+  error_fields?: string[] | null;
+  /** The API token's public prefix when one was sent, verified or not. */
+  token_prefix?: string | null;
+  /** False when `username`/`token_prefix` are only what a refused request claimed. */
+  identity_verified?: boolean | null;
 }
+
+const COLUMNS = [
+  "at",
+  "request_id",
+  "user_uid",
+  "username",
+  "method",
+  "path",
+  "status",
+  "duration_ms",
+  "client_ip",
+  "error_code",
+  "error_message",
+  "error_fields",
+  "token_prefix",
+  "identity_verified",
+] as const;
 
 export async function insertRequestLogs(sql: Db, rows: RequestLogEntry[]): Promise<void> {
   if (rows.length === 0) return;
-  await sql`insert into request_log ${sql(rows as unknown as Record<string, unknown>[])}`;
+  const full = rows.map((r) => ({
+    ...r,
+    error_code: r.error_code ?? null,
+    error_message: r.error_message ?? null,
+    error_fields: r.error_fields ?? null,
+    token_prefix: r.token_prefix ?? null,
+    identity_verified: r.identity_verified ?? null,
+  }));
+  await sql`insert into request_log ${
+    sql(full as unknown as Record<string, unknown>[], ...COLUMNS)
+  }`;
 }
 
-/** Rows per INSERT: 65535 bind parameters per statement at most, 9 columns a row. */
-const BATCH = 5000;
+/** Rows per INSERT: 65535 bind parameters per statement at most, 14 columns a row. */
+const BATCH = 4000;
 
 export interface RequestLogBufferOptions {
   /** How long a row waits for the next INSERT (and, while the database is away, the retry). */

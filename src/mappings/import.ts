@@ -5,7 +5,7 @@
  * with 422 and the problems; a dry run stops before writing.
  */
 import { type Db, PG, pgCode, type Sql } from "../db/db.ts";
-import { AppError } from "../http/errors.ts";
+import { AppError, MAX_DETAILS } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
 import { type ImportMode, planImport, scopesOf, type StoredRow } from "./diff.ts";
 import type { ImportLimits, Problem } from "./formats.ts";
@@ -49,6 +49,8 @@ export interface ImportOptions {
   /** Called once a change is committed (the writing process's cache is invalidated here). */
   onChange?: () => void;
   log?: Logger;
+  /** Configured destinations' names: a row for another instance is never used (a warning). */
+  destinations?: readonly string[];
 }
 
 export interface ImportReport {
@@ -64,10 +66,33 @@ export interface ImportReport {
   validatedAgainstDhis2: boolean;
   /** Always empty here: a file with problems is answered with 422 instead. */
   problems: Problem[];
+  /** Imported, but worth a look: mappings for an instance no destination is configured for. */
+  warnings: string[];
 }
 
-/** A reply listing 100,000 problems helps nobody; the count of the rest is in the message. */
-export const MAX_PROBLEMS_SHOWN = 1000;
+/** One warning per instance name that no configured destination has. */
+export function destinationWarnings(
+  rows: readonly { instanceName: string }[],
+  destinations: readonly string[],
+): string[] {
+  const counts = new Map<string, number>();
+  for (const r of rows) {
+    if (!destinations.includes(r.instanceName)) {
+      counts.set(r.instanceName, (counts.get(r.instanceName) ?? 0) + 1);
+    }
+  }
+  return [...counts].map(([name, n]) =>
+    `${n} mapping${n === 1 ? " is" : "s are"} for instance "${name}", which has no configured ` +
+    `destination (configured: ${destinations.length ? destinations.join(", ") : "none"}); ` +
+    "submissions will not use them"
+  );
+}
+
+/**
+ * A reply listing 100,000 problems helps nobody; the count of the rest is in the message and
+ * in error.omitted. The same cap as every other list of problems (http/errors.ts).
+ */
+export const MAX_PROBLEMS_SHOWN = MAX_DETAILS;
 
 /**
  * Rows per INSERT … ON CONFLICT statement (15 parameters a row; PostgreSQL allows 65,535). On
@@ -122,7 +147,7 @@ export function problemsError(problems: readonly Problem[], what = "the file"): 
     `${count} in ${what}; nothing was changed` +
       (more > 0 ? ` (the first ${shown.length} are listed, ${more} more are not)` : "") +
       `. ${problems.length > 1 ? "First: " : ""}${where}: ${first.message}`,
-    { details: shown },
+    { details: shown, omitted: more },
   );
 }
 
@@ -177,7 +202,11 @@ export async function importMappings(
     deleted: 0,
     validatedAgainstDhis2: validated,
     problems: [],
+    warnings: opts.destinations
+      ? destinationWarnings(checked.mappings.map((r) => r.mapping), opts.destinations)
+      : [],
   };
+  for (const warning of report.warnings) opts.log?.warn("mapping import", { warning });
   const mappings = fileRows.map((r) => r.mapping);
 
   const run = async (db: Db) => {

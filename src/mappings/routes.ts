@@ -10,6 +10,7 @@ import { type Role, ROLES } from "../auth/principal.ts";
 import { type Config, destinationsOf } from "../config/config.ts";
 import { checkAgainstDestinations } from "./dhis2_destinations.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
+import { destinationNames } from "../config/warnings.ts";
 import { generateUid } from "../dhis2/uid.ts";
 import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
@@ -291,6 +292,7 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
         checkAgainstDhis2: validate ? checkAgainstDestinations(config, deps.dhis2) : undefined,
         onChange: changed,
         log,
+        destinations: destinationNames(config),
       })
     );
     return c.json(report, 200);

@@ -137,7 +137,11 @@ export const ImportReportSchema = z.object({
   validatedAgainstDhis2: z.boolean(),
   problems: z.array(ProblemSchema).openapi({
     description: "always empty on 200: a file with problems is answered 422 with them as " +
-      "error.details (at most 1000; the message says how many more)",
+      "error.details (at most 100; error.omitted and the message say how many more)",
+  }),
+  warnings: z.array(z.string()).openapi({
+    description: "imported but never used: mappings for an instance no destination is " +
+      "configured for",
   }),
 }).openapi("MappingImportReport");
 

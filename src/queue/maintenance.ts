@@ -7,6 +7,7 @@
 import { Cron } from "croner";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
+import { pruneRequestLog } from "../logs/requests_queries.ts";
 import { FINISHED_STATUSES, notifyWorkers, releaseStranded, rescueExpired } from "./queries.ts";
 import type { Wakeup } from "./wakeup.ts";
 
@@ -122,8 +123,11 @@ export function startMaintenance(o: MaintenanceOptions): Maintenance {
     try {
       const started = performance.now();
       const deleted = await pruneOnce(o.sql, o.retentionDays);
+      // The request log (refused requests included) is kept as long as submissions are.
+      const requests = await pruneRequestLog(o.sql, o.retentionDays);
       o.log.info("pruned finished submissions", {
         deleted,
+        requestLogRows: requests,
         retentionDays: o.retentionDays,
         durationMs: Math.round(performance.now() - started),
       });

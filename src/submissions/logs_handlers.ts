@@ -107,6 +107,13 @@ export async function listLogs(deps: LogsDeps, c: Context<AppEnv>) {
 /** DELETE /logs/purge: finished submissions created before a date (or statuses given). */
 export async function purgeLogs(deps: LogsDeps, c: Context<AppEnv>) {
   const date = c.req.query("date") ?? "";
+  if (!date.trim()) {
+    throw invalid([{
+      field: "date",
+      message: "is required: submissions created before this day (YYYY-MM-DD, server time " +
+        "zone) or time (RFC 3339) are deleted; purge never deletes everything by default",
+    }]);
+  }
   const { filter, problems } = parseLogFilter({ status: c.req.queries("status") });
   if (problems.length) throw invalid(problems);
   let before: Date;

@@ -56,7 +56,10 @@ export const ListQuery = FilterQuery.extend({
 });
 
 export const PurgeQuery = z.object({
-  date: z.string().openapi({ description: "RFC 3339 instant, or YYYY-MM-DD (server zone)" }),
+  // Optional to zod: the handler's own message says what a missing date would mean.
+  date: z.string().optional().openapi({
+    description: "required: RFC 3339 instant, or YYYY-MM-DD (server zone)",
+  }),
   status: many.optional().openapi({
     description: `default: the finished ones (${FINISHED_STATUSES.join(", ")}); ` +
       "running ones are never deleted",

@@ -15,9 +15,11 @@ import { recordSubmissionAccepted } from "../metrics/metrics.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { AGGREGATE } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
+import { buildPayload } from "../aggregate/payload.ts";
 import { destinationsFor, routeSubmission } from "./routing.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "../aggregate/request.ts";
+import { askDhis2, type DryRunClient, dryRunClient } from "../aggregate/dry_run.ts";
 
 export interface SubmissionDeps {
   config: Readonly<Config>;
@@ -32,6 +34,8 @@ export interface SubmissionDeps {
   versionOf?: (destination: string) => string | null;
   /** The look-up of one mappings instance (a destination's instance_name); default: mappings. */
   mappingsFor?: (instance: string) => MappingLookup;
+  /** For `?dryRun=true&dhis2=true`; default: the configured DHIS2 (aggregate/dry_run.ts). */
+  dhis2DryRun?: DryRunClient;
 }
 
 // A plain OpenAPI schema, not zod, on purpose: with a zod schema the validator would parse the
@@ -88,6 +92,45 @@ const replySchema = z.object({
   replayed: z.boolean().optional(),
 });
 
+const dryRunReplySchema = z.object({
+  message: z.string(),
+  dry_run: z.literal(true),
+  payload: replySchema.shape.payload,
+  unmapped_codes: z.array(z.string()).optional(),
+  dhis2: z.object({
+    status: z.enum(["delivered", "partial", "rejected", "retrying", "dead"]).openapi({
+      description: "the status dhis2gw would record for this submission",
+    }),
+    httpStatus: z.number().int().nullable(),
+    dhis2Status: z.string().nullable(),
+    counts: z.object({
+      imported: z.number().int(),
+      updated: z.number().int(),
+      ignored: z.number().int(),
+      deleted: z.number().int(),
+    }).nullable(),
+    conflicts: z.array(z.record(z.string(), z.unknown())).nullable().openapi({
+      description: "DHIS2's conflicts, each with the submitted codes behind it (codes)",
+    }),
+    error: z.string().nullable(),
+    completeDateOmitted: z.literal(true).optional().openapi({
+      description: "the payload's completion date was not sent: DHIS2 registers a " +
+        "completion even in a dry run",
+    }),
+  }).optional(),
+}).openapi("AggregateDryRunReply");
+
+const flag = z.enum(["true", "false"]).optional();
+const submitQuery = z.object({
+  dryRun: flag.openapi({
+    description: "true: validate and map exactly as a submission would be, store nothing",
+  }),
+  dhis2: flag.openapi({
+    description: "with dryRun=true: also ask DHIS2 (its own dryRun) and return the outcome " +
+      "dhis2gw would record",
+  }),
+});
+
 const submitRoute = secureRoute({
   method: "post",
   path: "/api/v3/aggregate",
@@ -97,6 +140,7 @@ const submitRoute = secureRoute({
     "a repeat with the same body returns the original submission; another body is a 409.",
   roles: ["submitter", "admin"],
   request: {
+    query: submitQuery,
     headers: z.object({ "idempotency-key": z.string().optional() }),
     body: {
       required: true,
@@ -105,8 +149,9 @@ const submitRoute = secureRoute({
   },
   responses: {
     200: {
-      description: "stored and queued (or the original submission, on an idempotent replay)",
-      content: { "application/json": { schema: replySchema } },
+      description: "stored and queued (or the original submission, on an idempotent " +
+        "replay); with dryRun=true, what would be sent and nothing stored",
+      content: { "application/json": { schema: z.union([replySchema, dryRunReplySchema]) } },
     },
     409: { description: "the idempotency key was used with a different body" },
     422: { description: "invalid submission; error.details names each field" },
@@ -119,18 +164,30 @@ const submitRoute = secureRoute({
 
 function invalid(problems: FieldProblem[]): AppError {
   const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) =>
-    p.destination ? `${p.code} (destination ${p.destination})` : p.code
+    p.destination ? `${p.code} (destination ${p.destination})` : String(p.code)
   );
-  const message = unmapped.length
-    ? `unmapped codes: ${unmapped.join(", ")}`
-    : `invalid submission: ${problems.map((p) => `${p.field}: ${p.message}`).join("; ")}`;
+  const shown = (items: string[], n: number) =>
+    items.slice(0, n).join(", ") + (items.length > n ? `, … and ${items.length - n} more` : "");
+  const message = unmapped.length === problems.length
+    ? `unmapped codes: ${shown(unmapped, 20)}`
+    : `invalid submission: ${
+      problems.slice(0, 20).map((p) => `${p.field}: ${p.message}`).join("; ")
+    }${problems.length > 20 ? `; … and ${problems.length - 20} more problems` : ""}`;
   return new AppError("validation_failed", message.slice(0, 2000), { details: problems });
 }
 
 export function submissionRoutes(deps: SubmissionDeps) {
   const { config, sql, log } = deps;
+  let dhis2DryRun: DryRunClient | null | undefined = deps.dhis2DryRun;
   return newRouter().openapi(submitRoute, async (c) => {
     const principal = c.get("principal") as Principal;
+    const query = c.req.valid("query");
+    const dryRun = query.dryRun === "true";
+    if (query.dhis2 === "true" && !dryRun) {
+      throw new AppError("validation_failed", "dhis2=true needs dryRun=true", {
+        details: [{ field: "dhis2", message: "only with dryRun=true" }],
+      });
+    }
     let body: unknown;
     try {
       body = parseKeepingNumbers(await c.req.text());
@@ -153,13 +210,57 @@ export function submissionRoutes(deps: SubmissionDeps) {
       if (!checked.request) break;
       checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, version);
     }
-    if (!checked.request) throw invalid(checked.problems);
+    const settings = {
+      mappingScheme: config.api.mapping_scheme,
+      unmappedCodes: config.api.unmapped_codes,
+      defaultDataSet: config.api.dhis2_data_set,
+      defaultAttributeOptionCombo: config.api.dhis2_attribute_option_combo,
+      completeByDefault: config.api.complete_data_set,
+      timezone: config.server.timezone,
+    };
+    const mappingsFor = deps.mappingsFor ?? (() => deps.mappings);
+    if (!checked.request) {
+      // Every field's problem at once: a bad period must not hide an unmapped code (of the
+      // source's own destination's mappings).
+      const seen = new Set(checked.problems.map((p) => p.field));
+      const instance = destinationsOf(config)[destinations[0]]?.instance_name ?? destinations[0];
+      const mapped = checked.values?.length
+        ? await buildPayload(
+          { orgUnit: "", period: "", values: checked.values },
+          principal.sourceName,
+          mappingsFor(instance),
+          settings,
+        )
+        : undefined;
+      const more = mapped && !mapped.ok
+        ? mapped.problems.filter((p) => p.field.startsWith("dataValues.") && !seen.has(p.field))
+        : [];
+      throw invalid([...checked.problems, ...more]);
+    }
     const req = checked.request;
 
-    const mappingsFor = deps.mappingsFor ?? (() => deps.mappings);
     const result = await routeSubmission(config, req, principal.sourceName, mappingsFor);
     if (!result.ok) throw invalid(result.problems);
     const [{ built }, ...copies] = result.routed;
+    if (dryRun) {
+      const reply: z.infer<typeof dryRunReplySchema> = {
+        message: "Dry run: the submission is valid; nothing was stored",
+        dry_run: true,
+        payload: built.payload as z.infer<typeof replySchema>["payload"],
+      };
+      if (built.unmappedCodes.length) reply.unmapped_codes = built.unmappedCodes;
+      if (query.dhis2 === "true") {
+        dhis2DryRun ??= dryRunClient(config);
+        if (!dhis2DryRun) {
+          throw new AppError("validation_failed", "dhis2=true: no DHIS2 is configured", {
+            details: [{ field: "dhis2", message: "api.dhis2_base_url is not set" }],
+          });
+        }
+        const asked = await askDhis2(dhis2DryRun, built.payload, built.codes);
+        reply.dhis2 = asked as NonNullable<typeof reply.dhis2>;
+      }
+      return c.json(reply, 200);
+    }
     const hash = requestHash(req);
 
     // One statement is one transaction: the row is the job, so no explicit sql.begin is needed.

@@ -20,6 +20,13 @@ export const ORG_UNIT = "DiszpKrYNg8";
 export const DATA_SET = "pBOMPrpg1QX";
 export const DATA_ELEMENT = "f7n9E0hX8qk";
 
+/** The demo's settings (scripts/demo.ts): its admin password and mapping by code. */
+export const DEMO_ENV = {
+  DHIS2GW_ADMIN_PASSWORD: "Demo-Gateway-2026",
+  DHIS2GW_MAPPING_SCHEME: "CODE",
+  DHIS2GW_MAX_RETRIES: "5",
+};
+
 export interface ConsoleGateway {
   base: string;
   db: TestDb;
@@ -42,12 +49,16 @@ export interface ConsoleGateway {
   stop(): Promise<void>;
 }
 
-export async function startConsoleGateway(label: string): Promise<ConsoleGateway> {
+/** `env` overrides the test's settings (the demo's: `DEMO_ENV`). */
+export async function startConsoleGateway(
+  label: string,
+  opts: { env?: Record<string, string> } = {},
+): Promise<ConsoleGateway> {
   const db = await createTestDb(label);
   const sim = await startSimulator();
   const { log, lines } = captureLogger("info");
   const passwords = {
-    admin: `pw-${crypto.randomUUID()}`,
+    admin: opts.env?.DHIS2GW_ADMIN_PASSWORD ?? `pw-${crypto.randomUUID()}`,
     viewer: `pw-${crypto.randomUUID()}`,
     bridge: `pw-${crypto.randomUUID()}`,
   };
@@ -66,6 +77,7 @@ export async function startConsoleGateway(label: string): Promise<ConsoleGateway
       // One attempt, then dead: a single injected 503 makes a dead submission.
       DHIS2GW_MAX_RETRIES: "0",
       DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
+      ...opts.env,
     },
   });
   assert.ok(loaded.config, loaded.problems.join("; "));

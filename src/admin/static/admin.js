@@ -1,124 +1,50 @@
 // dhis2gw console: the only script. Pages are server-rendered shells; this module signs in,
-// keeps the tokens in this tab's sessionStorage (gone when the tab closes or on sign-out),
-// refreshes them while the page is open, and loads server-rendered fragments with them.
-// No framework, no build step, nothing from the network but this app.
+// and loads server-rendered fragments. The sign-in is an HttpOnly cookie this script never
+// sees, shared by every tab of the browser; writes carry the CSRF token GET /admin/session
+// gives. No framework, no build step, nothing from the network but this app.
 
-const KEY = "dhis2gw.session";
-const API = "/api/v3";
+const SESSION = "/admin/session";
 
 // ---- session ---------------------------------------------------------------------------------
 
-function readSession() {
-  try {
-    return JSON.parse(sessionStorage.getItem(KEY) ?? "null");
-  } catch {
-    return null;
-  }
-}
+/** Who is signed in and the CSRF token, from GET /admin/session; null when signed out. */
+let me = null;
 
-function claims(jwt) {
-  try {
-    const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-    return JSON.parse(atob(part));
-  } catch {
-    return {};
-  }
-}
-
-function storeSession(reply) {
-  const c = claims(reply.token);
-  const s = {
-    token: reply.token,
-    refreshToken: reply.refreshToken,
-    expires: reply.expires,
-    username: c.username ?? "",
-    role: c.role ?? "",
-  };
-  sessionStorage.setItem(KEY, JSON.stringify(s));
-  scheduleRefresh(s);
-  return s;
+async function whoAmI() {
+  const res = await fetch(SESSION, { headers: { Accept: "application/json" } });
+  me = res.ok ? await res.json() : null;
+  return me;
 }
 
 /** Back to the sign-in page; `message` is one of the codes routes.ts knows. */
 function forget(message) {
-  sessionStorage.removeItem(KEY);
+  me = null;
   const next = location.pathname + location.search;
   const q = new URLSearchParams({ next });
   if (message) q.set("message", message);
   location.assign(`/admin/login?${q}`);
 }
 
-/**
- * Revokes this login's refresh tokens on the server (refreshing first if the access token has
- * expired, e.g. after the laptop slept), then forgets them here whatever happens.
- */
+/** Ends the session on the server (every tab of this browser), then shows the sign-in page. */
 async function signOut() {
-  clearTimeout(refreshTimer);
-  const send = (s) =>
-    fetch(`${API}/users/logout`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${s.token}` },
-      body: JSON.stringify({ refreshToken: s.refreshToken }),
-    });
   try {
-    const s = readSession();
-    if (s && (await send(s)).status === 401) {
-      const fresh = await refresh();
-      clearTimeout(refreshTimer);
-      if (fresh) await send(fresh);
-    }
-  } catch { /* offline: the tokens are forgotten here all the same */ }
-  sessionStorage.removeItem(KEY);
+    await fetch(SESSION, { method: "DELETE", headers: { "X-CSRF-Token": me?.csrf ?? "" } });
+  } catch { /* offline: the cookie expires on its own */ }
   location.assign("/admin/login?message=signed_out");
 }
 
-let refreshing = null;
-let refreshTimer = 0;
-
-/** Trades the refresh token for a new pair; concurrent callers share one request. */
-function refresh() {
-  refreshing ??= (async () => {
-    const s = readSession();
-    if (!s) return null;
-    const res = await fetch(`${API}/users/refreshToken`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ refreshToken: s.refreshToken }),
-    });
-    if (!res.ok) return null;
-    return storeSession(await res.json());
-  })().finally(() => {
-    refreshing = null;
-  });
-  return refreshing;
-}
-
-function scheduleRefresh(s) {
-  clearTimeout(refreshTimer);
-  // A minute before the access token expires; with a short lifetime, half way through it.
-  const left = Date.parse(s.expires) - Date.now();
-  refreshTimer = setTimeout(async () => {
-    if (!(await refresh())) forget("session_ended");
-  }, Math.max(left - 60_000, left / 2, 1_000));
-}
-
-/** fetch with the access token; one refresh and retry on 401, then back to the sign-in page. */
+/**
+ * fetch for fragments and actions: writes carry the CSRF token. A 401 means the session ended
+ * (signed out in another tab, expired, password changed): back to the sign-in page.
+ */
 async function authFetch(url, init = {}) {
-  const send = (s) =>
-    fetch(url, { ...init, headers: { ...init.headers, Authorization: `Bearer ${s.token}` } });
-  const s = readSession();
-  if (!s) {
-    forget();
-    throw new Error("signed out");
-  }
-  let res = await send(s);
+  const method = (init.method ?? "GET").toUpperCase();
+  const headers = { ...init.headers };
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = me?.csrf ?? "";
+  const res = await fetch(url, { ...init, headers });
   if (res.status === 401) {
-    const fresh = await refresh();
-    if (!fresh) {
-      forget("session_ended");
-      throw new Error("signed out");
-    }
-    res = await send(fresh);
+    forget("session_ended");
+    throw new Error("signed out");
   }
   return res;
 }
@@ -254,6 +180,8 @@ async function runAction(el, submitter) {
     }
     toast(res.ok ? "Done." : "That did not work; see the report.");
     if (res.ok && form && !form.hasAttribute("data-keep")) form.reset();
+    // A new session (after a password change) comes with a new CSRF token.
+    if (res.headers.get("x-console-session") === "renewed") await whoAmI();
     const after = source.dataset.after ?? el.dataset.after ?? "reload";
     if (res.ok && after.startsWith("go:")) location.assign(after.slice(3));
     else if (res.ok && after === "reload") await loadFragments("refresh");
@@ -295,9 +223,9 @@ async function signIn(form) {
   };
   say("");
   const data = new FormData(form);
-  const res = await fetch(`${API}/users/getToken`, {
+  const res = await fetch(SESSION, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify({ username: data.get("username"), password: data.get("password") }),
   });
   const body = await res.json().catch(() => ({}));
@@ -308,12 +236,6 @@ async function signIn(form) {
         : body?.error?.message ?? `Sign-in failed (HTTP ${res.status}).`,
     );
     form.querySelector("input[name=password]").select();
-    return;
-  }
-  const s = storeSession(body);
-  if (s.role !== "admin" && s.role !== "viewer") {
-    sessionStorage.removeItem(KEY);
-    say(`The console is for admin and viewer accounts; yours is ${s.role}.`);
     return;
   }
   const next = new URLSearchParams(location.search).get("next") ?? "";
@@ -352,6 +274,10 @@ document.addEventListener("click", (ev) => {
     download(el);
   } else if (el.matches("button[data-action]:not([type=submit])")) {
     runAction(el);
+  } else if (el.matches("button[data-menu]")) {
+    const open = el.getAttribute("aria-expanded") !== "true";
+    el.setAttribute("aria-expanded", String(open));
+    document.body.classList.toggle("nav-open", open);
   } else if (el.matches("button[data-signout]")) {
     signOut();
   } else if (el.matches("button[data-copy]")) {
@@ -373,17 +299,18 @@ addEventListener("popstate", () => {
 });
 
 if (document.body.dataset.auth === "required") {
-  const s = readSession();
-  if (!s) forget();
-  else {
+  whoAmI().then((s) => {
+    if (!s) return forget();
     const who = document.querySelector("[data-whoami]");
     if (who) who.textContent = `${s.username} (${s.role})`;
-    // Convenience only: the fragments and the API refuse a viewer anyway.
+    // Convenience only: the fragments and the API refuse what a role may not do anyway.
+    for (const el of document.querySelectorAll("[data-roles]")) {
+      el.hidden = !el.dataset.roles.split(" ").includes(s.role);
+    }
     if (s.role !== "admin") {
       for (const el of document.querySelectorAll("[data-admin-only]")) el.hidden = true;
     }
-    scheduleRefresh(s);
     loadFragments();
     startPolling();
-  }
+  }, () => forget());
 }
