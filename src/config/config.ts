@@ -372,6 +372,7 @@ function crossChecks(parsed: Config): string[] {
     server: parsed.server ?? {},
     api: parsed.api ?? {},
     auth: parsed.auth ?? {},
+    metrics: parsed.metrics ?? {},
   } as Config;
   const dbUri = cfg.database.uri;
   if (dbUri && !/^postgres(ql)?:\/\//.test(dbUri)) {

@@ -263,7 +263,8 @@ function parseOne(
   }
   const timezone = str("timezone", input.timezone);
   try {
-    new Intl.DateTimeFormat("en", { timeZone: timezone });
+    // server.timezone, the default, is checked (and named) by config.ts.
+    if (b.timezone !== undefined) new Intl.DateTimeFormat("en", { timeZone: timezone });
   } catch {
     problems.push(`${at}.timezone: unknown time zone`);
   }
