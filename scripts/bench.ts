@@ -10,7 +10,10 @@
  *      the submission and its job) against `serve --no-worker`, loaded by wrk when installed
  *      (`apt-get install wrk`), else by an in-process fetch loop (which steals CPU: lower).
  *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
- *   5. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
+ *   5. the delivery scenario (scripts/bench_delivery.ts): 100,000 values into a simulator that
+ *      costs what a DHIS2 costs, batching off and on, and graphile-worker; skip it with
+ *      --skip-delivery.
+ *   6. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
  */
@@ -30,6 +33,7 @@ const { values } = parseArgs({
   options: {
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
+    "skip-delivery": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -313,3 +317,13 @@ await Deno.mkdir(`${root}bench/results`, { recursive: true });
 const file = `${root}bench/results/submissions.json`;
 await Deno.writeTextFile(file, JSON.stringify(results, null, 2) + "\n");
 console.log(`wrote ${file}`);
+
+if (!values["skip-delivery"]) {
+  const delivery = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}scripts/bench_delivery.ts`],
+    cwd: root,
+    stdout: "inherit",
+    stderr: "inherit",
+  }).output();
+  if (!delivery.success) throw new Error("the delivery benchmark failed");
+}

@@ -83,6 +83,12 @@ const POLICY: Record<string, Policy> = {
 
   // Submissions and their log.
   "POST /api/v3/aggregate": only(SUBMITTERS),
+  // Tracker data (src/tracker/): the same roles as aggregate submissions and mappings.
+  "POST /api/v3/tracker": only(SUBMITTERS),
+  "POST /api/v3/events": only(SUBMITTERS),
+  "POST /api/v3/trackedEntities": only(SUBMITTERS),
+  "GET /api/v3/tracker/mappings": only(ANYONE),
+  "PUT /api/v3/tracker/mappings": only(ADMIN),
   "GET /api/v3/logs": only(ANYONE),
   "GET /api/v3/logs/export/csv": only(ANYONE),
   "GET /api/v3/logs/{id}": only(ANYONE),
@@ -149,8 +155,8 @@ const POLICY: Record<string, Policy> = {
   "GET /admin/f/health": only(ANYONE),
 
   "GET /admin/f/requests/list": only(READERS),
-  // A viewer gets a line saying the audit is for admins; it reads nothing from /api/v3/audit.
-  "GET /admin/f/audit/list": only(READERS),
+  // Others get a line saying the audit is for admins; it reads nothing from /api/v3/audit.
+  "GET /admin/f/audit/list": only(ANYONE),
 
   // The old service's API (src/compat/): each route is its /api/v3 route's, with its roles.
   "GET /mappings/export/excel-template": PUBLIC, // headers only, unauthenticated as before

@@ -289,6 +289,8 @@ dbTest("0008 moves every submission's job to its delivery, then the queue carrie
       DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
       DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
       DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
+      // One import per delivery, so the posts show FIFO per key (a batch would carry both).
+      DHIS2GW_BATCH_MAX_VALUES: "0",
     });
     // Then the rest of today's migrations (0009 holds deliveries behind an older one of their
     // key), and the queue carries on.

@@ -50,6 +50,7 @@ interface Attempt {
   conflicts: Conflict[] | null;
   error: string | null;
   credential_problem: boolean;
+  batch_id?: string | null;
 }
 
 interface Detail extends Summary {
@@ -341,7 +342,10 @@ function Attempts(props: { items: readonly Attempt[]; tz: string }) {
           <td class="wrap">
             {a.error ?? "–"}
             {a.credential_problem && " (credentials)"}
-            <div class="muted mono">{a.worker}</div>
+            <div class="muted mono">
+              {a.worker}
+              {a.batch_id && ` · batch ${a.batch_id}`}
+            </div>
           </td>
         </tr>
       )}

@@ -9,8 +9,10 @@
  * submission_ordering_key computed (0008 filled the moved deliveries with it; a test compares).
  */
 export function aggregateOrderingKey(orgUnit: string, period: string): string {
-  const normalised = period
-    .replace(/^(\d{4})-(\d{2})-?(\d{2})?$/, "$1$2$3")
-    .replace(/W0(\d)$/, "W$1");
-  return `${orgUnit}|${normalised}`;
+  return `${orgUnit}|${normalisedPeriod(period)}`;
+}
+
+/** The period written the one way DHIS2 stores it (see above). */
+export function normalisedPeriod(period: string): string {
+  return period.replace(/^(\d{4})-(\d{2})-?(\d{2})?$/, "$1$2$3").replace(/W0(\d)$/, "W$1");
 }

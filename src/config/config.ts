@@ -86,6 +86,7 @@ export interface Config {
     job_timeout: number;
   };
   metrics: { token: string; port: number };
+  batch: { max_values: number; max_wait_ms: number };
   /** Every DHIS2 delivered to, by name; `default` always (api.* describes it). destinations.ts. */
   destinations: Record<string, DestinationConfig>;
   /** Per source_name: its destination and copies; a source not listed goes to `default`. */

@@ -99,8 +99,9 @@ export const FIELDS: readonly Field[] = [
     env: ["DHIS2GW_MAX_CONCURRENT"],
     type: int(1, 1000),
     default: 8,
-    doc: "Deliveries in flight per process and destination (destinations.<name>." +
-      "max_concurrent bounds all replicas together).",
+    doc: "DHIS2 requests in flight per process and destination: a delivery each, or a " +
+      "batch each with batching on (destinations.<name>.max_concurrent bounds all replicas " +
+      "together).",
   },
   {
     key: "server.request_process_interval",
@@ -499,5 +500,22 @@ export const FIELDS: readonly Field[] = [
     default: 0,
     doc:
       "A second port serving only GET /metrics and GET /health (on server.host), for `serve --worker-only`, which otherwise listens on none. 0: no second port.",
+  },
+  // batch
+  {
+    key: "batch.max_values",
+    env: ["DHIS2GW_BATCH_MAX_VALUES"],
+    type: int(0, 10000),
+    default: 5000,
+    doc:
+      "Most data values in one dataValueSets import combining queued submissions of one data set (DHIS2's own sync sends 10,000); 0 sends each submission on its own.",
+  },
+  {
+    key: "batch.max_wait_ms",
+    env: ["DHIS2GW_BATCH_MAX_WAIT_MS"],
+    type: int(0, 600000),
+    default: 0,
+    doc:
+      "How long a batch lighter than max_values may wait for more submissions; 0 never waits (an idle gateway delivers at once, batches form under load).",
   },
 ];

@@ -69,6 +69,17 @@ export interface DataValueSetPayload {
   dataValues: DataValue[];
 }
 
+/** One entry of `POST /api/completeDataSetRegistrations`. */
+export interface CompleteRegistration {
+  dataSet: string;
+  period: string;
+  organisationUnit: string;
+  attributeOptionCombo?: string;
+  /** `yyyy-MM-dd`. */
+  date?: string;
+  completed: boolean;
+}
+
 export type Dhis2Result =
   | {
     kind: "response";
@@ -91,6 +102,10 @@ export interface Dhis2Client {
   /** The normalised API root, e.g. `https://dhis.example.org/api`. */
   readonly apiUrl: string;
   postDataValueSets(payload: DataValueSetPayload): Promise<Dhis2Result>;
+  /** Registers data sets complete (a batched import carries no `completeDate`, §3.1). */
+  postCompleteDataSetRegistrations(
+    registrations: CompleteRegistration[],
+  ): Promise<Dhis2Result>;
   getSystemInfo(): Promise<Dhis2Read<SystemInfo>>;
   getMe(): Promise<Dhis2Read<Dhis2Me>>;
   /** The data set with everything needed to validate a mapping (§7.2); null when 404. */
@@ -251,6 +266,12 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     apiUrl,
     postDataValueSets: (payload) =>
       send("POST", `/dataValueSets${importQuery}`, JSON.stringify(payload)),
+    postCompleteDataSetRegistrations: (registrations) =>
+      send(
+        "POST",
+        "/completeDataSetRegistrations",
+        JSON.stringify({ completeDataSetRegistrations: registrations }),
+      ),
     getSystemInfo: () => read("/system/info", (b) => (isRecord(b) ? (b as SystemInfo) : undefined)),
     getMe: () =>
       read(

@@ -12,7 +12,8 @@
  */
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
-import { claimedColumns, type ClaimRow, toClaimed } from "./queries.ts";
+import { claimedColumns, type ClaimRow, inClaimOrder } from "./queries.ts";
+import { type BatchLimits, claimBatchStatement, inBatchOrder } from "./batch_queries.ts";
 
 export interface DestinationLimits {
   name: string;
@@ -55,7 +56,7 @@ export async function claimForDestination(
     const { running, tokens } = rows[0] ?? { running: 0, tokens: 0 };
     const left = tokens - got.length;
     return {
-      jobs: toClaimed(got),
+      jobs: inClaimOrder(got),
       full: running + got.length >= limits.maxConcurrent,
       rateWaitMs: rate > 0 && got.length < n && left < 1
         ? Math.ceil(((1 - left) / rate) * 1000)
@@ -123,4 +124,60 @@ export function destinationClaimStatement(
     ), jobs as (${claimedColumns(sql)})
     select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
     from state left join jobs on true`;
+}
+
+/**
+ * With batching on, one claim is one batch: one HTTP request (its halves, after a split, go one
+ * after another). Then `maxConcurrent` counts requests, not deliveries (a batch of 500 takes
+ * one slot, not all of them), and a batch spends one rate token. A request in flight is a lease
+ * group: the running deliveries of one claim share `locked_by` and `locked_until` (set once per
+ * claim, never extended), and two claims never share both, even by one worker (each claim is
+ * its own transaction, so its own now()). A group whose lease expires counts until the rescuer
+ * returns it to the queue, as claimForDestination counts its running deliveries.
+ *
+ * Same locking as claimForDestination: the destination's row first, then every statement of
+ * the transaction sees every committed lease of that destination.
+ */
+export async function claimBatchForDestination(
+  sql: Sql,
+  limits: DestinationLimits,
+  batch: BatchLimits,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<DestinationClaim> {
+  const rate = limits.ratePerSecond;
+  const burst = Math.max(1, rate);
+  return await sql.begin(async (tx) => {
+    const [, [state]] = await Promise.all([
+      tx`
+        insert into destinations (name, tokens) values (${limits.name}, ${burst})
+        on conflict (name) do update set name = excluded.name`,
+      tx<{ running: number; tokens: number | null }[]>`
+        select (select count(distinct (locked_by, locked_until)) from deliveries
+                where destination = ${limits.name} and status = 'running')::int as running,
+               case when ${rate}::float8 > 0
+                    then least(${burst}::float8, tokens + ${rate}::float8 *
+                               extract(epoch from clock_timestamp() - refilled_at))::float8
+               end as tokens
+        from destinations where name = ${limits.name}`,
+    ]);
+    if (state.running >= limits.maxConcurrent) return { jobs: [], full: true, rateWaitMs: null };
+    if (state.tokens !== null && state.tokens < 1) {
+      return { jobs: [], full: false, rateWaitMs: Math.ceil(((1 - state.tokens) / rate) * 1000) };
+    }
+    const rows = await claimBatchStatement(tx, workerId, batch, leaseSeconds, limits.name);
+    if (rows.length && rate > 0) {
+      await tx`
+        update destinations
+        set tokens = least(${burst}::float8, tokens + ${rate}::float8 *
+                           extract(epoch from clock_timestamp() - refilled_at)) - 1,
+            refilled_at = clock_timestamp()
+        where name = ${limits.name}`;
+    }
+    return {
+      jobs: inBatchOrder(rows),
+      full: rows.length > 0 && state.running + 1 >= limits.maxConcurrent,
+      rateWaitMs: null,
+    };
+  });
 }

@@ -25,6 +25,27 @@ export interface ClaimedDelivery {
   username: string;
   lockedUntil: Date;
   claimedAt: Date;
+  /** The batch key set at enqueue (only on deliveries claimed as a batch). */
+  batchKey?: string | null;
+  /**
+   * Newer deliveries of the same destination and ordering key that already finished with
+   * something written (delivered, partial), oldest first: an old retry must not overwrite what
+   * they wrote. Filled by the worker after the claim; the kind decides what overlaps.
+   */
+  newer?: readonly FinishedDelivery[];
+}
+
+/** A finished delivery a claimed one may be older than (see ClaimedDelivery.newer). */
+export interface FinishedDelivery {
+  id: number;
+  submissionId: number;
+  taskId: string;
+  status: "delivered" | "partial";
+  payload: unknown;
+  /** Per payload item, the caller's code behind it. */
+  codes: readonly string[];
+  /** Its refusals as the kind stored them (they were not written). */
+  conflicts: unknown[] | null;
 }
 
 /**
@@ -56,7 +77,7 @@ export interface OutcomeFacts {
  * delivery back without using an attempt.
  */
 export type Outcome =
-  | { kind: "delivered"; facts: OutcomeFacts }
+  | { kind: "delivered"; facts: OutcomeFacts; note?: string }
   | { kind: "partial"; facts: OutcomeFacts; error: string; refusedCodes: string[] }
   | { kind: "rejected"; facts: OutcomeFacts; error: string; refusedCodes: string[] }
   | { kind: "retry"; facts: OutcomeFacts; error: string; credentialProblem: boolean }
@@ -67,11 +88,58 @@ export interface DeliverContext {
   now: () => Date;
 }
 
+/** What a kind sets on a new delivery so the queue can batch it (queries.ts NewDelivery). */
+export interface NewDeliveryBatching {
+  /** Deliveries with the same key may share one request; null: never combined. */
+  batchKey: string | null;
+  /** What a batch's size limit counts. */
+  weight: number;
+}
+
 export interface DeliveryKind {
   /** The `deliveries.kind` it handles. */
   readonly name: string;
   /** Sends one delivery and decides the outcome; throws only on a bug (the lease recovers). */
   deliver(delivery: ClaimedDelivery, ctx: DeliverContext): Promise<Outcome>;
+  /** Present when the kind can send several deliveries of one batch key as one request. */
+  readonly batch?: BatchCapability;
+}
+
+/**
+ * Sending a claimed batch (same destination, kind and batch key, in claim order) and saying,
+ * per delivery, what happened. The kind owns the request shape, attribution of the reply and
+ * splitting; the queue records `exchanges` and every delivery's outcome in one go.
+ */
+export interface BatchCapability {
+  deliverBatch(deliveries: readonly ClaimedDelivery[], ctx: DeliverContext): Promise<BatchResult>;
+}
+
+/** One HTTP exchange of a batch (a split batch has one per half sent). */
+export interface BatchExchange {
+  /** A UUID chosen by the kind, so halves can name their parent before anything is stored. */
+  id: string;
+  parentId: string | null;
+  deliveryIds: number[];
+  /** What the batch limit counts (aggregate: data values). */
+  size: number;
+  startedAt: Date;
+  finishedAt: Date;
+  durationMs: number;
+  httpStatus: number | null;
+  remoteStatus: string | null;
+  counts: ImportCounts | null;
+  result: "attributed" | "split" | "failed" | "none";
+  error: string | null;
+}
+
+export interface BatchResult {
+  exchanges: BatchExchange[];
+  /** One per delivery given, each with the exchange whose reply decided it (null: none sent). */
+  outcomes: Array<{
+    deliveryId: number;
+    outcome: Exclude<Outcome, { kind: "snooze" }>;
+    batchId: string | null;
+  }>;
 }
 
 /** A place deliveries go, with the kinds that can send there (built by the composition root). */

@@ -84,7 +84,18 @@ export async function pruneOnce(
         and status in ${sql([...FINISHED_STATUSES])}
       returning id`;
     total += rows.length;
-    if (rows.length < batch) return total;
+    if (rows.length < batch) break;
+  }
+  // Batch records past retention (their attempts keep a null batch_id if still kept).
+  for (;;) {
+    const gone = await sql`
+      delete from delivery_batches where id in (
+        select id from delivery_batches
+        where finished_at < now() - make_interval(days => ${retentionDays})
+        limit ${batch}
+      )
+      returning id`;
+    if (gone.length < batch) return total;
   }
 }
 

@@ -56,7 +56,9 @@ export function planOutcome(
   switch (outcome.kind) {
     case "delivered":
       return {
-        update: { ...base, status: "delivered", lastError: null },
+        // A note (e.g. which newer submission superseded some values) is kept where an error
+        // would be: the console and the attempt history show it.
+        update: { ...base, status: "delivered", lastError: outcome.note ?? null },
         outcome: "delivered",
         conflictCodes: [],
       };

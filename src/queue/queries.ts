@@ -56,6 +56,10 @@ export interface NewDelivery {
    */
   payload?: unknown;
   codes?: string[];
+  /** Deliveries with the same key may share one request (null or absent: never combined). */
+  batchKey?: string | null;
+  /** What a batch's size limit counts (aggregate: data values); default 1. */
+  weight?: number;
 }
 
 export interface NewSubmission {
@@ -116,10 +120,12 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       returning id, task_id, status, request_hash, payload, unmapped_codes
     ), del as (
       insert into deliveries (
-        submission_id, destination, kind, ordering_key, max_attempts, payload, codes, held
+        submission_id, destination, kind, ordering_key, max_attempts, payload, codes, batch_key,
+        weight, held
       )
       select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts,
              x.payload::jsonb, case when x.payload is null then null else xc.codes end,
+             x.batch_key, x.weight,
              -- Behind an older pending delivery of its key: out of the claim's index until that
              -- one finishes (migration 0009).
              exists (
@@ -133,8 +139,11 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
                        ${
     d.map((x) => x.payload === undefined ? null : JSON.stringify(x.payload))
   }::text[],
-                       ${d.map((x) => JSON.stringify(x.codes ?? []))}::text[]) with ordinality
-                as x(destination, kind, ordering_key, max_attempts, payload, codes_json, ordinality),
+                       ${d.map((x) => JSON.stringify(x.codes ?? []))}::text[],
+                       ${d.map((x) => x.batchKey ?? null)}::text[],
+                       ${d.map((x) => Math.max(1, x.weight ?? 1))}::int[]) with ordinality
+                as x(destination, kind, ordering_key, max_attempts, payload, codes_json, batch_key,
+                     weight, ordinality),
            lateral (select array(select jsonb_array_elements_text(x.codes_json::jsonb)) as codes) xc
       -- In the order given, so delivery ids (FIFO per key) follow it.
       order by x.ordinality
@@ -240,12 +249,18 @@ export async function claim(
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
   if (n <= 0) return [];
-  return toClaimed(await claimStatement(sql, workerId, n, leaseSeconds));
+  return inClaimOrder(await claimStatement(sql, workerId, n, leaseSeconds));
 }
 
-export function toClaimed(rows: readonly ClaimRow[]): ClaimedDelivery[] {
-  rows = [...rows].sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
-  return rows.map((r) => ({
+/** Claimed rows in (run_at, id) order, as the kinds see them (destination_claim.ts too). */
+export function inClaimOrder(rows: readonly ClaimRow[]): ClaimedDelivery[] {
+  return [...rows].sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id)
+    .map(toClaimed);
+}
+
+/** A claimed row as the kinds see it (batch_queries.ts claims with the same columns). */
+export function toClaimed(r: ClaimRow): ClaimedDelivery {
+  return {
     id: r.id,
     submissionId: r.submission_id,
     taskId: r.task_id,
@@ -259,11 +274,14 @@ export function toClaimed(rows: readonly ClaimRow[]): ClaimedDelivery[] {
     username: r.username,
     lockedUntil: r.locked_until,
     claimedAt: r.updated_at,
-  }));
+    ...(r.batch_key !== undefined ? { batchKey: r.batch_key } : {}),
+  };
 }
 
 export interface ClaimRow {
   id: number;
+  /** Only from claimBatch. */
+  batch_key?: string | null;
   submission_id: number;
   task_id: string;
   kind: string;

@@ -112,6 +112,7 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
         jitter: JITTER,
       },
       breakers: deps.breakers,
+      batch: { maxValues: config.batch.max_values, maxWaitMs: config.batch.max_wait_ms },
     });
   });
   const listener = await listenForWork(sql, deps.wakeup, log);

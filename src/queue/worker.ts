@@ -20,10 +20,19 @@ import {
   recordBatch,
 } from "../metrics/metrics.ts";
 import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
-import { claimForDestination, type DestinationLimits } from "./destination_claim.ts";
+import {
+  claimBatchForDestination,
+  claimForDestination,
+  type DestinationClaim,
+  type DestinationLimits,
+} from "./destination_claim.ts";
+import { attachNewer, type BatchLimits, claimBatch } from "./batch_queries.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
 import { claim, FINISHED_STATUSES, recordAttempt, snooze } from "./queries.ts";
+import { type AttemptEvent, deliverBatch } from "./worker_batch.ts";
+
+export type { AttemptEvent };
 import type { RetryOptions } from "./retry_policy.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -54,20 +63,16 @@ export interface WorkerOptions {
   pollIntervalMs: number;
   backoff: RetryOptions;
   breakers?: CircuitBreakers;
+  /**
+   * batch.max_values / batch.max_wait_ms: with maxValues > 0 a claim takes a batch (one
+   * destination, kind and batch key) and a kind that can sends it as one request; 0 or absent
+   * sends every delivery on its own.
+   */
+  batch?: BatchLimits;
   now?: () => Date;
   random?: () => number;
   /** Called after each attempt was recorded (or fenced out, or snoozed); tests wait on it. */
   onAttempt?: (event: AttemptEvent) => void;
-}
-
-export interface AttemptEvent {
-  /** The submission the delivery belongs to. */
-  id: number;
-  deliveryId: number;
-  attempt: number;
-  /** The attempt's outcome, or `snoozed` (no attempt used) / `fenced` (lease lost meanwhile). */
-  outcome: Plan["outcome"] | "snoozed" | "fenced";
-  status?: string;
 }
 
 /** How soon a worker looks again when every slot of its destination is taken by others. */
@@ -168,26 +173,58 @@ export class Worker {
       }
       if (want > 0) {
         try {
-          let jobs;
-          if (this.#o.limits) {
-            const r = await claimForDestination(
-              this.#o.sql,
-              this.#o.limits,
-              this.id,
-              want,
-              this.#o.leaseSeconds,
-            );
-            jobs = r.jobs;
-            // Slots held by other replicas free without telling us: look again soon.
-            // (When every slot is this worker's own, a finishing delivery wakes it instead.)
-            if (r.full && this.#inFlight.size < this.#o.limits.maxConcurrent) {
+          const batch = this.#o.batch;
+          const limits = this.#o.limits;
+          let claimed = 0;
+          // Slots held by other replicas free without telling us: look again soon. (When every
+          // slot is this worker's own, a finishing delivery wakes it instead.)
+          const bounded = (r: DestinationClaim) => {
+            if (r.full && this.#inFlight.size < this.#o.maxConcurrent) {
               waitMs = Math.min(waitMs, FULL_RETRY_MS);
             }
             if (r.rateWaitMs !== null) waitMs = Math.min(waitMs, r.rateWaitMs);
-          } else jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
+            return r.jobs;
+          };
+          if (batch && batch.maxValues > 0) {
+            // One batch per free slot, until the queue has nothing due. With limits, a batch is
+            // one request: it takes one of the destination's slots and one rate token.
+            while (claimed < want) {
+              const group = limits
+                ? bounded(
+                  await claimBatchForDestination(
+                    this.#o.sql,
+                    limits,
+                    batch,
+                    this.id,
+                    this.#o.leaseSeconds,
+                  ),
+                )
+                : await claimBatch(this.#o.sql, this.id, batch, this.#o.leaseSeconds);
+              if (!group.length) break;
+              claimed++;
+              await attachNewer(this.#o.sql, group);
+              this.#track(this.#deliverGroup(group));
+            }
+            // A light batch waiting for max_wait_ms: look again when it may have matured.
+            if (!claimed && batch.maxWaitMs > 0) waitMs = Math.min(waitMs, batch.maxWaitMs);
+          } else {
+            const jobs = limits
+              ? bounded(
+                await claimForDestination(
+                  this.#o.sql,
+                  limits,
+                  this.id,
+                  want,
+                  this.#o.leaseSeconds,
+                ),
+              )
+              : await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
+            claimed = jobs.length;
+            await attachNewer(this.#o.sql, jobs);
+            for (const job of jobs) this.#track(this.#deliver(job));
+          }
           failures = 0;
-          this.#maybeMore = jobs.length === want && snap.state === "closed";
-          for (const job of jobs) this.#track(this.#deliver(job));
+          this.#maybeMore = claimed === want && snap.state === "closed";
           if (this.#maybeMore && this.#inFlight.size < this.#o.maxConcurrent) continue;
         } catch (err) {
           // The database is away; back off so a dead server is not hammered in a loop.
@@ -230,6 +267,26 @@ export class Worker {
       ) {
         this.#slotFreed.wake();
       }
+    });
+  }
+
+  /** Delivers a claimed batch; true when one finished (a key's next delivery may go now). */
+  async #deliverGroup(group: ClaimedDelivery[]): Promise<boolean> {
+    const kind = this.#kinds.get(group[0].kind);
+    if (!kind?.batch) {
+      // Not a batching kind (or unknown: #deliver snoozes it): each on its own.
+      const done = await Promise.all(group.map((job) => this.#deliver(job)));
+      return done.some(Boolean);
+    }
+    return await deliverBatch(group, kind, {
+      sql: this.#o.sql,
+      log: this.#log,
+      workerId: this.id,
+      breaker: this.#breakers.get(this.#destination),
+      now: this.#now,
+      random: this.#random,
+      backoff: this.#o.backoff,
+      onAttempt: this.#o.onAttempt,
     });
   }
 

@@ -9,6 +9,13 @@
  */
 import { authenticate, generatePat, type SimToken, type SimUser } from "./simulator_auth.ts";
 import {
+  importCompleteRegistrations,
+  type RegistrationStore,
+  type StoredRegistration,
+} from "./simulator_completion.ts";
+import { type CostModel, type CostStats, ImportCost } from "./simulator_cost.ts";
+import { record, type RecordedRequest, sizeOf } from "./simulator_recorded.ts";
+import {
   type DataValueStore,
   importDataValueSets,
   type StoredDataValue,
@@ -38,12 +45,16 @@ import {
 } from "./simulator_web.ts";
 
 export type {
+  CostModel,
+  CostStats,
   Dhis2Version,
+  RecordedRequest,
   SimMetadata,
   SimToken,
   SimTracker,
   SimUser,
   StoredDataValue,
+  StoredRegistration,
   TrackerStore,
 };
 export { newTrackerStore };
@@ -73,20 +84,8 @@ export interface Fault {
    */
   body?: unknown;
   headers?: Record<string, string>;
-}
-
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  /** First value of each query parameter. */
-  query: Record<string, string>;
-  /** Lower-case names; `authorization` and `cookie` are left out. */
-  headers: Record<string, string>;
-  /** Which scheme the Authorization header used, without its secret. */
-  authScheme: "basic" | "apitoken" | "other" | null;
-  /** Parsed JSON, else the raw text, else null. */
-  body: unknown;
-  time: string;
+  /** Only requests whose parsed body this accepts (the others pass, using none of `times`). */
+  when?: (body: unknown) => boolean;
 }
 
 export interface SimulatorOptions {
@@ -107,6 +106,13 @@ export interface SimulatorOptions {
   trackerStore?: TrackerStore;
   /** Async tracker jobs: delay, held until `tracker.runJobs()`, how many reports are kept. */
   trackerJobs?: TrackerJobOptions;
+  /**
+   * What an import costs (simulator_cost.ts): `true` for the defaults, or some of them. Absent:
+   * free, as tests want.
+   */
+  cost?: boolean | Partial<CostModel>;
+  /** Keep every request in `received` (default true; a long benchmark turns it off). */
+  recordRequests?: boolean;
 }
 
 export interface Simulator {
@@ -125,6 +131,10 @@ export interface Simulator {
   dataValues(): StoredDataValue[];
   /** /api/tracker's data, metadata and jobs (simulator_tracker.ts). */
   readonly tracker: SimTracker;
+  /** Completion registrations received (POST /api/completeDataSetRegistrations). */
+  registrations(): StoredRegistration[];
+  /** The cost model in force and what it counted; null without one. */
+  cost(): { model: CostModel; stats: CostStats } | null;
   stop(): Promise<void>;
 }
 
@@ -142,12 +152,14 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       .map((u, i) => ({ id: `simUser${String(i).padStart(4, "0")}`, authorities: ["ALL"], ...u }));
   const tokens = [...(opts.tokens ?? [])];
   const store: DataValueStore = new Map();
+  const registrations: RegistrationStore = new Map();
   const received: RecordedRequest[] = [];
   const tracker = createSimTracker(
     opts.trackerStore ?? newTrackerStore(),
     defaultTrackerMetadata(),
     { ...opts.trackerJobs },
   );
+  const cost = opts.cost ? new ImportCost(opts.cost === true ? {} : opts.cost) : null;
   let faults: Array<{ fault: Fault; remaining: number }> = [];
   let release!: () => void;
   const stopped = new Promise<void>((resolve) => (release = resolve));
@@ -161,9 +173,10 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       });
     });
 
-  function takeFault(method: string, path: string): Fault | undefined {
+  function takeFault(method: string, path: string, body: unknown): Fault | undefined {
     const entry = faults.find(({ fault: f }) =>
-      (!f.path || path.startsWith(f.path)) && (!f.method || f.method.toUpperCase() === method)
+      (!f.path || path.startsWith(f.path)) && (!f.method || f.method.toUpperCase() === method) &&
+      (!f.when || f.when(body))
     );
     if (!entry) return undefined;
     if (--entry.remaining <= 0) faults = faults.filter((e) => e !== entry);
@@ -197,11 +210,16 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     const url = new URL(req.url);
     const rawBody = await req.text();
     const recorded = record(req, url, rawBody, now());
-    received.push(recorded);
-    const fault = takeFault(req.method, url.pathname);
+    if (opts.recordRequests !== false) received.push(recorded);
+    const fault = takeFault(req.method, url.pathname, recorded.body);
     if (fault) {
       const faulty = await applyFault(fault, recorded);
       if (faulty) return faulty;
+    }
+    const costed = req.method === "POST" &&
+      /\/(dataValueSets|completeDataSetRegistrations)\/?$/.test(url.pathname);
+    if (cost && costed) {
+      return cost.run(sizeOf(recorded.body), sleep, () => route(req, url, rawBody));
     }
     return route(req, url, rawBody);
   }
@@ -256,6 +274,14 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
         now: now(),
       });
     }
+    if (path === "/completeDataSetRegistrations" && req.method === "POST") {
+      return importCompleteRegistrations(rawBody, {
+        version,
+        metadata,
+        store: registrations,
+        now: now(),
+      });
+    }
     if (req.method !== "GET") {
       return webMessage(405, "ERROR", `Request method '${req.method}' is not supported`);
     }
@@ -306,6 +332,8 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     },
     dataValues: () => [...store.values()].map((v) => ({ ...v })),
     tracker,
+    registrations: () => [...registrations.values()].map((r) => ({ ...r })),
+    cost: () => (cost ? { model: cost.model, stats: { ...cost.stats } } : null),
     async stop() {
       tracker.stop();
       release();
@@ -329,38 +357,6 @@ function defaultMetadataOr(opts: SimulatorOptions): SimMetadata {
     (base[key] as unknown[]).push(...(extra[key] ?? []));
   }
   return base;
-}
-
-function record(req: Request, url: URL, rawBody: string, time: Date): RecordedRequest {
-  const headers: Record<string, string> = {};
-  for (const [name, value] of req.headers) {
-    if (name !== "authorization" && name !== "cookie") headers[name] = value;
-  }
-  const auth = req.headers.get("authorization");
-  const authScheme = auth === null
-    ? null
-    : /^basic /i.test(auth)
-    ? "basic"
-    : /^apitoken/i.test(auth)
-    ? "apitoken"
-    : "other";
-  let body: unknown = rawBody === "" ? null : rawBody;
-  try {
-    if (rawBody !== "") body = JSON.parse(rawBody);
-  } catch {
-    // not JSON: keep the text
-  }
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) if (!(k in query)) query[k] = v;
-  return {
-    method: req.method,
-    path: url.pathname,
-    query,
-    headers,
-    authScheme,
-    body,
-    time: time.toISOString(),
-  };
 }
 
 function fieldsOf(url: URL, value: Record<string, unknown>) {
@@ -428,6 +424,14 @@ if (import.meta.main) {
     version,
     users: [{ username, password: args.password ?? DEFAULT_PASSWORD }],
     tokens: args.token ? [{ token: args.token, username }] : [],
+    // --cost, or any of --fixed-ms, --per-value-ms, --concurrency: a DHIS2 that costs time.
+    cost: "cost" in args || "fixed-ms" in args || "per-value-ms" in args || "concurrency" in args
+      ? {
+        ...(args["fixed-ms"] ? { fixedMs: Number(args["fixed-ms"]) } : {}),
+        ...(args["per-value-ms"] ? { perValueMs: Number(args["per-value-ms"]) } : {}),
+        ...(args.concurrency ? { concurrency: Number(args.concurrency) } : {}),
+      }
+      : undefined,
   });
   console.log(sim.url);
   const shutdown = async () => {

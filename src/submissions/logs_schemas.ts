@@ -193,6 +193,9 @@ const AttemptSchema = z.object({
   conflicts: z.unknown().openapi({ description: "DHIS2's conflicts with the request codes" }),
   error: z.string().nullable(),
   credential_problem: z.boolean(),
+  batch_id: z.string().nullable().openapi({
+    description: "the import this attempt rode in with other submissions (batch.max_values)",
+  }),
 }).openapi("SubmissionAttempt");
 
 const DHIS2_PAYLOAD_EXAMPLE = {
@@ -311,6 +314,7 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
       conflicts: null,
       error: null,
       credential_problem: false,
+      batch_id: "0f8c4a52-3d1e-4b7a-9a51-6c2d8e9f1a20",
     }],
   },
 });

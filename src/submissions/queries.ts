@@ -155,6 +155,7 @@ export interface AttemptRow {
   conflicts: unknown;
   error: string | null;
   credential_problem: boolean;
+  batch_id: string | null;
 }
 
 /** By numeric id or by task id (uuid); null when absent. */
@@ -184,7 +185,7 @@ export async function getSubmission(
            case when a.imported is null then null else
              json_build_object('imported', a.imported, 'updated', a.updated,
                                'ignored', a.ignored, 'deleted', a.deleted) end as import_count,
-           a.conflicts, a.error, a.credential_problem
+           a.conflicts, a.error, a.credential_problem, a.batch_id
     from deliveries d join delivery_attempts a on a.delivery_id = d.id
     where d.submission_id = ${rows[0].id}
     order by d.id, a.number`;

@@ -13,7 +13,7 @@ import type { Logger } from "../logs/logger.ts";
 import { enqueue } from "../queue/queries.ts";
 import { recordSubmissionAccepted } from "../metrics/metrics.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
-import { AGGREGATE } from "../aggregate/kind.ts";
+import { AGGREGATE, aggregateBatching } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
 import { buildPayload } from "../aggregate/payload.ts";
 import { destinationsFor, routeSubmission } from "./routing.ts";
@@ -290,6 +290,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
         ...(i > 0 && JSON.stringify(r.built.payload) !== JSON.stringify(built.payload)
           ? { payload: r.built.payload, codes: r.built.codes }
           : {}),
+        ...aggregateBatching(r.built.payload),
       })),
     });
     if (!stored.inserted && stored.requestHash !== hash) {

@@ -1,0 +1,398 @@
+/**
+ * The delivery scenario of `deno task bench` (issue 13): N submissions of 10 values each, all
+ * queued, drained into a DHIS2 simulator that costs what a modest server costs (150 ms per
+ * import + 0.05 ms per value, 4 imports at once, the rest queue). Wall time and values/s for
+ * (a) batching off, (b) batching on at several batch.max_values, (c) graphile-worker 0.18
+ * forwarding one request per job (default settings, and its batching preset: local queue 500,
+ * batch delays 0), each next to the ceiling the cost model allows: every import slot busy all
+ * the time. Every outcome is checked exactly (every submission delivered, every value stored).
+ *
+ *   deno run -A scripts/bench_delivery.ts [--submissions 10000] [--skip-graphile]
+ *     [--max-values 0,500,2000,5000,10000] [--concurrency 8] [--out delivery.json]
+ *
+ * `deno task bench` runs it after the submission benchmark; tests/bench_delivery_test.ts runs a
+ * scaled-down one (1,000 submissions, a cheaper cost model) and checks the outcomes only.
+ */
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { AGGREGATE, aggregateBatching, aggregateKind } from "../src/aggregate/kind.ts";
+import { aggregateOrderingKey } from "../src/aggregate/ordering_key.ts";
+import { createDhis2Client, type DataValueSetPayload } from "../src/dhis2/client.ts";
+import { connect } from "../src/db/db.ts";
+import { migrate } from "../src/db/migrate.ts";
+import { createLogger } from "../src/logs/logger.ts";
+import { enqueue } from "../src/queue/queries.ts";
+import { Wakeup } from "../src/queue/wakeup.ts";
+import { Worker } from "../src/queue/worker.ts";
+import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
+import { type CostModel, DEFAULT_COST, ImportCost } from "../src/simulator/simulator_cost.ts";
+import { installGraphile, runGraphile } from "./bench_graphile.ts";
+
+const DATA_SET = "pBOMPrpg1QX";
+const VALUES_EACH = 10;
+const ORG_UNITS = 100;
+
+export interface DeliveryBenchOptions {
+  /** A PostgreSQL server URL whose user may create databases. */
+  serverUrl: string;
+  submissions: number;
+  cost: CostModel;
+  /** batch.max_values to try; 0 is "batching off". */
+  maxValues: number[];
+  /** Deliveries (ours) or jobs (graphile-worker) in flight; above the simulator's slots. */
+  workerConcurrency: number;
+  graphile: boolean;
+  /** Prefix of the databases each scenario creates (and drops first). */
+  dbPrefix?: string;
+  log?: (line: string) => void;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  maxValues: number | null;
+  imports: number;
+  wallMs: number;
+  valuesPerSecond: number;
+  ceilingMs: number;
+  ceilingValuesPerSecond: number;
+  ofCeiling: number;
+  outcomesExact: boolean;
+  problems: string[];
+}
+
+const uid = (prefix: string, i: number) =>
+  `${prefix}${String(i).padStart(11 - prefix.length, "0")}`;
+
+/** Submission i: its org unit and period make its key unique; value j of data element j. */
+function payloadOf(i: number): DataValueSetPayload {
+  const n = Math.floor(i / ORG_UNITS);
+  return {
+    dataSet: DATA_SET,
+    period: `${1990 + Math.floor(n / 12)}${String(1 + (n % 12)).padStart(2, "0")}`,
+    orgUnit: uid("ouBench", i % ORG_UNITS),
+    dataValues: Array.from({ length: VALUES_EACH }, (_, j) => ({
+      dataElement: uid("deBench", j),
+      value: String(i * VALUES_EACH + j),
+    })),
+  };
+}
+
+function benchMetadata() {
+  return {
+    organisationUnits: Array.from({ length: ORG_UNITS }, (_, i) => ({
+      id: uid("ouBench", i),
+      name: `Bench ${i}`,
+      parent: "ImspTQPwCqd",
+    })),
+    dataElements: Array.from({ length: VALUES_EACH }, (_, j) => ({
+      id: uid("deBench", j),
+      name: `Bench element ${j}`,
+      valueType: "INTEGER",
+      zeroIsSignificant: true,
+      categoryCombo: "bjDvmb4bfuf",
+    })),
+  };
+}
+
+interface SimThread {
+  url: string;
+  dump(): Promise<{ values: Array<[string, string, string, string | null]>; imports: number }>;
+  stop(): Promise<void>;
+}
+
+/** The simulator on its own thread (bench_sim_thread.ts says why). */
+async function startSimThread(cost: CostModel): Promise<SimThread> {
+  const thread = new globalThis.Worker(new URL("./bench_sim_thread.ts", import.meta.url), {
+    type: "module",
+  });
+  const next = <T>(type: string) =>
+    new Promise<T>((resolve) => {
+      const on = (e: MessageEvent) => {
+        if (e.data.type !== type) return;
+        thread.removeEventListener("message", on);
+        resolve(e.data as T);
+      };
+      thread.addEventListener("message", on);
+    });
+  const started = next<{ url: string }>("started");
+  thread.postMessage({ type: "start", cost, metadata: benchMetadata() });
+  const { url } = await started;
+  return {
+    url,
+    dump: () => {
+      const p = next<Awaited<ReturnType<SimThread["dump"]>>>("dump");
+      thread.postMessage({ type: "dump" });
+      return p;
+    },
+    stop: async () => {
+      const p = next("stopped");
+      thread.postMessage({ type: "stop" });
+      await p;
+      thread.terminate();
+    },
+  };
+}
+
+async function dropDatabase(serverUrl: string, url: string): Promise<void> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`)
+    .catch(() => {});
+  await admin.end();
+}
+
+async function freshDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`drop database if exists ${name} with (force)`);
+  await admin.unsafe(`create database ${name}`);
+  await admin.end();
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<ScenarioResult> {
+  const scenario = maxValues ? `(b) batching, max_values ${maxValues}` : "(a) batching off";
+  const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_delivery_${maxValues}`);
+  const quiet = createLogger({ level: "error", sink: () => {} });
+  const sql = connect({ url, max: 10, log: quiet });
+  const sim = await startSimThread(o.cost);
+  try {
+    await migrate(sql, quiet);
+    // Queued before the clock starts, 20 at a time.
+    for (let i = 0; i < o.submissions; i += 20) {
+      await Promise.all(
+        Array.from({ length: Math.min(20, o.submissions - i) }, (_, k) => store(sql, i + k)),
+      );
+    }
+    let finished = 0;
+    let done!: () => void;
+    const all = new Promise<void>((r) => (done = r));
+    const client = createDhis2Client({
+      baseUrl: sim.url,
+      auth: { method: "basic", username: DEFAULT_USERNAME, password: DEFAULT_PASSWORD },
+      connectTimeoutMs: 60_000,
+      timeoutMs: 120_000,
+    });
+    const worker = new Worker({
+      sql,
+      log: quiet,
+      kinds: [aggregateKind({ client, saveResponse: false })],
+      destination: client.apiUrl,
+      wakeup: new Wakeup(),
+      maxConcurrent: o.workerConcurrency,
+      leaseSeconds: 300,
+      pollIntervalMs: 1000,
+      backoff: { baseSeconds: 1, maxSeconds: 5, jitter: 0.2 },
+      ...(maxValues ? { batch: { maxValues, maxWaitMs: 0 } } : {}),
+      onAttempt: (e) => {
+        if (e.outcome !== "retry" && e.outcome !== "snoozed" && ++finished === o.submissions) {
+          done();
+        }
+      },
+    });
+    const t0 = performance.now();
+    worker.start();
+    await all;
+    const wallMs = performance.now() - t0;
+    await worker.stop(10_000);
+    const problems = await checkOurs(sql, o.submissions);
+    const dump = await sim.dump();
+    problems.push(...checkStored(dump.values, o.submissions));
+    const imports = dump.imports;
+    return result(o, scenario, maxValues || null, imports, wallMs, problems);
+  } finally {
+    await sim.stop();
+    await sql.end({ timeout: 5 });
+    await dropDatabase(o.serverUrl, url);
+  }
+}
+
+function store(sql: ReturnType<typeof connect>, i: number) {
+  const payload = payloadOf(i);
+  return enqueue(sql, {
+    userUid: "uBench00001",
+    username: "bench",
+    sourceName: "default",
+    idempotencyKey: null,
+    requestHash: String(i),
+    orgUnit: payload.orgUnit!,
+    orgUnitName: null,
+    period: payload.period!,
+    dataSet: DATA_SET,
+    kind: AGGREGATE,
+    requestJson: "{}",
+    payload,
+    codes: payload.dataValues.map((_, j) => `CODE${j}`),
+    unmappedCodes: [],
+    deliveries: [{
+      destination: "default",
+      kind: AGGREGATE,
+      orderingKey: aggregateOrderingKey(payload.orgUnit!, payload.period!),
+      maxAttempts: 9,
+      ...aggregateBatching(payload),
+    }],
+  });
+}
+
+async function checkOurs(sql: ReturnType<typeof connect>, n: number): Promise<string[]> {
+  const rows = await sql<{ status: string; n: number }[]>`
+    select status, count(*)::int as n from deliveries group by status order by status`;
+  const delivered = rows.find((r) => r.status === "delivered")?.n ?? 0;
+  return delivered === n
+    ? []
+    : [`deliveries by status: ${JSON.stringify(rows)}, expected ${n} delivered`];
+}
+
+function checkStored(
+  stored: Array<[string, string, string, string | null]>,
+  n: number,
+): string[] {
+  const problems: string[] = [];
+  if (stored.length !== n * VALUES_EACH) {
+    problems.push(`DHIS2 holds ${stored.length} values, expected ${n * VALUES_EACH}`);
+  }
+  const byKey = new Map(stored.map(([ou, pe, de, value]) => [`${ou}|${pe}|${de}`, value]));
+  for (let i = 0; i < n && problems.length < 5; i++) {
+    const p = payloadOf(i);
+    for (const dv of p.dataValues) {
+      const got = byKey.get(`${p.orgUnit}|${p.period}|${dv.dataElement}`);
+      if (got !== dv.value) {
+        problems.push(`submission ${i}: ${dv.dataElement} is ${got}, expected ${dv.value}`);
+      }
+    }
+  }
+  return problems;
+}
+
+async function graphile(
+  o: DeliveryBenchOptions,
+  dir: string,
+  mode: "default" | "batched",
+): Promise<ScenarioResult> {
+  const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_graphile_${mode}`);
+  const sim = await startSimThread(o.cost);
+  try {
+    const run = await runGraphile(dir, {
+      databaseUrl: url,
+      importUrl: `${sim.url}/api/dataValueSets`,
+      authorization: `Basic ${btoa(`${DEFAULT_USERNAME}:${DEFAULT_PASSWORD}`)}`,
+      concurrency: o.workerConcurrency,
+      mode,
+      payloads: Array.from({ length: o.submissions }, (_, i) => payloadOf(i)),
+    });
+    const dump = await sim.dump();
+    const problems = checkStored(dump.values, o.submissions);
+    if (run.ok !== o.submissions) {
+      problems.push(`${run.ok} jobs succeeded, expected ${o.submissions}`);
+    }
+    const scenario = `(c) graphile-worker 0.18, ${
+      mode === "batched" ? "local queue 500, batch delays 0" : "default settings"
+    }`;
+    return result(o, scenario, null, dump.imports, run.wallMs, problems);
+  } finally {
+    await sim.stop();
+    await dropDatabase(o.serverUrl, url);
+  }
+}
+
+function result(
+  o: DeliveryBenchOptions,
+  scenario: string,
+  maxValues: number | null,
+  imports: number,
+  wallMs: number,
+  problems: string[],
+): ScenarioResult {
+  const values = o.submissions * VALUES_EACH;
+  const perImport = maxValues ? Math.min(maxValues, values) : VALUES_EACH;
+  const ceilingMs = ImportCost.ceilingMs(o.cost, Math.ceil(values / perImport), perImport);
+  const r: ScenarioResult = {
+    scenario,
+    maxValues,
+    imports,
+    wallMs: Math.round(wallMs),
+    valuesPerSecond: Math.round(values / (wallMs / 1000)),
+    ceilingMs: Math.round(ceilingMs),
+    ceilingValuesPerSecond: Math.round(values / (ceilingMs / 1000)),
+    ofCeiling: Math.round((ceilingMs / wallMs) * 1000) / 10,
+    outcomesExact: problems.length === 0,
+    problems,
+  };
+  o.log?.(
+    `${scenario.padEnd(58)} ${String(r.wallMs).padStart(8)} ms ${
+      String(r.valuesPerSecond).padStart(7)
+    } values/s` +
+      `  ceiling ${String(r.ceilingValuesPerSecond).padStart(7)} values/s (${r.ofCeiling} %)` +
+      `  imports ${imports}  outcomes ${r.outcomesExact ? "exact" : problems.join("; ")}`,
+  );
+  return r;
+}
+
+export async function deliveryBench(o: DeliveryBenchOptions): Promise<ScenarioResult[]> {
+  const out: ScenarioResult[] = [];
+  for (const m of o.maxValues) out.push(await ours(o, m));
+  if (o.graphile) {
+    const dir = await installGraphile(await Deno.makeTempDir({ prefix: "bench-graphile-" }));
+    try {
+      out.push(await graphile(o, dir, "default"));
+      out.push(await graphile(o, dir, "batched"));
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  }
+  return out;
+}
+
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      submissions: { type: "string", default: "10000" },
+      concurrency: { type: "string", default: "8" },
+      "skip-graphile": { type: "boolean", default: false },
+      "max-values": { type: "string", default: "0,500,2000,5000,10000" },
+      out: { type: "string", default: "delivery.json" },
+    },
+  });
+  const { benchDatabase } = await import("./pg_cluster.ts");
+  const db = await benchDatabase("bench_delivery_admin");
+  try {
+    const opts: DeliveryBenchOptions = {
+      serverUrl: db.url,
+      submissions: Number(values.submissions),
+      cost: DEFAULT_COST,
+      maxValues: values["max-values"].split(",").map(Number),
+      workerConcurrency: Number(values.concurrency),
+      graphile: !values["skip-graphile"],
+      log: console.log,
+    };
+    console.log(
+      `delivery: ${opts.submissions} submissions × ${VALUES_EACH} values; DHIS2 costs ` +
+        `${opts.cost.fixedMs} ms + ${opts.cost.perValueMs} ms/value, ${opts.cost.concurrency} at once; ` +
+        `${opts.workerConcurrency} in flight; ${navigator.hardwareConcurrency} CPUs; ${db.label}`,
+    );
+    const results = await deliveryBench(opts);
+    await Deno.mkdir(new URL("../bench/results/", import.meta.url), { recursive: true });
+    const file = new URL(`../bench/results/${values.out}`, import.meta.url);
+    await Deno.writeTextFile(
+      file,
+      JSON.stringify(
+        {
+          date: new Date().toISOString(),
+          machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
+          database: db.label,
+          submissions: opts.submissions,
+          valuesEach: VALUES_EACH,
+          cost: opts.cost,
+          workerConcurrency: opts.workerConcurrency,
+          results,
+        },
+        null,
+        2,
+      ) + "\n",
+    );
+    console.log(`wrote ${file.pathname}`);
+  } finally {
+    await db.stop();
+  }
+}

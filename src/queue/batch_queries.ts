@@ -1,0 +1,350 @@
+/**
+ * The batch side of the queue's SQL: claiming deliveries that may share one request, finding
+ * what newer deliveries of a key already wrote, and recording a batch's exchanges and every
+ * delivery's attempt in bulk. Kind-agnostic like queries.ts: a batch is "same destination, kind
+ * and `batch_key`" (set at enqueue by the kind), its size counts `weight` (set likewise).
+ */
+import type { Db } from "../db/db.ts";
+import type { BatchExchange, ClaimedDelivery, FinishedDelivery } from "./kind.ts";
+import { type AttemptRecord, type ClaimRow, type DeliveryUpdate, toClaimed } from "./queries.ts";
+
+export interface BatchLimits {
+  /** The most `weight` one claim takes; the head is taken even when it alone weighs more. */
+  maxValues: number;
+  /** A batch lighter than maxValues waits until its oldest delivery is this old (0: never). */
+  maxWaitMs: number;
+}
+
+/**
+ * Claims one batch in ONE statement: the head is the first due delivery in (run_at, id) order,
+ * exactly as `claim` picks; then the due deliveries with its destination, kind and batch key
+ * join in the same order while their weights fit. FIFO per ordering key holds: a delivery
+ * joins only when nothing older of its key is pending, except that the held followers of a key
+ * whose head is in the batch join too (in id order, while nothing older of the key is left
+ * out): within one import the kind keeps only the newest value of each data value, so a burst
+ * of re-sends of one key costs one import instead of one each. Empty when nothing is due, or
+ * when the batch is light and its head younger than `maxWaitMs`.
+ */
+export async function claimBatch(
+  sql: Db,
+  workerId: string,
+  limits: BatchLimits,
+  leaseSeconds: number,
+  destination?: string,
+): Promise<ClaimedDelivery[]> {
+  return inBatchOrder(await claimBatchStatement(sql, workerId, limits, leaseSeconds, destination));
+}
+
+export function inBatchOrder(rows: ClaimRow[]): ClaimedDelivery[] {
+  // Claim order: the kind keeps the newest value of a key, and newer means a larger id.
+  rows.sort((a, b) => a.id - b.id);
+  return rows.map(toClaimed);
+}
+
+/**
+ * claimBatch's one statement, unexecuted until awaited (a test or bench can EXPLAIN it). With
+ * `destination`, the head is that destination's oldest due delivery (deliveries_due_dest_idx):
+ * a destination's worker claims only its own batches.
+ */
+export function claimBatchStatement(
+  sql: Db,
+  workerId: string,
+  limits: BatchLimits,
+  leaseSeconds: number,
+  destination?: string,
+) {
+  const max = Math.max(1, limits.maxValues);
+  const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
+  return sql<ClaimRow[]>`
+    with head as (
+      select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
+      from deliveries d
+      where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
+        ${destination === undefined ? sql`` : sql`and d.destination = ${destination}`}
+        and not exists (
+          select from deliveries older
+          where older.destination = d.destination and older.ordering_key = d.ordering_key
+            and older.status in ('queued', 'running', 'retrying')
+            and older.id < d.id
+        )
+      order by d.run_at, d.id
+      limit 1
+      for update of d skip locked
+    ), heads as (
+      -- Scalar subqueries, not a join with head, so the scan below is an ordered range of
+      -- deliveries_batch_due_idx that stops at the LIMIT. Twice the rows the head's weight
+      -- suggests are read, summed in order, and only those that fit are locked.
+      select d.id, d.weight, d.run_at, d.ordering_key
+      from deliveries d
+      -- = any(array(…)): a primary key lookup per id, where IN let the planner scan the table.
+      where d.id = any(array(
+        select x.id from (
+          select c.id, sum(c.weight) over (order by c.run_at, c.id) as upto
+          from (
+            select d2.id, d2.weight, d2.run_at from deliveries d2
+            where d2.destination = (select destination from head)
+              and d2.kind = (select kind from head)
+              and d2.batch_key = (select batch_key from head)
+              and d2.status in ('queued', 'retrying') and not d2.held and d2.run_at <= now()
+              and not exists (
+                select from deliveries older
+                where older.destination = d2.destination
+                  and older.ordering_key = d2.ordering_key
+                  and older.status in ('queued', 'running', 'retrying')
+                  and older.id < d2.id
+              )
+            order by d2.run_at, d2.id
+            limit (select 2 * ceil(${max}::numeric / greatest(weight, 1))::bigint + 1 from head)
+          ) c
+        ) x
+        where x.upto <= ${max}
+      ))
+        and d.status in ('queued', 'retrying') and not d.held
+      for update of d skip locked
+    ), pool as (
+      select id, weight, run_at, ordering_key from heads
+      union
+      select id, weight, run_at, ordering_key from head
+    ), ranked as (
+      select id, ordering_key,
+             sum(weight) over (order by run_at, id) as upto,
+             sum(weight) over () as total,
+             row_number() over (order by run_at, id) as n
+      from pool
+    ), picked_heads as (
+      select r.id, r.ordering_key, r.upto from ranked r, head h
+      where (r.upto <= ${max} or r.n = 1)
+        and (r.total >= ${max} or h.run_at <= now() - make_interval(secs => ${waitSeconds}))
+    ), used as (
+      select coalesce(max(upto), 0) as w from picked_heads
+    ), followers as (
+      select f.id, f.weight
+      from deliveries f, head h
+      where f.destination = (select destination from head)
+        and f.ordering_key = any(array(select ordering_key from picked_heads))
+        and f.kind = h.kind and f.batch_key = h.batch_key
+        and f.held and f.status in ('queued', 'retrying') and f.run_at <= now()
+        and not exists (
+          -- Something older of the key that stays behind: this one must wait for it.
+          select from deliveries o
+          where o.destination = f.destination and o.ordering_key = f.ordering_key
+            and o.id < f.id and o.status in ('queued', 'running', 'retrying')
+            and o.id <> all(array(select id from picked_heads))
+            and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
+                     and o.kind = h.kind and o.batch_key = h.batch_key)
+        )
+      order by f.id
+      limit ${max}
+      for update of f skip locked
+    ), picked as (
+      select id from picked_heads
+      union all
+      select x.id from (
+        select id, sum(weight) over (order by id) as upto from followers
+      ) x, used
+      where x.upto + used.w <= ${max}
+    ), claimed as (
+      update deliveries d
+      set status = 'running',
+          attempts = d.attempts + 1,
+          held = false,
+          locked_by = ${workerId},
+          locked_until = now() + make_interval(secs => ${leaseSeconds}),
+          updated_at = now()
+      where d.id = any(array(select id from picked))
+      returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
+                d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.batch_key,
+                d.payload as own_payload, d.codes as own_codes
+    )
+    -- A copy's delivery carries its own payload (its destination's mappings, migration 0013).
+    select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
+           c.max_attempts, c.locked_until, c.updated_at, c.run_at, c.batch_key, s.task_id,
+           coalesce(c.own_payload, s.payload) as payload, coalesce(c.own_codes, s.codes) as codes,
+           s.username
+    from claimed c join submissions s on s.id = c.submission_id`;
+}
+
+/**
+ * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
+ * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
+ * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
+ */
+export async function attachNewer(sql: Db, jobs: ClaimedDelivery[]): Promise<void> {
+  if (!jobs.length) return;
+  const rows = await sql<
+    {
+      claimed_id: number;
+      id: number;
+      submission_id: number;
+      task_id: string;
+      status: "delivered" | "partial";
+      payload: unknown;
+      codes: string[];
+      conflicts: unknown[] | null;
+    }[]
+  >`
+    select c.id as claimed_id, n.id, n.submission_id, s.task_id, n.status,
+           coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
+           n.conflicts
+    from deliveries c
+    join deliveries n on n.destination = c.destination and n.ordering_key = c.ordering_key
+      and n.id > c.id and n.status in ('delivered', 'partial')
+    join submissions s on s.id = n.submission_id
+    where c.id = any(${jobs.map((j) => j.id)}::bigint[])
+    order by c.id, n.id`;
+  const byId = new Map<number, FinishedDelivery[]>();
+  for (const r of rows) {
+    const list = byId.get(r.claimed_id) ?? [];
+    list.push({
+      id: r.id,
+      submissionId: r.submission_id,
+      taskId: r.task_id,
+      status: r.status,
+      payload: r.payload,
+      codes: r.codes,
+      conflicts: r.conflicts,
+    });
+    byId.set(r.claimed_id, list);
+  }
+  for (const job of jobs) {
+    const newer = byId.get(job.id);
+    if (newer) job.newer = newer;
+  }
+}
+
+export interface BatchAttempt {
+  job: { id: number; attempt: number };
+  update: DeliveryUpdate;
+  attempt: AttemptRecord;
+  batchId: string | null;
+}
+
+/** Stores a batch's exchanges (one statement). The halves of a split name their parent. */
+export async function insertExchanges(
+  sql: Db,
+  workerId: string,
+  kind: string,
+  destination: string,
+  batchKey: string | null,
+  exchanges: readonly BatchExchange[],
+): Promise<void> {
+  if (!exchanges.length) return;
+  const rows = exchanges.map((e) => ({
+    id: e.id,
+    parent_id: e.parentId,
+    deliveries: e.deliveryIds.length,
+    value_count: e.size,
+    started_at: e.startedAt.toISOString(),
+    finished_at: e.finishedAt.toISOString(),
+    duration_ms: e.durationMs,
+    http_status: e.httpStatus,
+    dhis2_status: e.remoteStatus,
+    imported: e.counts?.imported ?? null,
+    updated: e.counts?.updated ?? null,
+    ignored: e.counts?.ignored ?? null,
+    deleted: e.counts?.deleted ?? null,
+    result: e.result,
+    error: e.error,
+  }));
+  // A half's parent is in the same statement: foreign keys are checked at its end.
+  await sql`
+    insert into delivery_batches (
+      id, parent_id, destination, kind, batch_key, worker, deliveries, value_count, started_at,
+      finished_at, duration_ms, http_status, dhis2_status, imported, updated, ignored, deleted,
+      result, error
+    )
+    select x.id, x.parent_id, ${destination}, ${kind}, ${batchKey}, ${workerId}, x.deliveries,
+           x.value_count, x.started_at, x.finished_at, x.duration_ms, x.http_status,
+           x.dhis2_status, x.imported, x.updated, x.ignored, x.deleted, x.result, x.error
+    from jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) as x(
+      id uuid, parent_id uuid, deliveries int, value_count int, started_at timestamptz,
+      finished_at timestamptz, duration_ms int, http_status int, dhis2_status text,
+      imported int, updated int, ignored int, deleted int, result text, error text
+    )`;
+}
+
+/**
+ * `recordAttempt` for many deliveries in one statement: each delivery's update and attempt row,
+ * each fenced by its own (locked_by, attempts), and the next held delivery of every key that
+ * finished released. Returns the ids that were recorded (the rest lost their lease).
+ */
+export async function recordAttempts(
+  sql: Db,
+  workerId: string,
+  items: readonly BatchAttempt[],
+): Promise<Set<number>> {
+  if (!items.length) return new Set();
+  const input = items.map(({ job, update: u, attempt: a, batchId }) => ({
+    id: job.id,
+    attempt: job.attempt,
+    status: u.status,
+    run_at: u.runAt?.toISOString() ?? null,
+    last_error: u.lastError,
+    credential_problem: u.credentialProblem,
+    http_status: u.httpStatus,
+    dhis2_status: u.dhis2Status,
+    imported: u.counts?.imported ?? null,
+    updated: u.counts?.updated ?? null,
+    ignored: u.counts?.ignored ?? null,
+    deleted: u.counts?.deleted ?? null,
+    conflicts: u.conflicts,
+    response: u.response ?? null,
+    outcome: a.outcome,
+    started_at: a.startedAt.toISOString(),
+    finished_at: a.finishedAt.toISOString(),
+    duration_ms: a.durationMs,
+    batch_id: batchId,
+  }));
+  const rows = await sql<{ delivery_id: number }[]>`
+    with input as (
+      select * from jsonb_to_recordset(${JSON.stringify(input)}::text::jsonb) as x(
+        id bigint, attempt int, status text, run_at timestamptz, last_error text,
+        credential_problem boolean, http_status int, dhis2_status text, imported int,
+        updated int, ignored int, deleted int, conflicts jsonb, response jsonb, outcome text,
+        started_at timestamptz, finished_at timestamptz, duration_ms int, batch_id uuid
+      )
+    ), upd as (
+      update deliveries d
+      set status = i.status,
+          run_at = coalesce(i.run_at, d.run_at),
+          locked_by = null,
+          locked_until = null,
+          last_error = i.last_error,
+          credential_problem = i.credential_problem,
+          http_status = i.http_status,
+          dhis2_status = i.dhis2_status,
+          imported = i.imported,
+          updated = i.updated,
+          ignored = i.ignored,
+          deleted = i.deleted,
+          conflicts = i.conflicts,
+          response = i.response,
+          updated_at = now(),
+          finished_at = case when i.status <> 'retrying' then now() end
+      from input i
+      where d.id = i.id and d.status = 'running' and d.locked_by = ${workerId}
+        and d.attempts = i.attempt
+      returning d.id, d.destination, d.ordering_key, i.status
+    ), released as (
+      update deliveries n set held = false, updated_at = now()
+      where n.id in (
+        select (
+          select min(x.id) from deliveries x
+          where x.destination = k.destination and x.ordering_key = k.ordering_key
+            and x.held and x.status in ('queued', 'retrying')
+        )
+        from (select distinct destination, ordering_key from upd where status <> 'retrying') k
+      )
+    )
+    insert into delivery_attempts (
+      delivery_id, number, worker, started_at, finished_at, duration_ms, outcome, http_status,
+      dhis2_status, imported, updated, ignored, deleted, conflicts, error, credential_problem,
+      batch_id
+    )
+    select i.id, i.attempt, ${workerId}, i.started_at, i.finished_at, i.duration_ms, i.outcome,
+           i.http_status, i.dhis2_status, i.imported, i.updated, i.ignored, i.deleted,
+           i.conflicts, i.last_error, i.credential_problem, i.batch_id
+    from upd join input i on i.id = upd.id
+    returning delivery_id`;
+  return new Set(rows.map((r) => Number(r.delivery_id)));
+}

@@ -1,0 +1,64 @@
+/**
+ * What an import costs a real DHIS2: a fixed part per request (authentication, locks, audit,
+ * analytics hooks) and a small part per value, with only so many imports running at once
+ * (request threads, database connections); the rest wait their turn in arrival order. Off
+ * unless asked for (tests want a fast simulator); the delivery benchmark measures against it.
+ */
+
+export interface CostModel {
+  /** Per import, whatever its size. */
+  fixedMs: number;
+  /** Per data value (or registration) in it. */
+  perValueMs: number;
+  /** Imports that run at once; later ones queue. */
+  concurrency: number;
+}
+
+/** A modest DHIS2 server (issue 13): 150 ms + 0.05 ms per value, 4 imports at once. */
+export const DEFAULT_COST: CostModel = { fixedMs: 150, perValueMs: 0.05, concurrency: 4 };
+
+export interface CostStats {
+  imports: number;
+  values: number;
+  /** The most imports waiting for a slot at one time. */
+  peakQueued: number;
+}
+
+export class ImportCost {
+  readonly model: CostModel;
+  readonly stats: CostStats = { imports: 0, values: 0, peakQueued: 0 };
+  #running = 0;
+  #queue: Array<() => void> = [];
+
+  constructor(model: Partial<CostModel> = {}) {
+    this.model = { ...DEFAULT_COST, ...model };
+    if (!(this.model.concurrency >= 1)) throw new Error("cost concurrency must be at least 1");
+  }
+
+  /** The least time `imports` imports of `values` values each can take, all slots busy. */
+  static ceilingMs(model: CostModel, imports: number, valuesEach: number): number {
+    const waves = Math.ceil(imports / model.concurrency);
+    return waves * (model.fixedMs + model.perValueMs * valuesEach);
+  }
+
+  /** Waits for a slot, spends the import's cost, then runs `work` (still holding the slot). */
+  async run<T>(values: number, sleep: (ms: number) => Promise<void>, work: () => T): Promise<T> {
+    if (this.#running >= this.model.concurrency) {
+      await new Promise<void>((resolve) => {
+        this.#queue.push(resolve);
+        this.stats.peakQueued = Math.max(this.stats.peakQueued, this.#queue.length);
+      });
+    } else this.#running++;
+    try {
+      await sleep(this.model.fixedMs + this.model.perValueMs * values);
+      this.stats.imports++;
+      this.stats.values += values;
+      return work();
+    } finally {
+      // Hand the slot straight to the next in line (FIFO), or free it.
+      const next = this.#queue.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { DEFAULT_COST, ImportCost } from "./simulator_cost.ts";
+
+Deno.test("the cost model runs at most `concurrency` imports at once, the rest in arrival order", async () => {
+  const cost = new ImportCost({ fixedMs: 1, perValueMs: 0.5, concurrency: 2 });
+  const slept: number[] = [];
+  let running = 0;
+  let peak = 0;
+  const order: number[] = [];
+  const sleep = async (ms: number) => {
+    slept.push(ms);
+    running++;
+    peak = Math.max(peak, running);
+    await new Promise((r) => setTimeout(r, 5));
+    running--;
+  };
+  await Promise.all(
+    [0, 1, 2, 3, 4, 5].map((i) => cost.run(10 * i, sleep, () => order.push(i))),
+  );
+  assert.equal(peak, 2);
+  assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(slept, [1, 6, 11, 16, 21, 26], "fixed + per value × values");
+  assert.deepEqual(cost.stats, { imports: 6, values: 150, peakQueued: 4 });
+});
+
+Deno.test("the ceiling: every slot busy, whole waves of imports", () => {
+  assert.deepEqual(DEFAULT_COST, { fixedMs: 150, perValueMs: 0.05, concurrency: 4 });
+  // 10,000 imports of 10 values, 4 at a time: 2,500 waves of 150.5 ms.
+  assert.equal(ImportCost.ceilingMs(DEFAULT_COST, 10_000, 10), 376_250);
+  // 10 imports of 10,000 values: 3 waves of 650 ms.
+  assert.equal(ImportCost.ceilingMs(DEFAULT_COST, 10, 10_000), 1950);
+});

@@ -1,0 +1,28 @@
+/**
+ * The delivery benchmark scaled down for CI (issue 13): 1,000 submissions of 10 values into a
+ * cheap cost model (2 ms + 0.005 ms per value, 4 at once), batching off and on. It checks the
+ * outcomes (every submission delivered, every value stored as sent, the number of imports), not
+ * the times; `deno task bench` measures those at full size.
+ */
+import assert from "node:assert/strict";
+import { deliveryBench } from "../scripts/bench_delivery.ts";
+import { dbTest, PG_URL } from "./support/pg.ts";
+
+dbTest("delivery bench, scaled down: batching off and on deliver every value exactly", async () => {
+  const results = await deliveryBench({
+    serverUrl: PG_URL!,
+    submissions: 1000,
+    cost: { fixedMs: 2, perValueMs: 0.005, concurrency: 4 },
+    maxValues: [0, 500],
+    workerConcurrency: 8,
+    graphile: false,
+    dbPrefix: `t_bench_${crypto.randomUUID().slice(0, 8)}`,
+  });
+  assert.deepEqual(
+    results.map((r) => [r.scenario, r.imports, r.outcomesExact, r.problems]),
+    [
+      ["(a) batching off", 1000, true, []],
+      ["(b) batching, max_values 500", 20, true, []],
+    ],
+  );
+});
