@@ -282,7 +282,7 @@ export class Worker {
       sql: this.#o.sql,
       log: this.#log,
       workerId: this.id,
-      breaker: this.#breakers.get(this.#destination),
+      breaker: this.#breaker(),
       now: this.#now,
       random: this.#random,
       backoff: this.#o.backoff,
