@@ -16,6 +16,10 @@
  *   6. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
+ * First, bench_intake.ts records issue 18's intake ratios, latency and memory in
+ * bench/results/ratios.json (--no-intake skips it, --no-embedded skips the embedded start);
+ * --intake-only stops there, --short [--check] is the CI size, --profile writes CPU profiles,
+ * --ab <dir> compares this checkout with another in one run.
  */
 import { Hono } from "hono";
 import { parseArgs } from "node:util";
@@ -27,6 +31,10 @@ import { portFrom, startServe } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
 import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 import { benchTracker } from "./bench_tracker.ts";
+import { benchMain } from "./bench_intake.ts";
+
+// Issue 18's figures (intake ratios, memory, latency; --profile; --short --check) first.
+if (await benchMain(Deno.args)) Deno.exit(0);
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -34,6 +42,8 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     connections: { type: "string", default: "32" },
     "skip-delivery": { type: "boolean", default: false },
+    "no-embedded": { type: "boolean", default: false },
+    "no-intake": { type: "boolean", default: false },
   },
 });
 const seconds = Number(values.seconds);

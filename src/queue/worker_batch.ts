@@ -81,6 +81,7 @@ export async function deliverBatch(
 
     const jobs = new Map(group.map((j) => [j.id, j]));
     const items: BatchAttempt[] = [];
+    const plans = new Map<number, { plan: Plan; batchId: string | null }>();
     const counts: Record<string, number> = {};
     for (const o of result.outcomes) {
       const job = jobs.get(o.deliveryId);
@@ -100,17 +101,7 @@ export async function deliverBatch(
         attempt: { outcome: plan.outcome, startedAt, finishedAt, durationMs },
         batchId: o.batchId,
       });
-      if (plan.outcome !== "delivered") {
-        log.warn(
-          plan.outcome === "retry" ? "delivery failed; will retry" : `submission ${plan.outcome}`,
-          {
-            submissionId: job.submissionId,
-            deliveryId: job.id,
-            reason: plan.update.lastError,
-            refusedCodes: plan.conflictCodes,
-          },
-        );
-      }
+      plans.set(job.id, { plan, batchId: o.batchId });
     }
     if (items.length !== group.length) {
       throw new Error(`the kind decided ${items.length} of ${group.length} deliveries`);
@@ -141,6 +132,28 @@ export async function deliverBatch(
       if (ok && FINISHED_STATUSES.includes(status)) {
         deliveriesFinished.inc({ destination, outcome: status });
       }
+      // One line per submission, worded as on the lone path, so an operator greps one task id;
+      // after recording, as there: a line says what the database holds.
+      const { plan } = plans.get(job.id)!;
+      const fields = {
+        submissionId: job.submissionId,
+        deliveryId: job.id,
+        taskId: job.taskId,
+        attempt: job.attempt,
+        batch: it.batchId,
+        status: plan.update.status,
+      };
+      const why = { reason: plan.update.lastError, refusedCodes: plan.conflictCodes };
+      if (!ok) {
+        log.warn("outcome discarded: the lease expired and the submission was taken back", fields);
+      } else if (plan.outcome === "delivered") log.info("submission delivered", fields);
+      else if (plan.outcome === "partial") {
+        log.warn("submission partly imported", { ...fields, ...why });
+      } else if (plan.outcome === "rejected") {
+        log.warn("submission rejected by DHIS2", { ...fields, ...why });
+      } else if (plan.outcome === "retry") {
+        log.warn("delivery failed; will retry", { ...fields, ...why });
+      } else log.warn(`submission ${plan.outcome}`, { ...fields, ...why });
     }
     return released;
   } catch (err) {

@@ -116,27 +116,42 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
       faults[`${x.fault} (${applied})`] = (faults[`${x.fault} (${applied})`] ?? 0) + 1;
     }
     if (x.forwarded === null || x.simulatorStatus !== 200) return;
+    // One import may carry several submissions (batching): values carry their own period and
+    // org unit then, and each submission's values are told apart by their value (its seq).
     const body = x.forwarded as {
-      period: string;
-      orgUnit: string;
-      dataValues: Array<{ dataElement: string; categoryOptionCombo?: string; value: string }>;
+      period?: string;
+      orgUnit?: string;
+      dataValues: Array<{
+        dataElement: string;
+        categoryOptionCombo?: string;
+        period?: string;
+        orgUnit?: string;
+        value: string;
+      }>;
     };
-    const seq = Number(body.dataValues[0].value);
-    const ack = v.acks.get(seq);
-    const app = {
-      seq,
-      exchange: i,
-      fault: x.fault,
-      answered: x.answered,
-      full: ack !== undefined && body.dataValues.length === ack.keys.length,
-    };
-    applications.push(app);
+    const bySeq = new Map<number, typeof body.dataValues>();
     for (const dv of body.dataValues) {
-      const key = `${dv.dataElement}|${
-        dv.categoryOptionCombo ?? "HllvX50cXC0"
-      }|${body.period}|${body.orgUnit}`;
-      if (!perKey.has(key)) perKey.set(key, []);
-      perKey.get(key)!.push(app);
+      const seq = Number(dv.value);
+      if (!bySeq.has(seq)) bySeq.set(seq, []);
+      bySeq.get(seq)!.push(dv);
+    }
+    for (const [seq, values] of bySeq) {
+      const ack = v.acks.get(seq);
+      const app = {
+        seq,
+        exchange: i,
+        fault: x.fault,
+        answered: x.answered,
+        full: ack !== undefined && values.length === ack.keys.length,
+      };
+      applications.push(app);
+      for (const dv of values) {
+        const key = `${dv.dataElement}|${dv.categoryOptionCombo ?? "HllvX50cXC0"}|${
+          dv.period ?? body.period
+        }|${dv.orgUnit ?? body.orgUnit}`;
+        if (!perKey.has(key)) perKey.set(key, []);
+        perKey.get(key)!.push(app);
+      }
     }
   });
   const fullApplies = new Map<number, number>();
@@ -155,6 +170,10 @@ export async function verify(v: VerifyInput): Promise<ChaosReport> {
     if (row?.status === "delivered") delivered++;
     const applied = fullApplies.get(ack.seq) ?? 0;
     if (row?.status === "delivered" && applied > 0) continue;
+    // Batching sends only the newest value of a key: a submission each of whose keys DHIS2 got
+    // from it or from a newer one was superseded, not lost (last value wins is checked below).
+    const superseded = ack.keys.every((k) => (perKey.get(k) ?? []).some((a) => a.seq >= ack.seq));
+    if (row?.status === "delivered" && superseded) continue;
     lostIds.push(ack.id);
     lostDetail.push({
       submissionId: ack.id,
