@@ -129,3 +129,79 @@ dbTest("validate=dhis2 without a configured DHIS2 is a 400 naming the setting", 
     await db.close();
   }
 });
+
+dbTest(
+  "validate=dhis2 checks each instance's rows against its own destination's DHIS2",
+  async () => {
+    const hmis = await startSimulator();
+    // The training instance knows one element the national one does not.
+    const training = await startSimulator({
+      metadata: {
+        dataElements: [{
+          id: "deTrainOnl1",
+          name: "Training only",
+          valueType: "INTEGER",
+          zeroIsSignificant: false,
+          categoryCombo: "bjDvmb4bfuf",
+        }],
+      },
+    });
+    const db = await createTestDb("map_dhis2_dest");
+    const fileText = `destinations:
+  training:
+    base_url: ${training.url}
+    user: ${DEFAULT_USERNAME}
+    password: ${DEFAULT_PASSWORD}
+    instance_name: train
+`;
+    const t = await createTestApp(db, { env: env(hmis.url), fileText });
+    const header = "code,what,name,dataelement,instance_name";
+    try {
+      hmis.received.length = 0;
+      const bad = await upload(
+        t,
+        "csv",
+        csv([
+          header,
+          `ANC1,de,ANC,${DE1},default`,
+          "TRAIN,de,Train,deTrainOnl1,default", // not in the national DHIS2
+          "TRAIN,de,Train,deTrainOnl1,train",
+          "GHOST,de,Ghost,deGhost0001,train",
+          "LOST,de,Lost,deTrainOnl1,nobody",
+        ]),
+        { query: { validate: "dhis2" } },
+      );
+      const body = await bad.json();
+      assert.equal(bad.status, 422, JSON.stringify(body));
+      assert.deepEqual(
+        body.error.details.map((p: Record<string, unknown>) =>
+          `${p.row} ${p.column} ${p.value}: ${p.message}`
+        ),
+        [
+          '3 dataelement deTrainOnl1: no such data element in DHIS2 (destination "default")',
+          '5 dataelement deGhost0001: no such data element in DHIS2 (destination "training")',
+          '6 instance_name nobody: no destination uses instance "nobody": its rows cannot be ' +
+          "checked against DHIS2 (set instance_name on a destination, or import without " +
+          "validate=dhis2)",
+        ],
+      );
+      // Each DHIS2 was asked only about its own instance's rows.
+      assert.equal(JSON.stringify(hmis.received).includes("deGhost0001"), false);
+      assert.equal(JSON.stringify(training.received).includes("deGhost0001"), true);
+      assert.equal(JSON.stringify(training.received).includes(DE1), false);
+      const ok = await upload(
+        t,
+        "csv",
+        csv([header, `ANC1,de,ANC,${DE1},default`, "TRAIN,de,Train,deTrainOnl1,train"]),
+        { query: { validate: "dhis2" } },
+      );
+      assert.equal(ok.status, 200, await ok.clone().text());
+      assert.equal((await ok.json()).created, 2);
+    } finally {
+      await t.close();
+      await db.close();
+      await hmis.stop();
+      await training.stop();
+    }
+  },
+);

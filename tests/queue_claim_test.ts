@@ -331,6 +331,14 @@ dbTest("the claim uses the due index, and the list queries their filter indexes"
       db.sql`explain ${claimBatchStatement(db.sql, "w", { maxValues: 5000, maxWaitMs: 0 }, 60)}`,
     );
     assert.doesNotMatch(batchPlan, /Seq Scan on (deliveries|submissions)\b/, batchPlan);
+    // A destination's worker claims its own batches (destination_claim.ts): the same, by
+    // deliveries_due_dest_idx.
+    const ownPlan = await plan(
+      db.sql`explain ${
+        claimBatchStatement(db.sql, "w", { maxValues: 5000, maxWaitMs: 0 }, 60, "default")
+      }`,
+    );
+    assert.doesNotMatch(ownPlan, /Seq Scan on (deliveries|submissions)\b/, ownPlan);
     assert.doesNotMatch(claimPlan, /Sort|Seq Scan/, claimPlan);
 
     const cases: Array<[string, RegExp]> = [

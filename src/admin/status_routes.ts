@@ -5,7 +5,9 @@
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import { errorResponses } from "../auth/schemas.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, type DestinationConfig, destinationsOf } from "../config/config.ts";
+import { destinationStatusReader, DestinationStatusSchema } from "./destinations_status.ts";
+import { liveAuth } from "../aggregate/destination.ts";
 import type { Sql } from "../db/db.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import type { TargetVersion } from "../dhis2/target_version.ts";
@@ -56,6 +58,9 @@ export const StatusSchema = z.object({
     error: z.string().nullable(),
     durationMs: z.number().int().nullable(),
     checkedAt: z.string(),
+  }),
+  destinations: z.array(DestinationStatusSchema).openapi({
+    description: "every configured DHIS2: health, version, window, breaker, queue depth",
   }),
   circuitBreakers: z.object({
     known: z.boolean().openapi({
@@ -129,6 +134,8 @@ export interface StatusDeps {
   dhis2?: Pick<Dhis2Client, "getSystemInfo" | "apiUrl">;
   /** Told the version each check reads, for intake's version-dependent checks. */
   targetVersion?: TargetVersion;
+  /** Each destination's version, by name; told what each destination's check reads. */
+  targetVersions?: ReadonlyMap<string, TargetVersion>;
   now?: () => Date;
 }
 
@@ -136,19 +143,20 @@ type Dhis2Status = z.infer<typeof StatusSchema>["dhis2"];
 
 /** A short-timeout client for system/info; undefined without a base URL. */
 export function defaultClient(config: Readonly<Config>): StatusDeps["dhis2"] {
-  const a = config.api;
-  if (!a.dhis2_base_url) return undefined;
+  return statusClient(destinationsOf(config).default, config);
+}
+
+function statusClient(
+  d: DestinationConfig | undefined,
+  config?: Readonly<Config>,
+): StatusDeps["dhis2"] {
+  if (!d?.base_url) return undefined;
   return createDhis2Client({
-    baseUrl: a.dhis2_base_url,
-    // Read at each request: a reload (SIGHUP) may rotate them.
-    auth: () => {
-      const now = config.api;
-      return now.dhis2_auth_method === "pat"
-        ? { method: "pat", token: now.dhis2_pat }
-        : { method: "basic", username: now.dhis2_user, password: now.dhis2_password };
-    },
-    connectTimeoutMs: Math.min(a.dhis2_connect_timeout * 1000, 5000),
-    timeoutMs: Math.min(a.dhis2_timeout * 1000, 10_000),
+    baseUrl: d.base_url,
+    // Read at each request: a reload (SIGHUP) may rotate `default`'s api.* credentials.
+    auth: liveAuth(d, config),
+    connectTimeoutMs: Math.min(d.connect_timeout * 1000, 5000),
+    timeoutMs: Math.min(d.timeout * 1000, 10_000),
   });
 }
 
@@ -156,6 +164,16 @@ export function statusRoutes(deps: StatusDeps) {
   const now = deps.now ?? (() => new Date());
   let client: StatusDeps["dhis2"] | null = null;
   let lastCheck: { at: number; value: Promise<Dhis2Status> } | undefined;
+  const readDestinations = destinationStatusReader({
+    config: deps.config,
+    breakers: deps.breakers,
+    targetVersions: deps.targetVersions,
+    // `default` shares the top-level check's client (a test may inject it).
+    clientFor: (d) =>
+      d.name === "default"
+        ? client ?? deps.dhis2 ?? statusClient(d, deps.config)
+        : statusClient(d, deps.config),
+  });
 
   const checkDhis2 = async (): Promise<Dhis2Status> => {
     const checkedAt = now().toISOString();
@@ -211,11 +229,12 @@ export function statusRoutes(deps: StatusDeps) {
       lastCheck = { at: at.getTime(), value: checkDhis2() };
     }
     const since = new Date(at.getTime() - 7 * 24 * 3_600_000);
-    const [byStatus, oldest, hourlyRows, dhis2] = await Promise.all([
+    const [byStatus, oldest, hourlyRows, dhis2, destinations] = await Promise.all([
       countByStatus(deps.sql, deps.sql`true`),
       oldestWaiting(deps.sql),
       hourlyByStatus(deps.sql, since),
       lastCheck.value,
+      readDestinations(deps.sql, at),
     ]);
     const hourly = new Map<string, Record<string, number>>();
     for (const row of hourlyRows) {
@@ -242,6 +261,7 @@ export function statusRoutes(deps: StatusDeps) {
       },
       hourly: [...hourly].map(([hour, counts]) => ({ hour, counts })),
       dhis2,
+      destinations,
       circuitBreakers: {
         known: deps.breakers !== undefined,
         destinations: Object.entries(deps.breakers?.snapshots(at) ?? {}).map(([d, s]) => ({

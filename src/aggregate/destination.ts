@@ -1,39 +1,86 @@
 /**
- * The configured DHIS2 as a delivery destination: one client (api.dhis2_*), and the kinds that
- * send through it (aggregate today; tracker will join here). None without api.dhis2_base_url.
+ * A configured DHIS2 as a delivery destination: one client (its URL, credentials, timeouts and
+ * import options), and the kinds that send through it (aggregate today; tracker will join
+ * here). None for a destination without a base URL (`default` when api.dhis2_base_url is unset).
  */
-import type { Config } from "../config/config.ts";
-import { createDhis2Client, type Dhis2Auth } from "../dhis2/client.ts";
+import { type Config, type DestinationConfig, destinationsOf } from "../config/config.ts";
+import { createDhis2Client, type Dhis2Auth, type Dhis2Client } from "../dhis2/client.ts";
 import type { Destination } from "../queue/kind.ts";
 import { aggregateKind } from "./kind.ts";
 
-export function dhis2Auth(api: Config["api"]): Dhis2Auth {
-  return api.dhis2_auth_method === "pat"
-    ? { method: "pat", token: api.dhis2_pat }
-    : { method: "basic", username: api.dhis2_user, password: api.dhis2_password };
+type AuthFields = Pick<DestinationConfig, "auth_method" | "pat" | "user" | "password">;
+
+/** A destination's credentials; api.* (the `default` destination's keys) are accepted too. */
+export function dhis2Auth(a: AuthFields | Config["api"]): Dhis2Auth {
+  const d: AuthFields = "dhis2_auth_method" in a
+    ? {
+      auth_method: a.dhis2_auth_method,
+      pat: a.dhis2_pat,
+      user: a.dhis2_user,
+      password: a.dhis2_password,
+    }
+    : a;
+  return d.auth_method === "pat"
+    ? { method: "pat", token: d.pat }
+    : { method: "basic", username: d.user, password: d.password };
 }
 
-export function dhis2Destination(config: Readonly<Config>): Destination | null {
-  const api = config.api;
-  if (!api.dhis2_base_url) return null;
-  // Read per request: a reload (SIGHUP) swaps config.api when the credentials are rotated.
+/**
+ * The destination's credentials, asked before every request. For `default` while it uses the
+ * api.* credentials, they are read from the running config each time: a reload (SIGHUP) swaps
+ * config.api when they are rotated. A destination's own block is fixed until a restart.
+ */
+export function liveAuth(d: DestinationConfig, config?: Readonly<Config>): () => Dhis2Auth {
+  const fixed = dhis2Auth(d);
+  if (!config || d.name !== "default") return () => fixed;
+  const start = config.api;
+  const fromApi = d.user === start.dhis2_user && d.password === start.dhis2_password &&
+    d.pat === start.dhis2_pat && d.auth_method === start.dhis2_auth_method;
+  if (!fromApi) return () => fixed;
   let memo: { api: Config["api"]; auth: Dhis2Auth } | undefined;
-  const client = createDhis2Client({
-    baseUrl: api.dhis2_base_url,
-    auth: () => {
-      if (memo?.api !== config.api) memo = { api: config.api, auth: dhis2Auth(config.api) };
-      return memo.auth;
-    },
-    connectTimeoutMs: api.dhis2_connect_timeout * 1000,
-    timeoutMs: api.dhis2_timeout * 1000,
+  return () => {
+    if (memo?.api !== config.api) memo = { api: config.api, auth: dhis2Auth(config.api) };
+    return memo.auth;
+  };
+}
+
+export function destinationClient(d: DestinationConfig, config?: Readonly<Config>): Dhis2Client {
+  return createDhis2Client({
+    baseUrl: d.base_url,
+    auth: liveAuth(d, config),
+    connectTimeoutMs: d.connect_timeout * 1000,
+    timeoutMs: d.timeout * 1000,
     importOptions: {
-      importStrategy: api.import_strategy,
-      idScheme: api.id_scheme,
-      ...(api.dry_run ? { dryRun: true } : {}),
+      importStrategy: d.import_strategy,
+      idScheme: d.id_scheme,
+      ...(d.dry_run ? { dryRun: true } : {}),
     },
   });
+}
+
+export function dhis2DestinationOf(
+  d: DestinationConfig,
+  saveResponse: boolean,
+  config?: Readonly<Config>,
+): Destination & { config: DestinationConfig } | null {
+  if (!d.base_url) return null;
+  const client = destinationClient(d, config);
   return {
+    name: d.name,
     address: client.apiUrl,
-    kinds: [aggregateKind({ client, saveResponse: api.save_response })],
+    config: d,
+    kinds: [aggregateKind({ client, saveResponse })],
   };
+}
+
+/** Every configured destination that can be delivered to, `default` first. */
+export function dhis2Destinations(config: Readonly<Config>) {
+  return Object.values(destinationsOf(config))
+    .map((d) => dhis2DestinationOf(d, config.api.save_response, config))
+    .filter((d) => d !== null);
+}
+
+/** The `default` destination alone (api.* keys), as before several destinations existed. */
+export function dhis2Destination(config: Readonly<Config>): Destination | null {
+  return dhis2DestinationOf(destinationsOf(config).default, config.api.save_response, config);
 }

@@ -9,15 +9,15 @@ import { assertPortFree } from "../http/port_check.ts";
 import { type RunningServer, startServer, type TlsPem } from "../http/server.ts";
 import type { Logger } from "../logs/logger.ts";
 import { RequestLogBuffer } from "../logs/request_log.ts";
-import { MappingCache } from "../mappings/cache.ts";
-import { dhis2Destination } from "../aggregate/destination.ts";
+import { destinationClient, dhis2Destinations } from "../aggregate/destination.ts";
+import { destinationsOf } from "../config/config.ts";
+import { MappingCaches } from "../mappings/caches.ts";
 import { withTracker } from "../tracker/destination.ts";
 import { startTrackerPurge } from "../tracker/purge.ts";
 import { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { type Delivery, startDelivery } from "../queue/runner.ts";
 import { Wakeup, WorkNotifier } from "../queue/wakeup.ts";
 import { TargetVersion } from "../dhis2/target_version.ts";
-import { defaultClient } from "../admin/status_routes.ts";
 import { HealthMonitor } from "../dhis2/health_monitor.ts";
 
 export interface GatewayOptions {
@@ -71,7 +71,7 @@ export async function startGateway(
   const db = await openDatabase(config, log);
   const stops: Array<() => Promise<unknown>> = [];
   let server: RunningServer | undefined;
-  let mappingCache: MappingCache | undefined;
+  let mappingCaches: MappingCaches | undefined;
   let delivery: Delivery | undefined;
   let health: HealthMonitor | undefined;
   try {
@@ -87,14 +87,29 @@ export async function startGateway(
     // round trip through the database) and its worker.
     const wakeup = new Wakeup();
     const breakers = new CircuitBreakers();
+    const dests = Object.values(destinationsOf(config));
+    // Intake's period rules follow each destination's version (reference §12); the health
+    // checks below and a first read at start tell each what its DHIS2 runs.
+    const targetVersions = new Map(dests.map((d) => [d.name, new TargetVersion(d.version)]));
+    // A short-timeout client per destination with a URL, for system/info.
+    const infoClient = (d: (typeof dests)[number]) =>
+      destinationClient({
+        ...d,
+        connect_timeout: Math.min(d.connect_timeout, 5),
+        timeout: Math.min(d.timeout, 10),
+      });
     // Each DHIS2 destination checked now and every minute, in the background (a DHIS2 that is
     // down must not delay the start): warns in the log, feeds the console's banner.
     try {
-      const client = defaultClient(config);
-      if (client) {
+      const monitored = dests.filter((d) => d.base_url).map((d) => ({
+        name: d.name,
+        client: infoClient(d),
+      }));
+      if (monitored.length) {
         const monitor = health = new HealthMonitor({
-          destinations: [{ name: "default", client }],
+          destinations: monitored,
           log: log.child({ component: "health" }),
+          onVersion: (name, version) => targetVersions.get(name)?.note(version),
         });
         monitor.start();
         stops.push(() => Promise.resolve(monitor.stop()));
@@ -111,8 +126,18 @@ export async function startGateway(
         log,
         wakeup,
         breakers,
-        destination: withTracker(dhis2Destination(config), config, db.sql),
+        // Tracker goes to `default` (api.* and tracker.*): only its worker has the tracker kind.
+        destinations: dhis2Destinations(config).map((d) =>
+          d.name === "default" ? { ...d, ...withTracker(d, config, db.sql) } : d
+        ),
       });
+      for (const d of Object.values(destinationsOf(config))) {
+        if (!d.base_url && Object.keys(destinationsOf(config)).length > 1) {
+          log.warn(`destination ${d.name} has no base URL: its deliveries stay queued`, {
+            destination: d.name,
+          });
+        }
+      }
       const purge = startTrackerPurge({
         sql: db.sql,
         log: log.child({ component: "tracker-purge" }),
@@ -123,29 +148,36 @@ export async function startGateway(
 
     if (opts.api) {
       // Loaded before the first submission can arrive; how it stays fresh: src/mappings/cache.ts.
-      const cache = mappingCache = new MappingCache(db.sql, {
+      // One per mappings instance a destination uses (its instance_name).
+      const caches = mappingCaches = new MappingCaches(db.sql, {
         refreshSeconds: config.mappings.cache_refresh,
         listen: true,
         log,
       });
-      await cache.start();
-      stops.push(() => cache.stop());
+      stops.push(() => caches.stop());
+      await caches.start(["default", ...dests.map((d) => d.instance_name)]);
+      const cache = caches.get("default");
       // Other processes' workers hear of new submissions through a coalesced NOTIFY.
       const notifier = new WorkNotifier(db.sql, log);
       stops.push(() => notifier.close());
-      // Intake's period rules follow the target's version (reference §12). Read in the
-      // background: an unreachable DHIS2 must not delay the start; until it answers, the
-      // configured api.dhis2_version (or none: any supported version's rules) applies.
-      const targetVersion = new TargetVersion(config.api.dhis2_version);
-      try {
-        const client = defaultClient(config);
-        if (client) {
-          targetVersion.refresh(client).then((v) =>
-            log.info("target DHIS2 version for intake checks", { version: v ?? "unknown" })
+      // Read in the background: an unreachable DHIS2 must not delay the start; until it
+      // answers, the configured version (or none: any supported version's rules) applies.
+      const targetVersion = targetVersions.get("default")!;
+      for (const d of dests) {
+        if (!d.base_url) continue;
+        try {
+          targetVersions.get(d.name)!.refresh(infoClient(d)).then((v) =>
+            log.info("target DHIS2 version for intake checks", {
+              destination: d.name,
+              version: v ?? "unknown",
+            })
           );
+        } catch (err) {
+          log.warn("DHIS2 version not read", {
+            destination: d.name,
+            error: (err as Error).message,
+          });
         }
-      } catch (err) {
-        log.warn("DHIS2 version not read", { error: (err as Error).message });
       }
       const app = createApp({
         config,
@@ -154,7 +186,9 @@ export async function startGateway(
         requestLog,
         auth,
         mappingCache: cache,
+        mappingCaches: caches,
         targetVersion,
+        targetVersions,
         wakeWorker: () => {
           if (opts.worker) wakeup.wake();
           notifier.notify();
@@ -190,7 +224,7 @@ export async function startGateway(
     }
   } catch (err) {
     health?.stop();
-    await mappingCache?.stop().catch(() => {});
+    await mappingCaches?.stop().catch(() => {});
     await delivery?.stop(0).catch(() => {});
     await db.close().catch(() => {});
     throw err;

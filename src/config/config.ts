@@ -4,6 +4,12 @@ import { corsOrigins } from "./cors_origins.ts";
 import { parseCidrList } from "./ip.ts";
 import { redactUrl, urlSecrets } from "./db_url.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
+import {
+  type DestinationConfig,
+  parseDestinations,
+  redactDestination,
+  type SourceRouting,
+} from "./destinations.ts";
 
 // Imported from here by open.ts and the CLI.
 export { redactUrl };
@@ -81,6 +87,10 @@ export interface Config {
   };
   metrics: { token: string; port: number };
   batch: { max_values: number; max_wait_ms: number };
+  /** Every DHIS2 delivered to, by name; `default` always (api.* describes it). destinations.ts. */
+  destinations: Record<string, DestinationConfig>;
+  /** Per source_name: its destination and copies; a source not listed goes to `default`. */
+  sources: Record<string, SourceRouting>;
 }
 
 /** Where a value came from, for `config check`. */
@@ -93,6 +103,8 @@ export interface LoadInput {
   env: Record<string, string | undefined>;
   /** Values from command-line flags, by YAML key (`server.port`). */
   flags?: Record<string, string>;
+  /** Reads a destination's `password_file`/`pat_file`; default Deno.readTextFileSync. */
+  readFile?: (path: string) => string;
 }
 
 export interface LoadResult {
@@ -245,6 +257,8 @@ function unknownKeys(doc: Record<string, unknown>): string[] {
   const sections = new Set([...known].map((k) => k.split(".")[0]));
   const out: string[] = [];
   for (const [section, body] of Object.entries(doc)) {
+    // Keyed by names the operator chooses: destinations.ts checks them.
+    if (section === "destinations" || section === "sources") continue;
     if (!sections.has(section)) {
       out.push(section);
       continue;
@@ -334,6 +348,19 @@ export function loadConfig(input: LoadInput): LoadResult {
   // Every problem at once: the checks across fields run even when a field failed (they skip
   // what is missing), so fixing one mistake never reveals another.
   problems.push(...crossChecks(cfg));
+  if (cfg.api && cfg.server) {
+    const routing = parseDestinations({
+      destinations: doc.destinations,
+      sources: doc.sources,
+      api: cfg.api,
+      timezone: cfg.server.timezone,
+      env: input.env,
+      readFile: input.readFile ?? ((path) => Deno.readTextFileSync(path)),
+    });
+    problems.push(...routing.problems.map((p) => `${input.filePath ?? "config file"}: ${p}`));
+    cfg.destinations = routing.destinations;
+    cfg.sources = routing.sources;
+  }
   if (problems.length > 0) return { problems, notes, sources };
   return { config: deepFreeze(cfg), problems, notes, sources };
 }
@@ -421,6 +448,9 @@ export function secretValues(cfg: Config): string[] {
     if (typeof v === "string" && v.length >= 4) out.push(v);
   }
   out.push(...urlSecrets(cfg.database.uri).map((p) => p.value));
+  for (const d of Object.values(cfg.destinations ?? {})) {
+    for (const v of [d.password, d.pat]) if (v.length >= 4) out.push(v);
+  }
   return out;
 }
 
@@ -434,5 +464,27 @@ export function redactedView(cfg: Config): Record<string, unknown> {
     else if (f.secret) shown = v ? "REDACTED" : "";
     setPath(out, f.key, shown);
   }
+  out.destinations = Object.fromEntries(
+    Object.entries(cfg.destinations ?? {}).map(([n, d]) => [n, redactDestination(d)]),
+  );
+  out.sources = cfg.sources ?? {};
   return out;
 }
+
+/**
+ * The config's destinations; a Config built by hand (tests) without the section gets the one
+ * `default` its api.* keys describe.
+ */
+export function destinationsOf(cfg: Readonly<Config>): Readonly<Record<string, DestinationConfig>> {
+  if (cfg.destinations) return cfg.destinations;
+  return parseDestinations({
+    destinations: undefined,
+    sources: undefined,
+    api: cfg.api,
+    timezone: cfg.server.timezone,
+    env: {},
+    readFile: () => "",
+  }).destinations;
+}
+
+export type { DestinationConfig, SourceRouting };

@@ -99,7 +99,9 @@ export const FIELDS: readonly Field[] = [
     env: ["DHIS2GW_MAX_CONCURRENT"],
     type: int(1, 1000),
     default: 8,
-    doc: "Deliveries in flight per process.",
+    doc: "DHIS2 requests in flight per process and destination: a delivery each, or a " +
+      "batch each with batching on (destinations.<name>.max_concurrent bounds all replicas " +
+      "together).",
   },
   {
     key: "server.request_process_interval",

@@ -8,7 +8,7 @@ import { statusRoutes } from "../admin/status_routes.ts";
 import { authenticate, clientAddress } from "../auth/middleware.ts";
 import { authRoutes } from "../auth/routes.ts";
 import type { AuthService } from "../auth/service.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, destinationsOf } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { RequestLogBuffer } from "../logs/request_log.ts";
@@ -18,6 +18,8 @@ import { auditActions } from "../audit/record.ts";
 import { auditRoutes } from "../audit/routes.ts";
 import { claimedIdentity } from "../auth/claimed.ts";
 import { MappingCache } from "../mappings/cache.ts";
+import { MappingCaches } from "../mappings/caches.ts";
+import { INSTANCE_NAME } from "../mappings/lookup.ts";
 import { mappingRoutes } from "../mappings/routes.ts";
 import type { CircuitBreakers } from "../queue/circuit_breaker.ts";
 import { logsRoutes } from "../submissions/logs_routes.ts";
@@ -72,6 +74,10 @@ export interface AppDeps {
   dhis2DryRun?: DryRunClient;
   /** The target DHIS2's version for intake checks; default: api.dhis2_version only. */
   targetVersion?: TargetVersion;
+  /** Every mappings instance's cache (a destination's instance_name); default: made here. */
+  mappingCaches?: MappingCaches;
+  /** Each destination's DHIS2 version, by destination name (`default`: targetVersion). */
+  targetVersions?: ReadonlyMap<string, TargetVersion>;
   /** Each DHIS2 destination's last health check (dhis2/health_monitor.ts); absent: none. */
   destinationHealth?: () => readonly DestinationHealth[];
 }
@@ -241,12 +247,23 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", guardRequestUrl);
   if (deps.auth) app.route("/api/v3", authRoutes({ ...deps, auth: deps.auth }));
   const mappingCache = deps.mappingCache ?? new MappingCache(deps.sql, { log });
-  app.route("/api/v3", mappingRoutes({ ...deps, cache: mappingCache }));
+  const caches = deps.mappingCaches ?? new MappingCaches(deps.sql, { log }, mappingCache);
+  app.route("/api/v3", mappingRoutes({ ...deps, cache: caches }));
   const targetVersion = deps.targetVersion ?? new TargetVersion(config.api.dhis2_version);
+  const versions = new Map(deps.targetVersions ?? []);
+  for (const d of Object.values(destinationsOf(config))) {
+    if (!versions.has(d.name)) {
+      versions.set(d.name, d.name === "default" ? targetVersion : new TargetVersion(d.version));
+    }
+  }
+  const defaultMappings = deps.mappings ?? mappingCache;
   const submissionDeps = {
     ...deps,
     dhis2Version: () => targetVersion.get(),
-    mappings: deps.mappings ?? mappingCache,
+    versionOf: (name: string) => versions.get(name)?.get() ?? null,
+    mappingsFor: (instance: string) =>
+      instance === INSTANCE_NAME ? defaultMappings : caches.get(instance),
+    mappings: defaultMappings,
     wakeWorker: deps.wakeWorker ?? (() => {}),
   };
   app.route("/", submissionRoutes(submissionDeps));
@@ -255,7 +272,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   // Before logsRoutes: its /logs/{id} would take "export" for an id.
   app.route("/", exportRoutes(submissionDeps));
   app.route("/", logsRoutes(submissionDeps));
-  app.route("/api/v3", statusRoutes({ ...deps, targetVersion }));
+  app.route("/api/v3", statusRoutes({ ...deps, targetVersion, targetVersions: versions }));
   app.route("/api/v3", destinationHealthRoutes(deps));
   app.route("/", requestsRoutes(deps));
   app.route("/", auditRoutes(deps));

@@ -40,6 +40,11 @@ export interface ImportOptions {
   limits?: Partial<ImportLimits>;
   /** validate=dhis2: the snapshot for the file's valid rows (throws 502 when DHIS2 is away). */
   metadata?: (rows: readonly ValidRow[]) => Promise<MetadataSnapshot>;
+  /**
+   * validate=dhis2 with several destinations: the problems of the file's valid rows against
+   * each destination that uses their instance (dhis2_destinations.ts). Wins over `metadata`.
+   */
+  checkAgainstDhis2?: (rows: readonly ValidRow[]) => Promise<Problem[]>;
   onProgress?: (p: ImportProgress) => void;
   /** Called once a change is committed (the writing process's cache is invalidated here). */
   onChange?: () => void;
@@ -161,11 +166,14 @@ export async function importMappings(
   const problems = [...checked.problems];
 
   let validated = false;
-  if (opts.metadata && checked.mappings.length > 0) {
+  if ((opts.checkAgainstDhis2 || opts.metadata) && checked.mappings.length > 0) {
     progress({ phase: "dhis2", done: 0, total: checked.mappings.length });
     try {
-      const snapshot = await opts.metadata(checked.mappings);
-      problems.push(...validateAgainstMetadata(checked.mappings, snapshot));
+      if (opts.checkAgainstDhis2) problems.push(...await opts.checkAgainstDhis2(checked.mappings));
+      else {
+        const snapshot = await opts.metadata!(checked.mappings);
+        problems.push(...validateAgainstMetadata(checked.mappings, snapshot));
+      }
       validated = true;
     } catch (err) {
       // With problems already found, report them rather than hide them behind DHIS2's outage.

@@ -7,7 +7,8 @@
 import type { Context } from "hono";
 import { secureRoute } from "../auth/guard.ts";
 import { type Role, ROLES } from "../auth/principal.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, destinationsOf } from "../config/config.ts";
+import { checkAgainstDestinations } from "./dhis2_destinations.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
 import { destinationNames } from "../config/warnings.ts";
 import { generateUid } from "../dhis2/uid.ts";
@@ -16,11 +17,7 @@ import type { AppEnv } from "../http/env.ts";
 import type { Logger } from "../logs/logger.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { zodProblems } from "../http/validation.ts";
-import {
-  fetchMetadataSnapshot,
-  type MetadataClient,
-  metadataClientFromConfig,
-} from "./dhis2_snapshot.ts";
+import { type MetadataClient, metadataClientFromConfig } from "./dhis2_snapshot.ts";
 import { templateXlsx } from "./excel.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
 import { exportInWorker } from "./offload.ts";
@@ -277,9 +274,11 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
       );
     }
     const bytes = new Uint8Array(await file.arrayBuffer());
-    const dhis2 = q.validate === "dhis2"
-      ? deps.dhis2 ?? metadataClientFromConfig(config)
-      : undefined;
+    const validate = q.validate === "dhis2";
+    // No DHIS2 at all: the 400 naming the missing URL, before anything is read.
+    if (validate && !deps.dhis2 && !Object.values(destinationsOf(config)).some((d) => d.base_url)) {
+      metadataClientFromConfig(config);
+    }
     const report = await heavyWork.run(() =>
       importMappings(sql, bytes, {
         format,
@@ -289,10 +288,8 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
           maxBytes: config.mappings.import_max_bytes,
           maxRows: config.mappings.import_max_rows,
         },
-        metadata: dhis2
-          ? (rows) =>
-            fetchMetadataSnapshot(dhis2, rows, [config.api.dhis2_data_set].filter(Boolean))
-          : undefined,
+        // Each row against the DHIS2 of every destination using its instance_name.
+        checkAgainstDhis2: validate ? checkAgainstDestinations(config, deps.dhis2) : undefined,
         onChange: changed,
         log,
         destinations: destinationNames(config),

@@ -30,19 +30,28 @@ export async function claimBatch(
   workerId: string,
   limits: BatchLimits,
   leaseSeconds: number,
+  destination?: string,
 ): Promise<ClaimedDelivery[]> {
-  const rows = await claimBatchStatement(sql, workerId, limits, leaseSeconds);
+  return inBatchOrder(await claimBatchStatement(sql, workerId, limits, leaseSeconds, destination));
+}
+
+export function inBatchOrder(rows: ClaimRow[]): ClaimedDelivery[] {
   // Claim order: the kind keeps the newest value of a key, and newer means a larger id.
   rows.sort((a, b) => a.id - b.id);
   return rows.map(toClaimed);
 }
 
-/** claimBatch's one statement, unexecuted until awaited (a test or bench can EXPLAIN it). */
+/**
+ * claimBatch's one statement, unexecuted until awaited (a test or bench can EXPLAIN it). With
+ * `destination`, the head is that destination's oldest due delivery (deliveries_due_dest_idx):
+ * a destination's worker claims only its own batches.
+ */
 export function claimBatchStatement(
   sql: Db,
   workerId: string,
   limits: BatchLimits,
   leaseSeconds: number,
+  destination?: string,
 ) {
   const max = Math.max(1, limits.maxValues);
   const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
@@ -51,6 +60,7 @@ export function claimBatchStatement(
       select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
       from deliveries d
       where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
+        ${destination === undefined ? sql`` : sql`and d.destination = ${destination}`}
         and not exists (
           select from deliveries older
           where older.destination = d.destination and older.ordering_key = d.ordering_key
@@ -143,9 +153,14 @@ export function claimBatchStatement(
           updated_at = now()
       where d.id = any(array(select id from picked))
       returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
-                d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.batch_key
+                d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.batch_key,
+                d.payload as own_payload, d.codes as own_codes
     )
-    select c.*, s.task_id, s.payload, s.codes, s.username
+    -- A copy's delivery carries its own payload (its destination's mappings, migration 0013).
+    select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
+           c.max_attempts, c.locked_until, c.updated_at, c.run_at, c.batch_key, s.task_id,
+           coalesce(c.own_payload, s.payload) as payload, coalesce(c.own_codes, s.codes) as codes,
+           s.username
     from claimed c join submissions s on s.id = c.submission_id`;
 }
 
@@ -168,7 +183,8 @@ export async function attachNewer(sql: Db, jobs: ClaimedDelivery[]): Promise<voi
       conflicts: unknown[] | null;
     }[]
   >`
-    select c.id as claimed_id, n.id, n.submission_id, s.task_id, n.status, s.payload, s.codes,
+    select c.id as claimed_id, n.id, n.submission_id, s.task_id, n.status,
+           coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
            n.conflicts
     from deliveries c
     join deliveries n on n.destination = c.destination and n.ordering_key = c.ordering_key

@@ -169,10 +169,11 @@ export class CircuitBreakers {
     this.#opts = opts;
   }
 
-  get(destination: string): CircuitBreaker {
+  /** `opts` (a destination's own settings) apply when its breaker is first made. */
+  get(destination: string, opts?: CircuitBreakerOptions): CircuitBreaker {
     let breaker = this.#byDestination.get(destination);
     if (!breaker) {
-      breaker = new CircuitBreaker(this.#opts);
+      breaker = new CircuitBreaker({ ...this.#opts, ...opts });
       this.#byDestination.set(destination, breaker);
     }
     return breaker;

@@ -144,7 +144,9 @@ export interface BatchResult {
 
 /** A place deliveries go, with the kinds that can send there (built by the composition root). */
 export interface Destination {
-  /** Shown in logs and on the status page, and the circuit breaker's key (the DHIS2 API URL). */
+  /** The configured name (`default`, `hmis`, ...): deliveries.destination, the breaker's key. */
+  name?: string;
+  /** Shown in logs and on the status page (the DHIS2 API URL). */
   address: string;
   kinds: readonly DeliveryKind[];
 }

@@ -40,7 +40,7 @@ export const WAITING_STATUSES: readonly SubmissionStatus[] = STATUSES.filter(
 
 /** A delivery to create with its submission. */
 export interface NewDelivery {
-  /** Today always `default`: the configured DHIS2. */
+  /** A configured destination's name (config `destinations:`); `default` unless routed. */
   destination: string;
   kind: string;
   /** FIFO per key and destination (the kind computes it, e.g. aggregateOrderingKey). */
@@ -50,6 +50,12 @@ export interface NewDelivery {
    * and graphile-worker do: lowering the setting later does not kill work already accepted.
    */
   maxAttempts: number;
+  /**
+   * What this destination is sent, when its mappings differ from the submission's payload
+   * (a copy to another instance); absent: the submission's payload and codes.
+   */
+  payload?: unknown;
+  codes?: string[];
   /** Deliveries with the same key may share one request (null or absent: never combined). */
   batchKey?: string | null;
   /** What a batch's size limit counts (aggregate: data values); default 1. */
@@ -114,10 +120,12 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       returning id, task_id, status, request_hash, payload, unmapped_codes
     ), del as (
       insert into deliveries (
-        submission_id, destination, kind, ordering_key, max_attempts, batch_key, weight, held
+        submission_id, destination, kind, ordering_key, max_attempts, payload, codes, batch_key,
+        weight, held
       )
-      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts, x.batch_key,
-             x.weight,
+      select sub.id, x.destination, x.kind, x.ordering_key, x.max_attempts,
+             x.payload::jsonb, case when x.payload is null then null else xc.codes end,
+             x.batch_key, x.weight,
              -- Behind an older pending delivery of its key: out of the claim's index until that
              -- one finishes (migration 0009).
              exists (
@@ -128,9 +136,15 @@ export async function enqueue(sql: Db, s: NewSubmission): Promise<EnqueueResult>
       from sub, unnest(${d.map((x) => x.destination)}::text[], ${d.map((x) => x.kind)}::text[],
                        ${d.map((x) => x.orderingKey)}::text[],
                        ${d.map((x) => x.maxAttempts)}::int[],
+                       ${
+    d.map((x) => x.payload === undefined ? null : JSON.stringify(x.payload))
+  }::text[],
+                       ${d.map((x) => JSON.stringify(x.codes ?? []))}::text[],
                        ${d.map((x) => x.batchKey ?? null)}::text[],
                        ${d.map((x) => Math.max(1, x.weight ?? 1))}::int[]) with ordinality
-                as x(destination, kind, ordering_key, max_attempts, batch_key, weight, ordinality)
+                as x(destination, kind, ordering_key, max_attempts, payload, codes_json, batch_key,
+                     weight, ordinality),
+           lateral (select array(select jsonb_array_elements_text(x.codes_json::jsonb)) as codes) xc
       -- In the order given, so delivery ids (FIFO per key) follow it.
       order by x.ordinality
     )
@@ -197,9 +211,22 @@ export function claimStatement(sql: Db, workerId: string, n: number, leaseSecond
       from due
       where d.id = due.id
       returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
-                d.max_attempts, d.locked_until, d.updated_at, d.run_at
+                d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.payload as own_payload,
+                d.codes as own_codes
     )
-    select c.*, s.task_id, s.payload, s.codes, s.username
+    ${claimedColumns(sql)}`;
+}
+
+/**
+ * The claim's result: a copy's delivery carries its own payload (its destination's mappings);
+ * otherwise the submission's is sent (migration 0013).
+ */
+export function claimedColumns(sql: Db) {
+  return sql`
+    select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
+           c.max_attempts, c.locked_until, c.updated_at, c.run_at, s.task_id,
+           coalesce(c.own_payload, s.payload) as payload, coalesce(c.own_codes, s.codes) as codes,
+           s.username
     from claimed c join submissions s on s.id = c.submission_id`;
 }
 
@@ -222,9 +249,13 @@ export async function claim(
   leaseSeconds: number,
 ): Promise<ClaimedDelivery[]> {
   if (n <= 0) return [];
-  const rows = await claimStatement(sql, workerId, n, leaseSeconds);
-  rows.sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id);
-  return rows.map(toClaimed);
+  return inClaimOrder(await claimStatement(sql, workerId, n, leaseSeconds));
+}
+
+/** Claimed rows in (run_at, id) order, as the kinds see them (destination_claim.ts too). */
+export function inClaimOrder(rows: readonly ClaimRow[]): ClaimedDelivery[] {
+  return [...rows].sort((a, b) => a.run_at.getTime() - b.run_at.getTime() || a.id - b.id)
+    .map(toClaimed);
 }
 
 /** A claimed row as the kinds see it (batch_queries.ts claims with the same columns). */

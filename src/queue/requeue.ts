@@ -6,7 +6,7 @@ import type postgres from "postgres";
 import type { Db } from "../db/db.ts";
 import { CHANNEL } from "./queries.ts";
 
-/** Counted in deliveries (one per submission today). */
+/** Counted in deliveries (one per destination of each submission). */
 export interface RequeueCounts {
   /** Deliveries of the submissions that matched the selection. */
   matched: number;
@@ -27,6 +27,8 @@ export async function requeue(
   sql: Db,
   where: postgres.Fragment,
   by: string,
+  /** Only the delivery to this destination (requeue ?destination=); absent: every one. */
+  destination?: string,
 ): Promise<RequeueCounts> {
   const [row] = await sql<
     { matched: number; requeued: number; running: number; already_queued: number }[]
@@ -34,6 +36,7 @@ export async function requeue(
     with target as (
       select d.id, d.status from deliveries d
       where d.submission_id in (select id from submissions where ${where})
+        and (${destination ?? null}::text is null or d.destination = ${destination ?? null})
       order by d.id
       for update of d
     ), upd as (

@@ -4,7 +4,8 @@
  * wakes it, the rescuer and the pruner. `serve` starts it unless --no-worker; `--worker-only`
  * starts only this.
  */
-import type { Config } from "../config/config.ts";
+import type { Config, DestinationConfig } from "../config/config.ts";
+import { parseWindow } from "../config/delivery_window.ts";
 import type { Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import type { CircuitBreakers } from "./circuit_breaker.ts";
@@ -20,11 +21,15 @@ export interface DeliveryDeps {
   wakeup: Wakeup;
   breakers: CircuitBreakers;
   /** Where deliveries go and the kinds that send them; null when none is configured. */
-  destination: Destination | null;
+  destination?: Destination | null;
+  /** Every configured destination, a worker each (the gateway); wins over `destination`. */
+  destinations?: ReadonlyArray<Destination & { config?: DestinationConfig }>;
 }
 
 export interface Delivery {
+  /** The first destination's worker (`default` when configured). */
   worker?: Worker;
+  workers: Worker[];
   stop(graceMs: number): Promise<{ graceful: boolean }>;
 }
 
@@ -56,12 +61,16 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
   });
   stops.push(() => Promise.resolve(maintenance.stop()));
 
-  const destination = deps.destination;
-  if (!destination) {
+  const destinations: ReadonlyArray<Destination & { config?: DestinationConfig }> =
+    deps.destinations ?? (deps.destination ? [deps.destination] : []);
+  if (!destinations.length) {
     log.warn(
       "api.dhis2_base_url (DHIS2GW_DHIS2_BASE_URL) is not set: no deliveries run, submissions stay queued",
     );
-    return { stop: async (g) => (await runStops(stops, g), { graceful: true }) };
+    return {
+      workers: [],
+      stop: async (g) => (await runStops(stops, g), { graceful: true }),
+    };
   }
   const leaseSeconds = effectiveLeaseSeconds(config);
   if (leaseSeconds !== config.server.lease_seconds) {
@@ -70,30 +79,53 @@ export async function startDelivery(deps: DeliveryDeps): Promise<Delivery> {
       used: leaseSeconds,
     });
   }
-  const worker = new Worker({
-    sql,
-    log: log.child({ component: "worker" }),
-    kinds: destination.kinds,
-    destination: destination.address,
-    wakeup: deps.wakeup,
-    maxConcurrent: config.server.max_concurrent,
-    leaseSeconds,
-    pollIntervalMs: config.server.request_process_interval * 1000,
-    backoff: {
-      baseSeconds: config.server.retry_backoff_base,
-      maxSeconds: Math.max(config.server.retry_backoff_max, config.server.retry_backoff_base),
-      jitter: JITTER,
-    },
-    breakers: deps.breakers,
-    batch: { maxValues: config.batch.max_values, maxWaitMs: config.batch.max_wait_ms },
+  const workers = destinations.map((destination) => {
+    const d = destination.config;
+    const name = destination.name ?? destination.address;
+    const window = d?.window ? parseWindow(d.window) : null;
+    return new Worker({
+      sql,
+      log: log.child({ component: "worker", destination: name }),
+      kinds: destination.kinds,
+      destination: name,
+      // In this process at most server.max_concurrent; across replicas the destination's own.
+      maxConcurrent: Math.min(config.server.max_concurrent, d?.max_concurrent ?? Infinity),
+      limits: d && {
+        name: d.name,
+        maxConcurrent: d.max_concurrent,
+        ratePerSecond: d.rate_limit,
+      },
+      window: window ? { window, timeZone: d!.timezone } : undefined,
+      breakerOptions: d && {
+        failureThreshold: d.breaker.failure_threshold,
+        cooldownMs: d.breaker.cooldown_min * 1000,
+        maxCooldownMs: d.breaker.cooldown_max * 1000,
+        // An unreported probe must not block longer than the request could take.
+        probeTimeoutMs: Math.max(120_000, (d.timeout + 10) * 1000),
+      },
+      wakeup: destinations.length > 1 ? deps.wakeup.child() : deps.wakeup,
+      leaseSeconds: d ? Math.max(leaseSeconds, d.timeout + 10) : leaseSeconds,
+      pollIntervalMs: config.server.request_process_interval * 1000,
+      backoff: {
+        baseSeconds: config.server.retry_backoff_base,
+        maxSeconds: Math.max(config.server.retry_backoff_max, config.server.retry_backoff_base),
+        jitter: JITTER,
+      },
+      breakers: deps.breakers,
+      batch: { maxValues: config.batch.max_values, maxWaitMs: config.batch.max_wait_ms },
+    });
   });
   const listener = await listenForWork(sql, deps.wakeup, log);
   stops.push(() => listener.close());
-  worker.start();
+  for (const w of workers) w.start();
   let result = { graceful: true };
-  stops.unshift(async (g) => (result = await worker.stop(g)));
+  stops.unshift(async (g) => {
+    const all = await Promise.all(workers.map((w) => w.stop(g)));
+    result = { graceful: all.every((r) => r.graceful) };
+  });
   return {
-    worker,
+    worker: workers[0],
+    workers,
     stop: async (g) => {
       await runStops(stops, g);
       return result;

@@ -13,8 +13,21 @@ export class Wakeup {
   #pending = false;
   #waiters = new Set<() => void>();
 
+  #children: Wakeup[] = [];
+
+  /**
+   * A Wakeup woken with this one, with its own pending flag: several workers (one per
+   * destination) sharing one would lose a wake that the first of them consumed.
+   */
+  child(): Wakeup {
+    const c = new Wakeup();
+    this.#children.push(c);
+    return c;
+  }
+
   /** Wakes every current waiter; with none, the next `wait` returns at once. */
   wake(): void {
+    for (const c of this.#children) c.wake();
     this.#pending = true;
     const waiters = [...this.#waiters];
     this.#waiters.clear();

@@ -11,6 +11,7 @@
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
+import { type DeliveryWindow, windowState } from "../config/delivery_window.ts";
 import {
   deliveriesFinished,
   deliveryAttempts,
@@ -18,7 +19,13 @@ import {
   dhis2RequestDuration,
   recordBatch,
 } from "../metrics/metrics.ts";
-import { CircuitBreakers } from "./circuit_breaker.ts";
+import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
+import {
+  claimBatchForDestination,
+  claimForDestination,
+  type DestinationClaim,
+  type DestinationLimits,
+} from "./destination_claim.ts";
 import { attachNewer, type BatchLimits, claimBatch } from "./batch_queries.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
@@ -35,10 +42,19 @@ export interface WorkerOptions {
   /** The kinds this worker delivers, found by `deliveries.kind`. */
   kinds: readonly DeliveryKind[];
   /**
-   * Where the deliveries go (the DHIS2 API URL): the circuit breaker's key, shown on the status
-   * page. One destination per worker today; several would run a worker each.
+   * The circuit breaker's key, shown on the status page: the destination's name (a test may
+   * use any label). One worker per destination.
    */
   destination: string;
+  /**
+   * Claim only this destination's deliveries, within its limits across replicas. Absent (tests
+   * of the queue alone): claim any destination's, limited by maxConcurrent in this process.
+   */
+  limits?: DestinationLimits;
+  /** Deliveries start only inside this local time window (none: always). */
+  window?: { window: DeliveryWindow; timeZone: string };
+  /** This destination's breaker settings (applied when its breaker is first made). */
+  breakerOptions?: CircuitBreakerOptions;
   /** Shared with the submission route of this process (and fed by LISTEN with PostgreSQL). */
   wakeup: Wakeup;
   workerId?: string;
@@ -58,6 +74,9 @@ export interface WorkerOptions {
   /** Called after each attempt was recorded (or fenced out, or snoozed); tests wait on it. */
   onAttempt?: (event: AttemptEvent) => void;
 }
+
+/** How soon a worker looks again when every slot of its destination is taken by others. */
+const FULL_RETRY_MS = 200;
 
 export function defaultWorkerId(): string {
   let host = "host";
@@ -93,6 +112,10 @@ export class Worker {
     this.#kinds = new Map(opts.kinds.map((k) => [k.name, k]));
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
+  }
+
+  #breaker() {
+    return this.#breakers.get(this.#destination, this.#o.breakerOptions);
   }
 
   get inFlight(): number {
@@ -136,20 +159,47 @@ export class Worker {
       let waitMs = this.#o.pollIntervalMs;
       const free = this.#o.maxConcurrent - this.#inFlight.size;
       const now = this.#now();
-      const breaker = this.#breakers.get(this.#destination);
+      const breaker = this.#breaker();
       const snap = breaker.snapshot(now);
       let want = 0;
       if (snap.state === "closed") want = free;
       else if (snap.state === "half_open") want = snap.probeInFlight ? 0 : Math.min(free, 1);
       else waitMs = Math.min(waitMs, Math.max(0, snap.nextProbeAt!.getTime() - now.getTime()));
+      const win = this.#o.window &&
+        windowState(this.#o.window.window, now, this.#o.window.timeZone);
+      if (win && !win.open) {
+        want = 0;
+        waitMs = Math.min(waitMs, Math.max(0, win.nextChangeAt!.getTime() - now.getTime()));
+      }
       if (want > 0) {
         try {
           const batch = this.#o.batch;
+          const limits = this.#o.limits;
           let claimed = 0;
+          // Slots held by other replicas free without telling us: look again soon. (When every
+          // slot is this worker's own, a finishing delivery wakes it instead.)
+          const bounded = (r: DestinationClaim) => {
+            if (r.full && this.#inFlight.size < this.#o.maxConcurrent) {
+              waitMs = Math.min(waitMs, FULL_RETRY_MS);
+            }
+            if (r.rateWaitMs !== null) waitMs = Math.min(waitMs, r.rateWaitMs);
+            return r.jobs;
+          };
           if (batch && batch.maxValues > 0) {
-            // One batch per free slot, until the queue has nothing due.
+            // One batch per free slot, until the queue has nothing due. With limits, a batch is
+            // one request: it takes one of the destination's slots and one rate token.
             while (claimed < want) {
-              const group = await claimBatch(this.#o.sql, this.id, batch, this.#o.leaseSeconds);
+              const group = limits
+                ? bounded(
+                  await claimBatchForDestination(
+                    this.#o.sql,
+                    limits,
+                    batch,
+                    this.id,
+                    this.#o.leaseSeconds,
+                  ),
+                )
+                : await claimBatch(this.#o.sql, this.id, batch, this.#o.leaseSeconds);
               if (!group.length) break;
               claimed++;
               await attachNewer(this.#o.sql, group);
@@ -158,7 +208,17 @@ export class Worker {
             // A light batch waiting for max_wait_ms: look again when it may have matured.
             if (!claimed && batch.maxWaitMs > 0) waitMs = Math.min(waitMs, batch.maxWaitMs);
           } else {
-            const jobs = await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
+            const jobs = limits
+              ? bounded(
+                await claimForDestination(
+                  this.#o.sql,
+                  limits,
+                  this.id,
+                  want,
+                  this.#o.leaseSeconds,
+                ),
+              )
+              : await claim(this.#o.sql, this.id, want, this.#o.leaseSeconds);
             claimed = jobs.length;
             await attachNewer(this.#o.sql, jobs);
             for (const job of jobs) this.#track(this.#deliver(job));
@@ -203,7 +263,7 @@ export class Worker {
       // was not claimable until now, and no NOTIFY announces it).
       if (
         released || this.#maybeMore ||
-        this.#breakers.get(this.#destination).state(this.#now()) !== "closed"
+        this.#breaker().state(this.#now()) !== "closed"
       ) {
         this.#slotFreed.wake();
       }
@@ -222,7 +282,7 @@ export class Worker {
       sql: this.#o.sql,
       log: this.#log,
       workerId: this.id,
-      breaker: this.#breakers.get(this.#destination),
+      breaker: this.#breaker(),
       now: this.#now,
       random: this.#random,
       backoff: this.#o.backoff,
@@ -240,7 +300,7 @@ export class Worker {
     });
     const event = { id: job.submissionId, deliveryId: job.id, attempt: job.attempt };
     try {
-      const breaker = this.#breakers.get(this.#destination);
+      const breaker = this.#breaker();
       const startedAt = this.#now();
       const kind = this.#kinds.get(job.kind);
       if (!kind || !breaker.canAttempt(startedAt)) {

@@ -22,6 +22,11 @@ export interface LogFilter {
   user?: string;
   /** Substring of the last error. */
   q?: string;
+  /**
+   * Submissions with a delivery to this destination; with `statuses`, that delivery's status
+   * is the one matched (training's dead ones), not the submission's summary.
+   */
+  destination?: string;
   /** `aggregate` or `tracker`. */
   kind?: string;
   /** Forced to the caller's uid for submitters, who see only their own submissions. */
@@ -42,6 +47,7 @@ export const FILTER_KEYS = [
   "period",
   "user",
   "q",
+  "destination",
   "kind",
 ] as const;
 
@@ -139,7 +145,7 @@ export function parseLogFilter(
     problems.push({ field: "to_date", message: "is before from_date" });
   }
 
-  for (const key of ["orgUnit", "dataSet", "period", "user", "q"] as const) {
+  for (const key of ["orgUnit", "dataSet", "period", "user", "q", "destination"] as const) {
     const v = one(key);
     if (v !== undefined) filter[key] = v;
   }
@@ -163,7 +169,13 @@ export function hasFilter(f: LogFilter): boolean {
  */
 export function filterSql(sql: Db, f: LogFilter, timezone: string): postgres.Fragment {
   const c: postgres.Fragment[] = [];
-  if (f.statuses) c.push(sql`status in ${sql(f.statuses)}`);
+  if (f.destination) {
+    c.push(sql`exists (
+      select 1 from deliveries x
+      where x.submission_id = submissions.id and x.destination = ${f.destination}
+        ${f.statuses ? sql`and x.status in ${sql(f.statuses)}` : sql``}
+    )`);
+  } else if (f.statuses) c.push(sql`status in ${sql(f.statuses)}`);
   if (f.ids) c.push(sql`id in ${sql(f.ids)}`);
   if (f.taskIds) c.push(sql`task_id in ${sql(f.taskIds)}`);
   if (f.fromDate) {

@@ -74,8 +74,9 @@ async function requeueWhere(
   deps: LogsDeps,
   where: (tx: Db) => ReturnType<typeof filterSql>,
   by: string,
+  destination?: string,
 ): Promise<RequeueCounts> {
-  const counts = await requeue(deps.sql, where(deps.sql), by);
+  const counts = await requeue(deps.sql, where(deps.sql), by, destination);
   if (counts.requeued) deps.wakeWorker();
   return counts;
 }
@@ -149,9 +150,16 @@ export async function requeueByKey(deps: LogsDeps, c: Context<AppEnv>, raw: stri
   const key = submissionKey(raw);
   if (!key) throw notFound(`no submission ${raw}`);
   const where = (tx: Db) => "id" in key ? tx`id = ${key.id}` : tx`task_id = ${key.taskId}`;
-  const counts = await requeueWhere(deps, where, principal(c).username);
-  if (!counts.matched) throw notFound(`no submission ${raw}`);
-  if (counts.running) {
+  const destination = c.req.query("destination") || undefined;
+  const counts = await requeueWhere(deps, where, principal(c).username, destination);
+  if (!counts.matched) {
+    // Say which: no such submission, or no delivery of it to that destination.
+    if (destination && await getSubmission(deps.sql, key)) {
+      throw notFound(`submission ${raw} has no delivery to destination "${destination}"`);
+    }
+    throw notFound(`no submission ${raw}`);
+  }
+  if (counts.running && !counts.requeued) {
     throw conflict("the submission is being delivered right now; requeue it once it finishes");
   }
   const row = await getSubmission(deps.sql, key);
@@ -163,7 +171,7 @@ export async function requeueByKey(deps: LogsDeps, c: Context<AppEnv>, raw: stri
     submission_id: row.id,
     task_id: row.task_id,
     status: row.status,
-    requeued: counts.requeued === 1,
+    requeued: counts.requeued > 0,
   }, 200);
 }
 
@@ -234,6 +242,8 @@ export async function requeueMatching(deps: LogsDeps, c: Context<AppEnv>) {
     deps,
     (tx) => filterSql(tx, filter, tz),
     principal(c).username,
+    // With a destination filter only that destination's deliveries go back to the queue.
+    filter.destination,
   );
   return c.json(countsJson(counts), 200);
 }

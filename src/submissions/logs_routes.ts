@@ -82,8 +82,15 @@ const requeueOne = secureRoute({
   path: "/api/v3/logs/{id}/requeue",
   tags: ["logs"],
   summary: "Deliver a submission again, now, with a fresh retry budget",
+  description: "Every delivery of it that is not running or queued; with ?destination=name, " +
+    "only its delivery to that destination.",
   roles: ADMIN,
-  request: { params: idParam },
+  request: {
+    params: idParam,
+    query: z.object({
+      destination: z.string().optional().openapi({ description: "one destination's delivery" }),
+    }),
+  },
   responses: {
     200: json("requeued, or already queued", RequeueOneReply),
     ...notFoundReply,

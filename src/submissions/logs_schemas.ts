@@ -25,6 +25,10 @@ const FILTERS: Record<FilterKey, { doc: string; many?: true }> = {
   period: { doc: "DHIS2 period, e.g. 202401" },
   user: { doc: "username of the submitter" },
   q: { doc: "text in the last error (case-insensitive)" },
+  destination: {
+    doc: "submissions with a delivery to this destination; with status, that delivery's " +
+      "status is matched (and a requeue sends only that destination's deliveries)",
+  },
   kind: { doc: "aggregate or tracker" },
 };
 
@@ -131,6 +135,7 @@ const SUMMARY_EXAMPLE = {
   credential_problem: false,
   idempotency_key: null,
   kind: "aggregate",
+  destinations: [{ destination: "default", status: "delivered" }],
 };
 
 export const SubmissionSummarySchema = z.object({
@@ -157,6 +162,11 @@ export const SubmissionSummarySchema = z.object({
   credential_problem: z.boolean(),
   idempotency_key: z.string().nullable(),
   kind: z.string().openapi({ description: "aggregate or tracker" }),
+  destinations: z.array(z.object({ destination: z.string(), status: z.enum(STATUSES) }))
+    .openapi({
+      description: "each delivery's destination and status, its own first; the queue " +
+        "fields above are the first one's",
+    }),
 }).openapi("SubmissionSummary", { example: SUMMARY_EXAMPLE });
 
 export const SubmissionPageSchema = z.object({
@@ -170,6 +180,7 @@ export const SubmissionPageSchema = z.object({
 });
 
 const AttemptSchema = z.object({
+  destination: z.string().openapi({ description: "the delivery's destination" }),
   number: z.number().int(),
   worker: z.string(),
   started_at: instant,
@@ -197,6 +208,31 @@ const DHIS2_PAYLOAD_EXAMPLE = {
   ],
 };
 
+const DeliverySchema = z.object({
+  destination: z.string().openapi({ example: "default" }),
+  status: z.enum(STATUSES),
+  attempts: z.number().int(),
+  next_run_at: instant.nullable(),
+  http_status: z.number().int().nullable(),
+  dhis2_status: z.string().nullable(),
+  import_count: z.object({
+    imported: z.number().int(),
+    updated: z.number().int(),
+    ignored: z.number().int(),
+    deleted: z.number().int(),
+  }).nullable(),
+  last_error: z.string().nullable(),
+  credential_problem: z.boolean(),
+  conflicts: z.unknown(),
+  response: z.unknown(),
+  payload: z.unknown().openapi({
+    description: "what this destination is sent when its mappings differ; null: dhis2_payload",
+  }),
+  finished_at: instant.nullable(),
+  requeued_at: instant.nullable(),
+  requeued_by: z.string().nullable(),
+}).openapi("Delivery");
+
 export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
   payload: z.unknown().openapi({ description: "the request as received" }),
   dhis2_payload: z.unknown().openapi({ description: "the data value set sent to DHIS2" }),
@@ -207,6 +243,10 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
   requeued_at: instant.nullable(),
   requeued_by: z.string().nullable(),
   attempts_log: z.array(AttemptSchema).openapi({ description: "every attempt, oldest first" }),
+  deliveries: z.array(DeliverySchema).openapi({
+    description: "one per destination (its own first, then copies); the top-level queue " +
+      "fields are the first one's, status summarises them all",
+  }),
   tracker: z.unknown().optional().openapi({
     description: "tracker submissions: each object (type, uid, path in the request) with its " +
       "result, and the async jobs followed; attribute values are shown to admins only",
@@ -243,7 +283,25 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
     },
     requeued_at: null,
     requeued_by: null,
+    deliveries: [{
+      destination: "default",
+      status: "delivered",
+      attempts: 1,
+      next_run_at: null,
+      http_status: 200,
+      dhis2_status: "SUCCESS",
+      import_count: { imported: 5, updated: 0, ignored: 0, deleted: 0 },
+      last_error: null,
+      credential_problem: false,
+      conflicts: null,
+      response: null,
+      payload: null,
+      finished_at: "2026-11-30T04:05:46.948Z",
+      requeued_at: null,
+      requeued_by: null,
+    }],
     attempts_log: [{
+      destination: "default",
       number: 1,
       worker: "vm/19506/c1c04e17",
       started_at: "2026-11-30T04:05:46.944Z",

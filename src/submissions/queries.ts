@@ -38,6 +38,8 @@ export interface SubmissionSummary {
   idempotency_key: string | null;
   /** `aggregate` or `tracker`. */
   kind: string;
+  /** Each delivery's destination and status, its own first (several with copies). */
+  destinations: { destination: string; status: SubmissionStatus }[];
 }
 
 /** Over `s` (the submission) and `d` (its first delivery, absent only mid-delete). */
@@ -53,7 +55,12 @@ const summaryColumns = (sql: Db) =>
     json_build_object('imported', d.imported, 'updated', d.updated, 'ignored', d.ignored,
                       'deleted', d.deleted) end as import_count,
   d.last_error, coalesce(d.credential_problem, false) as credential_problem,
-  s.idempotency_key, s.kind`;
+  s.idempotency_key, s.kind,
+  coalesce((
+    select json_agg(json_build_object('destination', x.destination, 'status', x.status)
+                    order by x.id)
+    from deliveries x where x.submission_id = s.id
+  ), '[]') as destinations`;
 
 /** The first delivery of `s`, by the (submission_id, destination) unique index. */
 const firstDelivery = (sql: Db) =>
@@ -110,9 +117,32 @@ export interface SubmissionDetail extends SubmissionSummary {
   requeued_at: Date | null;
   requeued_by: string | null;
   attempts_log: AttemptRow[];
+  /** One per destination the submission goes to, in delivery order (its own first). */
+  deliveries: DeliveryRow[];
+}
+
+export interface DeliveryRow {
+  destination: string;
+  status: SubmissionStatus;
+  attempts: number;
+  next_run_at: Date | null;
+  http_status: number | null;
+  dhis2_status: string | null;
+  import_count: { imported: number; updated: number; ignored: number; deleted: number } | null;
+  last_error: string | null;
+  credential_problem: boolean;
+  conflicts: unknown;
+  response: unknown;
+  /** What this destination is sent when its mappings differ; null: dhis2_payload. */
+  payload: unknown;
+  finished_at: Date | null;
+  requeued_at: Date | null;
+  requeued_by: string | null;
 }
 
 export interface AttemptRow {
+  /** The destination of the delivery the attempt belongs to. */
+  destination: string;
   number: number;
   worker: string;
   started_at: Date;
@@ -134,13 +164,23 @@ export async function getSubmission(
   key: { id: number } | { taskId: string },
 ): Promise<SubmissionDetail | null> {
   const cond = "id" in key ? sql`s.id = ${key.id}` : sql`s.task_id = ${key.taskId}`;
-  const rows = await sql<Omit<SubmissionDetail, "attempts_log">[]>`
+  const rows = await sql<Omit<SubmissionDetail, "attempts_log" | "deliveries">[]>`
     select ${summaryColumns(sql)}, s.request as payload, s.payload as dhis2_payload, s.codes,
            s.unmapped_codes, d.conflicts, d.response, d.requeued_at, d.requeued_by
     from submissions s ${firstDelivery(sql)} where ${cond}`;
   if (!rows.length) return null;
+  const deliveries = await sql<DeliveryRow[]>`
+    select d.destination, d.status, d.attempts,
+           case when d.status in ('queued', 'retrying') then d.run_at end as next_run_at,
+           d.http_status, d.dhis2_status,
+           case when d.imported is null then null else
+             json_build_object('imported', d.imported, 'updated', d.updated,
+                               'ignored', d.ignored, 'deleted', d.deleted) end as import_count,
+           d.last_error, d.credential_problem, d.conflicts, d.response, d.payload,
+           d.finished_at, d.requeued_at, d.requeued_by
+    from deliveries d where d.submission_id = ${rows[0].id} order by d.id`;
   const attempts = await sql<AttemptRow[]>`
-    select a.number, a.worker, a.started_at, a.finished_at, a.duration_ms, a.outcome,
+    select d.destination, a.number, a.worker, a.started_at, a.finished_at, a.duration_ms, a.outcome,
            a.http_status, a.dhis2_status,
            case when a.imported is null then null else
              json_build_object('imported', a.imported, 'updated', a.updated,
@@ -149,7 +189,7 @@ export async function getSubmission(
     from deliveries d join delivery_attempts a on a.delivery_id = d.id
     where d.submission_id = ${rows[0].id}
     order by d.id, a.number`;
-  return { ...rows[0], attempts_log: [...attempts] };
+  return { ...rows[0], attempts_log: [...attempts], deliveries: [...deliveries] };
 }
 
 /**

@@ -5,7 +5,7 @@
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
-import type { Config } from "../config/config.ts";
+import { type Config, destinationsOf } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
@@ -16,6 +16,7 @@ import type { MappingLookup } from "../mappings/lookup.ts";
 import { AGGREGATE, aggregateBatching } from "../aggregate/kind.ts";
 import { aggregateOrderingKey } from "../aggregate/ordering_key.ts";
 import { buildPayload } from "../aggregate/payload.ts";
+import { destinationsFor, routeSubmission } from "./routing.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "../aggregate/request.ts";
 import { askDhis2, type DryRunClient, dryRunClient } from "../aggregate/dry_run.ts";
@@ -29,6 +30,10 @@ export interface SubmissionDeps {
   wakeWorker: () => void;
   /** The target DHIS2's version as read from /api/system/info, when known. */
   dhis2Version?: () => string | null;
+  /** A destination's DHIS2 version (read or configured); default: dhis2Version for all. */
+  versionOf?: (destination: string) => string | null;
+  /** The look-up of one mappings instance (a destination's instance_name); default: mappings. */
+  mappingsFor?: (instance: string) => MappingLookup;
   /** For `?dryRun=true&dhis2=true`; default: the configured DHIS2 (aggregate/dry_run.ts). */
   dhis2DryRun?: DryRunClient;
 }
@@ -81,6 +86,9 @@ const replySchema = z.object({
     dataValues: z.array(dataValueSchema),
   }),
   unmapped_codes: z.array(z.string()).optional(),
+  destinations: z.array(z.string()).optional().openapi({
+    description: "with copies: every destination the submission goes to, its own first",
+  }),
   replayed: z.boolean().optional(),
 });
 
@@ -155,7 +163,9 @@ const submitRoute = secureRoute({
 });
 
 function invalid(problems: FieldProblem[]): AppError {
-  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) => String(p.code));
+  const unmapped = problems.filter((p) => /^no mapping/.test(p.message)).map((p) =>
+    p.destination ? `${p.code} (destination ${p.destination})` : String(p.code)
+  );
   const shown = (items: string[], n: number) =>
     items.slice(0, n).join(", ") + (items.length > n ? `, … and ${items.length - n} more` : "");
   const message = unmapped.length === problems.length
@@ -187,12 +197,19 @@ export function submissionRoutes(deps: SubmissionDeps) {
       }
       throw err;
     }
-    const checked = validateAggregate(
-      body,
-      c.req.header("idempotency-key"),
-      !config.api.dhis2_data_set,
-      deps.dhis2Version?.() ?? (config.api.dhis2_version || null),
+    const destinations = destinationsFor(config, principal.sourceName);
+    const dataSetRequired = destinations.some((n) =>
+      !(destinationsOf(config)[n]?.data_set ?? config.api.dhis2_data_set)
     );
+    const versionOf = deps.versionOf ??
+      (() => deps.dhis2Version?.() ?? (config.api.dhis2_version || null));
+    // Each destination's version has its own period rules: the period must suit every one.
+    const versions = [...new Set(destinations.map((n) => versionOf(n)))];
+    let checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, null);
+    for (const version of versions) {
+      if (!checked.request) break;
+      checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, version);
+    }
     const settings = {
       mappingScheme: config.api.mapping_scheme,
       unmappedCodes: config.api.unmapped_codes,
@@ -201,14 +218,17 @@ export function submissionRoutes(deps: SubmissionDeps) {
       completeByDefault: config.api.complete_data_set,
       timezone: config.server.timezone,
     };
+    const mappingsFor = deps.mappingsFor ?? (() => deps.mappings);
     if (!checked.request) {
-      // Every field's problem at once: a bad period must not hide an unmapped code.
+      // Every field's problem at once: a bad period must not hide an unmapped code (of the
+      // source's own destination's mappings).
       const seen = new Set(checked.problems.map((p) => p.field));
+      const instance = destinationsOf(config)[destinations[0]]?.instance_name ?? destinations[0];
       const mapped = checked.values?.length
         ? await buildPayload(
           { orgUnit: "", period: "", values: checked.values },
           principal.sourceName,
-          deps.mappings,
+          mappingsFor(instance),
           settings,
         )
         : undefined;
@@ -219,9 +239,9 @@ export function submissionRoutes(deps: SubmissionDeps) {
     }
     const req = checked.request;
 
-    const result = await buildPayload(req, principal.sourceName, deps.mappings, settings);
+    const result = await routeSubmission(config, req, principal.sourceName, mappingsFor);
     if (!result.ok) throw invalid(result.problems);
-    const { built } = result;
+    const [{ built }, ...copies] = result.routed;
     if (dryRun) {
       const reply: z.infer<typeof dryRunReplySchema> = {
         message: "Dry run: the submission is valid; nothing was stored",
@@ -260,14 +280,18 @@ export function submissionRoutes(deps: SubmissionDeps) {
       requestJson: JSON.stringify(body),
       payload: built.payload,
       codes: built.codes,
-      unmappedCodes: built.unmappedCodes,
-      deliveries: [{
-        destination: "default",
+      unmappedCodes: [...new Set(result.routed.flatMap((r) => r.built.unmappedCodes))],
+      deliveries: result.routed.map((r, i) => ({
+        destination: r.destination,
         kind: AGGREGATE,
-        orderingKey: aggregateOrderingKey(built.orgUnit, req.period),
+        orderingKey: aggregateOrderingKey(r.built.orgUnit, req.period),
         maxAttempts: config.server.max_retries + 1,
-        ...aggregateBatching(built.payload),
-      }],
+        // A copy carries its own payload when its instance's mappings differ.
+        ...(i > 0 && JSON.stringify(r.built.payload) !== JSON.stringify(built.payload)
+          ? { payload: r.built.payload, codes: r.built.codes }
+          : {}),
+        ...aggregateBatching(r.built.payload),
+      })),
     });
     if (!stored.inserted && stored.requestHash !== hash) {
       throw conflict(
@@ -298,6 +322,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
       payload: stored.payload as z.infer<typeof replySchema>["payload"],
     };
     if (stored.unmappedCodes.length) reply.unmapped_codes = stored.unmappedCodes;
+    if (destinations.length > 1 || copies.length) reply.destinations = destinations;
     if (!stored.inserted) reply.replayed = true;
     return c.json(reply, 200);
   });

@@ -108,9 +108,9 @@ export async function createTestUser(
 
 export async function createTestApp(
   db: TestDb,
-  opts: { env?: Record<string, string> } = {},
+  opts: { env?: Record<string, string>; fileText?: string } = {},
 ): Promise<TestApp> {
-  const loaded = loadConfig({ env: { ...opts.env } });
+  const loaded = loadConfig({ env: { ...opts.env }, fileText: opts.fileText });
   if (!loaded.config) throw new Error(`test config: ${loaded.problems.join("; ")}`);
   const config = loaded.config;
   const { log, lines } = captureLogger();

@@ -1,0 +1,183 @@
+/**
+ * The claim of one destination, bounded across every replica: at most `maxConcurrent` of its
+ * deliveries running at once and at most `ratePerSecond` started per second, both counted in
+ * the database (migration 0013's `destinations` row), so scaling out cannot overload a DHIS2.
+ *
+ * Why a short transaction and not the one-statement claim: every CTE of a statement shares one
+ * snapshot, taken before the statement waits for a lock, so a count of running deliveries read
+ * in the same statement as the lock would miss a concurrent claim committed meanwhile. Here the
+ * first statement locks the destination's row (claims of one destination queue up on it), the
+ * second counts and claims with a snapshot taken after the lock, so it sees every committed
+ * lease. Claims of different destinations do not wait for each other.
+ */
+import type { Db, Sql } from "../db/db.ts";
+import type { ClaimedDelivery } from "./kind.ts";
+import { claimedColumns, type ClaimRow, inClaimOrder } from "./queries.ts";
+import { type BatchLimits, claimBatchStatement, inBatchOrder } from "./batch_queries.ts";
+
+export interface DestinationLimits {
+  name: string;
+  /** Deliveries of this destination running at once, across replicas. */
+  maxConcurrent: number;
+  /** Requests started per second across replicas; 0: no limit. Burst: one second's worth. */
+  ratePerSecond: number;
+}
+
+export interface DestinationClaim {
+  jobs: ClaimedDelivery[];
+  /** The rate limit held claims back: when the next token is due (ms from now). */
+  rateWaitMs: number | null;
+  /** Every slot of max_concurrent is taken (by any replica). */
+  full: boolean;
+}
+
+export async function claimForDestination(
+  sql: Sql,
+  limits: DestinationLimits,
+  workerId: string,
+  n: number,
+  leaseSeconds: number,
+): Promise<DestinationClaim> {
+  if (n <= 0) return { jobs: [], rateWaitMs: null, full: false };
+  const rate = limits.ratePerSecond;
+  const burst = Math.max(1, rate);
+  // Both statements pipelined in one round trip (postgres.js sends an array's queries without
+  // waiting); the server still runs the second after the first holds the lock, and a statement's
+  // snapshot is taken when it starts.
+  const [, rows] = await sql.begin((tx) => [
+    // Creates the row on first use and locks it until commit.
+    tx`
+      insert into destinations (name, tokens) values (${limits.name}, ${burst})
+      on conflict (name) do update set name = excluded.name`,
+    destinationClaimStatement(tx, limits, workerId, n, leaseSeconds),
+  ]);
+  {
+    const got = rows.filter((r) => r.id !== null);
+    const { running, tokens } = rows[0] ?? { running: 0, tokens: 0 };
+    const left = tokens - got.length;
+    return {
+      jobs: inClaimOrder(got),
+      full: running + got.length >= limits.maxConcurrent,
+      rateWaitMs: rate > 0 && got.length < n && left < 1
+        ? Math.ceil(((1 - left) / rate) * 1000)
+        : null,
+    };
+  }
+}
+
+/**
+ * The counting claim, unexecuted until awaited: exported so the plan test EXPLAINs the real SQL.
+ * Run it only after locking the destination's row in the same transaction (claimForDestination).
+ */
+export function destinationClaimStatement(
+  sql: Db,
+  limits: DestinationLimits,
+  workerId: string,
+  n: number,
+  leaseSeconds: number,
+) {
+  const rate = limits.ratePerSecond;
+  const burst = Math.max(1, rate);
+  return sql<(ClaimRow & { running: number; tokens: number })[]>`
+    with state as (
+      select (select count(*) from deliveries
+              where destination = ${limits.name} and status = 'running')::int as running,
+             case when ${rate}::float8 > 0
+                  then least(${burst}::float8, tokens + ${rate}::float8 *
+                             extract(epoch from clock_timestamp() - refilled_at))
+             end as tokens
+      from destinations where name = ${limits.name}
+    ), slots as (
+      select greatest(0, least(${n}, ${limits.maxConcurrent} - running,
+                               coalesce(floor(tokens)::int, ${n})))::int as k
+      from state
+    ), due as (
+      select d.id from deliveries d
+      where d.destination = ${limits.name}
+        and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
+        and not exists (
+          select from deliveries older
+          where older.destination = d.destination and older.ordering_key = d.ordering_key
+            and older.status in ('queued', 'running', 'retrying')
+            and older.id < d.id
+        )
+      order by d.run_at, d.id
+      limit (select k from slots)
+      for update of d skip locked
+    ), claimed as (
+      update deliveries d
+      set status = 'running',
+          attempts = d.attempts + 1,
+          locked_by = ${workerId},
+          locked_until = now() + make_interval(secs => ${leaseSeconds}),
+          updated_at = now()
+      from due
+      where d.id = due.id
+      returning d.id, d.submission_id, d.kind, d.destination, d.attempts,
+                d.attempts_at_requeue, d.max_attempts, d.locked_until, d.updated_at, d.run_at,
+                d.payload as own_payload, d.codes as own_codes
+    ), spent as (
+      update destinations
+      set tokens = coalesce((select tokens from state), 0) - (select count(*) from claimed),
+          refilled_at = clock_timestamp()
+      where name = ${limits.name} and ${rate}::float8 > 0
+    ), jobs as (${claimedColumns(sql)})
+    select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
+    from state left join jobs on true`;
+}
+
+/**
+ * With batching on, one claim is one batch: one HTTP request (its halves, after a split, go one
+ * after another). Then `maxConcurrent` counts requests, not deliveries (a batch of 500 takes
+ * one slot, not all of them), and a batch spends one rate token. A request in flight is a lease
+ * group: the running deliveries of one claim share `locked_by` and `locked_until` (set once per
+ * claim, never extended), and two claims never share both, even by one worker (each claim is
+ * its own transaction, so its own now()). A group whose lease expires counts until the rescuer
+ * returns it to the queue, as claimForDestination counts its running deliveries.
+ *
+ * Same locking as claimForDestination: the destination's row first, then every statement of
+ * the transaction sees every committed lease of that destination.
+ */
+export async function claimBatchForDestination(
+  sql: Sql,
+  limits: DestinationLimits,
+  batch: BatchLimits,
+  workerId: string,
+  leaseSeconds: number,
+): Promise<DestinationClaim> {
+  const rate = limits.ratePerSecond;
+  const burst = Math.max(1, rate);
+  return await sql.begin(async (tx) => {
+    const [, [state]] = await Promise.all([
+      tx`
+        insert into destinations (name, tokens) values (${limits.name}, ${burst})
+        on conflict (name) do update set name = excluded.name`,
+      tx<{ running: number; tokens: number | null }[]>`
+        select (select count(distinct (locked_by, locked_until)) from deliveries
+                where destination = ${limits.name} and status = 'running')::int as running,
+               case when ${rate}::float8 > 0
+                    then least(${burst}::float8, tokens + ${rate}::float8 *
+                               extract(epoch from clock_timestamp() - refilled_at))::float8
+               end as tokens
+        from destinations where name = ${limits.name}`,
+    ]);
+    if (state.running >= limits.maxConcurrent) return { jobs: [], full: true, rateWaitMs: null };
+    if (state.tokens !== null && state.tokens < 1) {
+      return { jobs: [], full: false, rateWaitMs: Math.ceil(((1 - state.tokens) / rate) * 1000) };
+    }
+    const rows = await claimBatchStatement(tx, workerId, batch, leaseSeconds, limits.name);
+    if (rows.length && rate > 0) {
+      await tx`
+        update destinations
+        set tokens = least(${burst}::float8, tokens + ${rate}::float8 *
+                           extract(epoch from clock_timestamp() - refilled_at)) - 1,
+            refilled_at = clock_timestamp()
+        where name = ${limits.name}`;
+    }
+    return {
+      jobs: inBatchOrder(rows),
+      full: rows.length > 0 && state.running + 1 >= limits.maxConcurrent,
+      rateWaitMs: null,
+    };
+  });
+}
