@@ -128,7 +128,8 @@ function BreakerTile(props: { breakers: Status["circuitBreakers"]; tz: string })
         </div>
       )}
       {destinations.map((b) => (
-        <div>
+        <div data-breaker-of={b.destination}>
+          {destinations.length > 1 && <div class="muted">{b.destination}</div>}
           <div class="big">{b.state.replace("_", "-")}</div>
           <div>{BREAKER_TEXT[b.state]}</div>
           {b.consecutiveFailures > 0 && (
