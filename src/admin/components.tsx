@@ -25,6 +25,16 @@ export function formatTime(value: string | null | undefined, timeZone: string): 
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
+/** "3 h 12 min", "45 s": how long the oldest submission has waited. */
+export function formatAge(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const m = Math.floor(seconds / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} days ${h % 24} h`;
+}
+
 export function Time(props: { value: string | null | undefined; tz: string }) {
   if (!props.value) return <span class="muted">–</span>;
   return <time datetime={props.value}>{formatTime(props.value, props.tz)}</time>;

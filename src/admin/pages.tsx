@@ -51,14 +51,18 @@ export function LoginPage(props: { message?: string; insecure?: boolean }) {
   );
 }
 
-export function SubmissionsPage(props: { q: Query }) {
+/** `destinations`: the configured names, offered by the destination filter. */
+export function SubmissionsPage(props: { q: Query; destinations?: readonly string[] }) {
   const q = props.q;
+  // A name typed into the URL that this process lacks (its deliveries still wait) stays choosable.
+  const names = [...new Set([...(props.destinations ?? []), q.destination ?? ""])].filter(Boolean);
   return (
     <Layout title="Submissions" current="/admin/submissions">
       <h1>Submissions</h1>
       <FilterForm label="Filter submissions">
         <FilterSelect name="status" label="Status" q={q} options={same(STATUSES)} />
         <FilterSelect name="kind" label="Kind" q={q} options={same(SUBMISSION_KINDS)} />
+        <FilterSelect name="destination" label="Destination" q={q} options={same(names)} />
         <Field name="from_date" label="From (day)" type="date" q={q} />
         <Field name="to_date" label="To (day)" type="date" q={q} />
         <Field name="orgUnit" label="Org unit" q={q} placeholder="UID, code or name" />

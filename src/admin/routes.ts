@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { AppEnv } from "../http/env.ts";
+import { destinationsOf } from "../config/config.ts";
 import { AppError } from "../http/errors.ts";
 import type { AdminDeps } from "./context.ts";
 import { AuditPage } from "./audit_view.tsx";
@@ -91,7 +92,10 @@ export function adminRoutes(deps: AdminDeps): Hono<AppEnv> {
       !isLoopbackHost(c.req.header("host") ?? new URL(c.req.url).host);
     return c.html(LoginPage({ message, insecure }));
   });
-  r.get("/submissions", (c) => c.html(SubmissionsPage({ q: query(c.req.url) })));
+  r.get("/submissions", (c) => {
+    const destinations = Object.keys(destinationsOf(deps.config));
+    return c.html(SubmissionsPage({ q: query(c.req.url), destinations }));
+  });
   r.get("/submissions/:id", (c) => c.html(SubmissionPage({ id: c.req.param("id") })));
   r.get("/mappings", (c) => c.html(MappingsPage({ q: query(c.req.url) })));
   r.get("/mappings/new", (c) => c.html(MappingEditPage({})));

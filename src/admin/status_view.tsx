@@ -6,21 +6,12 @@ import type { AppEnv } from "../http/env.ts";
 import { STATUSES } from "../queue/queries.ts";
 import { must } from "./api.ts";
 import { fillHours, HourlyChart } from "./chart.tsx";
-import { Card, StatusBadge, Table, Time } from "./components.tsx";
+import { Card, formatAge, StatusBadge, Table, Time } from "./components.tsx";
+import { DestinationsCard } from "./destinations_view.tsx";
 import type { FragmentContext } from "./context.ts";
 import type { StatusSchema } from "./status_routes.ts";
 
 type Status = z.infer<typeof StatusSchema>;
-
-/** "3 h 12 min", "45 s": how long the oldest submission has waited. */
-export function formatAge(seconds: number): string {
-  if (seconds < 60) return `${seconds} s`;
-  const m = Math.floor(seconds / 60);
-  if (m < 60) return `${m} min`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h} h ${m % 60} min`;
-  return `${Math.floor(h / 24)} days ${h % 24} h`;
-}
 
 const BREAKER_TEXT = {
   closed: "closed: deliveries flow",
@@ -48,6 +39,7 @@ async function statusView(ctx: FragmentContext, c: Context<AppEnv>) {
         <Dhis2Tile d={s.dhis2} />
         <BreakerTile breakers={s.circuitBreakers} tz={tz} />
       </div>
+      <DestinationsCard destinations={s.destinations} tz={tz} />
       <Card id="depth-title" title="Submissions by status">
         <Table
           columns={STATUSES.map((st) => ({ label: <StatusBadge status={st} />, class: "center" }))}
@@ -136,7 +128,8 @@ function BreakerTile(props: { breakers: Status["circuitBreakers"]; tz: string })
         </div>
       )}
       {destinations.map((b) => (
-        <div>
+        <div data-breaker-of={b.destination}>
+          {destinations.length > 1 && <div class="muted">{b.destination}</div>}
           <div class="big">{b.state.replace("_", "-")}</div>
           <div>{BREAKER_TEXT[b.state]}</div>
           {b.consecutiveFailures > 0 && (

@@ -277,12 +277,13 @@ function SubmissionTable(
         "Org unit",
         "Data set",
         "Period",
+        "Destinations",
         num("Attempts"),
         "Last error",
         admin && "Actions",
       ]}
       rows={props.items}
-      empty={{ text: "No submissions match these filters.", span: 12 }}
+      empty={{ text: "No submissions match these filters.", span: 13 }}
       row={(s) => <SubmissionRow s={s} admin={admin} tz={tz} names={names} />}
     />
   );
@@ -317,6 +318,9 @@ function SubmissionRow(
         <Named name={props.names.name("dataSet", s.data_set)} uid={s.data_set} />
       </td>
       <td class="mono">{s.period}</td>
+      <td>
+        <DeliveryBadges destinations={s.destinations} />
+      </td>
       <td class="num">{s.attempts}</td>
       <td class="wrap">
         {s.last_error ? truncate(s.last_error, 90) : <span class="muted">–</span>}
@@ -344,6 +348,20 @@ function SubmissionRow(
         </td>
       )}
     </tr>
+  );
+}
+
+/** Each delivery: its destination's name and its own status (the row's is their summary). */
+function DeliveryBadges(props: { destinations: Summary["destinations"] }) {
+  if (!props.destinations.length) return <span class="muted">–</span>;
+  return (
+    <ul class="deliveries">
+      {props.destinations.map((d) => (
+        <li class="nowrap" data-destination={d.destination}>
+          {d.destination} <StatusBadge status={d.status} />
+        </li>
+      ))}
+    </ul>
   );
 }
 

@@ -49,10 +49,10 @@ export interface ConsoleGateway {
   stop(): Promise<void>;
 }
 
-/** `env` overrides the test's settings (the demo's: `DEMO_ENV`). */
+/** `env` overrides the test's settings (the demo's: `DEMO_ENV`); `fileText`: a config file. */
 export async function startConsoleGateway(
   label: string,
-  opts: { env?: Record<string, string> } = {},
+  opts: { env?: Record<string, string>; fileText?: string } = {},
 ): Promise<ConsoleGateway> {
   const db = await createTestDb(label);
   const sim = await startSimulator();
@@ -63,6 +63,7 @@ export async function startConsoleGateway(
     bridge: `pw-${crypto.randomUUID()}`,
   };
   const loaded = loadConfig({
+    fileText: opts.fileText,
     env: {
       DHIS2GW_DB: db.url,
       DHIS2GW_HOST: "127.0.0.1",
