@@ -18,6 +18,8 @@ interface Row {
   conflicts: unknown;
   response: unknown;
   attempts_log: Array<{ conflicts: unknown }>;
+  /** One per destination (several DHIS2s): each carries its own conflicts and reply. */
+  deliveries?: Array<{ conflicts: unknown; response: unknown; payload?: unknown }>;
 }
 
 /** Attribute values (DHIS2's `[{attribute, value}]` and the coded `{code: value}`) and notes. */
@@ -87,6 +89,12 @@ export async function trackerDetail<T extends Row>(sql: Db, row: T, admin: boole
     conflicts: withoutMessages(row.conflicts),
     response: null,
     attempts_log: row.attempts_log.map((a) => ({ ...a, conflicts: withoutMessages(a.conflicts) })),
+    deliveries: row.deliveries?.map((d) => ({
+      ...d,
+      conflicts: withoutMessages(d.conflicts),
+      response: null,
+      ...(d.payload === undefined ? {} : { payload: hideAttributeValues(d.payload) }),
+    })),
     tracker,
   };
 }
