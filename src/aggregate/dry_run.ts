@@ -9,8 +9,23 @@
 import type { Config } from "../config/config.ts";
 import { createDhis2Client, type DataValueSetPayload, type Dhis2Client } from "../dhis2/client.ts";
 import type { SourceConflict } from "../dhis2/outcome.ts";
+import { AppError } from "../http/errors.ts";
 import { dhis2Auth } from "./destination.ts";
 import { aggregateOutcome } from "./outcome.ts";
+
+/**
+ * `?dryRun=` and `?dhis2=` on every submission route: dhis2=true alone is a 422 (values other
+ * than true/false are refused by the route's query schema).
+ */
+export function dryRunFlags(q: { dryRun?: string; dhis2?: string }) {
+  const dryRun = q.dryRun === "true";
+  if (q.dhis2 === "true" && !dryRun) {
+    throw new AppError("validation_failed", "dhis2=true needs dryRun=true", {
+      details: [{ field: "dhis2", message: "only with dryRun=true" }],
+    });
+  }
+  return { dryRun, dhis2: q.dhis2 === "true" };
+}
 
 export type DryRunClient = Pick<Dhis2Client, "postDataValueSets">;
 

@@ -19,7 +19,7 @@ import { buildPayload } from "../aggregate/payload.ts";
 import { destinationsFor, routeSubmission } from "./routing.ts";
 import { parseKeepingNumbers } from "./raw_json.ts";
 import { requestHash, validateAggregate } from "../aggregate/request.ts";
-import { askDhis2, type DryRunClient, dryRunClient } from "../aggregate/dry_run.ts";
+import { askDhis2, type DryRunClient, dryRunClient, dryRunFlags } from "../aggregate/dry_run.ts";
 
 export interface SubmissionDeps {
   config: Readonly<Config>;
@@ -182,12 +182,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
   return newRouter().openapi(submitRoute, async (c) => {
     const principal = c.get("principal") as Principal;
     const query = c.req.valid("query");
-    const dryRun = query.dryRun === "true";
-    if (query.dhis2 === "true" && !dryRun) {
-      throw new AppError("validation_failed", "dhis2=true needs dryRun=true", {
-        details: [{ field: "dhis2", message: "only with dryRun=true" }],
-      });
-    }
+    const { dryRun, dhis2: askDhis2Too } = dryRunFlags(query);
     let body: unknown;
     try {
       body = parseKeepingNumbers(await c.req.text());
@@ -249,7 +244,7 @@ export function submissionRoutes(deps: SubmissionDeps) {
         payload: built.payload as z.infer<typeof replySchema>["payload"],
       };
       if (built.unmappedCodes.length) reply.unmapped_codes = built.unmappedCodes;
-      if (query.dhis2 === "true") {
+      if (askDhis2Too) {
         dhis2DryRun ??= dryRunClient(config);
         if (!dhis2DryRun) {
           throw new AppError("validation_failed", "dhis2=true: no DHIS2 is configured", {

@@ -61,16 +61,8 @@ export const trackerDryRunReplySchema = z.object({
 export type TrackerDryRunReply = z.infer<typeof trackerDryRunReplySchema>;
 type Dhis2Part = NonNullable<TrackerDryRunReply["dhis2"]>;
 
-/** The flags, with aggregate's rules: dhis2=true alone is a 422 (bad values: the validator). */
-export function dryRunFlags(q: { dryRun?: string; dhis2?: string }) {
-  const dryRun = q.dryRun === "true";
-  if (q.dhis2 === "true" && !dryRun) {
-    throw new AppError("validation_failed", "dhis2=true needs dryRun=true", {
-      details: [{ field: "dhis2", message: "only with dryRun=true" }],
-    });
-  }
-  return { dryRun, dhis2: q.dhis2 === "true" };
-}
+/** The flags, with aggregate's rules (one definition, shared by every submission route). */
+export { dryRunFlags } from "../aggregate/dry_run.ts";
 
 /** A client for dry runs only: the configured DHIS2, every import importMode=VALIDATE. */
 export function trackerDryRunClient(config: Readonly<Config>): TrackerClient | null {
