@@ -12,13 +12,7 @@
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import { type DeliveryWindow, windowState } from "../config/delivery_window.ts";
-import {
-  deliveriesFinished,
-  deliveryAttempts,
-  deliverySnoozes,
-  dhis2RequestDuration,
-  recordBatch,
-} from "../metrics/metrics.ts";
+import { deliverySnoozes, dhis2RequestDuration, recordBatch } from "../metrics/metrics.ts";
 import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
 import {
   claimBatchForDestination,
@@ -28,8 +22,9 @@ import {
 } from "./destination_claim.ts";
 import { attachNewer, type BatchLimits, claimBatch } from "./batch_queries.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
+import { countOutcome, logOutcome } from "./outcome_report.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
-import { claim, FINISHED_STATUSES, recordAttempt, snooze } from "./queries.ts";
+import { claim, recordAttempt, snooze } from "./queries.ts";
 import { type AttemptEvent, deliverBatch } from "./worker_batch.ts";
 
 export type { AttemptEvent };
@@ -347,8 +342,8 @@ export class Worker {
       dhis2RequestDuration.observe({ destination: job.destination }, elapsedMs / 1000);
       recordBatch(job.destination, 1);
       const recorded = await this.#record(job, plan, { startedAt, finishedAt, durationMs });
-      this.#logOutcome(log, plan, durationMs, recorded);
-      this.#countOutcome(job.destination, plan, recorded);
+      logOutcome(log, plan, { durationMs }, recorded);
+      countOutcome(job.destination, plan, recorded);
       this.#o.onAttempt?.({
         ...event,
         outcome: recorded ? plan.outcome : "fenced",
@@ -382,56 +377,6 @@ export class Worker {
         this.#log.warn("recording an attempt failed; trying again", { error: err as Error });
         await new Promise((r) => setTimeout(r, delay));
       }
-    }
-  }
-
-  #countOutcome(destination: string, plan: Plan, recorded: boolean): void {
-    deliveryAttempts.inc({ destination, outcome: recorded ? plan.outcome : "fenced" });
-    const status = plan.update.status as (typeof FINISHED_STATUSES)[number];
-    if (recorded && FINISHED_STATUSES.includes(status)) {
-      deliveriesFinished.inc({ destination, outcome: status });
-    }
-  }
-
-  #logOutcome(log: Logger, plan: Plan, durationMs: number, recorded: boolean): void {
-    const u = plan.update;
-    const fields: Record<string, unknown> = {
-      status: u.status,
-      httpStatus: u.httpStatus,
-      dhis2Status: u.dhis2Status,
-      durationMs,
-      ...(u.counts ?? {}),
-    };
-    if (!recorded) {
-      log.warn("outcome discarded: the lease expired and the submission was taken back", fields);
-      return;
-    }
-    switch (plan.outcome) {
-      case "delivered":
-        log.info("submission delivered", fields);
-        break;
-      case "partial":
-        log.warn("submission partly imported", { ...fields, refusedCodes: plan.conflictCodes });
-        break;
-      case "rejected":
-        log.warn("submission rejected by DHIS2", {
-          ...fields,
-          reason: u.lastError,
-          refusedCodes: plan.conflictCodes,
-        });
-        break;
-      case "retry":
-        // warn, not info: an operator filtering on warn must see DHIS2 failing (issue 14).
-        log.warn("delivery failed; will retry", {
-          ...fields,
-          reason: u.lastError,
-          credentialProblem: u.credentialProblem,
-          runAt: u.runAt?.toISOString(),
-        });
-        break;
-      case "dead":
-        log.error("submission dead: out of retries", { ...fields, reason: u.lastError });
-        break;
     }
   }
 }

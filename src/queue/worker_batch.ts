@@ -7,17 +7,13 @@
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
-import {
-  deliveriesFinished,
-  deliveryAttempts,
-  dhis2RequestDuration,
-  recordBatch,
-} from "../metrics/metrics.ts";
+import { dhis2RequestDuration, recordBatch } from "../metrics/metrics.ts";
 import { type BatchAttempt, insertExchanges, recordAttempts } from "./batch_queries.ts";
 import type { CircuitBreaker } from "./circuit_breaker.ts";
 import type { BatchResult, ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, planOutcome } from "./outcome_plan.ts";
-import { FINISHED_STATUSES, snooze } from "./queries.ts";
+import { snooze } from "./queries.ts";
+import { countOutcome, logOutcome } from "./outcome_report.ts";
 import type { RetryOptions } from "./retry_policy.ts";
 import type { Plan } from "./outcome_plan.ts";
 
@@ -127,33 +123,19 @@ export async function deliverBatch(
         status: it.update.status,
       });
       if (ok && it.update.status !== "retrying") released = true;
-      deliveryAttempts.inc({ destination, outcome: ok ? it.attempt.outcome : "fenced" });
-      const status = it.update.status as (typeof FINISHED_STATUSES)[number];
-      if (ok && FINISHED_STATUSES.includes(status)) {
-        deliveriesFinished.inc({ destination, outcome: status });
-      }
-      // One line per submission, worded as on the lone path, so an operator greps one task id;
-      // after recording, as there: a line says what the database holds.
-      const { plan } = plans.get(job.id)!;
-      const fields = {
-        submissionId: job.submissionId,
-        deliveryId: job.id,
-        taskId: job.taskId,
-        attempt: job.attempt,
-        batch: it.batchId,
-        status: plan.update.status,
-      };
-      const why = { reason: plan.update.lastError, refusedCodes: plan.conflictCodes };
-      if (!ok) {
-        log.warn("outcome discarded: the lease expired and the submission was taken back", fields);
-      } else if (plan.outcome === "delivered") log.info("submission delivered", fields);
-      else if (plan.outcome === "partial") {
-        log.warn("submission partly imported", { ...fields, ...why });
-      } else if (plan.outcome === "rejected") {
-        log.warn("submission rejected by DHIS2", { ...fields, ...why });
-      } else if (plan.outcome === "retry") {
-        log.warn("delivery failed; will retry", { ...fields, ...why });
-      } else log.warn(`submission ${plan.outcome}`, { ...fields, ...why });
+      countOutcome(destination, plans.get(job.id)!.plan, ok);
+      // One line per submission, worded as on the lone path, after recording as there.
+      logOutcome(
+        log,
+        plans.get(job.id)!.plan,
+        {
+          submissionId: job.submissionId,
+          deliveryId: job.id,
+          taskId: job.taskId,
+          batch: it.batchId,
+        },
+        ok,
+      );
     }
     return released;
   } catch (err) {
