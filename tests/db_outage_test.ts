@@ -203,7 +203,16 @@ Deno.test({
           select count(*)::int as n from submissions
           where id in ${check(ids)} and status = 'delivered'`;
         return r.n === ids.length;
-      }, 40_000);
+      }, 40_000).catch(async (err) => {
+        const left = await check`
+          select d.submission_id, d.status, d.attempts, d.locked_by, d.locked_until, d.run_at,
+            d.last_error, d.batch_key
+          from deliveries d where d.submission_id in ${check(ids)} and d.status <> 'delivered'`;
+        throw new Error(
+          `${err.message}; not delivered: ${JSON.stringify(left.slice(0, 5))} (${left.length}); ` +
+            `the worker's log:\n${worker!.lines.slice(-15).join("\n")}`,
+        );
+      });
       console.log(
         `all ${ids.length} accepted delivered ${
           Math.round(performance.now() - resumedAt)
