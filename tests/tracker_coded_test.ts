@@ -75,6 +75,8 @@ dbTest(
     try {
       const res = await postTracker(t, event(), { path: "/api/v3/events" });
       assert.equal(res.status, 200, await res.clone().text());
+      const audit = await db.sql`select action from audit_log order by id`;
+      assert.deepEqual(audit.map((r) => r.action), ["tracker_mappings.replace"]);
       const reply = await res.json();
       assert.deepEqual(reply.objects.map((o: { type: string; path: string }) => [o.type, o.path]), [
         ["EVENT", "$"],
@@ -177,6 +179,9 @@ dbTest("a person with enrollment and two events is delivered to DHIS2", async ()
       { value: "EXCLUSIVE", dataElement: "X8zyunlgUfM" },
     ]);
     assert.equal(sim.tracker.store.events.size, 2);
+    // Intake is no admin action: the audit trail (kept forever) holds only the mappings' change.
+    const audit = await db.sql`select action, target from audit_log order by id`;
+    assert.deepEqual(audit.map((r) => r.action), ["tracker_mappings.replace"]);
   } finally {
     await worker.stop(5000);
     await sim.stop();

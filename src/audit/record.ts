@@ -40,6 +40,7 @@ const RULES: Rule[] = [
   { method: "PUT", path: /^\/api\/v3\/mappings\/([^/]+)$/, action: "mapping.update" },
   { method: "PATCH", path: /^\/api\/v3\/mappings\/([^/]+)$/, action: "mapping.update" },
   { method: "DELETE", path: /^\/api\/v3\/mappings\/([^/]+)$/, action: "mapping.delete" },
+  { method: "PUT", path: /^\/api\/v3\/tracker\/mappings$/, action: "tracker_mappings.replace" },
   { method: "POST", path: /^\/api\/v3\/users?$/, action: "user.create" },
   { method: "POST", path: /^\/api\/v3\/users\/([^/]+)\/tokens$/, action: "token.create" },
   { method: "PUT", path: /^\/api\/v3\/users\/([^/]+)\/tokens\/([^/]+)$/, action: "token.update" },
@@ -55,7 +56,7 @@ const RULES: Rule[] = [
 
 /** Changes that are not admin actions: intake, and a caller's own session. */
 const NOT_ADMIN = [
-  /^\/api\/v3\/(aggregate|tracker)$/,
+  /^\/api\/v3\/(aggregate|tracker|events|trackedEntities)$/,
   /^\/api\/v3\/users\/(getToken|refreshToken|logout)$/,
   /^\/api\/v3\/auth\//,
 ];
