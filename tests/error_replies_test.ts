@@ -46,16 +46,24 @@ dbTest(
       assert.match(error.message, /^unmapped codes: UNMAPPED_CODE_0, UNMAPPED_CODE_1, /);
       assert.match(error.message, /, … and 4980 more$/);
 
-      // A bad period does not hide an unmapped code, nor a bad value.
+      // A bad period does not hide an unmapped code, an unmapped org unit, nor a bad value.
       const mixed = await post(JSON.stringify({
-        orgUnit: "DiszpKrYNg8",
+        orgUnit: "NOWHERE",
         period: "2024-13",
         dataSet: DS,
         dataValues: { NOPE: 1, [DE1]: { nested: true } },
       }));
       assert.equal(mixed.status, 422);
       const fields = (await mixed.json()).error.details.map((d: { field: string }) => d.field);
-      assert.deepEqual(fields.sort(), ["dataValues.NOPE", `dataValues.${DE1}`, "period"].sort());
+      assert.deepEqual(
+        fields.sort(),
+        [
+          "dataValues.NOPE",
+          `dataValues.${DE1}`,
+          "orgUnit",
+          "period",
+        ].sort(),
+      );
 
       const purge = await t.app.request("/api/v3/logs/purge", {
         method: "DELETE",

@@ -219,16 +219,24 @@ export function submissionRoutes(deps: SubmissionDeps) {
       // source's own destination's mappings).
       const seen = new Set(checked.problems.map((p) => p.field));
       const instance = destinationsOf(config)[destinations[0]]?.instance_name ?? destinations[0];
-      const mapped = checked.values?.length
+      // The org unit too: an unmapped org unit code must not wait for the period to be fixed.
+      const sentOrgUnit = (body as { orgUnit?: unknown } | null)?.orgUnit;
+      const orgUnit = !seen.has("orgUnit") && typeof sentOrgUnit === "string"
+        ? sentOrgUnit
+        : undefined;
+      const mapped = checked.values?.length || orgUnit !== undefined
         ? await buildPayload(
-          { orgUnit: "", period: "", values: checked.values },
+          { orgUnit: orgUnit ?? "", period: "", values: checked.values ?? [] },
           principal.sourceName,
           mappingsFor(instance),
           settings,
         )
         : undefined;
       const more = mapped && !mapped.ok
-        ? mapped.problems.filter((p) => p.field.startsWith("dataValues.") && !seen.has(p.field))
+        ? mapped.problems.filter((p) =>
+          (p.field.startsWith("dataValues.") || (p.field === "orgUnit" && orgUnit !== undefined)) &&
+          !seen.has(p.field)
+        )
         : [];
       throw invalid([...checked.problems, ...more]);
     }
