@@ -72,8 +72,32 @@ Deno.test({
       assert.ok(!texts.join(" ").includes("other_system"));
       assert.ok(!texts.join(" ").includes("last-years-password"));
       await browser.screenshot("refused-requests");
+
+      // The audit trail's CSV export, filtered as the page is (it signed the admin out before:
+      // the page fetched the API route, which takes no console session).
+      await page.getByRole("link", { name: "Audit" }).click();
+      await page.waitForURL(/\/admin\/audit/);
+      await settled(page);
+      await page.getByLabel("Action", { exact: true }).fill("user.");
+      await page.getByRole("button", { name: "Apply filters" }).click();
+      await page.waitForURL(/action=user\./);
+      await settled(page);
+      const download = page.waitForEvent("download");
+      await page.getByRole("button", { name: "Export as CSV" }).click();
+      const file = await download;
+      assert.equal(file.suggestedFilename(), "dhis2gw-audit.csv");
+      const csv = (await Deno.readTextFile(await file.path())).trim().split("\n");
+      assert.equal(csv.length, 3, csv.join("\n"));
+      assert.match(csv[0], /^at,actor,via,action,target,/);
+      assert.match(csv[1], /,admin,api,user\.create,/);
+      assert.match(csv[2], /,admin,api,user\.create,/);
+      assert.match(page.url(), /\/admin\/audit\?action=user\./, "still signed in, same page");
     } finally {
-      await browser?.close();
+      if (browser) {
+        const { errors } = browser;
+        await browser.close();
+        assert.deepEqual(errors, [], "errors in the pages");
+      }
       await g.stop();
     }
   },

@@ -52,7 +52,7 @@ export function AuditPage(props: { q: Query }) {
         <Field name="to" label="To (day)" type="date" q={q} />
       </FilterForm>
       <p>
-        <button type="button" data-download="/api/v3/audit/export.csv" data-with-filters>
+        <button type="button" data-download="/admin/f/download/audit/export.csv" data-with-filters>
           Export as CSV
         </button>{" "}
         <span class="muted">(follows the filters)</span>

@@ -7,7 +7,11 @@ import type { AppEnv } from "../http/env.ts";
 import { AppError } from "../http/errors.ts";
 import type { FragmentContext } from "./context.ts";
 
-const EXPORTS = [/^mappings\/export\/(csv|excel|excel-template)$/, /^logs\/export\/csv$/];
+const EXPORTS = [
+  /^mappings\/export\/(csv|excel|excel-template)$/,
+  /^logs\/export\/csv$/,
+  /^audit\/export\.csv$/,
+];
 
 export function downloadRoutes(ctx: FragmentContext): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/*", async (c) => {
