@@ -17,6 +17,7 @@ import {
   Time,
 } from "./components.tsx";
 import type { FragmentContext } from "./context.ts";
+import { filtersOf, pageQuery } from "./list_filters.ts";
 import { Layout, Slot } from "./layout.tsx";
 
 interface AuditItem {
@@ -62,26 +63,14 @@ export function AuditPage(props: { q: Query }) {
   );
 }
 
-function filtersOf(url: string): URLSearchParams {
-  const from = new URL(url).searchParams;
-  const q = new URLSearchParams();
-  for (const k of AUDIT_FILTER_KEYS) {
-    const v = from.get(k)?.trim();
-    if (v) q.set(k, v);
-  }
-  return q;
-}
-
 export function auditFragments(ctx: FragmentContext): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/list", (c) => auditList(ctx, c));
 }
 
 async function auditList(ctx: FragmentContext, c: Context<AppEnv>) {
   if (!ctx.isAdmin(c)) return c.html(<p class="muted">The audit trail is for admins.</p>);
-  const filters = filtersOf(c.req.url);
-  const query = new URLSearchParams(filters);
-  query.set("page", new URL(c.req.url).searchParams.get("page") ?? "1");
-  query.set("page_size", "25");
+  const filters = filtersOf(c.req.url, AUDIT_FILTER_KEYS);
+  const query = pageQuery(c.req.url, filters, 25);
   const list = must(
     await ctx.api(c).get<Page<AuditItem> & { by_action: Record<string, number> }>(
       "/audit",

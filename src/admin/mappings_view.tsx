@@ -16,6 +16,7 @@ import { type ApiErrorBody, must } from "./api.ts";
 import { ErrorAlert, Named, num, type Page, Pager, Report, Table, Time } from "./components.tsx";
 import type { MetadataNames } from "./metadata_names.ts";
 import type { FragmentContext } from "./context.ts";
+import { filtersOf, pageQuery } from "./list_filters.ts";
 
 type Mapping = z.infer<typeof MappingSchema>;
 type C = Context<AppEnv>;
@@ -126,12 +127,7 @@ function ImportForm() {
 }
 
 async function mappingList(ctx: FragmentContext, c: C) {
-  const from = new URL(c.req.url).searchParams;
-  const q = new URLSearchParams();
-  for (const k of FILTERS) {
-    const v = from.get(k)?.trim();
-    if (v) q.set(k, v);
-  }
+  const q = filtersOf(c.req.url, FILTERS);
   const names = ctx.names;
   // A data set's or data element's name or code where the API takes a UID.
   await names.load({ dataSets: [ctx.config.api.dhis2_data_set] });
@@ -139,9 +135,7 @@ async function mappingList(ctx: FragmentContext, c: C) {
     const typed = q.get(key);
     if (typed) q.set(key, names.resolveCached(kind, typed));
   }
-  const query = new URLSearchParams(q);
-  query.set("page", from.get("page") ?? "1");
-  query.set("page_size", "50");
+  const query = pageQuery(c.req.url, q, 50);
   const page = must(await ctx.api(c).get<Page<Mapping>>("/mappings", query));
   await names.load({
     dataSets: page.items.map((m) => m.dataSet).filter(Boolean),

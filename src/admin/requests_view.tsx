@@ -19,6 +19,7 @@ import {
   Time,
 } from "./components.tsx";
 import type { FragmentContext } from "./context.ts";
+import { filtersOf, pageQuery } from "./list_filters.ts";
 import { Layout, Slot } from "./layout.tsx";
 
 interface RequestItem {
@@ -68,26 +69,14 @@ export function RequestsPage(props: { q: Query }) {
   );
 }
 
-function filtersOf(url: string): URLSearchParams {
-  const from = new URL(url).searchParams;
-  const q = new URLSearchParams();
-  for (const k of REQUEST_FILTER_KEYS) {
-    const v = from.get(k)?.trim();
-    if (v) q.set(k, v);
-  }
-  if (!from.has("status")) q.set("status", "refused");
-  return q;
-}
-
 export function requestFragments(ctx: FragmentContext): Hono<AppEnv> {
   return new Hono<AppEnv>().get("/list", (c) => requestList(ctx, c));
 }
 
 async function requestList(ctx: FragmentContext, c: Context<AppEnv>) {
-  const filters = filtersOf(c.req.url);
-  const query = new URLSearchParams(filters);
-  query.set("page", new URL(c.req.url).searchParams.get("page") ?? "1");
-  query.set("page_size", "25");
+  // Refused ones unless the filter says otherwise, as the page's form shows.
+  const filters = filtersOf(c.req.url, REQUEST_FILTER_KEYS, { status: "refused" });
+  const query = pageQuery(c.req.url, filters, 25);
   const list = must(await ctx.api(c).get<Page<RequestItem>>("/requests", query));
   const tz = ctx.config.server.timezone;
   return c.html(

@@ -23,6 +23,7 @@ import {
   Time,
 } from "./components.tsx";
 import type { FragmentContext } from "./context.ts";
+import { filtersOf, pageQuery } from "./list_filters.ts";
 import type { MetadataNames } from "./metadata_names.ts";
 
 type C = Context<AppEnv>;
@@ -39,13 +40,6 @@ interface RequeueCounts {
 
 /** The list's filters: GET /api/v3/logs's, under their current names. */
 export const FILTERS = FILTER_KEYS.filter((k) => !OLD_FILTER_KEYS.includes(k));
-
-function filtersOf(url: string, keep: readonly string[] = FILTERS): URLSearchParams {
-  const from = new URL(url).searchParams;
-  const q = new URLSearchParams();
-  for (const k of keep) for (const v of from.getAll(k)) if (v.trim()) q.append(k, v.trim());
-  return q;
-}
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
@@ -75,17 +69,14 @@ export function submissionFragments(ctx: FragmentContext): Hono<AppEnv> {
 /** The counts per status for the filters, then the page of submissions they match. */
 async function submissionList(ctx: FragmentContext, c: C) {
   const api = ctx.api(c);
-  const filters = filtersOf(c.req.url);
+  const filters = filtersOf(c.req.url, FILTERS);
   // A name or code typed for the org unit or data set: the API takes UIDs.
   await ctx.names.load({ dataSets: [ctx.config.api.dhis2_data_set] });
   for (const [key, kind] of [["orgUnit", "orgUnit"], ["dataSet", "dataSet"]] as const) {
     const typed = filters.get(key);
     if (typed) filters.set(key, await ctx.names.resolve(kind, typed));
   }
-  const pageNo = new URL(c.req.url).searchParams.get("page") ?? "1";
-  const query = new URLSearchParams(filters);
-  query.set("page", pageNo);
-  query.set("page_size", "25");
+  const query = pageQuery(c.req.url, filters, 25);
   const counting = new URLSearchParams(filters);
   counting.delete("status");
   counting.delete("submission_id");
@@ -237,7 +228,7 @@ async function requeueSelected(ctx: FragmentContext, c: C) {
 }
 
 async function requeueMatching(ctx: FragmentContext, c: C) {
-  const filters = filtersOf(c.req.url);
+  const filters = filtersOf(c.req.url, FILTERS);
   const filter: Record<string, string[]> = {};
   for (const k of new Set(filters.keys())) filter[k] = filters.getAll(k);
   const res = await ctx.api(c).send<RequeueCounts>("POST", "/logs/requeue", { filter });

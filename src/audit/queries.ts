@@ -1,6 +1,6 @@
 /** The audit trail (migration 0012): append-only, so only INSERT and SELECT live here. */
 import type { Db } from "../db/db.ts";
-import type { TimeBound } from "../http/list_query.ts";
+import { type TimeBound, timeWhere } from "../db/time_bounds.ts";
 
 export interface AuditEntry {
   actor_uid: string | null;
@@ -36,21 +36,11 @@ export async function insertAudit(sql: Db, e: AuditEntry): Promise<void> {
 }
 
 function where(sql: Db, f: AuditFilter, tz: string) {
-  const lower = !f.from
-    ? sql`true`
-    : "day" in f.from
-    ? sql`at >= (${f.from.day}::date)::timestamp at time zone ${tz}`
-    : sql`at >= ${f.from.instant}::timestamptz`;
-  const upper = !f.to
-    ? sql`true`
-    : "day" in f.to
-    ? sql`at < ((${f.to.day}::date + 1)::timestamp at time zone ${tz})`
-    : sql`at <= ${f.to.instant}::timestamptz`;
   return sql`
     ${f.actor ? sql`lower(actor_username) = lower(${f.actor})` : sql`true`}
     and ${f.action ? sql`starts_with(action, ${f.action})` : sql`true`}
     and ${f.target ? sql`target = ${f.target}` : sql`true`}
-    and ${lower} and ${upper}`;
+    and ${timeWhere(sql, f.from, f.to, tz)}`;
 }
 
 export async function listAudit(

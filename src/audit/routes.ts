@@ -8,7 +8,7 @@ import { stringify } from "csv-stringify/sync";
 import { secureRoute } from "../auth/guard.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { ListQuery } from "../http/list_query.ts";
+import { ListQuery, PAGE_FIELDS, pageOf, TIME_AND_PAGING } from "../http/list_query.ts";
 import { newRouter } from "../http/router.ts";
 import { type AuditFilter, exportAudit, listAudit } from "./queries.ts";
 
@@ -38,11 +38,8 @@ const AuditItem = z.object({
 
 const AuditPage = z.object({
   items: z.array(AuditItem),
-  total: z.number().int(),
+  ...PAGE_FIELDS,
   by_action: z.record(z.string(), z.number().int()),
-  page: z.number().int(),
-  page_size: z.number().int(),
-  total_pages: z.number().int(),
 }).openapi("AuditPage");
 
 const Query = z.object({
@@ -51,10 +48,7 @@ const Query = z.object({
     description: "an action (mapping.update) or its start (mapping.)",
   }),
   target: z.string().optional().openapi({ description: "a submission id, uid or username" }),
-  from: z.string().optional().openapi({ description: "a day (server.timezone) or a time" }),
-  to: z.string().optional().openapi({ description: "a day (inclusive) or a time" }),
-  page: z.string().optional(),
-  page_size: z.string().optional().openapi({ description: "1 to 500 (default 50)" }),
+  ...TIME_AND_PAGING,
 });
 
 const list = secureRoute({
@@ -106,14 +100,8 @@ export function auditRoutes(deps: AuditDeps) {
     .openapi(list, async (c) => {
       const { filter, paging } = parse(c.req.query(), true);
       const r = await listAudit(deps.sql, filter, paging, tz);
-      return c.json({
-        items: r.items.map((i) => ({ ...i, at: i.at.toISOString() })),
-        total: r.total,
-        by_action: r.byAction,
-        page: paging.page,
-        page_size: paging.pageSize,
-        total_pages: Math.ceil(r.total / paging.pageSize),
-      }, 200);
+      const items = r.items.map((i) => ({ ...i, at: i.at.toISOString() }));
+      return c.json({ ...pageOf(items, r.total, paging), by_action: r.byAction }, 200);
     })
     .openapi(exportCsv, async (c) => {
       const { filter } = parse(c.req.query(), false);

@@ -2,6 +2,8 @@
  * Paging and time bounds of the plain list routes (GET /api/v3/requests, /api/v3/audit),
  * parsed strictly: every bad or unknown parameter is reported at once, by name, in one 422.
  */
+import { z } from "@hono/zod-openapi";
+import type { TimeBound } from "../db/time_bounds.ts";
 import type { FieldProblem } from "./errors.ts";
 import { AppError } from "./errors.ts";
 
@@ -10,8 +12,32 @@ export interface Paging {
   pageSize: number;
 }
 
-/** A bound as the caller wrote it: a whole day in server.timezone, or an instant. */
-export type TimeBound = { day: string } | { instant: string };
+/** The query parameters every such list takes besides its own filters (for its OpenAPI). */
+export const TIME_AND_PAGING = {
+  from: z.string().optional().openapi({ description: "a day (server.timezone) or a time" }),
+  to: z.string().optional().openapi({ description: "a day (inclusive) or a time" }),
+  page: z.string().optional(),
+  page_size: z.string().optional().openapi({ description: "1 to 500 (default 50)" }),
+};
+
+/** A list reply's fields besides its items (pageOf's), for its OpenAPI schema. */
+export const PAGE_FIELDS = {
+  total: z.number().int(),
+  page: z.number().int(),
+  page_size: z.number().int(),
+  total_pages: z.number().int(),
+};
+
+/** A list reply's page: its items and where they stand in the whole. */
+export function pageOf<T>(items: T[], total: number, paging: Paging) {
+  return {
+    items,
+    total,
+    page: paging.page,
+    page_size: paging.pageSize,
+    total_pages: Math.ceil(total / paging.pageSize),
+  };
+}
 
 // new Date("2026-02-30") is March 2nd (or invalid); the round trip catches both.
 const DAY = /^\d{4}-\d{2}-\d{2}$/;

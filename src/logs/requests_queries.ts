@@ -1,6 +1,6 @@
 /** Reads and prunes request_log (the table request_log.ts writes). */
 import type { Db } from "../db/db.ts";
-import type { TimeBound } from "../http/list_query.ts";
+import { type TimeBound, timeWhere } from "../db/time_bounds.ts";
 
 export interface RequestFilter {
   /** Case-insensitive; matches verified and claimed (unverified) usernames alike. */
@@ -29,26 +29,6 @@ export interface RequestRow {
   error_code: string | null;
   error_message: string | null;
   error_fields: string[] | null;
-}
-
-/** `at` within the filter's bounds; a day bound is the whole day in `timezone`. */
-export function timeWhere(
-  sql: Db,
-  from: TimeBound | undefined,
-  to: TimeBound | undefined,
-  tz: string,
-) {
-  const lower = !from
-    ? sql`true`
-    : "day" in from
-    ? sql`at >= (${from.day}::date)::timestamp at time zone ${tz}`
-    : sql`at >= ${from.instant}::timestamptz`;
-  const upper = !to
-    ? sql`true`
-    : "day" in to
-    ? sql`at < ((${to.day}::date + 1)::timestamp at time zone ${tz})`
-    : sql`at <= ${to.instant}::timestamptz`;
-  return sql`${lower} and ${upper}`;
 }
 
 function where(sql: Db, f: RequestFilter, tz: string) {

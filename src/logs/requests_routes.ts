@@ -8,7 +8,7 @@ import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { ListQuery } from "../http/list_query.ts";
+import { ListQuery, PAGE_FIELDS, pageOf, TIME_AND_PAGING } from "../http/list_query.ts";
 import { newRouter } from "../http/router.ts";
 import { listRequests, type RequestFilter } from "./requests_queries.ts";
 
@@ -46,10 +46,7 @@ const RequestItem = z.object({
 
 const RequestPage = z.object({
   items: z.array(RequestItem),
-  total: z.number().int(),
-  page: z.number().int(),
-  page_size: z.number().int(),
-  total_pages: z.number().int(),
+  ...PAGE_FIELDS,
 }).openapi("RequestLogPage");
 
 const Query = z.object({
@@ -58,10 +55,7 @@ const Query = z.object({
     description: "401, a class such as 4xx, or refused (every 4xx and 5xx)",
   }),
   path: z.string().optional().openapi({ description: "paths starting with this" }),
-  from: z.string().optional().openapi({ description: "a day (server.timezone) or a time" }),
-  to: z.string().optional().openapi({ description: "a day (inclusive) or a time" }),
-  page: z.string().optional(),
-  page_size: z.string().optional().openapi({ description: "1 to 500 (default 50)" }),
+  ...TIME_AND_PAGING,
 });
 
 const list = secureRoute({
@@ -106,28 +100,29 @@ export function requestsRoutes(deps: RequestsDeps) {
       paging,
       deps.config.server.timezone,
     );
-    return c.json({
-      items: items.map((r) => ({
-        id: r.id,
-        at: r.at.toISOString(),
-        request_id: r.request_id,
-        method: r.method,
-        path: r.path,
-        status: r.status,
-        duration_ms: r.duration_ms,
-        user_uid: r.user_uid,
-        username: r.username,
-        identity_verified: r.identity_verified,
-        token_prefix: r.token_prefix,
-        client_ip: r.client_ip,
-        error: r.status >= 400
-          ? { code: r.error_code, message: r.error_message, fields: r.error_fields ?? [] }
-          : null,
-      })),
-      total,
-      page: paging.page,
-      page_size: paging.pageSize,
-      total_pages: Math.ceil(total / paging.pageSize),
-    }, 200);
+    return c.json(
+      pageOf(
+        items.map((r) => ({
+          id: r.id,
+          at: r.at.toISOString(),
+          request_id: r.request_id,
+          method: r.method,
+          path: r.path,
+          status: r.status,
+          duration_ms: r.duration_ms,
+          user_uid: r.user_uid,
+          username: r.username,
+          identity_verified: r.identity_verified,
+          token_prefix: r.token_prefix,
+          client_ip: r.client_ip,
+          error: r.status >= 400
+            ? { code: r.error_code, message: r.error_message, fields: r.error_fields ?? [] }
+            : null,
+        })),
+        total,
+        paging,
+      ),
+      200,
+    );
   });
 }
