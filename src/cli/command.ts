@@ -32,3 +32,18 @@ export interface Command {
     ctx: CommandContext,
   ) => Promise<number>;
 }
+
+/**
+ * Who ran a CLI command, for the audit trail: the OS account (sudo's caller first). A service,
+ * cron or a container's exec often has no name in its environment: then the uid, which still
+ * tells root from the service's account.
+ */
+export function cliActor(
+  env: CliIo["env"],
+  uid: () => number | null = () => Deno.uid(),
+): string {
+  const name = env.SUDO_USER || env.USER || env.LOGNAME;
+  if (name) return `cli:${name}`;
+  const id = uid();
+  return id === null ? "cli:unknown" : `cli:uid ${id}`;
+}

@@ -17,7 +17,7 @@ import type { Problem } from "../mappings/formats.ts";
 import { type ImportFormat, importMappings, type ImportProgress } from "../mappings/import.ts";
 import { looksLikeWorkbook } from "../mappings/read_file.ts";
 import { exportMappings, toInput } from "../mappings/queries.ts";
-import type { Command, CommandContext } from "./command.ts";
+import { cliActor, type Command, type CommandContext } from "./command.ts";
 
 const USAGE = `dhis2gw mappings import FILE [--dry-run] [--mode upsert|replace] [--validate-dhis2]
        dhis2gw mappings export FILE [--source NAME] [--instance NAME]
@@ -158,10 +158,9 @@ export const mappingsCommand: Command = {
       });
       for (const w of r.warnings) ctx.io.err(`warning: ${w}\n`);
       if (!r.dryRun) {
-        const os = ctx.io.env.SUDO_USER || ctx.io.env.USER || ctx.io.env.LOGNAME || "unknown";
         await insertAudit(db.sql, {
           actor_uid: null,
-          actor_username: `cli:${os}`,
+          actor_username: cliActor(ctx.io.env),
           via: "cli",
           action: "mappings.import",
           target: null,

@@ -23,7 +23,7 @@ import { openDatabase } from "../db/open.ts";
 import { insertAudit } from "../audit/queries.ts";
 import { AppError } from "../http/errors.ts";
 import { createLogger } from "../logs/logger.ts";
-import type { Command, CommandContext } from "./command.ts";
+import { cliActor, type Command, type CommandContext } from "./command.ts";
 
 const USAGE = `dhis2gw user create --username U --role admin|submitter|viewer --password-stdin
                      [--source-name NAME]
@@ -70,10 +70,9 @@ function auditCli(
   target: string,
   details: Record<string, unknown>,
 ) {
-  const os = ctx.io.env.SUDO_USER || ctx.io.env.USER || ctx.io.env.LOGNAME || "unknown";
   return insertAudit(sql, {
     actor_uid: null,
-    actor_username: `cli:${os}`,
+    actor_username: cliActor(ctx.io.env),
     via: "cli",
     action,
     target,
