@@ -240,8 +240,11 @@ Deno.test({
           await check("account", width);
           // Still signed in here, with a new session: a write still passes the CSRF check.
           await goto(page, `${base}/admin/status`);
-          const svg = await page.locator(".chart svg").boundingBox();
+          const svg = await page.locator(".chart svg:visible").boundingBox();
           assert.ok(svg && svg.width <= width, `the chart is ${svg?.width} px wide`);
+          // Readable too: its labels are not shrunk with it (they were 4 px high at 390 px).
+          const label = await page.locator(".chart svg:visible text").first().boundingBox();
+          assert.ok(label && label.height >= 10, `chart labels are ${label?.height} px high`);
           await check("status", width);
           // The operators' lists (refused requests, audit trail) fit a phone too.
           await goto(page, `${base}/admin/requests`);

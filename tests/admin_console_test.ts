@@ -202,7 +202,8 @@ dbTest(
       const frag = await t.app.request("/admin/f/status", { headers: viewer.headers.bearer });
       const html = await frag.text();
       assert.equal(frag.status, 200);
-      assert.equal(html.match(/<rect /g)?.length, 3);
+      // Three outcomes in one hour: three bars in the hourly chart, three in the phone's daily.
+      assert.equal(html.match(/<rect /g)?.length, 6);
       assert.match(html, /Totals: 1 delivered, 0 partial, 0 rejected, 1 dead, 1 waiting/);
       assert.match(html, /data-waiting="true">1</);
       await t.close();

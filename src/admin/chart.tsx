@@ -86,6 +86,7 @@ export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) 
   return (
     <figure class="chart">
       <svg
+        class="chart-wide"
         viewBox={`0 0 ${W} ${H}`}
         role="img"
         aria-labelledby="chart-title chart-desc"
@@ -141,6 +142,7 @@ export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) 
         })}
         <line x1={LEFT} x2={W - RIGHT} y1={TOP + plotH} y2={TOP + plotH} stroke="#394656" />
       </svg>
+      <DailyChart buckets={buckets} timeZone={props.timeZone} />
       <figcaption>
         <ul class="legend">
           {OUTCOMES.map((o) => (
@@ -151,10 +153,95 @@ export function HourlyChart(props: { buckets: HourBucket[]; timeZone: string }) 
           ))}
         </ul>
         <p class="muted">
-          Each bar is one hour ({props.timeZone}), by when the submission arrived, coloured by its
-          outcome now; "waiting" is queued, running or retrying.
+          Each bar is one hour ({props.timeZone}; on a narrow screen, one day), by when the
+          submission arrived, coloured by its outcome now; "waiting" is queued, running or retrying.
         </p>
       </figcaption>
     </figure>
+  );
+}
+
+// The phone's version: 168 hour bars in 960 units shrank to a third at 390 px, and their labels
+// to 4 px; day bars in 360 units keep labels near their written size (phone.css picks one).
+const DW = 360, DH = 210, DLEFT = 34, DRIGHT = 6, DTOP = 10, DBOTTOM = 40;
+
+/** The buckets' counts summed per day in `timeZone`, oldest first, labelled "Sun 3". */
+export function dayBuckets(buckets: HourBucket[], timeZone: string) {
+  const label = new Intl.DateTimeFormat("en-GB", { timeZone, weekday: "short", day: "numeric" });
+  const days: { label: string; counts: Record<string, number> }[] = [];
+  for (const b of buckets) {
+    const l = label.format(new Date(b.hour));
+    if (days.at(-1)?.label !== l) days.push({ label: l, counts: {} });
+    const day = days.at(-1)!;
+    for (const o of OUTCOMES) day.counts[o] = (day.counts[o] ?? 0) + (b.counts[o] ?? 0);
+  }
+  return days;
+}
+
+export function DailyChart(props: { buckets: HourBucket[]; timeZone: string }) {
+  const days = dayBuckets(props.buckets, props.timeZone);
+  const totals = days.map((d) => OUTCOMES.reduce((a, o) => a + d.counts[o], 0));
+  const max = niceMax(Math.max(0, ...totals));
+  const plotW = DW - DLEFT - DRIGHT, plotH = DH - DTOP - DBOTTOM;
+  const step = plotW / Math.max(days.length, 1);
+  const y = (v: number) => DTOP + plotH - (v / max) * plotH;
+  const summary = days.map((d, i) => `${d.label}: ${totals[i]}`).join(", ");
+  return (
+    <svg
+      class="chart-narrow"
+      viewBox={`0 0 ${DW} ${DH}`}
+      role="img"
+      aria-labelledby="chart-days-title chart-days-desc"
+      xmlns="http://www.w3.org/2000/svg"
+    >
+      <title id="chart-days-title">Submissions per day by outcome, last 7 days</title>
+      <desc id="chart-days-desc">{`Per day: ${summary}.`}</desc>
+      {(max % 2 === 0 ? [0, max / 2, max] : [0, max]).map((v) => (
+        <g>
+          <line x1={DLEFT} x2={DW - DRIGHT} y1={y(v)} y2={y(v)} stroke="#d8dee6" />
+          <text x={DLEFT - 5} y={y(v) + 4} text-anchor="end" font-size="11" fill="#5b6776">
+            {v}
+          </text>
+        </g>
+      ))}
+      {days.map((d, i) => {
+        const x = DLEFT + i * step;
+        let base = 0;
+        return (
+          <g>
+            {OUTCOMES.map((o) => {
+              const n = d.counts[o];
+              if (!n) return null;
+              const top = y(base + n), bottom = y(base);
+              base += n;
+              return (
+                <rect
+                  x={x + step * 0.15}
+                  y={top}
+                  width={step * 0.7}
+                  height={bottom - top}
+                  fill={OUTCOME_COLORS[o]}
+                >
+                  <title>{`${d.label}: ${n} ${o}`}</title>
+                </rect>
+              );
+            })}
+            {/* Weekday over day: eight "Mon 30" labels do not fit side by side in 360. */}
+            {d.label.split(" ").map((part, line) => (
+              <text
+                x={x + step / 2}
+                y={DH - 24 + line * 14}
+                text-anchor="middle"
+                font-size="11"
+                fill="#394656"
+              >
+                {part}
+              </text>
+            ))}
+          </g>
+        );
+      })}
+      <line x1={DLEFT} x2={DW - DRIGHT} y1={DTOP + plotH} y2={DTOP + plotH} stroke="#394656" />
+    </svg>
   );
 }

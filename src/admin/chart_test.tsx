@@ -33,7 +33,12 @@ Deno.test("the chart draws one rect per non-zero outcome and hour, and states th
     { hour: "2026-05-03T00:00:00Z", counts: { partial: 2 } },
   ], new Date("2026-05-04T10:00:00Z"));
   const svg = String(HourlyChart({ buckets, timeZone: "UTC" }));
-  assert.equal(svg.match(/<rect /g)?.length, 3);
+  const [hourly, daily] = svg.split('class="chart-narrow"');
+  assert.equal(hourly.match(/<rect /g)?.length, 3);
+  // The phone's chart: one bar per day, one rect per non-zero outcome (3 May: 2; 4 May: 3 + 1).
+  assert.equal(daily.match(/<rect /g)?.length, 3);
+  assert.match(daily, /Sun 3: 2 partial/);
+  assert.match(daily, /Mon 4: 3 delivered/);
   assert.match(
     svg,
     /Totals: 3 delivered, 2 partial, 0 rejected, 1 dead, 0 waiting\. Highest hour: 4\./,
