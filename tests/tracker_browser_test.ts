@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { type Browser, chromiumAvailable, launchBrowser } from "./support/browser.ts";
 import { goto, signIn, startConsoleGateway } from "./support/console.ts";
 import { PG_URL } from "./support/pg.ts";
-import { person } from "./support/tracker.ts";
+import { person, PROGRAM } from "./support/tracker.ts";
 
 const SECRET = "Fatmata";
 
@@ -44,7 +44,11 @@ Deno.test({
       assert.match(text, /refused/);
       assert.match(text, /E1013/);
       assert.match(text, /Could not find ProgramStage: `aaaaaaaaaaa`, linked to Event\./);
-      assert.match(await page.locator("main").innerText(), new RegExp(SECRET));
+      const main = await page.locator("main").innerText();
+      assert.match(main, new RegExp(SECRET));
+      // A tracker submission's program is named so, not "Data set"; it has no period.
+      assert.match(main, new RegExp(`Program\\s+${PROGRAM}`));
+      assert.doesNotMatch(main, /Data set|Period/);
       await browser.screenshot("tracker-detail-admin");
 
       await page.context().clearCookies();

@@ -209,12 +209,24 @@ function Facts(props: { s: Detail; tz: string; names: MetadataNames }) {
       <dd>
         <Named name={props.names.name("orgUnit", s.org_unit) ?? s.org_unit_name} uid={s.org_unit} />
       </dd>
-      <dt>Data set</dt>
-      <dd>
-        <Named name={props.names.name("dataSet", s.data_set)} uid={s.data_set} />
-      </dd>
-      <dt>Period</dt>
-      <dd class="mono">{s.period}</dd>
+      {s.kind === "tracker"
+        ? (
+          // Tracker data has no data set or period: the program stands in the data set's place.
+          <>
+            <dt>Program</dt>
+            <dd class="mono">{s.data_set}</dd>
+          </>
+        )
+        : (
+          <>
+            <dt>Data set</dt>
+            <dd>
+              <Named name={props.names.name("dataSet", s.data_set)} uid={s.data_set} />
+            </dd>
+            <dt>Period</dt>
+            <dd class="mono">{s.period}</dd>
+          </>
+        )}
       <dt>Attempts</dt>
       <dd>
         {s.attempts}
