@@ -3,7 +3,10 @@
  * dashboard on another host must still get its preflight answered, before authentication.
  */
 import assert from "node:assert/strict";
+import { loadConfig } from "../src/config/config.ts";
 import { corsOrigins } from "../src/config/cors_origins.ts";
+import { LiveConfig } from "../src/config/live.ts";
+import { createApp } from "../src/http/app.ts";
 import { createTestApp } from "./support/app.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
@@ -124,3 +127,49 @@ Deno.test("server.cors_origins: *, origins (normalized) or nothing; anything els
   );
   assert.throws(() => corsOrigins("file:///tmp/x"), /"file:\/\/\/tmp\/x" is not an origin/);
 });
+
+dbTest(
+  "a reload changes CORS and the body limit for the next request (SIGHUP, item 2)",
+  async () => {
+    const db = await createTestDb("cors_reload");
+    const t = await createTestApp(db);
+    try {
+      // The gateway hands its parts the live view (cli/gateway.ts); a SIGHUP calls apply().
+      const live = new LiveConfig(t.config);
+      const app = createApp({ ...t.deps, config: live.view });
+      const other = "https://other.example";
+      const before = await app.request("/api/v3/aggregate", preflight("POST", other));
+      assert.equal(before.headers.get("access-control-allow-origin"), "*");
+      const big = JSON.stringify({ pad: "x".repeat(3000) });
+      const post = () =>
+        app.request("/api/v3/aggregate", {
+          method: "POST",
+          headers: { ...t.users.submitter.headers.token, "Content-Type": "application/json" },
+          body: big,
+        });
+      assert.equal((await post()).status, 422, "under the default limit: read, then refused");
+
+      const next = loadConfig({
+        env: { DHIS2GW_CORS_ORIGINS: DASHBOARD, DHIS2GW_BODY_LIMIT: "2048" },
+      });
+      assert.deepEqual(live.apply(next.config!), {
+        applied: ["server.body_limit", "server.cors_origins"],
+        restartNeeded: [],
+      });
+      const after = await app.request("/api/v3/aggregate", preflight("POST", other));
+      assert.equal(after.headers.get("access-control-allow-origin"), null);
+      await after.body?.cancel();
+      const allowed = await app.request("/api/v3/aggregate", preflight("POST"));
+      assert.equal(allowed.headers.get("access-control-allow-origin"), DASHBOARD);
+      const res = await post();
+      assert.equal(res.status, 413);
+      assert.equal(
+        (await res.json()).error.message,
+        "request body is larger than the limit of 2048 bytes (server.body_limit)",
+      );
+    } finally {
+      await t.close();
+      await db.close();
+    }
+  },
+);
