@@ -219,6 +219,10 @@ Deno.test({
           assert.equal(await page.locator("[data-action]").count(), 0, path);
           assert.equal(await page.locator("input[type=file], input[name=id]").count(), 0, path);
         }
+        // The audit trail is for admins: a viewer who opens it gets no button that would fail.
+        await goto(page, `${base}/admin/audit`);
+        assert.match(await page.locator("main").innerText(), /The audit trail is for admins\./);
+        assert.equal(await page.getByRole("button", { name: "Export as CSV" }).isVisible(), false);
         await goto(page, `${base}/admin/submissions`);
         await browser!.screenshot("viewer-submissions");
         const res = await fetch(`${base}/api/v3/logs/${delivered}/requeue`, {

@@ -52,7 +52,7 @@ export function AuditPage(props: { q: Query }) {
         <Field name="from" label="From (day)" type="date" q={q} />
         <Field name="to" label="To (day)" type="date" q={q} />
       </FilterForm>
-      <p>
+      <p data-admin-only>
         <button type="button" data-download="/admin/f/download/audit/export.csv" data-with-filters>
           Export as CSV
         </button>{" "}
