@@ -24,6 +24,23 @@ dbTest("/api/v2 over Deno.serve: forwarded routes answer, not 500", async () => 
     const mappings = await fetch(`${base}/api/v2/mappings`, { headers: token });
     assert.equal(mappings.status, 200, await mappings.clone().text());
     assert.deepEqual(await mappings.json(), []);
+    // A multipart upload streams through to the v3 route.
+    const form = new FormData();
+    form.set(
+      "file",
+      new File([
+        "code,what,name,dataset,dataelement,category_option_combo\r\n" +
+        "ANC1,de,ANC 1st visit,pBOMPrpg1QX,f7n9E0hX8qk,<nil>\r\n",
+      ], "m.csv"),
+    );
+    const imported = await fetch(`${base}/api/v2/mappings/import/csv`, {
+      method: "POST",
+      headers: token,
+      body: form,
+    });
+    assert.equal(imported.status, 200, await imported.clone().text());
+    const reply = await imported.json();
+    assert.deepEqual([reply.total, reply.records[0].code], [1, "ANC1"]);
     // A bad submission is the old 400, not an internal error.
     const bad = await fetch(`${base}/api/v2/aggregate`, {
       method: "POST",
