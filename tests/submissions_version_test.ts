@@ -18,6 +18,14 @@ dbTest("intake refuses what the configured DHIS2 version refuses, saying why", a
     );
     const misfiled = await current.post(body({ ANC1: 1 }, { period: "2021W53" }));
     assert.equal(misfiled.status, 422);
+    // 2.38–2.42 would take it as other days: the reply says so, not just "does not exist".
+    const overwrite = await legacy.post(body({ ANC1: 1 }, { period: "2021W53" }));
+    assert.equal(overwrite.status, 422);
+    assert.equal(
+      (await overwrite.json()).error.details[0].message,
+      '"2021W53" does not exist: 2021 has only 52 such weeks, and DHIS2 2.38–2.42 would file it ' +
+        "under 2022-01-03…2022-01-09, the first days of 2022, overwriting that week's data",
+    );
     assert.equal((await legacy.post(body({ ANC1: 1 }, { period: "2024FriW5" }))).status, 422);
     assert.equal((await current.post(body({ ANC1: 1 }, { period: "2024SatW53" }))).status, 200);
     assert.equal((await current.post(body({ ANC1: 1 }, { period: "2024FriW5" }))).status, 200);

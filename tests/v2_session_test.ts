@@ -5,6 +5,7 @@
  * lived, revocable, one live getToken token per user however often it is called.
  */
 import assert from "node:assert/strict";
+import { RAW_BUNDLE } from "../scripts/sample_tracker.ts";
 import { hashToken } from "../src/auth/secrets.ts";
 import { createApp } from "../src/http/app.ts";
 import type { RequestLogBuffer, RequestLogEntry } from "../src/logs/request_log.ts";
@@ -317,6 +318,15 @@ dbTest("/api/v2 edge cases: no Content-Type, unknown paths, large bodies, odd pa
     assert.equal(big.status, 413);
     assert.equal((await big.json()).code, "payload_too_large");
 
+    // A tracker submission is on /api/v3/logs, never in an old client's list.
+    const tracker = await app.request("/api/v3/tracker", {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json" },
+      body: JSON.stringify(RAW_BUNDLE),
+    });
+    assert.equal(tracker.status, 200, await tracker.clone().text());
+    const v3 = await app.request("/api/v3/logs", { headers: auth });
+    assert.equal((await v3.json()).total, 2);
     for (const [q, size] of [["page_size=0", 20], ["page_size=100000", 500], ["", 10]] as const) {
       const res = await app.request(`/api/v2/logs?${q}`, { headers: auth });
       assert.equal(res.status, 200);

@@ -62,9 +62,18 @@ export function callV3(c: Context<AppEnv>, fetcher: AppFetch, call: V3Call): Pro
       // A streamed request body needs this in fetch's Request (Deno and the standard).
       ...(body instanceof ReadableStream ? { duplex: "half" } : {}),
     } as RequestInit),
-    // The caller's connection info stays readable through the prototype (clientAddress).
-    Object.create((c.env as object | undefined) ?? null, { [IN_PROCESS]: { value: true } }),
+    inProcessEnv(c.env),
   ));
+}
+
+/**
+ * The env of the in-process call: the caller's peer address (clientAddress reads it) and the
+ * in-process mark. Copied, not inherited: Deno.serve's info object reads private fields in its
+ * getters, which throw when called on any other object (every forwarded route was a 500).
+ */
+function inProcessEnv(env: unknown): Record<string | symbol, unknown> {
+  const info = env as { remoteAddr?: unknown } | undefined;
+  return { remoteAddr: info?.remoteAddr, [IN_PROCESS]: true };
 }
 
 /** The JSON of a successful v3 reply. */

@@ -58,7 +58,9 @@ function whole(raw: string | undefined): number | undefined {
 export function v3LogQuery(
   q: Record<string, string[]>,
 ): { query: URLSearchParams; page: number; pageSize: number } | null {
-  const query = new URLSearchParams();
+  // Old clients only ever sent aggregate data; a tracker item in the old JobLog shape would be
+  // a payload they cannot read.
+  const query = new URLSearchParams({ kind: "aggregate" });
   const first = (k: string) => q[k]?.[0];
   const status = first("status");
   if (status !== undefined && status !== "") {

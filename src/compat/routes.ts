@@ -30,6 +30,30 @@ export interface V2Deps {
   fetch: AppFetch;
 }
 
+/** models.User's writable fields, by the lower-case key Go's encoding/json matched them on. */
+const OLD_USER_FIELDS: Record<string, string> = {
+  username: "username",
+  firstname: "firstName",
+  lastname: "lastName",
+  email: "email",
+  telephone: "telephone",
+};
+
+/**
+ * An old PUT /users/:uid body for v3: Go decoded `Username`, `LastName` or `EMAIL` alike, so
+ * the old fields are matched without regard to case; any other key passes unchanged.
+ */
+function oldUserUpdate(body: unknown): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new AppError("bad_request", "Invalid input");
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    out[OLD_USER_FIELDS[key.toLowerCase()] ?? key] = value;
+  }
+  return out;
+}
+
 /** The query names a route passes on to /api/v3; the rest of the old query is ignored. */
 function only(c: Context<AppEnv>, names: readonly string[]): URLSearchParams {
   const out = new URLSearchParams();
@@ -117,7 +141,11 @@ export function v2Routes(deps: V2Deps): Hono<AppEnv> {
     });
   });
   r.put("/users/:uid", async (c) => {
-    const res = await v3(c, `/users/${encodeURIComponent(c.req.param("uid"))}`);
+    const res = await callV3(c, deps.fetch, {
+      path: `/users/${encodeURIComponent(c.req.param("uid"))}`,
+      body: JSON.stringify(oldUserUpdate(await c.req.json().catch(() => undefined))),
+      contentType: "application/json",
+    });
     if (!res.ok) return res;
     return c.json({ message: "User updated successfully" });
   });

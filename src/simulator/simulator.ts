@@ -37,9 +37,9 @@ import { defaultTrackerMetadata } from "./simulator_tracker_metadata.ts";
 import { newTrackerStore, type TrackerStore } from "./simulator_tracker_validate.ts";
 import {
   type Dhis2Version,
-  FULL_VERSION,
   json,
   minor,
+  releaseOf,
   SIMULATED_VERSIONS,
   webMessage,
 } from "./simulator_web.ts";
@@ -93,6 +93,11 @@ export interface SimulatorOptions {
   /** 0 (default) picks a free port. */
   port?: number;
   version?: Dhis2Version;
+  /**
+   * A patch release of `version` (default: its late patch, FULL_VERSION): early ones lack
+   * `rejectedIndexes` (2.38.x, 2.39.0–2.39.1, 2.40.0) and QuarterlyNov (to 2.38.3, 2.39.2, 2.40.0).
+   */
+  patch?: number;
   /** Default: admin/district with ALL, capturing at the hierarchy roots. */
   users?: Array<Partial<SimUser> & { username: string; password: string }>;
   tokens?: SimToken[];
@@ -145,6 +150,7 @@ const RESET = "simulated connection reset";
 
 export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> {
   let version: Dhis2Version = opts.version ?? "2.41";
+  let playing = releaseOf(version, opts.patch);
   const now = opts.now ?? (() => new Date());
   const metadata = defaultMetadataOr(opts);
   const users: SimUser[] =
@@ -266,6 +272,7 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       }
       return importDataValueSets(rawBody, url.searchParams, {
         version,
+        release: playing,
         metadata,
         store,
         user,
@@ -277,6 +284,7 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     if (path === "/completeDataSetRegistrations" && req.method === "POST") {
       return importCompleteRegistrations(rawBody, {
         version,
+        release: playing,
         metadata,
         store: registrations,
         now: now(),
@@ -289,7 +297,7 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
       return new Response("pong", { headers: { "Content-Type": "text/plain" } });
     }
     if (path === "/system/info") {
-      return Response.json(fieldsOf(url, systemInfo(req, url, version, now())));
+      return Response.json(fieldsOf(url, systemInfo(req, url, playing, now())));
     }
     if (path === "/me") return Response.json(fieldsOf(url, me(user, metadata)));
     const listed = metadataResponse(metadata, path, url, apiRoot);
@@ -323,6 +331,7 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     setVersion(v: Dhis2Version) {
       if (!SIMULATED_VERSIONS.includes(v)) throw new Error(`unsupported DHIS2 version ${v}`);
       version = v;
+      playing = releaseOf(v);
     },
     injectFaults(list: Fault[]) {
       for (const fault of list) faults.push({ fault, remaining: fault.times ?? 1 });
@@ -364,7 +373,7 @@ function fieldsOf(url: URL, value: Record<string, unknown>) {
 }
 
 /** `GET /api/system/info` (§7.3), the fields a non-superuser also sees. */
-function systemInfo(req: Request, url: URL, version: Dhis2Version, now: Date) {
+function systemInfo(req: Request, url: URL, release: string, now: Date) {
   return {
     contextPath: url.origin,
     userAgent: req.headers.get("user-agent") ?? undefined,
@@ -372,7 +381,7 @@ function systemInfo(req: Request, url: URL, version: Dhis2Version, now: Date) {
     dateFormat: "yyyy-mm-dd",
     serverDate: now.toISOString().replace("Z", ""),
     serverTimeZoneId: "Etc/UTC",
-    version: FULL_VERSION[version],
+    version: release,
     revision: "simulator",
     systemId: "eed3d451-4ff5-4193-b951-ffcc68954299",
     systemName: "DHIS2 simulator",
@@ -412,16 +421,25 @@ function parseArgs(args: string[]): Record<string, string> {
 
 if (import.meta.main) {
   const args = parseArgs(Deno.args);
-  const version = (args["dhis2-version"] ?? args.version ?? "2.41") as Dhis2Version;
+  // 2.40 plays the late patch; 2.40.0 that release.
+  const asked = args["dhis2-version"] ?? args.version ?? "2.41";
+  const [, major, patchText] = /^(2\.\d\d)(?:\.(\d{1,2}))?$/.exec(asked) ?? [];
+  const version = major as Dhis2Version;
   if (!SIMULATED_VERSIONS.includes(version)) {
-    console.error(`--dhis2-version must be one of ${SIMULATED_VERSIONS.join(", ")}`);
+    console.error(
+      `--dhis2-version must be one of ${
+        SIMULATED_VERSIONS.join(", ")
+      }, or one with a patch (2.40.0)`,
+    );
     Deno.exit(2);
   }
+  const patch = patchText === undefined ? undefined : Number(patchText);
   const username = args.username ?? DEFAULT_USERNAME;
   const sim = await startSimulator({
     hostname: args.hostname,
     port: Number(args.port ?? 8089),
     version,
+    patch,
     users: [{ username, password: args.password ?? DEFAULT_PASSWORD }],
     tokens: args.token ? [{ token: args.token, username }] : [],
     // --cost, or any of --fixed-ms, --per-value-ms, --concurrency: a DHIS2 that costs time.

@@ -21,7 +21,14 @@ export type RegistrationStore = Map<string, StoredRegistration>;
 
 export function importCompleteRegistrations(
   rawBody: string,
-  ctx: { version: Dhis2Version; metadata: SimMetadata; store: RegistrationStore; now: Date },
+  ctx: {
+    version: Dhis2Version;
+    /** The full release (`2.40.0`); default: the version's late patch. */
+    release?: string;
+    metadata: SimMetadata;
+    store: RegistrationStore;
+    now: Date;
+  },
 ): Response {
   let body: unknown;
   try {
@@ -47,7 +54,7 @@ export function importCompleteRegistrations(
     };
     if (!md.dataSets.some((d) => d.id === ds)) return refuse(ds, "Data set not found");
     if (!md.organisationUnits.some((o) => o.id === ou)) return refuse(ou, "Org unit not found");
-    const period = simulatedPeriod(pe, FULL_VERSION[ctx.version]);
+    const period = simulatedPeriod(pe, ctx.release ?? FULL_VERSION[ctx.version]);
     if (!period) return refuse(pe, "Period not valid");
     const aoc = String(r.attributeOptionCombo ?? DEFAULT_COC);
     const key = [ds, period.start, period.end, ou, aoc].join("|");

@@ -53,6 +53,8 @@ export type DataValueStore = Map<string, StoredDataValue>;
 
 export interface ImportContext {
   version: Dhis2Version;
+  /** The full release (`2.40.0`); default: the version's late patch. */
+  release?: string;
   metadata: SimMetadata;
   store: DataValueStore;
   user: SimUser;
@@ -283,7 +285,9 @@ function validateValue(
     return conflict("E7610", { dataElement: String(deKey) }, msg, "dataElement");
   }
   const periodKey = header.period ?? text(v.period);
-  const period = periodKey ? simulatedPeriod(periodKey, FULL_VERSION[ctx.version]) : null;
+  const period = periodKey
+    ? simulatedPeriod(periodKey, ctx.release ?? FULL_VERSION[ctx.version])
+    : null;
   if (!periodKey || !period) {
     return conflict(
       "E7611",

@@ -13,11 +13,13 @@ export function hasRejectedIndexes(fullVersion: string): boolean {
 /** What `send` needs of the import (simulator_import.ts's ImportContext has it). */
 interface SendContext {
   version: Dhis2Version;
+  /** The full release (`2.40.0`); default: the version's late patch. */
+  release?: string;
   plainResponse: boolean;
 }
 
 export function send(s: Summary, ctx: SendContext): Response {
-  if (!hasRejectedIndexes(FULL_VERSION[ctx.version])) {
+  if (!hasRejectedIndexes(ctx.release ?? FULL_VERSION[ctx.version])) {
     delete (s as Partial<Summary>).rejectedIndexes;
   }
   if (minor(ctx.version) >= 43 && !s.description.startsWith(FAILED)) {

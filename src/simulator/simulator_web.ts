@@ -9,6 +9,11 @@ export function minor(version: Dhis2Version): number {
 }
 
 /** Late patch releases: the reference describes branch tips (§0.2). */
+/** The release a simulator plays: `version`'s late patch, or the patch asked for. */
+export function releaseOf(version: Dhis2Version, patch?: number): string {
+  return patch === undefined ? FULL_VERSION[version] : `${version}.${patch}`;
+}
+
 export const FULL_VERSION: Record<Dhis2Version, string> = {
   "2.38": "2.38.7",
   "2.39": "2.39.6",

@@ -249,7 +249,8 @@ export const SubmissionDetailSchema = SubmissionSummarySchema.extend({
   }),
   tracker: z.unknown().optional().openapi({
     description: "tracker submissions: each object (type, uid, path in the request) with its " +
-      "result, and the async jobs followed; attribute values are shown to admins only",
+      "result (a refused one: its first error's code and message, and every error in `errors`), " +
+      "and the async jobs followed; attribute values are shown to admins only",
   }),
 }).openapi("SubmissionDetail", {
   // A real reply, with two of its five data values and without DHIS2's importOptions.

@@ -200,8 +200,15 @@ export function submissionRoutes(deps: SubmissionDeps) {
       (() => deps.dhis2Version?.() ?? (config.api.dhis2_version || null));
     // Each destination's version has its own period rules: the period must suit every one.
     const versions = [...new Set(destinations.map((n) => versionOf(n)))];
-    let checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, null);
-    for (const version of versions) {
+    // The first destination's own rules first: a period refused everywhere gets that version's
+    // reason (2.38–2.42 would misfile `2021W53`, which the version-free check cannot say).
+    let checked = validateAggregate(
+      body,
+      c.req.header("idempotency-key"),
+      dataSetRequired,
+      versions[0] ?? null,
+    );
+    for (const version of versions.slice(1)) {
       if (!checked.request) break;
       checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, version);
     }

@@ -8,6 +8,7 @@
 import { createHash } from "node:crypto";
 import type { FieldProblem } from "../http/errors.ts";
 import { generateUid, isUid } from "../dhis2/uid.ts";
+import { geometryProblem } from "./geometry.ts";
 
 export type TrackerType = "TRACKED_ENTITY" | "ENROLLMENT" | "EVENT" | "RELATIONSHIP";
 export type Obj = Record<string, unknown>;
@@ -177,6 +178,11 @@ function dateField(w: Walk, o: Obj, key: string, path: string, required: boolean
   }
 }
 
+function geometryField(w: Walk, o: Obj, path: string): void {
+  const why = geometryProblem(o.geometry);
+  if (why) problem(w, `${path}.geometry`, why);
+}
+
 function statusField(w: Walk, o: Obj, path: string, allowed: string[]): string | null {
   const v = o.status;
   if (v === undefined || v === null) return null;
@@ -229,6 +235,7 @@ function trackedEntity(w: Walk, te: unknown, path: string, newUid: () => string)
   const { uid, generated } = ownUid(w, te, "trackedEntity", "TRACKED_ENTITY", path, newUid);
   uidField(w, te, "trackedEntityType", path, true);
   uidField(w, te, "orgUnit", path, true);
+  geometryField(w, te, path);
   values(w, te, "attributes", "attribute", path);
   w.flat.trackedEntities.push({
     ...without(te, "enrollments", "relationships"),
@@ -269,6 +276,7 @@ function enrollment(
   dateField(w, en, "occurredAt", path, false);
   dateField(w, en, "completedAt", path, false);
   statusField(w, en, path, ENROLLMENT_STATUSES);
+  geometryField(w, en, path);
   values(w, en, "attributes", "attribute", path);
   const trackedEntity = parentTe ?? te;
   w.flat.enrollments.push({
@@ -310,6 +318,7 @@ function event(
   dateField(w, ev, "occurredAt", path, !scheduled);
   dateField(w, ev, "scheduledAt", path, status === "SCHEDULE");
   dateField(w, ev, "completedAt", path, false);
+  geometryField(w, ev, path);
   values(w, ev, "dataValues", "dataElement", path);
   const enrollment = parent?.enrollment ?? en;
   const flat: Obj = { ...without(ev, "relationships"), event: uid };

@@ -61,14 +61,19 @@ export async function trackerDetail<T extends Row>(sql: Db, row: T, admin: boole
       { at: Date | null }[]
     >`select payload_purged_at as at from submissions where id = ${row.id}`,
   ]);
-  const failures = new Map(
-    (Array.isArray(row.conflicts) ? row.conflicts as ObjectFailure[] : [])
-      .map((f) => [`${f.type}:${f.uid}`, f]),
-  );
+  // Every error of each object, in DHIS2's order: the first is the root cause (an unknown
+  // relationship type before the people it links), so it is the object's error.
+  const failures = new Map<string, ObjectFailure[]>();
+  for (const f of Array.isArray(row.conflicts) ? row.conflicts as ObjectFailure[] : []) {
+    const key = `${f.type}:${f.uid}`;
+    failures.set(key, [...failures.get(key) ?? [], f]);
+  }
+  const text = (f: ObjectFailure) => admin ? f.message : HIDDEN;
   const tracker = {
     payload_purged_at: purge?.at ?? null,
     objects: objects.map((o) => {
-      const f = failures.get(`${o.type}:${o.uid}`);
+      const all = failures.get(`${o.type}:${o.uid}`) ?? [];
+      const f = all[0];
       return {
         type: o.type,
         uid: o.uid,
@@ -76,7 +81,10 @@ export async function trackerDetail<T extends Row>(sql: Db, row: T, admin: boole
         generated: o.generated,
         result: f ? "refused" : RESULT[row.status] ?? "pending",
         error_code: f?.errorCode ?? null,
-        message: f ? (admin ? f.message : HIDDEN) : null,
+        message: f ? text(f) : null,
+        ...(all.length
+          ? { errors: all.map((e) => ({ code: e.errorCode, message: text(e) })) }
+          : {}),
       };
     }),
     jobs,
