@@ -177,7 +177,9 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       sql,
       log: quiet,
       kinds: [aggregateKind({ client, saveResponse: false })],
-      destination: client.apiUrl,
+      // As `serve` runs it: the destination's claim, its concurrency counted in the database.
+      destination: "default",
+      limits: { name: "default", maxConcurrent: o.workerConcurrency, ratePerSecond: 0 },
       wakeup: new Wakeup(),
       maxConcurrent: o.workerConcurrency,
       leaseSeconds: 300,
