@@ -289,6 +289,7 @@ export class Worker {
       now: this.#now,
       random: this.#random,
       backoff: this.#o.backoff,
+      limits: this.#o.limits,
       onAttempt: this.#o.onAttempt,
     });
   }
