@@ -164,16 +164,14 @@ async function record(
   const batchKey = group[0].batchKey ?? null;
   for (let i = 0;; i++) {
     try {
+      // Both statements in one round trip (postgres.js pipelines a transaction's queries); the
+      // server runs them in order, the attempts' batch_id after the batches they name.
       return await d.sql.begin(async (tx) => {
-        await insertExchanges(
-          tx,
-          d.workerId,
-          kind,
-          group[0].destination,
-          batchKey,
-          result.exchanges,
-        );
-        return await recordAttempts(tx, d.workerId, items);
+        const [, recorded] = await Promise.all([
+          insertExchanges(tx, d.workerId, kind, group[0].destination, batchKey, result.exchanges),
+          recordAttempts(tx, d.workerId, items),
+        ]);
+        return recorded;
       });
     } catch (err) {
       const delay = Math.min(250 * 2 ** i, 2000);
