@@ -177,7 +177,9 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       sql,
       log: quiet,
       kinds: [aggregateKind({ client, saveResponse: false })],
-      destination: client.apiUrl,
+      // As `serve` runs it: the destination's claim, its concurrency counted in the database.
+      destination: "default",
+      limits: { name: "default", maxConcurrent: o.workerConcurrency, ratePerSecond: 0 },
       wakeup: new Wakeup(),
       maxConcurrent: o.workerConcurrency,
       leaseSeconds: 300,
@@ -371,7 +373,10 @@ if (import.meta.main) {
         `${opts.cost.fixedMs} ms + ${opts.cost.perValueMs} ms/value, ${opts.cost.concurrency} at once; ` +
         `${opts.workerConcurrency} in flight; ${navigator.hardwareConcurrency} CPUs; ${db.label}`,
     );
+    // The machine may be shared: its load next to the figures (1, 5, 15 minute averages).
+    const loadBefore = Deno.loadavg();
     const results = await deliveryBench(opts);
+    const loadAfter = Deno.loadavg();
     await Deno.mkdir(new URL("../bench/results/", import.meta.url), { recursive: true });
     const file = new URL(`../bench/results/${values.out}`, import.meta.url);
     await Deno.writeTextFile(
@@ -379,7 +384,11 @@ if (import.meta.main) {
       JSON.stringify(
         {
           date: new Date().toISOString(),
-          machine: { cpus: navigator.hardwareConcurrency, deno: Deno.version.deno },
+          machine: {
+            cpus: navigator.hardwareConcurrency,
+            deno: Deno.version.deno,
+            loadAverage: { before: loadBefore, after: loadAfter },
+          },
           database: db.label,
           submissions: opts.submissions,
           valuesEach: VALUES_EACH,

@@ -54,7 +54,7 @@ export function aggregateBatch(o: AggregateBatchOptions): BatchCapability {
       }
       const toSend = units.filter((u) => u.items.length);
       if (toSend.length) await run.send(toSend, null);
-      await registerCompletion(o, units, run.decisions);
+      await registerCompletion(o, units, run.decisions, () => run.request());
       return run.result(units);
     },
   };
@@ -67,11 +67,17 @@ export function emptyFacts() {
 class BatchRun {
   readonly exchanges: BatchExchange[] = [];
   readonly decisions = new Map<number, { outcome: Final; batchId: string | null }>();
+  #requests = 0;
   constructor(
     readonly o: AggregateBatchOptions,
     readonly ctx: DeliverContext,
     readonly dataSet: string | undefined,
   ) {}
+
+  /** Before each request: the claim paid for the first, the rest wait for the rate limit. */
+  async request(): Promise<void> {
+    if (this.#requests++ > 0) await this.ctx.beforeRequest?.();
+  }
 
   decide(unit: Unit, outcome: Final, batchId: string | null): void {
     this.decisions.set(unit.job.id, { outcome, batchId });
@@ -92,6 +98,7 @@ class BatchRun {
     const payload = this.dataSet ? { dataSet: this.dataSet, dataValues: values } : {
       dataValues: values,
     };
+    await this.request();
     const id = crypto.randomUUID();
     const startedAt = this.ctx.now();
     const t0 = performance.now();

@@ -148,6 +148,8 @@ export async function registerCompletion(
   o: { client: Partial<Pick<Dhis2Client, "postCompleteDataSetRegistrations">> },
   units: readonly Unit[],
   decisions: Map<number, { outcome: Final; batchId: string | null }>,
+  /** Waits for the destination's rate limit before the request. */
+  beforeRequest: () => Promise<void> = () => Promise.resolve(),
 ): Promise<void> {
   const regs = new Map<string, { reg: CompleteRegistration; ids: number[] }>();
   for (const u of units) {
@@ -172,6 +174,7 @@ export async function registerCompletion(
     regs.set(key, entry);
   }
   if (!regs.size || !o.client.postCompleteDataSetRegistrations) return;
+  await beforeRequest();
   const reply = await o.client.postCompleteDataSetRegistrations(
     [...regs.values()].map((r) => r.reg),
   );

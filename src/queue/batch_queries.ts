@@ -55,52 +55,58 @@ export function claimBatchStatement(
 ) {
   const max = Math.max(1, limits.maxValues);
   const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
+  // FIFO per key is checked by a scalar subquery (`(select 1 … limit 1) is null`), not NOT
+  // EXISTS: a SubPlan always probes deliveries_pending_key_idx by (destination, ordering_key,
+  // id). NOT EXISTS became an anti join whose plan followed the statistics: on a table filled
+  // since its last ANALYZE (a burst of intake) it read every pending row per candidate, 4.5 s
+  // for one claim of 500 deliveries out of 3,000 (scripts/bench_delivery.ts, 2 cores).
   return sql<ClaimRow[]>`
     with head as (
       select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
       from deliveries d
       where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
         ${destination === undefined ? sql`` : sql`and d.destination = ${destination}`}
-        and not exists (
-          select from deliveries older
+        and (
+          select 1 from deliveries older
           where older.destination = d.destination and older.ordering_key = d.ordering_key
-            and older.status in ('queued', 'running', 'retrying')
-            and older.id < d.id
-        )
+            and older.status in ('queued', 'running', 'retrying') and older.id < d.id
+          limit 1
+        ) is null
       order by d.run_at, d.id
       limit 1
       for update of d skip locked
-    ), heads as (
-      -- Scalar subqueries, not a join with head, so the scan below is an ordered range of
+    ), candidates as (
+      -- Scalar subqueries, not a join with head, so the scan is an ordered range of
       -- deliveries_batch_due_idx that stops at the LIMIT. Twice the rows the head's weight
-      -- suggests are read, summed in order, and only those that fit are locked.
-      select d.id, d.weight, d.run_at, d.ordering_key
-      from deliveries d
-      -- = any(array(…)): a primary key lookup per id, where IN let the planner scan the table.
-      where d.id = any(array(
-        select x.id from (
-          select c.id, sum(c.weight) over (order by c.run_at, c.id) as upto
-          from (
-            select d2.id, d2.weight, d2.run_at from deliveries d2
-            where d2.destination = (select destination from head)
-              and d2.kind = (select kind from head)
-              and d2.batch_key = (select batch_key from head)
-              and d2.status in ('queued', 'retrying') and not d2.held and d2.run_at <= now()
-              and not exists (
-                select from deliveries older
-                where older.destination = d2.destination
-                  and older.ordering_key = d2.ordering_key
-                  and older.status in ('queued', 'running', 'retrying')
-                  and older.id < d2.id
-              )
-            order by d2.run_at, d2.id
-            limit (select 2 * ceil(${max}::numeric / greatest(weight, 1))::bigint + 1 from head)
-          ) c
-        ) x
-        where x.upto <= ${max}
-      ))
-        and d.status in ('queued', 'retrying') and not d.held
-      for update of d skip locked
+      -- suggests are read, summed in order, and only those that fit are locked below.
+      select x.id from (
+        select c.id, sum(c.weight) over (order by c.run_at, c.id) as upto
+        from (
+          select d2.id, d2.weight, d2.run_at from deliveries d2
+          where d2.destination = (select destination from head)
+            and d2.kind = (select kind from head)
+            and d2.batch_key = (select batch_key from head)
+            and d2.status in ('queued', 'retrying') and not d2.held and d2.run_at <= now()
+            and (
+              select 1 from deliveries older
+              where older.destination = d2.destination and older.ordering_key = d2.ordering_key
+                and older.status in ('queued', 'running', 'retrying') and older.id < d2.id
+              limit 1
+            ) is null
+          order by d2.run_at, d2.id
+          limit (select 2 * ceil(${max}::numeric / greatest(weight, 1))::bigint + 1 from head)
+        ) c
+      ) x
+      where x.upto <= ${max}
+    ), heads as (
+      -- One primary key lookup per candidate, locked there (a plan joining by id could scan
+      -- the due index instead when the statistics are stale).
+      select l.id, l.weight, l.run_at, l.ordering_key
+      from candidates c cross join lateral (
+        select d.id, d.weight, d.run_at, d.ordering_key from deliveries d
+        where d.id = c.id and d.status in ('queued', 'retrying') and not d.held
+        for update skip locked
+      ) l
     ), pool as (
       select id, weight, run_at, ordering_key from heads
       union
@@ -118,24 +124,27 @@ export function claimBatchStatement(
     ), used as (
       select coalesce(max(upto), 0) as w from picked_heads
     ), followers as (
+      -- Per key of the batch: its held deliveries, by deliveries_pending_key_idx.
       select f.id, f.weight
-      from deliveries f, head h
-      where f.destination = (select destination from head)
-        and f.ordering_key = any(array(select ordering_key from picked_heads))
-        and f.kind = h.kind and f.batch_key = h.batch_key
-        and f.held and f.status in ('queued', 'retrying') and f.run_at <= now()
-        and not exists (
-          -- Something older of the key that stays behind: this one must wait for it.
-          select from deliveries o
-          where o.destination = f.destination and o.ordering_key = f.ordering_key
-            and o.id < f.id and o.status in ('queued', 'running', 'retrying')
-            and o.id <> all(array(select id from picked_heads))
-            and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
-                     and o.kind = h.kind and o.batch_key = h.batch_key)
-        )
-      order by f.id
-      limit ${max}
-      for update of f skip locked
+      from (select distinct ordering_key from picked_heads) k cross join lateral (
+        select f.id, f.weight from deliveries f
+        where f.destination = (select destination from head) and f.ordering_key = k.ordering_key
+          and f.kind = (select kind from head) and f.batch_key = (select batch_key from head)
+          and f.held and f.status in ('queued', 'retrying') and f.run_at <= now()
+          and (
+            -- Something older of the key that stays behind: this one must wait for it.
+            select 1 from deliveries o
+            where o.destination = f.destination and o.ordering_key = f.ordering_key
+              and o.id < f.id and o.status in ('queued', 'running', 'retrying')
+              and o.id <> all(array(select id from picked_heads))
+              and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
+                       and o.kind = f.kind and o.batch_key = f.batch_key)
+            limit 1
+          ) is null
+        order by f.id
+        limit ${max}
+        for update of f skip locked
+      ) f
     ), picked as (
       select id from picked_heads
       union all

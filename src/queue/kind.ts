@@ -86,6 +86,11 @@ export type Outcome =
 
 export interface DeliverContext {
   now: () => Date;
+  /**
+   * Call before each request after the first one of a claim (a split's halves, completion
+   * registrations): it waits for the destination's rate limit. Absent: no limit to respect.
+   */
+  beforeRequest?: () => Promise<void>;
 }
 
 /** What a kind sets on a new delivery so the queue can batch it (queries.ts NewDelivery). */

@@ -197,7 +197,7 @@ export class Worker {
                 : await claimBatch(this.#o.sql, this.id, batch, this.#o.leaseSeconds);
               if (!group.length) break;
               claimed++;
-              await attachNewer(this.#o.sql, group);
+              // attachNewer runs with the delivery, not here: the next claim need not wait.
               this.#track(this.#deliverGroup(group));
             }
             // A light batch waiting for max_wait_ms: look again when it may have matured.
@@ -267,6 +267,14 @@ export class Worker {
 
   /** Delivers a claimed batch; true when one finished (a key's next delivery may go now). */
   async #deliverGroup(group: ClaimedDelivery[]): Promise<boolean> {
+    try {
+      await attachNewer(this.#o.sql, group);
+    } catch (err) {
+      this.#log.error("reading newer deliveries failed; the leases will return the batch", {
+        error: err as Error,
+      });
+      return false;
+    }
     const kind = this.#kinds.get(group[0].kind);
     if (!kind?.batch) {
       // Not a batching kind (or unknown: #deliver snoozes it): each on its own.
@@ -281,6 +289,7 @@ export class Worker {
       now: this.#now,
       random: this.#random,
       backoff: this.#o.backoff,
+      limits: this.#o.limits,
       onAttempt: this.#o.onAttempt,
     });
   }

@@ -10,6 +10,8 @@ import type { Logger } from "../logs/logger.ts";
 import { dhis2RequestDuration, recordBatch } from "../metrics/metrics.ts";
 import { type BatchAttempt, insertExchanges, recordAttempts } from "./batch_queries.ts";
 import type { CircuitBreaker } from "./circuit_breaker.ts";
+import type { DestinationLimits } from "./destination_claim.ts";
+import { takeToken } from "./destination_tokens.ts";
 import type { BatchResult, ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { credentialBackoff, planOutcome } from "./outcome_plan.ts";
 import { snooze } from "./queries.ts";
@@ -35,6 +37,8 @@ export interface BatchDeps {
   now: () => Date;
   random: () => number;
   backoff: RetryOptions;
+  /** The destination's limits: a batch's requests beyond the claim's first spend rate tokens. */
+  limits?: DestinationLimits;
   onAttempt?: (event: AttemptEvent) => void;
 }
 
@@ -63,7 +67,11 @@ export async function deliverBatch(
       return false;
     }
     const t0 = performance.now();
-    const result = await kind.batch!.deliverBatch(group, { now: d.now });
+    const limits = d.limits;
+    const result = await kind.batch!.deliverBatch(group, {
+      now: d.now,
+      ...(limits?.ratePerSecond ? { beforeRequest: () => takeToken(d.sql, limits) } : {}),
+    });
     const finishedAt = d.now();
     const durationMs = Math.round(performance.now() - t0);
     const destination = group[0].destination;
@@ -156,16 +164,14 @@ async function record(
   const batchKey = group[0].batchKey ?? null;
   for (let i = 0;; i++) {
     try {
+      // Both statements in one round trip (postgres.js pipelines a transaction's queries); the
+      // server runs them in order, the attempts' batch_id after the batches they name.
       return await d.sql.begin(async (tx) => {
-        await insertExchanges(
-          tx,
-          d.workerId,
-          kind,
-          group[0].destination,
-          batchKey,
-          result.exchanges,
-        );
-        return await recordAttempts(tx, d.workerId, items);
+        const [, recorded] = await Promise.all([
+          insertExchanges(tx, d.workerId, kind, group[0].destination, batchKey, result.exchanges),
+          recordAttempts(tx, d.workerId, items),
+        ]);
+        return recorded;
       });
     } catch (err) {
       const delay = Math.min(250 * 2 ** i, 2000);

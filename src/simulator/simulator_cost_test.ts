@@ -14,13 +14,28 @@ Deno.test("the cost model runs at most `concurrency` imports at once, the rest i
     await new Promise((r) => setTimeout(r, 5));
     running--;
   };
+  const clock = () => 0;
   await Promise.all(
-    [0, 1, 2, 3, 4, 5].map((i) => cost.run(10 * i, sleep, () => order.push(i))),
+    [0, 1, 2, 3, 4, 5].map((i) => cost.run(10 * i, sleep, () => order.push(i), clock)),
   );
   assert.equal(peak, 2);
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
   assert.deepEqual(slept, [1, 6, 11, 16, 21, 26], "fixed + per value × values");
   assert.deepEqual(cost.stats, { imports: 6, values: 150, peakQueued: 4 });
+});
+
+Deno.test("the simulator's own work is part of an import's cost, not added to it", async () => {
+  const cost = new ImportCost({ fixedMs: 100, perValueMs: 1, concurrency: 1 });
+  let t = 0;
+  const slept: number[] = [];
+  const sleep = (ms: number) => {
+    slept.push(ms);
+    return Promise.resolve();
+  };
+  // 30 ms of work: 120 − 30 left to wait; work longer than the cost waits no more.
+  assert.equal(await cost.run(20, sleep, () => (t += 30, "a"), () => t), "a");
+  assert.equal(await cost.run(20, sleep, () => (t += 500, "b"), () => t), "b");
+  assert.deepEqual(slept, [90, 0]);
 });
 
 Deno.test("the ceiling: every slot busy, whole waves of imports", () => {
