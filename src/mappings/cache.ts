@@ -15,7 +15,7 @@
  * rows takes well under a second (scripts/bench_mappings.ts measures it), while deltas would
  * need tombstones for deletes and ordering guarantees for concurrent writers.
  *
- * Bounded: an instance with more than `maxRows` rows (default 100,000, about 25 MB of maps)
+ * Bounded: an instance with more than `maxRows` rows (default 100,000: 20 MB of maps, measured)
  * is not held at all; its look-ups each read the database by index instead, one round trip a
  * submission, so memory stays flat whatever an import brings.
  */
