@@ -7,6 +7,9 @@
  *   --seconds 20 --connections 32     the load
  *   --v8-flags=...                    passed to the serve process, to compare GC settings
  *                                     ("none" to run without the launcher's defaults)
+ *   --checkout <dir>                  run that checkout's main.ts with its own start task's
+ *                                     flags instead (a before/after in one run:
+ *                                     `git archive main | tar -x -C <dir>`)
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -51,6 +54,7 @@ export async function benchMemory(o: {
   connections: number;
   v8Flags?: string;
   env?: Record<string, string>;
+  checkout?: string;
 }): Promise<Record<string, unknown>> {
   const bin = await findPgBin(["initdb", "pg_ctl"]);
   if (!bin) throw new Error("needs PostgreSQL's initdb and pg_ctl");
@@ -61,8 +65,20 @@ export async function benchMemory(o: {
     // The launchers' runtime flags unless --v8-flags says otherwise ("none": V8's defaults).
     const flags = RUN_FLAGS.filter((f) => o.v8Flags === undefined || f !== V8_FLAGS);
     if (o.v8Flags && o.v8Flags !== "none") flags.push(`--v8-flags=${o.v8Flags}`);
+    const main = o.checkout ? `${o.checkout}/main.ts` : MAIN;
+    if (o.checkout) {
+      const tasks = JSON.parse(await Deno.readTextFile(`${o.checkout}/deno.json`)).tasks;
+      flags.splice(
+        0,
+        flags.length,
+        "run",
+        ...(tasks.start as string).split(/\s+/).filter((w) =>
+          w.startsWith("--allow-") || w.startsWith("--v8-flags=")
+        ),
+      );
+    }
     const child = new Deno.Command(Deno.execPath(), {
-      args: [...flags, MAIN, "serve", "--no-worker"],
+      args: [...flags, main, "serve", "--no-worker"],
       env: {
         PATH: Deno.env.get("PATH") ?? "",
         DHIS2GW_DB: cluster.url.replace(/\/postgres$/, "/gateway"),
@@ -121,7 +137,8 @@ export async function benchMemory(o: {
         Math.max(...during.map((m) => m[k]));
       const r = {
         allocator: api.lines.find((l) => l.includes('"allocator"')),
-        v8_flags: o.v8Flags ?? V8_FLAGS,
+        checkout: o.checkout ?? "this one",
+        flags: flags.filter((f) => f.startsWith("--v8") || f === "--allow-ffi").join(" "),
         env: o.env,
         accepted_per_s: load.perSecond,
         // Per accepted request (the few refused ones cost some too): CPU time is what limits
@@ -168,12 +185,14 @@ if (import.meta.main) {
       connections: { type: "string", default: "32" },
       "v8-flags": { type: "string" },
       env: { type: "string", multiple: true },
+      checkout: { type: "string" },
     },
   });
   const r = await benchMemory({
     seconds: Number(values.seconds),
     connections: Number(values.connections),
     v8Flags: values["v8-flags"] as string | undefined,
+    checkout: values.checkout as string | undefined,
     env: Object.fromEntries(
       ((values.env ?? []) as string[]).map((
         kv,
