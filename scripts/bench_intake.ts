@@ -244,7 +244,8 @@ export function regressions(
 }
 
 /**
- * `deno task bench` starts here: `--profile` (bench_profile.ts), `--ab <dir>` (bench_ab.ts) and
+ * `deno task bench` starts here: `--profile` (bench_profile.ts), `--memory` (bench_memory.ts,
+ * where serve's RSS goes under the intake load), `--ab <dir>` (bench_ab.ts) and
  * `--short [--check]` are
  * handled whole and return true; otherwise the intake figures are recorded and false returned,
  * so bench.ts goes on with the delivery figures. `--no-intake` skips this part.
@@ -252,6 +253,12 @@ export function regressions(
 export async function benchMain(args: string[]): Promise<boolean> {
   if (args.some((a) => a === "--ab" || a.startsWith("--ab="))) {
     await (await import("./bench_ab.ts")).abMain(args);
+    return true;
+  }
+  if (args.includes("--memory")) {
+    const { benchMemory } = await import("./bench_memory.ts");
+    const r = await benchMemory({ seconds: 20, connections: 32 });
+    for (const [k, v] of Object.entries(r)) console.log(`${k}: ${JSON.stringify(v)}`);
     return true;
   }
   if (args.includes("--profile")) {

@@ -4,6 +4,8 @@
  * Building downloads Deno's runtime (denort) for each target, which needs internet. Offline,
  * point DENORT_BIN at a denort binary for the target you build (Deno reads that variable).
  */
+import { FFI_FLAG, V8_FLAGS } from "../src/cli/runtime_flags.ts";
+
 const TARGETS = [
   "x86_64-unknown-linux-gnu",
   "aarch64-unknown-linux-gnu",
@@ -49,6 +51,9 @@ for (const target of only) {
     "--allow-write",
     "--allow-env",
     "--allow-sys",
+    // Baked into the binary: it runs with them as `deno task start` does.
+    FFI_FLAG,
+    V8_FLAGS,
     ...includes,
     "--target",
     target,

@@ -73,10 +73,15 @@ export async function run(cmd: string, args: string[], opts: Deno.CommandOptions
   return text;
 }
 
-/** The `--allow-*` flags of `deno task start`: the one list both launchers use. */
+/**
+ * The `--allow-*` and `--v8-flags=` flags of `deno task start`: the one list both launchers
+ * use (src/cli/runtime_flags.ts says why each runtime flag is there).
+ */
 export async function startFlags(): Promise<string[]> {
   const cfg = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
-  return (cfg.tasks.start as string).split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  return (cfg.tasks.start as string).split(/\s+/).filter((w) =>
+    w.startsWith("--allow-") || w.startsWith("--v8-flags=")
+  );
 }
 
 /** `npm pack` into a build cache (kept between builds); returns the tarball's path. */

@@ -23,6 +23,19 @@ interface Entry {
 
 const KEEP_MS = 3600_000;
 const BACK_OFF_MS = 60_000;
+/**
+ * Entries per kind (and ids known to be missing) kept at most, the oldest dropped first:
+ * expiry alone let every org unit a console ever showed stay an hour. 20,000 names are about
+ * 4 MB, more than a district's org units and data elements.
+ */
+const MAX_ENTRIES = 20_000;
+
+/** Map.set as the newest entry, dropping the oldest past `max` (a Map keeps insertion order). */
+function setNewest<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  while (map.size >= max) map.delete(map.keys().next().value!);
+  map.set(key, value);
+}
 
 export class MetadataNames {
   readonly #known: Record<MetadataKind, Map<string, Entry>> = {
@@ -37,7 +50,21 @@ export class MetadataNames {
   constructor(
     private readonly client: NamesClient | null,
     private readonly now: () => number = Date.now,
+    private readonly opts: { maxEntries?: number } = {},
   ) {}
+
+  /** Names held (all kinds together) and ids remembered as missing. */
+  get size(): { names: number; missing: number } {
+    const k = this.#known;
+    return {
+      names: k.orgUnit.size + k.dataSet.size + k.dataElement.size,
+      missing: this.#missing.size,
+    };
+  }
+
+  get #max(): number {
+    return this.opts.maxEntries ?? MAX_ENTRIES;
+  }
 
   static fromConfig(config: Readonly<Config>): MetadataNames {
     const api = config.api;
@@ -106,7 +133,7 @@ export class MetadataNames {
   }
 
   #put(kind: MetadataKind, id: string, name?: string, code?: string) {
-    if (name) this.#known[kind].set(id, { name, code, at: this.now() });
+    if (name) setNewest(this.#known[kind], id, { name, code, at: this.now() }, this.#max);
   }
 
   async #loadDataSet(id: string) {
@@ -117,7 +144,7 @@ export class MetadataNames {
     }
     const ds = read.value;
     if (!ds) {
-      this.#missing.set(`dataSet:${id}`, this.now() + KEEP_MS);
+      setNewest(this.#missing, `dataSet:${id}`, this.now() + KEEP_MS, this.#max);
       return;
     }
     this.#put("dataSet", ds.id, ds.name, ds.code);
@@ -135,7 +162,9 @@ export class MetadataNames {
     for (const o of read.value) this.#put("orgUnit", o.id, o.name, o.code);
     const found = new Set(read.value.map((o) => o.id));
     for (const id of ids) {
-      if (!found.has(id)) this.#missing.set(`orgUnit:${id}`, this.now() + KEEP_MS);
+      if (!found.has(id)) {
+        setNewest(this.#missing, `orgUnit:${id}`, this.now() + KEEP_MS, this.#max);
+      }
     }
   }
 }

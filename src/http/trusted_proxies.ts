@@ -74,6 +74,11 @@ export class TrustedProxies {
   #peers = new Map<string, { client: string; trusted: boolean }>();
   #answers = new Map<string, string>();
 
+  /** Entries the two memo maps hold (each bounded at 10,000). */
+  get memoSize(): number {
+    return this.#peers.size + this.#answers.size;
+  }
+
   #resolve(peer: string | undefined, forwardedFor: string | undefined): string {
     let client: string | undefined = peer;
     if (peer !== undefined) {

@@ -190,3 +190,13 @@ Deno.test("clientAddress: a long or ever-changing header changes nothing it shou
   const chain = Array.from({ length: 2000 }, () => "127.0.0.2").join(", ");
   assert.equal(p.clientAddress("127.0.0.1", `198.51.100.4, ${chain}`), "198.51.100.4");
 });
+
+Deno.test("clientAddress: the remembered answers stay bounded, whatever the peers and headers", () => {
+  const p = TrustedProxies.from("10.0.0.0/8");
+  for (let i = 0; i < 30_000; i++) {
+    // Ever-new peers (an IPv6 /64 has plenty), and a trusted proxy forwarding ever-new clients.
+    p.clientAddress(`2001:db8::${i.toString(16)}`, undefined);
+    p.clientAddress("10.0.0.1", `198.51.${i >> 8}.${i & 255}`);
+  }
+  assert.ok(p.memoSize <= 20_000, String(p.memoSize));
+});

@@ -14,11 +14,21 @@
  * A full reload rather than a delta: mappings change a few times a day and a reload of 100,000
  * rows takes well under a second (scripts/bench_mappings.ts measures it), while deltas would
  * need tombstones for deletes and ordering guarantees for concurrent writers.
+ *
+ * Bounded: an instance with more than `maxRows` rows (default 100,000: 20 MB of maps, measured)
+ * is not held at all; its look-ups each read the database by index instead, one round trip a
+ * submission, so memory stays flat whatever an import brings.
  */
 import type { Db } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import { type DataValueMapping, INSTANCE_NAME, type MappingLookup } from "./lookup.ts";
-import { type LookupRow, lookupRows, mappingVersion } from "./queries.ts";
+import {
+  lookupCodes,
+  lookupOrgUnit,
+  type LookupRow,
+  lookupRows,
+  mappingVersion,
+} from "./queries.ts";
 
 interface SourceMaps {
   de: Map<string, DataValueMapping>;
@@ -29,7 +39,12 @@ interface Snapshot {
   version: number;
   bySource: Map<string, SourceMaps>;
   rows: number;
+  /** Over maxRows: nothing held, look-ups read the database. */
+  direct?: boolean;
 }
+
+/** Rows held in memory at most, per instance. */
+export const MAX_CACHED_ROWS = 100_000;
 
 export interface MappingCacheOptions {
   /** Seconds between version checks (mappings.cache_refresh). */
@@ -38,6 +53,8 @@ export interface MappingCacheOptions {
   instance?: string;
   /** LISTEN for the trigger's NOTIFY. */
   listen?: boolean;
+  /** Rows held at most (MAX_CACHED_ROWS); past it look-ups read the database. */
+  maxRows?: number;
   log?: Logger;
   /** Called after every reload, for logs and tests. */
   onReload?: (info: { version: number; rows: number; ms: number }) => void;
@@ -45,17 +62,21 @@ export interface MappingCacheOptions {
 
 const EMPTY: SourceMaps = { de: new Map(), ou: new Map() };
 
+function toMapping(r: LookupRow): DataValueMapping {
+  const m: DataValueMapping = { dataElement: r.dataelement };
+  if (r.category_option_combo) m.categoryOptionCombo = r.category_option_combo;
+  if (r.attribute_option_combo) m.attributeOptionCombo = r.attribute_option_combo;
+  // Shared by every reply that contains it, so nobody may change it.
+  return Object.freeze(m);
+}
+
 export function buildSnapshot(rows: readonly LookupRow[], version: number): Snapshot {
   const bySource = new Map<string, SourceMaps>();
   for (const r of rows) {
     let maps = bySource.get(r.source_name);
     if (!maps) bySource.set(r.source_name, maps = { de: new Map(), ou: new Map() });
     if (r.what === "de" && r.dataelement !== "") {
-      const m: DataValueMapping = { dataElement: r.dataelement };
-      if (r.category_option_combo) m.categoryOptionCombo = r.category_option_combo;
-      if (r.attribute_option_combo) m.attributeOptionCombo = r.attribute_option_combo;
-      // Shared by every reply that contains it, so nobody may change it.
-      maps.de.set(r.code, Object.freeze(m));
+      maps.de.set(r.code, toMapping(r));
     } else if (r.what === "ou" && r.dest_orgunit !== "") {
       maps.ou.set(r.source_orgunit, r.dest_orgunit);
     }
@@ -83,8 +104,18 @@ export class MappingCache implements MappingLookup {
   }
 
   async resolve(sourceName: string, codes: readonly string[]) {
-    const maps = (await this.#current()).bySource.get(sourceName) ?? EMPTY;
+    const snap = await this.#current();
     const out = new Map<string, DataValueMapping>();
+    if (snap.direct) {
+      const rows = await lookupCodes(this.#sql, this.#instance, sourceName, [...new Set(codes)]);
+      const found = new Map(rows.filter((r) => r.dataelement !== "").map((r) => [r.code, r]));
+      for (const code of codes) {
+        const r = found.get(code);
+        if (r) out.set(code, toMapping(r));
+      }
+      return out;
+    }
+    const maps = snap.bySource.get(sourceName) ?? EMPTY;
     for (const code of codes) {
       const m = maps.de.get(code);
       if (m) out.set(code, m);
@@ -93,7 +124,17 @@ export class MappingCache implements MappingLookup {
   }
 
   async resolveOrgUnit(sourceName: string, code: string) {
-    return (await this.#current()).bySource.get(sourceName)?.ou.get(code) ?? null;
+    const snap = await this.#current();
+    if (snap.direct) {
+      const [r] = await lookupOrgUnit(this.#sql, this.#instance, sourceName, code);
+      return r && r.dest_orgunit !== "" ? r.dest_orgunit : null;
+    }
+    return snap.bySource.get(sourceName)?.ou.get(code) ?? null;
+  }
+
+  /** Rows held in memory now (0 before the first load and over maxRows). */
+  get heldRows(): number {
+    return this.#snap && !this.#snap.direct ? this.#snap.rows : 0;
   }
 
   /** This process changed mappings: the next look-up waits for a reload. */
@@ -159,7 +200,18 @@ export class MappingCache implements MappingLookup {
       // Version first: the rows read after it are at least that new, so a change committed in
       // between is only ever reloaded once more, never missed.
       const version = await mappingVersion(this.#sql);
-      const snap = buildSnapshot(await lookupRows(this.#sql, this.#instance), version);
+      const max = this.#opts.maxRows ?? MAX_CACHED_ROWS;
+      // One row past the cap tells it is over without reading (and holding) the rest.
+      const rows = await lookupRows(this.#sql, this.#instance, max + 1);
+      const snap: Snapshot = rows.length > max
+        ? { version, bySource: new Map(), rows: rows.length, direct: true }
+        : buildSnapshot(rows, version);
+      if (snap.direct && !this.#snap?.direct) {
+        this.#opts.log?.warn(
+          "more mappings than the cache holds: look-ups read the database, one query a submission",
+          { instance: this.#instance, maxRows: max },
+        );
+      }
       // Two loads can overlap (a check and a write); never let the older one win.
       if (!this.#snap || gen >= this.#loadedGen) {
         if (!this.#snap || version >= this.#snap.version) this.#snap = snap;

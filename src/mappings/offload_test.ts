@@ -83,3 +83,16 @@ Deno.test("offload: without a worker (a binary built without it) the work runs h
   assert.deepEqual(await offload(req, log, missing), runLocally(req));
   assert.equal(lines.filter((l) => /run on the main thread: no worker/.test(l)).length, 1);
 });
+
+Deno.test("offload: a small file or export is done here, without starting a worker", async () => {
+  const { log, lines } = captureLogger();
+  // A worker that cannot start: any attempt to use it would be logged.
+  const missing = new URL("./no_worker_for_small_jobs.ts", import.meta.url).href;
+  const csv = new TextEncoder().encode(mappingsToCsv(mappings.slice(0, 20)));
+  assert.ok(csv.length <= 4096);
+  const read = { kind: "read", format: "csv", bytes: csv, limits: {} } as const;
+  assert.deepEqual(await offload(read, log, missing), runLocally(read));
+  const exp = { kind: "csv", mappings: mappings.slice(0, 20) } as const;
+  assert.deepEqual(await offload(exp, log, missing), runLocally(exp));
+  assert.deepEqual(lines, []);
+});

@@ -259,10 +259,43 @@ export interface LookupRow {
   dest_orgunit: string;
 }
 
-export function lookupRows(sql: Db, instance: string): Promise<LookupRow[]> {
+/** An instance's look-up rows, at most `limit` of them when given. */
+export function lookupRows(sql: Db, instance: string, limit?: number): Promise<LookupRow[]> {
   return sql<LookupRow[]>`
     select source_name, what, code, dataelement, category_option_combo, attribute_option_combo,
            source_orgunit, dest_orgunit
     from dhis2_mappings
-    where instance_name = ${instance}`;
+    where instance_name = ${instance}
+    ${limit === undefined ? sql`` : sql`limit ${limit}`}`;
+}
+
+/** The data element rows of these codes only (dhis2_mappings_scope_idx). */
+export function lookupCodes(
+  sql: Db,
+  instance: string,
+  source: string,
+  codes: readonly string[],
+): Promise<LookupRow[]> {
+  if (!codes.length) return Promise.resolve([]);
+  return sql<LookupRow[]>`
+    select source_name, what, code, dataelement, category_option_combo, attribute_option_combo,
+           source_orgunit, dest_orgunit
+    from dhis2_mappings
+    where source_name = ${source} and instance_name = ${instance} and what = 'de'
+      and code in ${sql(codes as string[])}`;
+}
+
+/** The org unit row of one source code (dhis2_mappings_ou_key). */
+export function lookupOrgUnit(
+  sql: Db,
+  instance: string,
+  source: string,
+  code: string,
+): Promise<LookupRow[]> {
+  return sql<LookupRow[]>`
+    select source_name, what, code, dataelement, category_option_combo, attribute_option_combo,
+           source_orgunit, dest_orgunit
+    from dhis2_mappings
+    where source_name = ${source} and instance_name = ${instance} and what = 'ou'
+      and source_orgunit = ${code}`;
 }

@@ -1,5 +1,8 @@
 /** Runs the real CLI (`main.ts`) as a subprocess, the way an operator would. */
+import { FFI_FLAG, V8_FLAGS } from "../../src/cli/runtime_flags.ts";
+
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** `deno task start`'s flags (tests/runtime_flags_test.ts keeps them equal). */
 export const RUN_FLAGS = [
   "run",
   "--allow-run",
@@ -8,6 +11,8 @@ export const RUN_FLAGS = [
   "--allow-write",
   "--allow-env",
   "--allow-sys",
+  FFI_FLAG,
+  V8_FLAGS,
 ];
 
 export interface CliResult {
