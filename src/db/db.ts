@@ -75,6 +75,9 @@ export function connect(opts: ConnectOptions): Sql {
   return postgres(opts.url, {
     path: opts.path,
     max: opts.max ?? 10,
+    // Parameters typed from their JavaScript values (a Date as timestamptz, an array by its
+    // first element), as postgres.js 3 did and the queries here were written for.
+    infer: true,
     idle_timeout: 60,
     // Bounds how long a request waits for a server that does not answer a connect at all.
     connect_timeout: t.connect_timeout,
