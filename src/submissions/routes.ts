@@ -205,7 +205,8 @@ export function submissionRoutes(deps: SubmissionDeps) {
     const versions = [...new Set(destinations.map((n) => versionOf(n)))];
     let checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, null);
     for (const version of versions) {
-      if (!checked.request) break;
+      // null is the check just made: no second pass over the body for an unknown version.
+      if (!checked.request || version === null) continue;
       checked = validateAggregate(body, c.req.header("idempotency-key"), dataSetRequired, version);
     }
     const settings = {
