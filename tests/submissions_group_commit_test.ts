@@ -205,3 +205,26 @@ dbTest("POST /api/v3/aggregate: concurrent submissions are grouped and each answ
     await db.close();
   }
 });
+
+dbTest("two statements in flight never share an ordering key: the later is held", async () => {
+  const db = await createTestDb("group_commit_in_flight_keys");
+  try {
+    const g = new GroupCommit(db.sql, { maxInFlight: 2 });
+    // Nothing of either key is stored yet: written side by side, neither would see the other.
+    const [a, b, c, d] = await Promise.all([
+      g.enqueue(submission(1, { period: "202405" })),
+      g.enqueue(submission(2, { period: "202405" })),
+      g.enqueue(submission(3, { period: "202406" })),
+      g.enqueue(submission(4, { period: "202406" })),
+    ]);
+    // a and c go side by side; b waits for a, d for c: four statements, none grouped.
+    assert.deepEqual([g.stats.statements, g.stats.groups], [4, 0]);
+    const rows = await db.sql`select submission_id, held from deliveries order by id`;
+    assert.deepEqual(
+      Object.fromEntries(rows.map((r) => [r.submission_id, r.held])),
+      { [a.id]: false, [b.id]: true, [c.id]: false, [d.id]: true },
+    );
+  } finally {
+    await db.close();
+  }
+});

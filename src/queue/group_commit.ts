@@ -50,6 +50,8 @@ export type EnqueueFn = (s: NewSubmission) => Promise<EnqueueResult>;
 export class GroupCommit {
   #waiting: Waiting[] = [];
   #inFlight = 0;
+  /** The ordering keys (destination and key) of the statements in flight, counted. */
+  #busyKeys = new Map<string, number>();
   readonly stats: GroupCommitStats = { statements: 0, groups: 0, grouped: 0, split: 0 };
 
   constructor(private sql: Db, private opts: GroupCommitOptions = {}) {}
@@ -66,9 +68,26 @@ export class GroupCommit {
     const maxInFlight = this.opts.maxInFlight ?? 2;
     const maxRows = this.opts.maxRows ?? 100;
     while (this.#inFlight < maxInFlight && this.#waiting.length > 0) {
-      const group = this.#waiting.splice(0, maxRows);
+      // Never two statements in flight with the same ordering key: the later one could not see
+      // the earlier's uncommitted row, and both would leave the key's deliveries un-held (two
+      // heads of one key, which makes the batch claim send that key one delivery at a time).
+      const group: Waiting[] = [];
+      const rest: Waiting[] = [];
+      for (const w of this.#waiting) {
+        const free = group.length < maxRows && keysOf(w.s).every((k) => !this.#busyKeys.has(k));
+        (free ? group : rest).push(w);
+      }
+      if (group.length === 0) return;
+      this.#waiting = rest;
+      const keys = group.flatMap((w) => keysOf(w.s));
+      for (const k of keys) this.#busyKeys.set(k, (this.#busyKeys.get(k) ?? 0) + 1);
       this.#inFlight++;
       this.#write(group).finally(() => {
+        for (const k of keys) {
+          const n = this.#busyKeys.get(k)! - 1;
+          if (n === 0) this.#busyKeys.delete(k);
+          else this.#busyKeys.set(k, n);
+        }
         this.#inFlight--;
         this.#pump();
       });
@@ -120,6 +139,10 @@ export class GroupCommit {
       w.reject(err);
     }
   }
+}
+
+function keysOf(s: NewSubmission): string[] {
+  return s.deliveries.map((d) => `${d.destination}\u0000${d.orderingKey}`);
 }
 
 interface GroupRow {
