@@ -19,6 +19,8 @@ import {
 
 interface Waiting {
   s: NewSubmission;
+  /** keysOf(s), computed once: a waiting submission is looked at on every pump. */
+  keys: string[];
   resolve: (r: EnqueueResult) => void;
   reject: (err: unknown) => void;
 }
@@ -59,7 +61,7 @@ export class GroupCommit {
   /** Stores `s` and its deliveries; settles once its row is committed. */
   enqueue: EnqueueFn = (s) => {
     const p = Promise.withResolvers<EnqueueResult>();
-    this.#waiting.push({ s, resolve: p.resolve, reject: p.reject });
+    this.#waiting.push({ s, keys: keysOf(s), resolve: p.resolve, reject: p.reject });
     this.#pump();
     return p.promise;
   };
@@ -74,12 +76,12 @@ export class GroupCommit {
       const group: Waiting[] = [];
       const rest: Waiting[] = [];
       for (const w of this.#waiting) {
-        const free = group.length < maxRows && keysOf(w.s).every((k) => !this.#busyKeys.has(k));
+        const free = group.length < maxRows && w.keys.every((k) => !this.#busyKeys.has(k));
         (free ? group : rest).push(w);
       }
       if (group.length === 0) return;
       this.#waiting = rest;
-      const keys = group.flatMap((w) => keysOf(w.s));
+      const keys = group.flatMap((w) => w.keys);
       for (const k of keys) this.#busyKeys.set(k, (this.#busyKeys.get(k) ?? 0) + 1);
       this.#inFlight++;
       this.#write(group).finally(() => {
