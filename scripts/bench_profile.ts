@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { MAIN, portFrom, RUN_FLAGS } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
@@ -208,7 +209,11 @@ export async function profileMain(args: string[]): Promise<void> {
     out.intake = { accepted_per_s: load.perSecond, ...si };
 
     const sim = await startSimulator({ port: 0 });
-    const gw = postgres(env.DHIS2GW_DB, { max: 1, onnotice: () => {} });
+    const gw = postgres(env.DHIS2GW_DB, {
+      max: 1,
+      onnotice: () => {},
+      connection: { search_path: DB_SCHEMA },
+    });
     const worker = await profiledServe(["serve", "--worker-only"], {
       ...env,
       DHIS2GW_DHIS2_BASE_URL: sim.url,

@@ -26,6 +26,7 @@ import { logsRoutes } from "../submissions/logs_routes.ts";
 import { exportRoutes } from "../submissions/export_routes.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import { submissionRoutes } from "../submissions/routes.ts";
+import { GroupCommit } from "../queue/group_commit.ts";
 import { trackerRoutes } from "../tracker/routes.ts";
 import { codedRoutes } from "../tracker/coded_routes.ts";
 import { corsOrigins } from "../config/cors_origins.ts";
@@ -265,6 +266,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       instance === INSTANCE_NAME ? defaultMappings : caches.get(instance),
     mappings: defaultMappings,
     wakeWorker: deps.wakeWorker ?? (() => {}),
+    enqueue: new GroupCommit(deps.sql).enqueue,
   };
   app.route("/", submissionRoutes(submissionDeps));
   app.route("/", trackerRoutes(submissionDeps));
