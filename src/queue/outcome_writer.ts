@@ -1,0 +1,88 @@
+/**
+ * Group commit of a worker's outcome writes (issue 18): lone deliveries that finish while an
+ * earlier write is on its way to PostgreSQL are recorded together by the next one statement
+ * (batch_queries.ts recordAttempts: each delivery's update and attempt row, each fenced by its own
+ * lease), instead of one statement and one transaction each. A delivery counts as recorded only
+ * when the statement carrying it has committed: `record` resolves then, with false when its
+ * lease was lost meanwhile (fenced out), exactly as the one-row write did.
+ *
+ * There is no timer: an idle worker writes at once (no latency added), and under load a group
+ * is whatever finished during one round trip. At most one write is in flight per worker.
+ */
+import { type Db, isDatabaseUnavailable } from "../db/db.ts";
+import { recordAttempts } from "./batch_queries.ts";
+import type { AttemptRecord, DeliveryUpdate } from "./queries.ts";
+
+interface Pending {
+  job: { id: number; attempt: number };
+  update: DeliveryUpdate;
+  attempt: AttemptRecord;
+  resolve: (recorded: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/** The most outcomes one statement carries (its JSON stays well under a megabyte). */
+export const MAX_GROUP = 500;
+
+export class OutcomeWriter {
+  readonly #sql: Db;
+  readonly #workerId: string;
+  #pending: Pending[] = [];
+  #writing = false;
+  /** Statements written and outcomes they carried, for tests and the bench. */
+  readonly stats = { statements: 0, outcomes: 0 };
+
+  constructor(sql: Db, workerId: string) {
+    this.#sql = sql;
+    this.#workerId = workerId;
+  }
+
+  /** Records one attempt; true once committed, false when fenced out. Rejects on a DB error. */
+  record(
+    job: { id: number; attempt: number },
+    update: DeliveryUpdate,
+    attempt: AttemptRecord,
+  ): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#pending.push({ job, update, attempt, resolve, reject });
+      if (!this.#writing) {
+        this.#writing = true;
+        // After this turn's other finished deliveries have queued theirs.
+        queueMicrotask(() => this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#pending.length) await this.#write(this.#pending.splice(0, MAX_GROUP));
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  async #write(group: Pending[]): Promise<void> {
+    try {
+      const recorded = await this.#statement(group);
+      for (const p of group) p.resolve(recorded.has(p.job.id));
+    } catch (err) {
+      if (group.length === 1 || isDatabaseUnavailable(err)) {
+        for (const p of group) p.reject(err);
+        return;
+      }
+      // PostgreSQL refused the statement for something in it: one row must not keep the others
+      // unrecorded until their leases expire (and sent twice). Each on its own, then.
+      await Promise.all(group.map((p) => this.#write([p])));
+    }
+  }
+
+  async #statement(group: Pending[]): Promise<Set<number>> {
+    this.stats.statements++;
+    this.stats.outcomes += group.length;
+    return await recordAttempts(
+      this.#sql,
+      this.#workerId,
+      group.map(({ job, update, attempt }) => ({ job, update, attempt, batchId: null })),
+    );
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Group commit of lone deliveries' outcomes (src/queue/outcome_writer.ts, issue 18): deliveries
+ * that finish together are recorded by one statement (one transaction: their rows share an
+ * xmin and a finished_at), each still fenced by its own lease, the attempt history intact, and
+ * a row PostgreSQL refuses does not keep the others of its group unrecorded.
+ */
+import assert from "node:assert/strict";
+import { captureLogger } from "../src/logs/logger.ts";
+import type { ClaimedDelivery, DeliveryKind, Outcome } from "../src/queue/kind.ts";
+import { enqueue } from "../src/queue/queries.ts";
+import { Wakeup } from "../src/queue/wakeup.ts";
+import { Worker } from "../src/queue/worker.ts";
+import type { Sql } from "../src/db/db.ts";
+import { createTestDb, dbTest } from "./support/pg.ts";
+import { AttemptLog } from "./support/submissions.ts";
+
+const KIND = "group_test";
+const N = 20;
+
+async function store(sql: Sql, i: number) {
+  return await enqueue(sql, {
+    userUid: "uGroup00001",
+    username: "group",
+    sourceName: "default",
+    idempotencyKey: null,
+    requestHash: String(i),
+    orgUnit: `ou${i}`,
+    orgUnitName: null,
+    period: "202401",
+    dataSet: "ds",
+    kind: KIND,
+    requestJson: "{}",
+    payload: { i },
+    codes: [],
+    unmappedCodes: [],
+    // Distinct keys: all N are due at once.
+    deliveries: [{ destination: "default", kind: KIND, orderingKey: `k${i}`, maxAttempts: 3 }],
+  });
+}
+
+/** A kind whose sends all finish at the same moment, once every one of them has started. */
+function gatedKind(outcomeOf: (d: ClaimedDelivery) => Outcome) {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let started = 0;
+  let allStarted!: () => void;
+  const everyOneStarted = new Promise<void>((r) => (allStarted = r));
+  const kind: DeliveryKind = {
+    name: KIND,
+    async deliver(d) {
+      if (++started === N) allStarted();
+      await gate;
+      return outcomeOf(d);
+    },
+  };
+  return { kind, everyOneStarted, open: () => open() };
+}
+
+const delivered = (httpStatus = 200): Outcome => ({
+  kind: "delivered",
+  facts: {
+    httpStatus,
+    remoteStatus: "SUCCESS",
+    counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
+    conflicts: null,
+    response: null,
+  },
+});
+
+function worker(sql: Sql, kind: DeliveryKind, events: AttemptLog) {
+  return new Worker({
+    sql,
+    log: captureLogger().log,
+    kinds: [kind],
+    destination: "test",
+    wakeup: new Wakeup(),
+    maxConcurrent: N,
+    leaseSeconds: 30,
+    pollIntervalMs: 200,
+    backoff: { baseSeconds: 1, maxSeconds: 5, jitter: 0 },
+    onAttempt: events.push,
+  });
+}
+
+dbTest(
+  "deliveries finishing together are recorded in one transaction, each with its attempt",
+  async () => {
+    const db = await createTestDb("q_group_commit", { max: 30 });
+    const events = new AttemptLog();
+    const g = gatedKind(() => delivered());
+    const w = worker(db.sql, g.kind, events);
+    try {
+      const ids = [];
+      for (let i = 0; i < N; i++) ids.push((await store(db.sql, i)).id);
+      w.start();
+      await g.everyOneStarted;
+      g.open();
+      await events.until((e) => e.length === N);
+      assert.deepEqual(events.events.map((e) => e.outcome), Array(N).fill("delivered"));
+      const rows = await db.sql<{ status: string; attempts: number; locked_by: string | null }[]>`
+      select status, attempts, locked_by from deliveries order by id`;
+      assert.deepEqual(
+        [...rows],
+        Array(N).fill({ status: "delivered", attempts: 1, locked_by: null }),
+      );
+      const attempts = await db.sql<{ number: number; outcome: string; worker: string }[]>`
+      select number, outcome, worker from delivery_attempts order by delivery_id`;
+      assert.deepEqual(
+        [...attempts],
+        Array(N).fill({ number: 1, outcome: "delivered", worker: w.id }),
+      );
+      // One transaction, not N: the first to finish is written at once (nothing is waited for),
+      // the other N - 1 finished meanwhile and ride in the next statement.
+      const [{ transactions, times }] = await db.sql<{ transactions: number; times: number }[]>`
+      select count(distinct a.xmin::text)::int as transactions,
+             count(distinct d.finished_at)::int as times
+      from delivery_attempts a join deliveries d on d.id = a.delivery_id`;
+      assert.ok(transactions <= 2, `${transactions} transactions for ${N} outcomes`);
+      assert.ok(times <= 2, `${times} distinct finished_at for ${N} outcomes`);
+    } finally {
+      await w.stop(5000);
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "in a group, a delivery whose lease was lost is fenced out and the others recorded",
+  async () => {
+    const db = await createTestDb("q_group_fence", { max: 30 });
+    const events = new AttemptLog();
+    const g = gatedKind(() => delivered());
+    const w = worker(db.sql, g.kind, events);
+    try {
+      for (let i = 0; i < N; i++) await store(db.sql, i);
+      w.start();
+      await g.everyOneStarted;
+      // The rescuer took the first one back and another worker claimed it meanwhile.
+      await db.sql`update deliveries set locked_by = 'someone-else', attempts = attempts + 1
+      where id = (select min(id) from deliveries)`;
+      g.open();
+      await events.until((e) => e.length === N);
+      assert.deepEqual(
+        events.events.map((e) => e.outcome).sort(),
+        [...Array(N - 1).fill("delivered"), "fenced"],
+      );
+      const rows = await db.sql<{ status: string; n: number }[]>`
+      select d.status, count(a.*)::int as n from deliveries d
+      left join delivery_attempts a on a.delivery_id = d.id
+      group by d.id order by d.id`;
+      assert.deepEqual([...rows], [
+        { status: "running", n: 0 },
+        ...Array(N - 1).fill({ status: "delivered", n: 1 }),
+      ]);
+    } finally {
+      await w.stop(5000);
+      await db.close();
+    }
+  },
+);
+
+dbTest("a row PostgreSQL refuses does not keep the rest of its group unrecorded", async () => {
+  const db = await createTestDb("q_group_poison", { max: 30 });
+  const events = new AttemptLog();
+  // An http_status no int column takes: that delivery's write fails, whoever carries it.
+  const g = gatedKind((d) =>
+    delivered(d.payload && (d.payload as { i: number }).i === 7 ? 1e12 : 200)
+  );
+  const w = worker(db.sql, g.kind, events);
+  try {
+    for (let i = 0; i < N; i++) await store(db.sql, i);
+    w.start();
+    await g.everyOneStarted;
+    g.open();
+    await events.until((e) => e.length === N - 1);
+    const rows = await db.sql<{ i: number; status: string }[]>`
+      select (s.payload->>'i')::int as i, d.status from deliveries d
+      join submissions s on s.id = d.submission_id order by d.id`;
+    assert.deepEqual(
+      [...rows],
+      Array.from({ length: N }, (_, i) => ({ i, status: i === 7 ? "running" : "delivered" })),
+    );
+    assert.equal(events.events.filter((e) => e.outcome === "delivered").length, N - 1);
+  } finally {
+    await w.stop(5000);
+    await db.close();
+  }
+});
