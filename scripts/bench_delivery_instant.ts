@@ -13,8 +13,10 @@
  * checked (every submission delivered once, every value stored as sent).
  *
  *   deno run -A scripts/bench_delivery_instant.ts [--submissions 10000] [--concurrency 8]
- *     [--rounds 3] [--profile] [--skip-graphile] [--no-record]
+ *     [--rounds 3] [--profile] [--skip-graphile] [--no-record] [--base <checkout>]
  *
+ * `--base <dir>` also runs another checkout's worker (say `git archive main` unpacked) in each
+ * round, for a before/after measured under the same load (`delivered_vs_base`).
  * `--profile` takes a CPU profile of our worker during its first round (through the inspector,
  * as bench_profile.ts does), writes bench/results/delivery_instant.cpuprofile and prints the
  * self time by module. `deno task bench` runs this after the costed delivery scenario.
@@ -24,7 +26,7 @@ import { connect } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/logs/logger.ts";
 import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
-import { startServe } from "../tests/support/cli.ts";
+import { RUN_FLAGS, startServe } from "../tests/support/cli.ts";
 import {
   checkOurs,
   checkStored,
@@ -36,7 +38,7 @@ import {
 } from "./bench_delivery.ts";
 import { installGraphile, runGraphile } from "./bench_graphile.ts";
 import { type CpuProfile, print, profiledServe, summarise } from "./bench_profile.ts";
-import { ratio, recordSection, RESULTS_DIR } from "./perf_lib.ts";
+import { ratio, recordSection, RESULTS_DIR, wrapChild } from "./perf_lib.ts";
 import { benchDatabase } from "./pg_cluster.ts";
 import { ADMIN } from "./sample.ts";
 
@@ -50,7 +52,24 @@ export interface InstantOptions {
   rounds: number;
   graphile: boolean;
   profile: boolean;
+  /** Another checkout (say, main's) whose worker runs too, alternating with ours: before/after. */
+  base?: string;
   log: (line: string) => void;
+}
+
+/** `serve --worker-only` of this checkout, or of `checkout`. */
+function spawnWorker(env: Record<string, string>, checkout?: string) {
+  if (!checkout) return startServe(["serve", "--worker-only"], { env });
+  return wrapChild(
+    new Deno.Command(Deno.execPath(), {
+      args: [...RUN_FLAGS, `${checkout}/main.ts`, "serve", "--worker-only"],
+      env: { PATH: Deno.env.get("PATH") ?? "", ...env },
+      clearEnv: true,
+      cwd: checkout,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn(),
+  );
 }
 
 interface Run {
@@ -59,7 +78,11 @@ interface Run {
   problems: string[];
 }
 
-async function ours(o: InstantOptions, profile: boolean): Promise<Run & { cpu?: CpuProfile }> {
+async function ours(
+  o: InstantOptions,
+  profile: boolean,
+  checkout?: string,
+): Promise<Run & { cpu?: CpuProfile }> {
   const url = await freshDatabase(o.serverUrl, "instant_ours");
   const quiet = createLogger({ level: "error", sink: () => {} });
   const sql = connect({ url, max: 4, log: quiet });
@@ -84,7 +107,7 @@ async function ours(o: InstantOptions, profile: boolean): Promise<Run & { cpu?: 
     };
     const profiled = profile ? await profiledServe(["serve", "--worker-only"], env) : undefined;
     if (profiled) await profiled.cdp.call("Profiler.start");
-    const worker = profiled?.proc ?? startServe(["serve", "--worker-only"], { env });
+    const worker = profiled?.proc ?? spawnWorker(env, checkout);
     let cpu: CpuProfile | undefined;
     try {
       const until = Date.now() + 600_000;
@@ -162,8 +185,9 @@ export async function instantBench(o: InstantOptions) {
   const dir = o.graphile
     ? await installGraphile(await Deno.makeTempDir({ prefix: "bench-graphile-" }))
     : undefined;
-  const runs: Record<"ours" | "graphile_default" | "graphile_batched", Run[]> = {
+  const runs: Record<"ours" | "base" | "graphile_default" | "graphile_batched", Run[]> = {
     ours: [],
+    base: [],
     graphile_default: [],
     graphile_batched: [],
   };
@@ -174,6 +198,11 @@ export async function instantBench(o: InstantOptions) {
       cpu ??= mine.cpu;
       runs.ours.push(mine);
       o.log(`round ${r + 1}: dhis2gw (batching off)      ${mine.perSecond}/s ${fmt(mine)}`);
+      if (o.base) {
+        const b = await ours(o, false, o.base);
+        runs.base.push(b);
+        o.log(`round ${r + 1}: base checkout (batching off) ${b.perSecond}/s ${fmt(b)}`);
+      }
       if (dir) {
         for (const mode of ["default", "batched"] as const) {
           const g = await graphile(o, dir, mode);
@@ -199,6 +228,15 @@ export async function instantBench(o: InstantOptions) {
     delivered_per_s_rounds: runs.ours.map((x) => x.perSecond),
     outcomes_exact: Object.values(runs).flat().every((x) => x.problems.length === 0),
   };
+  if (o.base) {
+    const b = median(runs.base.map((x) => x.perSecond));
+    Object.assign(out, {
+      base: o.base,
+      base_delivered_per_s: b,
+      base_rounds: runs.base.map((x) => x.perSecond),
+      delivered_vs_base: ratio(ourRate, b),
+    });
+  }
   if (dir) {
     const gd = median(runs.graphile_default.map((x) => x.perSecond));
     const gb = median(runs.graphile_batched.map((x) => x.perSecond));
@@ -237,6 +275,7 @@ if (import.meta.main) {
       profile: { type: "boolean", default: false },
       "skip-graphile": { type: "boolean", default: false },
       "no-record": { type: "boolean", default: false },
+      base: { type: "string" },
     },
   });
   const db = await benchDatabase("bench_instant_admin");
@@ -248,6 +287,7 @@ if (import.meta.main) {
       rounds: Number(values.rounds),
       graphile: !values["skip-graphile"],
       profile: values.profile,
+      base: values.base,
       log: console.log,
     });
     console.log(JSON.stringify(out, null, 2));

@@ -1,13 +1,17 @@
 /**
- * Group commit of lone deliveries' outcomes (src/queue/outcome_writer.ts, issue 18): deliveries
- * that finish together are recorded by one statement (one transaction: their rows share an
- * xmin and a finished_at), each still fenced by its own lease, the attempt history intact, and
- * a row PostgreSQL refuses does not keep the others of its group unrecorded.
+ * The lone delivery path in fewer round trips (issue 18). Group commit of outcomes
+ * (src/queue/outcome_writer.ts): deliveries that finish together are recorded by one statement
+ * (one transaction: their rows share an xmin and a finished_at), each still fenced by its own
+ * lease, the attempt history intact, and a row PostgreSQL refuses does not keep the others of
+ * its group unrecorded. The claim says which deliveries may have newer written ones of their
+ * key, so the look-up for them (attachNewer) runs only for those.
  */
 import assert from "node:assert/strict";
 import { captureLogger } from "../src/logs/logger.ts";
 import type { ClaimedDelivery, DeliveryKind, Outcome } from "../src/queue/kind.ts";
-import { enqueue } from "../src/queue/queries.ts";
+import { claim, enqueue } from "../src/queue/queries.ts";
+import { attachNewer } from "../src/queue/batch_queries.ts";
+import { claimForDestination } from "../src/queue/destination_claim.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
 import type { Sql } from "../src/db/db.ts";
@@ -17,7 +21,7 @@ import { AttemptLog } from "./support/submissions.ts";
 const KIND = "group_test";
 const N = 20;
 
-async function store(sql: Sql, i: number) {
+async function store(sql: Sql, i: number, key = `k${i}`) {
   return await enqueue(sql, {
     userUid: "uGroup00001",
     username: "group",
@@ -34,7 +38,7 @@ async function store(sql: Sql, i: number) {
     codes: [],
     unmappedCodes: [],
     // Distinct keys: all N are due at once.
-    deliveries: [{ destination: "default", kind: KIND, orderingKey: `k${i}`, maxAttempts: 3 }],
+    deliveries: [{ destination: "default", kind: KIND, orderingKey: key, maxAttempts: 3 }],
   });
 }
 
@@ -186,3 +190,43 @@ dbTest("a row PostgreSQL refuses does not keep the rest of its group unrecorded"
     await db.close();
   }
 });
+
+dbTest(
+  "the claim says which deliveries have a newer written or running one of their key",
+  async () => {
+    const db = await createTestDb("q_has_newer");
+    try {
+      const a1 = await store(db.sql, 1, "kA");
+      const a2 = await store(db.sql, 2, "kA");
+      const b1 = await store(db.sql, 3, "kB");
+      const c1 = await store(db.sql, 4, "kC");
+      const c2 = await store(db.sql, 5, "kC");
+      const d1 = await store(db.sql, 6, "kD");
+      // By hand (as a requeue of an older one, or the insert race, leaves them): a newer one of
+      // kA delivered, a newer one of kC running.
+      await db.sql`update deliveries set status = 'delivered', held = false, finished_at = now()
+      where submission_id = ${a2.id}`;
+      await db.sql`update deliveries set status = 'running', held = false, attempts = 1,
+      locked_by = 'other', locked_until = now() + interval '1 minute'
+      where submission_id = ${c2.id}`;
+      const mine = await claim(db.sql, "w1", 2, 30);
+      const theirs = await claimForDestination(
+        db.sql,
+        { name: "default", maxConcurrent: 10, ratePerSecond: 0 },
+        "w2",
+        10,
+        30,
+      );
+      const seen = [...mine, ...theirs.jobs].map((j) => [j.submissionId, j.hasNewer]);
+      assert.deepEqual(seen, [[a1.id, true], [b1.id, false], [c1.id, true], [d1.id, false]]);
+      const jobs = [...mine, ...theirs.jobs];
+      await attachNewer(db.sql, jobs);
+      assert.deepEqual(
+        jobs.map((j) => [j.submissionId, j.newer?.map((n) => n.submissionId)]),
+        [[a1.id, [a2.id]], [b1.id, undefined], [c1.id, undefined], [d1.id, undefined]],
+      );
+    } finally {
+      await db.close();
+    }
+  },
+);
