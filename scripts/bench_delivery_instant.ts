@@ -75,7 +75,16 @@ function spawnWorker(env: Record<string, string>, checkout?: string) {
 interface Run {
   perSecond: number;
   ms: number;
+  /** CPU time of the delivering process per job (wall time moves with the machine's load). */
+  cpuMsPerJob: number;
   problems: string[];
+}
+
+/** user + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 async function ours(
@@ -109,12 +118,22 @@ async function ours(
     if (profiled) await profiled.cdp.call("Profiler.start");
     const worker = profiled?.proc ?? spawnWorker(env, checkout);
     let cpu: CpuProfile | undefined;
+    let cpuPerJob = NaN;
     try {
       const until = Date.now() + 600_000;
+      const pid = worker.child.pid;
+      // The worker's CPU from (about) its first delivery: start-up is not the queue's cost.
+      let first: { cpu: number; done: number } | undefined;
       for (;;) {
-        const [{ n }] = await sql<{ n: number }[]>`
-          select count(*)::int as n from deliveries where status not in ('queued', 'running', 'retrying')`;
-        if (n >= o.submissions) break;
+        const [{ n, started }] = await sql<{ n: number; started: boolean }[]>`
+          select count(*) filter (where status not in ('queued', 'running', 'retrying'))::int as n,
+                 bool_or(status <> 'queued') as started
+          from deliveries`;
+        if (started && !first) first = { cpu: await cpuMs(pid), done: n };
+        if (n >= o.submissions) {
+          cpuPerJob = (await cpuMs(pid) - first!.cpu) / Math.max(1, n - first!.done);
+          break;
+        }
         if (Date.now() > until) throw new Error(`only ${n} of ${o.submissions} finished`);
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -141,6 +160,7 @@ async function ours(
     return {
       perSecond: Math.round(o.submissions / (ms / 1000)),
       ms: Math.round(ms),
+      cpuMsPerJob: round2(cpuPerJob),
       problems,
       cpu,
     };
@@ -167,12 +187,21 @@ async function graphile(o: InstantOptions, dir: string, mode: "default" | "batch
     const problems = checkStored(dump.values, o.submissions);
     if (run.ok !== o.submissions) problems.push(`${run.ok} jobs succeeded of ${o.submissions}`);
     const ms = run.fromFirstJobMs;
-    return { perSecond: Math.round(o.submissions / (ms / 1000)), ms: Math.round(ms), problems };
+    return {
+      perSecond: Math.round(o.submissions / (ms / 1000)),
+      ms: Math.round(ms),
+      cpuMsPerJob: round2(run.cpuFromFirstJobMs / o.submissions),
+      problems,
+    };
   } finally {
     await sim.stop();
     await dropDatabase(o.serverUrl, url);
   }
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+/** Median CPU ms per job of some runs (the medians work on hundredths). */
+const cpuMedian = (rs: Run[]) => median(rs.map((r) => Math.round(r.cpuMsPerJob * 100))) / 100;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -226,6 +255,7 @@ export async function instantBench(o: InstantOptions) {
     batch_max_values: 0,
     delivered_per_s: ourRate,
     delivered_per_s_rounds: runs.ours.map((x) => x.perSecond),
+    cpu_ms_per_delivery: cpuMedian(runs.ours),
     outcomes_exact: Object.values(runs).flat().every((x) => x.problems.length === 0),
   };
   if (o.base) {
@@ -234,6 +264,7 @@ export async function instantBench(o: InstantOptions) {
       base: o.base,
       base_delivered_per_s: b,
       base_rounds: runs.base.map((x) => x.perSecond),
+      base_cpu_ms_per_delivery: cpuMedian(runs.base),
       delivered_vs_base: ratio(ourRate, b),
     });
   }
@@ -245,6 +276,8 @@ export async function instantBench(o: InstantOptions) {
       graphile_batched_per_s: gb,
       graphile_default_rounds: runs.graphile_default.map((x) => x.perSecond),
       graphile_batched_rounds: runs.graphile_batched.map((x) => x.perSecond),
+      graphile_default_cpu_ms_per_job: cpuMedian(runs.graphile_default),
+      graphile_batched_cpu_ms_per_job: cpuMedian(runs.graphile_batched),
       delivered_vs_graphile_default: ratio(ourRate, gd),
       delivered_vs_graphile_batched: ratio(ourRate, gb),
     });
@@ -262,7 +295,9 @@ export async function instantBench(o: InstantOptions) {
 }
 
 function fmt(r: Run): string {
-  return `(${r.ms} ms)${r.problems.length ? ` PROBLEMS: ${r.problems.join("; ")}` : ""}`;
+  return `(${r.ms} ms, ${r.cpuMsPerJob} ms CPU per job)${
+    r.problems.length ? ` PROBLEMS: ${r.problems.join("; ")}` : ""
+  }`;
 }
 
 if (import.meta.main) {

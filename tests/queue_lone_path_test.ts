@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { captureLogger } from "../src/logs/logger.ts";
 import type { ClaimedDelivery, DeliveryKind, Outcome } from "../src/queue/kind.ts";
-import { claim, enqueue } from "../src/queue/queries.ts";
+import { claim, claimStatement, enqueue } from "../src/queue/queries.ts";
 import { attachNewer } from "../src/queue/batch_queries.ts";
 import { claimForDestination } from "../src/queue/destination_claim.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
@@ -225,6 +225,36 @@ dbTest(
         jobs.map((j) => [j.submissionId, j.newer?.map((n) => n.submissionId)]),
         [[a1.id, [a2.id]], [b1.id, undefined], [c1.id, undefined], [d1.id, undefined]],
       );
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "the claim's look for newer deliveries probes the key indexes, not every newer row",
+  async () => {
+    const db = await createTestDb("q_has_newer_plan");
+    try {
+      // 20,000 deliveries of distinct keys, most delivered, the newest queued.
+      await db.sql`
+      insert into submissions (user_uid, username, source_name, request_hash, org_unit, period,
+        data_set, kind, request, payload, codes, status, finished_at)
+      select 'u', 'user', 'default', i::text, 'ou' || i, '202401', 'ds', 'aggregate', '{}',
+             '{"dataValues":[]}', '{}', case when i > 19000 then 'queued' else 'delivered' end,
+             case when i <= 19000 then now() end
+      from generate_series(1, 20000) i`;
+      await db.sql`
+      insert into deliveries (submission_id, destination, kind, ordering_key, status,
+        max_attempts, finished_at)
+      select id, 'default', 'aggregate', org_unit || '|' || period, status, 9, finished_at
+      from submissions order by id`;
+      await db.sql`analyze deliveries`;
+      await db.sql`analyze submissions`;
+      const rows = await db.sql`explain ${claimStatement(db.sql, "w", 8, 60)}`;
+      const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
+      assert.match(plan, /deliveries_written_key_idx/, plan);
+      assert.doesNotMatch(plan, /Seq Scan on deliveries|deliveries_pkey on deliveries n\b/, plan);
     } finally {
       await db.close();
     }

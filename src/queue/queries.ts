@@ -230,11 +230,19 @@ export function claimedColumns(sql: Db) {
            -- Whether attachNewer has anything to look for: a newer delivery of the key that
            -- wrote something, or is running and may have by then (issue 18: skips its round
            -- trip for almost every claim).
+           -- Two probes, each matching one partial index exactly (one probe over the three
+           -- statuses fits neither and walked the primary key over every newer row).
            exists (
-             select from deliveries k join deliveries n
-               on n.destination = k.destination and n.ordering_key = k.ordering_key
-             where k.id = c.id and n.id > k.id
-               and n.status in ('delivered', 'partial', 'running')
+             select from deliveries k
+             where k.id = c.id and (
+               exists (
+                 select from deliveries n
+                 where n.destination = k.destination and n.ordering_key = k.ordering_key
+                   and n.id > k.id and n.status in ('delivered', 'partial'))
+               or exists (
+                 select from deliveries n
+                 where n.destination = k.destination and n.ordering_key = k.ordering_key
+                   and n.id > k.id and n.status = 'running'))
            ) as has_newer
     from claimed c join submissions s on s.id = c.submission_id`;
 }
