@@ -14,7 +14,7 @@ import { attachNewer } from "../src/queue/batch_queries.ts";
 import { claimForDestination } from "../src/queue/destination_claim.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
-import type { Sql } from "../src/db/db.ts";
+import { connect, type Sql } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog } from "./support/submissions.ts";
 
@@ -260,3 +260,38 @@ dbTest(
     }
   },
 );
+
+dbTest("a destination claim that fails leaves its connection outside any transaction", async () => {
+  const db = await createTestDb("q_claim_fails");
+  const one = connect({ url: db.url, max: 1 });
+  try {
+    await store(db.sql, 1);
+    // An integer parameter PostgreSQL cannot read: the claim statement fails after the lock.
+    await assert.rejects(
+      claimForDestination(
+        one,
+        { name: "default", maxConcurrent: 1.5, ratePerSecond: 0 },
+        "w",
+        1,
+        30,
+      ),
+    );
+    // The same (only) connection answers (inside the aborted transaction it would refuse
+    // every statement) and, seen from another, is idle: no transaction, no row lock held.
+    const [{ pid }] = await one<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    const [{ state }] = await db.sql<{ state: string }[]>`
+      select state from pg_stat_activity where pid = ${pid}`;
+    assert.equal(state, "idle");
+    const got = await claimForDestination(
+      db.sql,
+      { name: "default", maxConcurrent: 1, ratePerSecond: 0 },
+      "w",
+      1,
+      30,
+    );
+    assert.equal(got.jobs.length, 1);
+  } finally {
+    await one.end({ timeout: 5 });
+    await db.close();
+  }
+});
