@@ -6,8 +6,11 @@
  * when the statement carrying it has committed: `record` resolves then, with false when its
  * lease was lost meanwhile (fenced out), exactly as the one-row write did.
  *
- * There is no timer: an idle worker writes at once (no latency added), and under load a group
- * is whatever finished during one round trip. At most one write is in flight per worker.
+ * There is no timer: an idle worker writes at once (no latency added). Up to MAX_WRITING writes
+ * are in flight at once, each starting as soon as something is pending; only when all of them
+ * are busy do finished outcomes wait, and then the next write takes every one that waited.
+ * (One write at a time made each outcome wait for the one before: measured slower, 173/s
+ * against 223/s for one statement each, at 8 deliveries in flight.)
  */
 import { type Db, isDatabaseUnavailable } from "../db/db.ts";
 import { recordAttempts } from "./batch_queries.ts";
@@ -23,12 +26,15 @@ interface Pending {
 
 /** The most outcomes one statement carries (its JSON stays well under a megabyte). */
 export const MAX_GROUP = 500;
+/** Writes in flight at once (each holds a pool connection for one round trip). */
+export const MAX_WRITING = 4;
 
 export class OutcomeWriter {
   readonly #sql: Db;
   readonly #workerId: string;
   #pending: Pending[] = [];
-  #writing = false;
+  #writing = 0;
+  #scheduled = false;
   /** Statements written and outcomes they carried, for tests and the bench. */
   readonly stats = { statements: 0, outcomes: 0 };
 
@@ -45,19 +51,24 @@ export class OutcomeWriter {
   ): Promise<boolean> {
     return new Promise<boolean>((resolve, reject) => {
       this.#pending.push({ job, update, attempt, resolve, reject });
-      if (!this.#writing) {
-        this.#writing = true;
+      if (!this.#scheduled && this.#writing < MAX_WRITING) {
+        this.#scheduled = true;
         // After this turn's other finished deliveries have queued theirs.
-        queueMicrotask(() => this.#drain());
+        queueMicrotask(() => {
+          this.#scheduled = false;
+          this.#start();
+        });
       }
     });
   }
 
-  async #drain(): Promise<void> {
-    try {
-      while (this.#pending.length) await this.#write(this.#pending.splice(0, MAX_GROUP));
-    } finally {
-      this.#writing = false;
+  #start(): void {
+    while (this.#pending.length && this.#writing < MAX_WRITING) {
+      this.#writing++;
+      this.#write(this.#pending.splice(0, MAX_GROUP)).finally(() => {
+        this.#writing--;
+        this.#start();
+      });
     }
   }
 
