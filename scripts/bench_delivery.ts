@@ -64,7 +64,7 @@ const uid = (prefix: string, i: number) =>
   `${prefix}${String(i).padStart(11 - prefix.length, "0")}`;
 
 /** Submission i: its org unit and period make its key unique; value j of data element j. */
-function payloadOf(i: number): DataValueSetPayload {
+export function payloadOf(i: number): DataValueSetPayload {
   const n = Math.floor(i / ORG_UNITS);
   return {
     dataSet: DATA_SET,
@@ -77,7 +77,7 @@ function payloadOf(i: number): DataValueSetPayload {
   };
 }
 
-function benchMetadata() {
+export function benchMetadata() {
   return {
     organisationUnits: Array.from({ length: ORG_UNITS }, (_, i) => ({
       id: uid("ouBench", i),
@@ -94,14 +94,14 @@ function benchMetadata() {
   };
 }
 
-interface SimThread {
+export interface SimThread {
   url: string;
   dump(): Promise<{ values: Array<[string, string, string, string | null]>; imports: number }>;
   stop(): Promise<void>;
 }
 
 /** The simulator on its own thread (bench_sim_thread.ts says why). */
-async function startSimThread(cost: CostModel): Promise<SimThread> {
+export async function startSimThread(cost: CostModel): Promise<SimThread> {
   const thread = new globalThis.Worker(new URL("./bench_sim_thread.ts", import.meta.url), {
     type: "module",
   });
@@ -133,14 +133,14 @@ async function startSimThread(cost: CostModel): Promise<SimThread> {
   };
 }
 
-async function dropDatabase(serverUrl: string, url: string): Promise<void> {
+export async function dropDatabase(serverUrl: string, url: string): Promise<void> {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${new URL(url).pathname.slice(1)} with (force)`)
     .catch(() => {});
   await admin.end();
 }
 
-async function freshDatabase(serverUrl: string, name: string): Promise<string> {
+export async function freshDatabase(serverUrl: string, name: string): Promise<string> {
   const admin = postgres(serverUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`drop database if exists ${name} with (force)`);
   await admin.unsafe(`create database ${name}`);
@@ -209,7 +209,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
   }
 }
 
-function store(sql: ReturnType<typeof connect>, i: number) {
+export function store(sql: ReturnType<typeof connect>, i: number) {
   const payload = payloadOf(i);
   return enqueue(sql, {
     userUid: "uBench00001",
@@ -236,7 +236,7 @@ function store(sql: ReturnType<typeof connect>, i: number) {
   });
 }
 
-async function checkOurs(sql: ReturnType<typeof connect>, n: number): Promise<string[]> {
+export async function checkOurs(sql: ReturnType<typeof connect>, n: number): Promise<string[]> {
   const rows = await sql<{ status: string; n: number }[]>`
     select status, count(*)::int as n from deliveries group by status order by status`;
   const delivered = rows.find((r) => r.status === "delivered")?.n ?? 0;
@@ -245,7 +245,7 @@ async function checkOurs(sql: ReturnType<typeof connect>, n: number): Promise<st
     : [`deliveries by status: ${JSON.stringify(rows)}, expected ${n} delivered`];
 }
 
-function checkStored(
+export function checkStored(
   stored: Array<[string, string, string, string | null]>,
   n: number,
 ): string[] {

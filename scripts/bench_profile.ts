@@ -129,7 +129,7 @@ async function inspector(url: string) {
 }
 
 /** `serve` with the inspector on; resolves once it listens, with a profiler attached. */
-async function profiledServe(args: string[], env: Record<string, string>) {
+export async function profiledServe(args: string[], env: Record<string, string>) {
   const inspectPort = 20_000 + Math.floor(Math.random() * 30_000);
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -156,7 +156,7 @@ async function profiledServe(args: string[], env: Record<string, string>) {
   return { proc, cdp, port: listening ? portFrom(listening) : 0 };
 }
 
-function print(title: string, s: ReturnType<typeof summarise>) {
+export function print(title: string, s: ReturnType<typeof summarise>) {
   console.log(`\n${title}: ${s.busy_ms} ms on CPU (excluding idle)`);
   for (const g of s.groups) {
     console.log(`  ${String(g.pct_of_busy ?? "-").padStart(5)}%  ${g.name}`);

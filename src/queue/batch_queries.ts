@@ -178,7 +178,9 @@ export function claimBatchStatement(
  * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
  * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
  */
-export async function attachNewer(sql: Db, jobs: ClaimedDelivery[]): Promise<void> {
+export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
+  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
+  const jobs = all.filter((j) => j.hasNewer !== false);
   if (!jobs.length) return;
   const rows = await sql<
     {

@@ -33,6 +33,8 @@ export interface ClaimedDelivery {
    * they wrote. Filled by the worker after the claim; the kind decides what overlaps.
    */
   newer?: readonly FinishedDelivery[];
+  /** Set by claims that looked: false means `newer` would be empty (attachNewer skips it). */
+  hasNewer?: boolean;
 }
 
 /** A finished delivery a claimed one may be older than (see ClaimedDelivery.newer). */

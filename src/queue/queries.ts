@@ -226,7 +226,24 @@ export function claimedColumns(sql: Db) {
     select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
            c.max_attempts, c.locked_until, c.updated_at, c.run_at, s.task_id,
            coalesce(c.own_payload, s.payload) as payload, coalesce(c.own_codes, s.codes) as codes,
-           s.username
+           s.username,
+           -- Whether attachNewer has anything to look for: a newer delivery of the key that
+           -- wrote something, or is running and may have by then (issue 18: skips its round
+           -- trip for almost every claim).
+           -- Two probes, each matching one partial index exactly (one probe over the three
+           -- statuses fits neither and walked the primary key over every newer row).
+           exists (
+             select from deliveries k
+             where k.id = c.id and (
+               exists (
+                 select from deliveries n
+                 where n.destination = k.destination and n.ordering_key = k.ordering_key
+                   and n.id > k.id and n.status in ('delivered', 'partial'))
+               or exists (
+                 select from deliveries n
+                 where n.destination = k.destination and n.ordering_key = k.ordering_key
+                   and n.id > k.id and n.status = 'running'))
+           ) as has_newer
     from claimed c join submissions s on s.id = c.submission_id`;
 }
 
@@ -275,6 +292,7 @@ export function toClaimed(r: ClaimRow): ClaimedDelivery {
     lockedUntil: r.locked_until,
     claimedAt: r.updated_at,
     ...(r.batch_key !== undefined ? { batchKey: r.batch_key } : {}),
+    ...(r.has_newer !== undefined ? { hasNewer: r.has_newer } : {}),
   };
 }
 
@@ -282,6 +300,8 @@ export interface ClaimRow {
   id: number;
   /** Only from claimBatch. */
   batch_key?: string | null;
+  /** Only from claims that select claimedColumns. */
+  has_newer?: boolean;
   submission_id: number;
   task_id: string;
   kind: string;

@@ -3,7 +3,8 @@
  * DeliveryKind, e.g. src/aggregate/) and records the outcome the kind returns.
  *
  * Claim (one short statement, commits the lease) → the kind sends it with no transaction open →
- * record the outcome (one statement, fenced by the lease). At most `maxConcurrent` deliveries
+ * record the outcome (fenced by the lease; outcomes finishing together share one statement,
+ * outcome_writer.ts). At most `maxConcurrent` deliveries
  * are in flight; an idle worker sleeps until woken (same-process submit, LISTEN/NOTIFY) or the
  * poll interval passes. A per-destination circuit breaker stops claims while DHIS2 is down and
  * lets one probe through after the cool-down; a job claimed while the breaker is open is
@@ -24,7 +25,8 @@ import { attachNewer, type BatchLimits, claimBatch } from "./batch_queries.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { countOutcome, logOutcome } from "./outcome_report.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
-import { claim, recordAttempt, snooze } from "./queries.ts";
+import { OutcomeWriter } from "./outcome_writer.ts";
+import { claim, snooze } from "./queries.ts";
 import { type AttemptEvent, deliverBatch } from "./worker_batch.ts";
 
 export type { AttemptEvent };
@@ -90,6 +92,8 @@ export class Worker {
   readonly #kinds: ReadonlyMap<string, DeliveryKind>;
   readonly #now: () => Date;
   readonly #random: () => number;
+  /** Lone deliveries' outcomes, several finished ones per statement (group commit). */
+  readonly #writer: OutcomeWriter;
   readonly #inFlight = new Set<Promise<boolean>>();
   readonly #stop = new AbortController();
   /** Woken when a delivery ends: a slot is free, or the breaker changed. */
@@ -107,6 +111,7 @@ export class Worker {
     this.#kinds = new Map(opts.kinds.map((k) => [k.name, k]));
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
+    this.#writer = new OutcomeWriter(opts.sql, this.id);
   }
 
   #breaker() {
@@ -374,10 +379,7 @@ export class Worker {
   ): Promise<boolean> {
     for (let i = 0;; i++) {
       try {
-        return await recordAttempt(this.#o.sql, job, this.id, plan.update, {
-          outcome: plan.outcome,
-          ...times,
-        });
+        return await this.#writer.record(job, plan.update, { outcome: plan.outcome, ...times });
       } catch (err) {
         // Through a database outage shorter than the lease: no second POST to DHIS2 then.
         const delay = Math.min(250 * 2 ** i, 2000);
