@@ -8,7 +8,7 @@ export type Sql = postgres.Sql;
 export const DB_SCHEMA = "dhis2gw";
 export type TransactionSql = postgres.TransactionSql;
 /** What every query function takes first, so a caller can run it inside its own transaction. */
-export type Db = Sql | TransactionSql;
+export type Db = Sql | TransactionSql | postgres.ReservedSql;
 
 export interface ConnectOptions {
   url: string;
