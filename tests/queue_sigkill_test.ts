@@ -28,8 +28,10 @@ dbTest("a worker killed with SIGKILL mid-delivery loses nothing after a restart"
     DHIS2GW_DHIS2_BASE_URL: sim.url,
     DHIS2GW_DHIS2_USER: "admin",
     DHIS2GW_DHIS2_PASSWORD: "district",
-    // Lease = max(5, timeout 2 + 10) = 12 s; rescuer every second; poll every second.
-    DHIS2GW_DHIS2_TIMEOUT: "2",
+    // Lease = max(5, timeout 5 + 10) = 15 s; rescuer every second; poll every second. The
+    // timeout must outlast the moment between the hung POST and the SIGKILL on a loaded
+    // machine (with 2 s the POST sometimes timed out first and released its lease).
+    DHIS2GW_DHIS2_TIMEOUT: "5",
     DHIS2GW_LEASE_SECONDS: "5",
     DHIS2GW_RETRY_CRON: "* * * * * *",
     DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
