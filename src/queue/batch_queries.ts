@@ -124,23 +124,26 @@ export function claimBatchStatement(
     ), used as (
       select coalesce(max(upto), 0) as w from picked_heads
     ), followers as (
-      -- Per key of the batch: its held deliveries, by deliveries_pending_key_idx.
+      -- Per key of the batch: its held deliveries, by deliveries_pending_key_idx, up to the
+      -- first pending one of the key that stays behind (not in the batch and no follower
+      -- itself): what is newer must wait for it. That one is found once per key, not once per
+      -- follower: probing "anything older left out?" per follower read every older held row
+      -- each time, 5.9 s for one claim of a key with 4,000 held deliveries (issue 13).
       select f.id, f.weight
       from (select distinct ordering_key from picked_heads) k cross join lateral (
+        select min(o.id) as id from deliveries o
+        where o.destination = (select destination from head) and o.ordering_key = k.ordering_key
+          and o.status in ('queued', 'running', 'retrying')
+          and o.id <> all(array(select id from picked_heads))
+          and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
+                   and o.kind = (select kind from head)
+                   and o.batch_key = (select batch_key from head))
+      ) stop cross join lateral (
         select f.id, f.weight from deliveries f
         where f.destination = (select destination from head) and f.ordering_key = k.ordering_key
           and f.kind = (select kind from head) and f.batch_key = (select batch_key from head)
           and f.held and f.status in ('queued', 'retrying') and f.run_at <= now()
-          and (
-            -- Something older of the key that stays behind: this one must wait for it.
-            select 1 from deliveries o
-            where o.destination = f.destination and o.ordering_key = f.ordering_key
-              and o.id < f.id and o.status in ('queued', 'running', 'retrying')
-              and o.id <> all(array(select id from picked_heads))
-              and not (o.held and o.status in ('queued', 'retrying') and o.run_at <= now()
-                       and o.kind = f.kind and o.batch_key = f.batch_key)
-            limit 1
-          ) is null
+          and (stop.id is null or f.id < stop.id)
         order by f.id
         limit ${max}
         for update of f skip locked
