@@ -24,6 +24,22 @@ function pgError(code: string): Error {
   return Object.assign(new Error(`error ${code}`), { code });
 }
 
+/** A server that accepts connections and never answers on them (a frozen PostgreSQL). */
+function muteServer(): { url: string; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const c of listener) held.push(c);
+  })().catch(() => {});
+  return {
+    url: `postgres://nobody@127.0.0.1:${(listener.addr as Deno.NetAddr).port}/none`,
+    close() {
+      listener.close();
+      for (const c of held) c.close();
+    },
+  };
+}
+
 async function expect503(res: Response): Promise<void> {
   assert.equal(res.status, 503);
   assert.equal(res.headers.get("retry-after"), "5");
@@ -106,14 +122,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const mute = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    (async () => {
-      for await (const c of mute) held.push(c);
-    })().catch(() => {});
-    const port = (mute.addr as Deno.NetAddr).port;
+    const mute = muteServer();
     const sql = connect({
-      url: `postgres://nobody@127.0.0.1:${port}/none`,
+      url: mute.url,
       max: 1,
       timeouts: { connect_timeout: 1, statement_timeout: 30 },
     });
@@ -126,7 +137,6 @@ Deno.test({
     } finally {
       await sql.end({ timeout: 0 });
       mute.close();
-      for (const c of held) c.close();
     }
   },
 });
@@ -140,14 +150,9 @@ Deno.test({
     // 20 requests on a pool of 2. Each pooled connection waits connect_timeout before it
     // gives up, and the queries queued behind it used to wait for the next connect attempt
     // too: the last ones waited 10 connect timeouts (the README's "median 19 s at 60/s").
-    const mute = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const held: Deno.Conn[] = [];
-    (async () => {
-      for await (const c of mute) held.push(c);
-    })().catch(() => {});
-    const port = (mute.addr as Deno.NetAddr).port;
+    const mute = muteServer();
     const sql = connect({
-      url: `postgres://nobody@127.0.0.1:${port}/none`,
+      url: mute.url,
       max: 2,
       timeouts: { connect_timeout: 1, statement_timeout: 30 },
     });
@@ -165,7 +170,6 @@ Deno.test({
     } finally {
       await sql.end({ timeout: 0 });
       mute.close();
-      for (const c of held) c.close();
     }
   },
 });
