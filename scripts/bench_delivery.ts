@@ -26,7 +26,7 @@ import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
 import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
 import { type CostModel, DEFAULT_COST, ImportCost } from "../src/simulator/simulator_cost.ts";
-import { installGraphile, runGraphile } from "./bench_graphile.ts";
+import { type GraphileRun, installGraphile, runGraphile } from "./bench_graphile.ts";
 
 const DATA_SET = "pBOMPrpg1QX";
 const VALUES_EACH = 10;
@@ -266,20 +266,30 @@ export function checkStored(
   return problems;
 }
 
-async function graphile(
-  o: DeliveryBenchOptions,
-  dir: string,
-  mode: "default" | "batched",
-): Promise<ScenarioResult> {
-  const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_graphile_${mode}`);
+/**
+ * graphile-worker forwarding payloadOf(0..n-1) into a simulator with `cost`, on a fresh database:
+ * its run, the imports the simulator counted, and what is missing or wrong (checkStored).
+ */
+export async function graphileOnSimulator(
+  o: {
+    serverUrl: string;
+    dbName: string;
+    dir: string;
+    cost: CostModel;
+    concurrency: number;
+    mode: "default" | "batched";
+    submissions: number;
+  },
+): Promise<{ run: GraphileRun; imports: number; problems: string[] }> {
+  const url = await freshDatabase(o.serverUrl, o.dbName);
   const sim = await startSimThread(o.cost);
   try {
-    const run = await runGraphile(dir, {
+    const run = await runGraphile(o.dir, {
       databaseUrl: url,
       importUrl: `${sim.url}/api/dataValueSets`,
       authorization: `Basic ${btoa(`${DEFAULT_USERNAME}:${DEFAULT_PASSWORD}`)}`,
-      concurrency: o.workerConcurrency,
-      mode,
+      concurrency: o.concurrency,
+      mode: o.mode,
       payloads: Array.from({ length: o.submissions }, (_, i) => payloadOf(i)),
     });
     const dump = await sim.dump();
@@ -287,14 +297,31 @@ async function graphile(
     if (run.ok !== o.submissions) {
       problems.push(`${run.ok} jobs succeeded, expected ${o.submissions}`);
     }
-    const scenario = `(c) graphile-worker 0.18, ${
-      mode === "batched" ? "local queue 500, batch delays 0" : "default settings"
-    }`;
-    return result(o, scenario, null, dump.imports, run.wallMs, problems);
+    return { run, imports: dump.imports, problems };
   } finally {
     await sim.stop();
     await dropDatabase(o.serverUrl, url);
   }
+}
+
+async function graphile(
+  o: DeliveryBenchOptions,
+  dir: string,
+  mode: "default" | "batched",
+): Promise<ScenarioResult> {
+  const { run, imports, problems } = await graphileOnSimulator({
+    serverUrl: o.serverUrl,
+    dbName: `${o.dbPrefix ?? "bench"}_graphile_${mode}`,
+    dir,
+    cost: o.cost,
+    concurrency: o.workerConcurrency,
+    mode,
+    submissions: o.submissions,
+  });
+  const scenario = `(c) graphile-worker 0.18, ${
+    mode === "batched" ? "local queue 500, batch delays 0" : "default settings"
+  }`;
+  return result(o, scenario, null, imports, run.wallMs, problems);
 }
 
 function result(

@@ -32,11 +32,11 @@ import {
   checkStored,
   dropDatabase,
   freshDatabase,
-  payloadOf,
+  graphileOnSimulator,
   startSimThread,
   store,
 } from "./bench_delivery.ts";
-import { installGraphile, runGraphile } from "./bench_graphile.ts";
+import { installGraphile } from "./bench_graphile.ts";
 import { type CpuProfile, print, profiledServe, summarise } from "./bench_profile.ts";
 import { ratio, recordSection, RESULTS_DIR, wrapChild } from "./perf_lib.ts";
 import { benchDatabase } from "./pg_cluster.ts";
@@ -172,31 +172,22 @@ async function ours(
 }
 
 async function graphile(o: InstantOptions, dir: string, mode: "default" | "batched"): Promise<Run> {
-  const url = await freshDatabase(o.serverUrl, `instant_graphile_${mode}`);
-  const sim = await startSimThread(INSTANT);
-  try {
-    const run = await runGraphile(dir, {
-      databaseUrl: url,
-      importUrl: `${sim.url}/api/dataValueSets`,
-      authorization: `Basic ${btoa(`${DEFAULT_USERNAME}:${DEFAULT_PASSWORD}`)}`,
-      concurrency: o.concurrency,
-      mode,
-      payloads: Array.from({ length: o.submissions }, (_, i) => payloadOf(i)),
-    });
-    const dump = await sim.dump();
-    const problems = checkStored(dump.values, o.submissions);
-    if (run.ok !== o.submissions) problems.push(`${run.ok} jobs succeeded of ${o.submissions}`);
-    const ms = run.fromFirstJobMs;
-    return {
-      perSecond: Math.round(o.submissions / (ms / 1000)),
-      ms: Math.round(ms),
-      cpuMsPerJob: round2(run.cpuFromFirstJobMs / o.submissions),
-      problems,
-    };
-  } finally {
-    await sim.stop();
-    await dropDatabase(o.serverUrl, url);
-  }
+  const { run, problems } = await graphileOnSimulator({
+    serverUrl: o.serverUrl,
+    dbName: `instant_graphile_${mode}`,
+    dir,
+    cost: INSTANT,
+    concurrency: o.concurrency,
+    mode,
+    submissions: o.submissions,
+  });
+  const ms = run.fromFirstJobMs;
+  return {
+    perSecond: Math.round(o.submissions / (ms / 1000)),
+    ms: Math.round(ms),
+    cpuMsPerJob: round2(run.cpuFromFirstJobMs / o.submissions),
+    problems,
+  };
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
