@@ -11,6 +11,7 @@
  */
 import type { Sql } from "../db/db.ts";
 import { hashToken, randomSecretBytes } from "./secrets.ts";
+import { passwordChangedMeanwhile } from "./service.ts";
 
 export const GET_TOKEN_NAME = "getToken (/api/v2)";
 
@@ -30,16 +31,24 @@ function newLegacySecret(): string {
  * Issues a getToken token for `userId`. With `rotate`, the token with that id (the caller's
  * own) is revoked and its successor keeps its name, source and marker; otherwise every live
  * getToken token of the user is revoked. The user's row is locked, so two getToken calls at
- * once leave exactly one live getToken token. Null when the token to rotate is no longer live.
+ * once leave exactly one live getToken token, and a password reset that commits before this
+ * lock moves `token_generation` past `generation` (the one the caller's password was checked
+ * under; omitted when rotating, which only needs the token to be live): then it throws 401.
+ * Null when the token to rotate is no longer live.
  */
 export async function issueGetToken(
   sql: Sql,
   userId: number,
   maxDays: number,
-  rotate?: number,
+  opts: { rotate?: number; generation?: number },
 ): Promise<IssuedToken | null> {
+  const { rotate, generation } = opts;
   return await sql.begin(async (tx) => {
-    await tx`select id from users where id = ${userId} for update`;
+    const [user] = await tx<{ token_generation: number }[]>`
+      select token_generation from users where id = ${userId} for update`;
+    if (generation !== undefined && user?.token_generation !== generation) {
+      throw passwordChangedMeanwhile();
+    }
     let name = GET_TOKEN_NAME;
     let sourceName: string | null = null;
     let marked = true;

@@ -19,4 +19,10 @@ export interface Principal {
    * seconds (the JWT's `auth_time`); absent when unknown. Basic checks it on every request.
    */
   authTime?: number;
+  /**
+   * The user's `token_generation` when this credential was checked. A password change, reset or
+   * deactivation moves it on, so a long-lived credential minted on the strength of this one is
+   * refused when the two differ (see lockUserCredentials).
+   */
+  generation: number;
 }

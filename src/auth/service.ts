@@ -93,6 +93,11 @@ export function unauthorized(message: string): AppError {
 
 const INVALID_LOGIN = "invalid username or password";
 
+/** The caller's own password changed between checking it and storing what it allowed. */
+export function passwordChangedMeanwhile(): AppError {
+  return unauthorized("the password was changed while this request ran; sign in again");
+}
+
 /** How recent a login must be to stand in for the password (creating an API token). */
 export const RECENT_LOGIN_SECONDS = 300;
 
@@ -233,6 +238,7 @@ export class AuthService {
         sourceName: row.token_source_name ?? row.source_name,
         via: "token" as const,
         tokenId: row.token_id,
+        generation: row.token_generation,
       }),
       credentialExpires: row.token_expires,
     };
@@ -286,19 +292,20 @@ export class AuthService {
    * Step-up for actions that outlive the session (creating an API token): the caller proves
    * they know the password, by a Basic header, a login less than RECENT_LOGIN_SECONDS ago, or
    * `currentPassword` (checked against the caller's own account, throttled like a login).
-   * A 422 naming `currentPassword` otherwise.
+   * A 422 naming `currentPassword` otherwise. Returns the user's `token_generation` the proof
+   * holds for: what the caller compares under lockUserCredentials before storing a token.
    */
   async confirmPassword(
     principal: Principal,
     currentPassword: string | undefined,
     address: string,
-  ): Promise<void> {
+  ): Promise<number> {
     const nowS = Date.now() / 1000;
-    if (principal.via === "basic") return;
+    if (principal.via === "basic") return principal.generation;
     if (
       principal.authTime !== undefined && nowS - principal.authTime < RECENT_LOGIN_SECONDS &&
       currentPassword === undefined
-    ) return;
+    ) return principal.generation;
     if (currentPassword === undefined) {
       throw new AppError("validation_failed", "currentPassword is required", {
         details: [{
@@ -320,6 +327,7 @@ export class AuthService {
         details: [{ field: "currentPassword", message: "does not match" }],
       });
     }
+    return user.token_generation;
   }
 
   /** getToken: a password login that starts a new refresh-token family. */
@@ -450,6 +458,7 @@ export function principalOf(
     role: user.role,
     sourceName: user.source_name,
     via,
+    generation: user.token_generation,
     ...(authTime === undefined ? {} : { authTime }),
   });
 }

@@ -26,6 +26,7 @@ export interface TokenCredential {
   role: Role;
   is_active: boolean;
   source_name: string;
+  token_generation: number;
 }
 
 export async function tokenCredential(
@@ -35,10 +36,23 @@ export async function tokenCredential(
   const [row] = await sql<TokenCredential[]>`
     select t.id as token_id, t.expires as token_expires, t.revoked_at as token_revoked_at,
            t.source_name as token_source_name, u.id as user_id, u.uid, u.username, u.role,
-           u.is_active, u.source_name
+           u.is_active, u.source_name, u.token_generation
     from api_tokens t join users u on u.id = t.user_id
     where t.token_hash = ${tokenHash}`;
   return row;
+}
+
+/**
+ * Locks a user's row until the end of the caller's transaction, against a password change,
+ * reset or deactivation (each an UPDATE of that row), and returns its `token_generation`;
+ * undefined for no such user. A token stored under this lock is either committed before the
+ * change, whose revocation then sees it, or refused by the caller because the generation moved
+ * on while its credentials were checked: no token outlives a reset it raced.
+ */
+export async function lockUserCredentials(sql: Db, userId: number): Promise<number | undefined> {
+  const [row] = await sql<{ token_generation: number }[]>`
+    select token_generation from users where id = ${userId} for share`;
+  return row?.token_generation;
 }
 
 export async function insertApiToken(

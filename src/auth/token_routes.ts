@@ -20,11 +20,12 @@ import {
   UidParam,
 } from "./schemas.ts";
 import { newApiToken } from "./secrets.ts";
-import type { AuthService } from "./service.ts";
+import { type AuthService, passwordChangedMeanwhile } from "./service.ts";
 import {
   type ApiTokenRow,
   insertApiToken,
   listApiTokens,
+  lockUserCredentials,
   revokeApiToken,
   updateApiToken,
 } from "./token_queries.ts";
@@ -46,6 +47,7 @@ const create = secureRoute({
     201: { description: "created", content: json(NewApiTokenSchema) },
     ...errorResponses,
     404: { description: "no such user" },
+    409: { description: "the user's password was changed meanwhile (by someone else)" },
     422: { description: "invalid field, or currentPassword needed or wrong" },
   },
 });
@@ -150,15 +152,28 @@ export function tokenRoutes(deps: { sql: Sql; auth: AuthService; config: Readonl
         ]);
       }
       // A stolen 15-minute access token must not turn into a long-lived credential.
-      await auth.confirmPassword(me, body.currentPassword, clientAddress(c));
+      const proven = await auth.confirmPassword(me, body.currentPassword, clientAddress(c));
+      const self = user.id === me.userId;
       const secret = newApiToken();
-      const row = await insertApiToken(sql, {
-        user_id: user.id,
-        name: body.name,
-        prefix: secret.prefix,
-        token_hash: secret.hash,
-        source_name: body.sourceName ?? null,
-        expires,
+      const row = await sql.begin(async (tx) => {
+        // A reset that committed since the password (own token) or the user (an admin's) was
+        // read would not see this token: refused, rather than outliving it.
+        const now = await lockUserCredentials(tx, user.id);
+        if (now !== (self ? proven : user.token_generation)) {
+          throw self ? passwordChangedMeanwhile() : new AppError(
+            "conflict",
+            `the password of ${user.username} was changed or the account deactivated while ` +
+              "this request ran; nothing was created, try again",
+          );
+        }
+        return await insertApiToken(tx, {
+          user_id: user.id,
+          name: body.name,
+          prefix: secret.prefix,
+          token_hash: secret.hash,
+          source_name: body.sourceName ?? null,
+          expires,
+        });
       });
       return c.json({ ...toTokenJson(row), token: secret.token }, 201);
     })

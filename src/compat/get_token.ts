@@ -42,27 +42,32 @@ export async function oldGetToken(c: Context<AppEnv>, deps: GetTokenDeps) {
   const header = c.req.header("authorization");
   const body = await jsonBody(c);
   let principal: Principal;
+  let generation: number;
   if (header) {
     principal = await auth.authenticate(header, address);
+    generation = principal.generation;
     if (principal.via === "bearer") {
       const current = typeof body.currentPassword === "string" ? body.currentPassword : undefined;
-      await auth.confirmPassword(principal, current, address);
+      generation = await auth.confirmPassword(principal, current, address);
     }
   } else if (typeof body.username === "string" && typeof body.password === "string") {
     const user = await auth.checkPassword(body.username, body.password, address, "login");
     if (!user.is_active) throw unauthorized("this account is deactivated");
     principal = principalOf(user, "basic");
+    generation = user.token_generation;
   } else {
     throw unauthorized(
       "send an Authorization: Basic or Token header, or a JSON body {username, password}",
     );
   }
   const rotate = principal.via === "token" ? principal.tokenId : undefined;
+  // Rotating needs only the presented token to be live (a reset without keepApiTokens
+  // revokes it); a new token needs the password it was checked with to be the current one.
   const issued = await issueGetToken(
     sql,
     principal.userId,
     config.auth.token_max_lifetime_days,
-    rotate,
+    rotate === undefined ? { generation } : { rotate },
   );
   if (!issued) throw unauthorized("API token revoked");
   for (const id of issued.revoked) auth.forgetToken(id);
