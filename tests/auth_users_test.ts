@@ -131,7 +131,7 @@ dbTest(
       assert.deepEqual(inactive.body.items.map((u: { uid: string }) => u.uid), [plain.body.uid]);
       const badFilter = await call(t, "GET", "/api/v3/users?is_active=maybe", admin);
       assert.equal(badFilter.status, 422);
-      assert.equal(badFilter.body.error.details[0].field, "query.is_active");
+      assert.equal(badFilter.body.error.details[0].field, "is_active");
     } finally {
       await t.close();
       await db.close();

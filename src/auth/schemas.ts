@@ -1,5 +1,6 @@
 /** Request and reply shapes of the auth routes, with the examples the OpenAPI document shows. */
 import { z } from "@hono/zod-openapi";
+import { pagingParams } from "../http/list_query.ts";
 import { ROLES } from "./principal.ts";
 
 export const RoleSchema = z.enum(ROLES).openapi({
@@ -99,20 +100,30 @@ export const UpdateUserBody = z.object({
   sourceName: SourceNameSchema.optional(),
 }).openapi("UpdateUser");
 
-const boolQuery = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const boolQuery = z.string().optional().openapi({ description: "true, false, 1 or 0" });
 
+/** The filters of GET /api/v3/users, in the order a 422 lists them as known. */
+export const USER_FILTER_KEYS = [
+  "uid",
+  "username",
+  "email",
+  "is_active",
+  "is_admin",
+  "role",
+] as const;
+
+/** For the OpenAPI document; the route parses the values with ListQuery (plain-worded 422s). */
 export const ListUsersQuery = z.object({
   uid: z.string().optional().openapi({ example: "Xk3tQ9mLp2A" }),
   username: z.string().optional().openapi({ example: "hmis_bridge" }),
   email: z.string().optional(),
-  is_active: boolQuery.optional().openapi({ example: "true" }),
-  is_admin: boolQuery.optional().openapi({
+  is_active: boolQuery.openapi({ example: "true" }),
+  is_admin: boolQuery.openapi({
     example: "false",
     description: "the old service's filter: true = role admin, false = any other role",
   }),
-  role: RoleSchema.optional(),
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
-  page_size: z.coerce.number().int().min(1).max(500).default(20).openapi({ example: 20 }),
+  role: z.string().optional().openapi({ example: "submitter", description: ROLES.join(", ") }),
+  ...pagingParams(500, 20),
 });
 
 export const UserPage = z.object({

@@ -6,20 +6,29 @@
 import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { Sql } from "../db/db.ts";
+import { ListQuery, pageOf } from "../http/list_query.ts";
 import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import { AppError, notFound } from "../http/errors.ts";
 import { secureRoute } from "./guard.ts";
 import { clientAddress } from "./middleware.ts";
-import { DEFAULT_ROLE } from "./principal.ts";
+import { DEFAULT_ROLE, ROLES } from "./principal.ts";
 import { hashPassword, verifyPassword } from "./password.ts";
-import { listUsers, updateUser, userByUid, type UserChanges, type UserRow } from "./queries.ts";
+import {
+  listUsers,
+  updateUser,
+  userByUid,
+  type UserChanges,
+  type UserFilter,
+  type UserRow,
+} from "./queries.ts";
 import {
   CreateUserBody,
   errorResponses,
   ListUsersQuery,
   UidParam,
   UpdateUserBody,
+  USER_FILTER_KEYS,
   UserPage,
   UserSchema,
 } from "./schemas.ts";
@@ -74,7 +83,11 @@ const list = secureRoute({
   tags: ["users"],
   summary: "List users with filters and paging",
   request: { query: ListUsersQuery },
-  responses: { 200: { description: "a page", content: json(UserPage) }, ...errorResponses },
+  responses: {
+    200: { description: "a page", content: json(UserPage) },
+    ...errorResponses,
+    422: { description: "a filter, page or page_size is invalid or unknown (each is named)" },
+  },
 });
 
 const getOne = secureRoute({
@@ -159,18 +172,22 @@ export function userRoutes(deps: { sql: Sql; auth: AuthService }) {
     .openapi(createRouteAt("/user"), (c) => create(c, c.req.valid("json")))
     .openapi(createRouteAt("/users"), (c) => create(c, c.req.valid("json")))
     .openapi(list, async (c) => {
-      const q = c.req.valid("query");
-      const { rows, total } = await listUsers(sql, q, {
-        limit: q.page_size,
-        offset: (q.page - 1) * q.page_size,
+      const q = new ListQuery(c.req.query(), USER_FILTER_KEYS);
+      const filter: UserFilter = {
+        uid: q.text("uid", 256),
+        username: q.text("username", 256),
+        email: q.text("email", 256),
+        is_active: q.flag("is_active"),
+        is_admin: q.flag("is_admin"),
+        role: q.choice("role", ROLES),
+      };
+      const paging = q.paging(500, 20);
+      q.done();
+      const { rows, total } = await listUsers(sql, filter, {
+        limit: paging.pageSize,
+        offset: (paging.page - 1) * paging.pageSize,
       });
-      return c.json({
-        items: rows.map(toUserJson),
-        total,
-        page: q.page,
-        page_size: q.page_size,
-        total_pages: Math.ceil(total / q.page_size),
-      }, 200);
+      return c.json(pageOf(rows.map(toUserJson), total, paging), 200);
     })
     .openapi(getOne, async (c) => {
       return c.json(toUserJson(await target(sql, c.req.valid("param").uid)), 200);

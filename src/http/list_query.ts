@@ -1,6 +1,8 @@
 /**
- * Paging and time bounds of the plain list routes (GET /api/v3/requests, /api/v3/audit),
- * parsed strictly: every bad or unknown parameter is reported at once, by name, in one 422.
+ * Paging, filters and time bounds of the list routes (GET /api/v3/requests, /audit, /users,
+ * /mappings), parsed strictly: every bad or unknown parameter is reported at once, by name and
+ * with what it takes, in one 422. Their zod query schemas are strings, for the OpenAPI document
+ * only, so no validator wording reaches a caller.
  */
 import { z } from "@hono/zod-openapi";
 import type { TimeBound } from "../db/time_bounds.ts";
@@ -16,9 +18,19 @@ export interface Paging {
 export const TIME_AND_PAGING = {
   from: z.string().optional().openapi({ description: "a day (server.timezone) or a time" }),
   to: z.string().optional().openapi({ description: "a day (inclusive) or a time" }),
-  page: z.string().optional(),
-  page_size: z.string().optional().openapi({ description: "1 to 500 (default 50)" }),
+  ...pagingParams(500, 50),
 };
+
+/** `page` and `page_size` for a list's OpenAPI query schema (ListQuery.paging parses them). */
+export function pagingParams(maxSize: number, defaultSize: number) {
+  return {
+    page: z.string().optional().openapi({ description: "from 1 (default 1)", example: "1" }),
+    page_size: z.string().optional().openapi({
+      description: `1 to ${maxSize} (default ${defaultSize})`,
+      example: String(defaultSize),
+    }),
+  };
+}
 
 /** A list reply's fields besides its items (pageOf's), for its OpenAPI schema. */
 export const PAGE_FIELDS = {
@@ -57,6 +69,34 @@ export class ListQuery {
     if (!v) return undefined;
     if (v.length > max) this.problems.push({ field: name, message: `at most ${max} characters` });
     return v.slice(0, max);
+  }
+
+  /** The value as given, blanks and all (an exact-match filter may look for ""). */
+  exact(name: string, max = 200): string | undefined {
+    const v = this.q[name];
+    if (v !== undefined && v.length > max) {
+      this.problems.push({ field: name, message: `at most ${max} characters` });
+    }
+    return v?.slice(0, max);
+  }
+
+  /** One of `values`; empty is absent. */
+  choice<T extends string>(name: string, values: readonly T[]): T | undefined {
+    const v = this.q[name]?.trim();
+    if (!v) return undefined;
+    if ((values as readonly string[]).includes(v)) return v as T;
+    this.problems.push({ field: name, message: `must be one of ${values.join(", ")}` });
+    return undefined;
+  }
+
+  /** true/false or 1/0; empty is absent. */
+  flag(name: string): boolean | undefined {
+    const v = this.q[name]?.trim();
+    if (!v) return undefined;
+    if (v === "true" || v === "1") return true;
+    if (v === "false" || v === "0") return false;
+    this.problems.push({ field: name, message: "must be true, false, 1 or 0" });
+    return undefined;
   }
 
   time(name: string): TimeBound | undefined {

@@ -12,6 +12,7 @@ import { checkAgainstDestinations } from "./dhis2_destinations.ts";
 import { PG, pgCode, type Sql, type TransactionSql } from "../db/db.ts";
 import { destinationNames } from "../config/warnings.ts";
 import { generateUid } from "../dhis2/uid.ts";
+import { pageOf } from "../http/list_query.ts";
 import { newRouter } from "../http/router.ts";
 import type { AppEnv } from "../http/env.ts";
 import type { Logger } from "../logs/logger.ts";
@@ -19,6 +20,7 @@ import { AppError, notFound } from "../http/errors.ts";
 import { zodProblems } from "../http/validation.ts";
 import { type MetadataClient, metadataClientFromConfig } from "./dhis2_snapshot.ts";
 import { templateXlsx } from "./excel.ts";
+import { parseMappingQuery } from "./filter_query.ts";
 import { heavyWork, type ImportFormat, importMappings } from "./import.ts";
 import { exportInWorker } from "./offload.ts";
 import { MAPPING_COLUMNS, type MappingInput, mappingInputSchema } from "./model.ts";
@@ -40,7 +42,7 @@ import {
   ImportFile,
   ImportQuery,
   ImportReportSchema,
-  ListQuery,
+  ListMappingsQuery,
   MappingBody,
   MappingPage,
   MappingSchema,
@@ -74,8 +76,12 @@ const list = secureRoute({
   roles: READ,
   tags: TAGS,
   summary: "List mappings; every filter is applied, and they combine with AND",
-  request: { query: ListQuery },
-  responses: { 200: { description: "a page", content: json(MappingPage) }, ...auth },
+  request: { query: ListMappingsQuery },
+  responses: {
+    200: { description: "a page", content: json(MappingPage) },
+    ...auth,
+    422: { description: "a filter, page or page_size is invalid or unknown (each is named)" },
+  },
 });
 
 const create = secureRoute({
@@ -184,7 +190,11 @@ function exportRoute(path: string, summary: string, type: string) {
     tags: TAGS,
     summary,
     request: { query: FilterQuery },
-    responses: { 200: { description: "the file", content: { [type]: binary } }, ...auth },
+    responses: {
+      200: { description: "the file", content: { [type]: binary } },
+      ...auth,
+      422: { description: "a filter is invalid or unknown (each is named)" },
+    },
   });
 }
 
@@ -300,18 +310,12 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
 
   return newRouter()
     .openapi(list, async (c) => {
-      const { page, page_size, ...filter } = c.req.valid("query");
+      const { filter, paging } = parseMappingQuery(c.req.query(), true);
       const { rows, total } = await listMappings(sql, filter, {
-        limit: page_size,
-        offset: (page - 1) * page_size,
+        limit: paging.pageSize,
+        offset: (paging.page - 1) * paging.pageSize,
       });
-      return c.json({
-        items: rows.map(toMapping),
-        total,
-        page,
-        page_size,
-        total_pages: Math.ceil(total / page_size),
-      }, 200);
+      return c.json(pageOf(rows.map(toMapping), total, paging), 200);
     })
     .openapi(create, async (c) => {
       const m = checked(c.req.valid("json"));
@@ -322,12 +326,12 @@ export function mappingRoutes(deps: MappingRoutesDeps) {
       return c.json(toMapping(row), 201);
     })
     .openapi(exportCsv, async (c) => {
-      const rows = await exportMappings(sql, c.req.valid("query"));
+      const rows = await exportMappings(sql, parseMappingQuery(c.req.query(), false).filter);
       const bytes = await heavyWork.run(() => exportInWorker("csv", rows.map(toInput), log));
       return attachment(bytes, "text/csv; charset=utf-8", "dhis2_mappings.csv");
     })
     .openapi(exportExcel, async (c) => {
-      const rows = await exportMappings(sql, c.req.valid("query"));
+      const rows = await exportMappings(sql, parseMappingQuery(c.req.query(), false).filter);
       const bytes = await heavyWork.run(() => exportInWorker("xlsx", rows.map(toInput), log));
       return attachment(bytes, XLSX_TYPE, "dhis2_mappings.xlsx");
     })

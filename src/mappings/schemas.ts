@@ -1,6 +1,7 @@
 /** Request and reply shapes of /api/v3/mappings, with the examples the OpenAPI document shows. */
 import { z } from "@hono/zod-openapi";
 import { envelopeSchema } from "../http/errors.ts";
+import { pagingParams } from "../http/list_query.ts";
 
 const DE = "fbfJHSPpUQD";
 const COC = "pq2XI5kz2BY";
@@ -59,10 +60,15 @@ export const UidParam = z.object({
 const filter = (example: string, description: string) =>
   z.string().optional().openapi({ example, description });
 
+/**
+ * The list's and exports' filters, for the OpenAPI document: the routes parse them with
+ * parseMappingQuery, which names an unknown (misspelt) filter in a 422 rather than ignoring it
+ * into "every mapping", as the old service did with all of them.
+ */
 export const FilterQuery = z.object({
   uid: filter("Rm2Xq8LkP0a", "exact"),
   code: filter("ANC1_F", "exact"),
-  what: z.enum(["de", "ou"]).optional().openapi({ example: "de" }),
+  what: filter("de", "de or ou"),
   name: filter("anc", "case-insensitive substring"),
   dataSet: filter("pBOMPrpg1QX", "exact"),
   dataElement: filter(DE, "exact"),
@@ -75,14 +81,9 @@ export const FilterQuery = z.object({
   instance_name: filter("default", "exact"),
   source_orgunit: filter("OU-0042", "exact"),
   destination_orgunit: filter("DiszpKrYNg8", "exact"),
-  // Strict: an unknown (misspelt) filter is a 422, never ignored into "every mapping", which is
-  // what the old service did with all of them.
-}).strict();
+});
 
-export const ListQuery = FilterQuery.extend({
-  page: z.coerce.number().int().min(1).default(1).openapi({ example: 1 }),
-  page_size: z.coerce.number().int().min(1).max(1000).default(50).openapi({ example: 50 }),
-}).strict();
+export const ListMappingsQuery = FilterQuery.extend(pagingParams(1000, 50));
 
 export const MappingPage = z.object({
   items: z.array(MappingSchema),

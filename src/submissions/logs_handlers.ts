@@ -31,11 +31,19 @@ function invalid(problems: FieldProblem[]): AppError {
   );
 }
 
-function positiveInt(raw: string | undefined, field: string, dflt: number, max: number): number {
+/** A page number or size; a bad one is added to `problems`, so all are reported at once. */
+function positiveInt(
+  raw: string | undefined,
+  field: string,
+  dflt: number,
+  max: number,
+  problems: FieldProblem[],
+): number {
   if (raw === undefined || raw === "") return dflt;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > max) {
-    throw invalid([{ field, message: `must be a whole number from 1 to ${max}` }]);
+    problems.push({ field, message: `must be a whole number from 1 to ${max}` });
+    return dflt;
   }
   return n;
 }
@@ -84,8 +92,8 @@ async function requeueWhere(
 /** GET /logs: a page of the filtered list (a submitter sees only its own). */
 export async function listLogs(deps: LogsDeps, c: Context<AppEnv>) {
   const { filter, problems } = parseLogFilter(c.req.queries());
-  const page = positiveInt(c.req.query("page"), "page", 1, 1_000_000);
-  const pageSize = positiveInt(c.req.query("page_size"), "page_size", 20, 500);
+  const page = positiveInt(c.req.query("page"), "page", 1, 1_000_000, problems);
+  const pageSize = positiveInt(c.req.query("page_size"), "page_size", 20, 500, problems);
   if (problems.length) throw invalid(problems);
   const f = scoped(filter, principal(c));
   const tz = deps.config.server.timezone;
