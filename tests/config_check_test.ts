@@ -55,6 +55,33 @@ Deno.test("config check warns about a missing DHIS2 URL or credentials, and stil
   );
 });
 
+Deno.test("config check prints every problem and every warning in one run", async () => {
+  // A bad port and a short JWT secret, and no DHIS2 URL or credentials: all four are printed.
+  const r = await runCli(["config", "check"], {
+    env: { DHIS2GW_SERVER_PORT: "abc", DHIS2GW_JWT_SECRET: "too-short" },
+  });
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.stderr.split("\n").filter(Boolean), [
+    "configuration has 2 problem(s):",
+    "  - server.port (env DHIS2GW_SERVER_PORT): must be a whole number (set by env DHIS2GW_SERVER_PORT)",
+    "  - auth.jwt_secret (env DHIS2GW_JWT_SECRET): must be at least 32 bytes",
+    "warning: api.dhis2_base_url (env DHIS2GW_DHIS2_BASE_URL) is not set: submissions are accepted but none can be delivered",
+    "warning: api.dhis2_auth_method is basic but api.dhis2_user (env DHIS2GW_DHIS2_USER) and api.dhis2_password (env DHIS2GW_DHIS2_PASSWORD) are not set: DHIS2 will refuse every delivery",
+  ]);
+  // A setting that is itself a problem is not warned about as well: a mistyped auth method
+  // says nothing about which credentials are missing.
+  const typo = await runCli(["config", "check"], {
+    env: { DHIS2GW_DHIS2_BASE_URL: "http://127.0.0.1:1", DHIS2GW_DHIS2_AUTH_METHOD: "pta" },
+  });
+  assert.equal(typo.code, 1);
+  assert.deepEqual(
+    typo.stderr.split("\n").filter((l) => l.startsWith("warning:")),
+    [],
+    typo.stderr,
+  );
+  assert.match(typo.stderr, /configuration has 1 problem\(s\):\n {2}- api.dhis2_auth_method/);
+});
+
 dbTest("config check --connect tries DHIS2 (info, me, authority) and the database", async () => {
   const sim = await startSimulator({
     users: [

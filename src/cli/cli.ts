@@ -112,11 +112,14 @@ export const COMMANDS: Record<string, Command> = {
             result.problems.map((p) => `  - ${p}`).join("\n")
           }\n`,
         );
+        // Every problem and every warning in one run: fixing the problems must not be what
+        // reveals that deliveries cannot work either.
+        for (const w of result.warnings) ctx.io.err(`warning: ${w}\n`);
         return 1;
       }
       ctx.io.out(`# config file: ${result.filePath ?? "(none)"}\n`);
       for (const note of result.notes) ctx.io.out(`# note: ${note}\n`);
-      for (const w of configWarnings(result.config)) ctx.io.err(`warning: ${w}\n`);
+      for (const w of result.warnings) ctx.io.err(`warning: ${w}\n`);
       ctx.io.out(toYaml(redactedView(result.config)));
       if (!values.connect) return 0;
       const config = result.config;

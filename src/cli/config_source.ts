@@ -38,6 +38,7 @@ export async function readConfig(
       return {
         problems: [`cannot read config file ${filePath}: ${(err as Error).message}`],
         notes: [],
+        warnings: [],
         sources: {},
       };
     }

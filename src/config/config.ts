@@ -4,6 +4,7 @@ import { corsOrigins } from "./cors_origins.ts";
 import { parseCidrList } from "./ip.ts";
 import { redactUrl, urlSecrets } from "./db_url.ts";
 import { type Field, FIELDS, type FieldType } from "./fields.ts";
+import { configWarnings } from "./warnings.ts";
 import {
   type DestinationConfig,
   parseDestinations,
@@ -112,6 +113,11 @@ export interface LoadResult {
   problems: string[];
   /** Keys of the old service's file that dhis2gw does not use: reported, not fatal. */
   notes: string[];
+  /**
+   * Settings that parse but leave the gateway unable to deliver (configWarnings), also when
+   * there are problems, so one `config check` shows everything to fix.
+   */
+  warnings: string[];
   sources: Record<string, { source: Source; name?: string }>;
 }
 
@@ -361,8 +367,9 @@ export function loadConfig(input: LoadInput): LoadResult {
     cfg.destinations = routing.destinations;
     cfg.sources = routing.sources;
   }
-  if (problems.length > 0) return { problems, notes, sources };
-  return { config: deepFreeze(cfg), problems, notes, sources };
+  const warnings = configWarnings(cfg);
+  if (problems.length > 0) return { problems, notes, warnings, sources };
+  return { config: deepFreeze(cfg), problems, notes, warnings, sources };
 }
 
 function crossChecks(parsed: Config): string[] {
