@@ -169,7 +169,7 @@ export function v2Routes(deps: V2Deps): Hono<AppEnv> {
   // GET in the code, POST in the old swagger: both.
   r.get("/aggregate/reenqueue/:task_id", reenqueue);
   r.post("/aggregate/reenqueue/:task_id", reenqueue);
-  r.get("/logs", (c) => oldLogList(c, deps.fetch));
+  r.get("/logs", (c) => oldLogList(c, deps.fetch, deps.sql));
   r.delete("/logs/purge", (c) => v3(c, "/logs/purge", only(c, ["date", "status"])));
   r.get("/logs/:id", (c) => oldLogDetail(c, deps.fetch));
   r.delete("/logs/:id", async (c) => {

@@ -25,6 +25,8 @@ export interface ConnectOptions {
    * `public` to read the old Go service's tables.
    */
   searchPath?: string;
+  /** Called with each statement sent (tests count the queries a request costs). */
+  onQuery?: (statement: string) => void;
 }
 
 /** The defaults of `database.connect_timeout` and `database.statement_timeout` (fields.ts). */
@@ -100,6 +102,7 @@ export function connect(opts: ConnectOptions): Sql {
       },
     },
     onnotice: (notice) => opts.log?.debug("postgres notice", { message: notice.message }),
+    ...(opts.onQuery ? { debug: (_c: number, statement: string) => opts.onQuery!(statement) } : {}),
   });
 }
 

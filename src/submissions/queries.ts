@@ -192,6 +192,36 @@ export async function getSubmission(
   return { ...rows[0], attempts_log: [...attempts], deliveries: [...deliveries] };
 }
 
+/** What a detail has and a summary lacks, for the old API's list items (src/compat/logs.ts). */
+export interface SubmissionPayloads {
+  id: number;
+  /** The request as received. */
+  payload: unknown;
+  /** The DHIS2 data value set sent. */
+  dhis2_payload: unknown;
+  /** The first delivery's last DHIS2 reply, as in the detail. */
+  response: unknown;
+  /** When the last attempt (of the last delivery that has one) ended; the detail's last. */
+  last_attempt_at: Date | null;
+}
+
+/**
+ * getSubmission's payloads, reply and last attempt for a whole page of ids in one query (a
+ * detail read per item cost 3 queries and an in-process request each: 1.1 s for 500). Ids no
+ * longer stored are absent.
+ */
+export async function payloadsOf(sql: Db, ids: number[]): Promise<SubmissionPayloads[]> {
+  if (!ids.length) return [];
+  return await sql<SubmissionPayloads[]>`
+    select s.id, s.request as payload, s.payload as dhis2_payload, d.response,
+           (select a.finished_at
+            from deliveries x join delivery_attempts a on a.delivery_id = x.id
+            where x.submission_id = s.id
+            order by x.id desc, a.number desc limit 1) as last_attempt_at
+    from submissions s ${firstDelivery(sql)}
+    where s.id = any(${ids}::bigint[])`;
+}
+
 /**
  * Deletes one submission (its deliveries and attempts by cascade) unless a worker holds one of
  * its deliveries. Deliveries are locked before the submission, the order every queue statement
