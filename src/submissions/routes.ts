@@ -7,6 +7,7 @@ import { secureRoute } from "../auth/guard.ts";
 import type { Principal } from "../auth/principal.ts";
 import { type Config, destinationsOf } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
+import { dryRunOutcomeSchema } from "../dhis2/dry_run_schema.ts";
 import { newRouter } from "../http/router.ts";
 import { AppError, conflict, type FieldProblem } from "../http/errors.ts";
 import type { Logger } from "../logs/logger.ts";
@@ -100,27 +101,15 @@ const dryRunReplySchema = z.object({
   dry_run: z.literal(true),
   payload: replySchema.shape.payload,
   unmapped_codes: z.array(z.string()).optional(),
-  dhis2: z.object({
-    status: z.enum(["delivered", "partial", "rejected", "retrying", "dead"]).openapi({
-      description: "the status dhis2gw would record for this submission",
-    }),
-    httpStatus: z.number().int().nullable(),
-    dhis2Status: z.string().nullable(),
-    counts: z.object({
-      imported: z.number().int(),
-      updated: z.number().int(),
-      ignored: z.number().int(),
-      deleted: z.number().int(),
-    }).nullable(),
-    conflicts: z.array(z.record(z.string(), z.unknown())).nullable().openapi({
-      description: "DHIS2's conflicts, each with the submitted codes behind it (codes)",
-    }),
-    error: z.string().nullable(),
-    completeDateOmitted: z.literal(true).optional().openapi({
-      description: "the payload's completion date was not sent: DHIS2 registers a " +
-        "completion even in a dry run",
-    }),
-  }).optional(),
+  dhis2: dryRunOutcomeSchema(
+    "DHIS2's conflicts, each with the submitted codes behind it (codes)",
+    {
+      completeDateOmitted: z.literal(true).optional().openapi({
+        description: "the payload's completion date was not sent: DHIS2 registers a " +
+          "completion even in a dry run",
+      }),
+    },
+  ).optional(),
 }).openapi("AggregateDryRunReply");
 
 const flag = z.enum(["true", "false"]).optional();

@@ -9,6 +9,7 @@ import { z } from "@hono/zod-openapi";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
 import { dhis2Auth } from "../aggregate/destination.ts";
+import { dryRunOutcomeSchema } from "../dhis2/dry_run_schema.ts";
 import { AppError } from "../http/errors.ts";
 import type { FlatBundle, TrackerObject } from "./bundle.ts";
 import { createTrackerClient, type TrackerClient } from "./client.ts";
@@ -39,23 +40,10 @@ export const trackerDryRunReplySchema = z.object({
   payload: z.record(z.string(), z.unknown()).openapi({
     description: "the flat tracker bundle that would be sent to DHIS2",
   }),
-  dhis2: z.object({
-    status: z.enum(["delivered", "partial", "rejected", "retrying", "dead"]).openapi({
-      description: "the status dhis2gw would record for this submission",
-    }),
-    httpStatus: z.number().int().nullable(),
-    dhis2Status: z.string().nullable(),
-    counts: z.object({
-      imported: z.number().int(),
-      updated: z.number().int(),
-      ignored: z.number().int(),
-      deleted: z.number().int(),
-    }).nullable(),
-    conflicts: z.array(z.record(z.string(), z.unknown())).nullable().openapi({
-      description: "each refused object: type, uid, errorCode, message, path (in the request)",
-    }),
-    error: z.string().nullable(),
-  }).optional(),
+  dhis2: dryRunOutcomeSchema(
+    "each refused object: type, uid, errorCode, message, path (in the request)",
+    {},
+  ).optional(),
 }).openapi("TrackerDryRunReply");
 
 export type TrackerDryRunReply = z.infer<typeof trackerDryRunReplySchema>;
