@@ -5,12 +5,12 @@
  * payload, which then goes through the same checks and storage as POST /api/v3/tracker. A code
  * with no mapping is a 422 naming it; a value that is already a DHIS2 UID is taken as it is.
  */
-import type { Db } from "../db/db.ts";
 import { isUid } from "../dhis2/uid.ts";
 import type { FieldProblem } from "../http/errors.ts";
 import type { MappingLookup } from "../mappings/lookup.ts";
 import type { Obj } from "./bundle.ts";
-import { lookupTrackerMappings, type TrackerMappingKind } from "./mappings.ts";
+import type { TrackerMappingKind } from "./mappings.ts";
+import { trackerMappingKey, type TrackerMappingLookup } from "./mapping_cache.ts";
 
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const text = (v: unknown) => typeof v === "string" && v.trim() !== "";
@@ -42,7 +42,11 @@ interface Want {
 class Resolver {
   problems: FieldProblem[] = [];
   #round: Want[] = [];
-  constructor(readonly sql: Db, readonly source: string, readonly ou: MappingLookup) {}
+  constructor(
+    readonly tm: TrackerMappingLookup,
+    readonly source: string,
+    readonly ou: MappingLookup,
+  ) {}
 
   want(
     kind: TrackerMappingKind,
@@ -76,9 +80,9 @@ class Resolver {
     while (this.#round.length) {
       const round = this.#round;
       this.#round = [];
-      const found = await lookupTrackerMappings(this.sql, this.source, round);
+      const found = await this.tm.lookup(this.source, round);
       for (const w of round) {
-        const uid = found.get(`${w.kind}|${w.scope}|${w.code}`);
+        const uid = found.get(trackerMappingKey(w));
         if (uid) w.set(uid);
         else if (w.kind === "option") w.set(w.code); // no option mapping: DHIS2's own code
         else if (isUid(w.code)) w.set(w.code);
@@ -181,12 +185,12 @@ type Built = { ok: true; result: CodedResult } | { ok: false; problems: FieldPro
 
 /** POST /api/v3/events: one coded event or an array of them. */
 export async function codedEvents(
-  sql: Db,
+  tm: TrackerMappingLookup,
   ou: MappingLookup,
   source: string,
   body: unknown,
 ): Promise<Built> {
-  const r = new Resolver(sql, source, ou);
+  const r = new Resolver(tm, source, ou);
   const list = Array.isArray(body) ? body : [body];
   const at = (i: number) => Array.isArray(body) ? `$[${i}]` : "$";
   if (!list.length) return { ok: false, problems: [{ field: "$", message: "no events" }] };
@@ -205,12 +209,12 @@ export async function codedEvents(
 
 /** POST /api/v3/trackedEntities: a person by codes, an optional enrollment and first events. */
 export async function codedPerson(
-  sql: Db,
+  tm: TrackerMappingLookup,
   ou: MappingLookup,
   source: string,
   body: unknown,
 ): Promise<Built> {
-  const r = new Resolver(sql, source, ou);
+  const r = new Resolver(tm, source, ou);
   if (!isObj(body)) return { ok: false, problems: [{ field: "$", message: "must be an object" }] };
   const te: Obj = {};
   for (const k of ["trackedEntity", "geometry"]) if (body[k] !== undefined) te[k] = body[k];

@@ -19,6 +19,7 @@ import {
   trackerDryRunQuery,
 } from "./dry_run.ts";
 import { trackerMappingRoutes } from "./mappings.ts";
+import { TrackerMappingCache } from "./mapping_cache.ts";
 import {
   idempotencyKeyOf,
   invalidTracker,
@@ -75,6 +76,10 @@ export interface CodedDeps extends IntakeDeps, TrackerDryRunDeps {
 
 export function codedRoutes(deps: CodedDeps) {
   const dryRun = trackerDryRun(deps);
+  // Per app: the PUT below is the one writer in this process, so it invalidates this cache.
+  const trackerMappings = new TrackerMappingCache(deps.sql, {
+    refreshSeconds: deps.config.mappings.cache_refresh,
+  });
   const handle = (kind: string, build: typeof codedEvents) =>
   async (
     // deno-lint-ignore no-explicit-any
@@ -84,7 +89,7 @@ export function codedRoutes(deps: CodedDeps) {
     const flags = dryRunFlags(c.req.valid("query"));
     const key = idempotencyKeyOf(c.req.header("idempotency-key"));
     const { text, body } = await readJson(c.req);
-    const built = await build(deps.sql, deps.mappings, principal.sourceName, body);
+    const built = await build(trackerMappings, deps.mappings, principal.sourceName, body);
     if (!built.ok) throw invalidTracker(built.problems);
     const checked = check(built.result);
     if (flags.dryRun) return c.json(await dryRun(flags, checked.bundle, checked.objects), 200);
@@ -115,5 +120,8 @@ export function codedRoutes(deps: CodedDeps) {
   return newRouter()
     .openapi(eventsRoute, handle("events", codedEvents))
     .openapi(personRoute, handle("trackedEntities", codedPerson))
-    .route("/", trackerMappingRoutes(deps));
+    .route(
+      "/",
+      trackerMappingRoutes({ sql: deps.sql, changed: () => trackerMappings.invalidate() }),
+    );
 }

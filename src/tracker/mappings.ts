@@ -1,7 +1,7 @@
 /**
  * Tracker mappings (migration 0017's tracker_mappings): the source's codes for programs, stages,
- * data elements, attributes and option values, scoped as DHIS2 scopes them. Read per request:
- * a coded tracker submission asks for a handful of codes by the unique index.
+ * data elements, attributes and option values, scoped as DHIS2 scopes them. The coded routes
+ * read them through TrackerMappingCache (mapping_cache.ts), which `changed` invalidates.
  */
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
@@ -111,11 +111,12 @@ const listRoute = secureRoute({
   },
 });
 
-export function trackerMappingRoutes(deps: { sql: Sql }) {
+export function trackerMappingRoutes(deps: { sql: Sql; changed: () => void }) {
   return newRouter()
     .openapi(putRoute, async (c) => {
       const { mappings } = c.req.valid("json");
       const stored = await upsertTrackerMappings(deps.sql, mappings as TrackerMapping[]);
+      deps.changed();
       return c.json({ stored }, 200);
     })
     .openapi(listRoute, async (c) => {
