@@ -112,6 +112,27 @@ dbTest("/api/v3/logs names a bad page, page_size and an unknown filter together"
   }
 });
 
+dbTest("/api/v3/tracker/mappings names an unknown parameter instead of ignoring it", async () => {
+  const db = await createTestDb("list_query_errors_tracker");
+  const t = await createTestApp(db);
+  try {
+    // A misspelt source_name would otherwise list every source's mappings.
+    const p = await problems(t, "/api/v3/tracker/mappings?source=hmis&page=2");
+    assert.deepEqual(p, {
+      source: "unknown parameter; known: source_name",
+      page: "unknown parameter; known: source_name",
+    });
+    const ok = await t.app.request("/api/v3/tracker/mappings?source_name=hmis", {
+      headers: t.users.admin.headers.token,
+    });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { mappings: [] });
+  } finally {
+    await t.close();
+    await db.close();
+  }
+});
+
 dbTest("no list route answers a bad query in the validator's own words", async () => {
   const db = await createTestDb("list_query_errors_wording");
   const t = await createTestApp(db);

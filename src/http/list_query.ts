@@ -56,9 +56,10 @@ const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 export class ListQuery {
   readonly problems: FieldProblem[] = [];
-  constructor(private q: Record<string, string>, known: readonly string[]) {
+  /** `paged: false` for a list without pages: `page` and `page_size` are unknown there too. */
+  constructor(private q: Record<string, string>, known: readonly string[], paged = true) {
     for (const k of Object.keys(q)) {
-      if (!known.includes(k) && k !== "page" && k !== "page_size") {
+      if (!known.includes(k) && !(paged && (k === "page" || k === "page_size"))) {
         this.problems.push({ field: k, message: `unknown parameter; known: ${known.join(", ")}` });
       }
     }

@@ -14,21 +14,15 @@ export function parseMappingQuery(
   raw: Record<string, string>,
   paged: boolean,
 ): { filter: MappingFilter; paging: Paging } {
-  const q = new ListQuery(raw, KEYS);
-  if (!paged) {
-    for (const k of ["page", "page_size"]) {
-      if (k in raw) {
-        q.problems.push({ field: k, message: `unknown parameter; known: ${KEYS.join(", ")}` });
-      }
-    }
-  }
+  const q = new ListQuery(raw, KEYS, paged);
   const filter: MappingFilter = {};
   for (const k of KEYS) {
     // Exact filters take the value as given: `attributeOptionCombo=` finds the empty ones.
     const v = k === "what" ? q.choice(k, WHAT) : q.exact(k, 1000);
     if (v !== undefined) filter[k] = v;
   }
-  const paging = q.paging(1000, 50);
+  // An export has no pages: its `page` is already named as unknown, not checked as a number.
+  const paging = paged ? q.paging(1000, 50) : { page: 1, pageSize: 0 };
   q.done();
   return { filter, paging };
 }

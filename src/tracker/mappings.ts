@@ -6,6 +6,7 @@
 import { z } from "@hono/zod-openapi";
 import { secureRoute } from "../auth/guard.ts";
 import type { Db, Sql } from "../db/db.ts";
+import { ListQuery } from "../http/list_query.ts";
 import { newRouter } from "../http/router.ts";
 
 export const MAPPING_KINDS = [
@@ -108,6 +109,7 @@ const listRoute = secureRoute({
         "application/json": { schema: z.object({ mappings: z.array(mappingSchema) }) },
       },
     },
+    422: { description: "an unknown query parameter (named)" },
   },
 });
 
@@ -120,7 +122,10 @@ export function trackerMappingRoutes(deps: { sql: Sql; changed: () => void }) {
       return c.json({ stored }, 200);
     })
     .openapi(listRoute, async (c) => {
-      const { source_name } = c.req.valid("query");
+      // A misspelt filter is named, not ignored into every source's mappings.
+      const q = new ListQuery(c.req.query(), ["source_name"], false);
+      const source_name = q.exact("source_name", 255);
+      q.done();
       const rows = await deps.sql<TrackerMapping[]>`
         select source_name, kind, scope, code, uid from tracker_mappings
         where ${source_name === undefined ? deps.sql`true` : deps.sql`source_name = ${source_name}`}
