@@ -1,11 +1,12 @@
 /**
  * The performance tooling (issue 18): the short bench fails only on a ratio below half of the
  * recorded one, never on an absolute time; the soak's growth check and plot; the profile's
- * grouping by module. The short bench needs wrk and pgbench: it fails in CI (CI=true) without
- * them and is skipped elsewhere.
+ * grouping by module. The short bench needs wrk and pgbench (intake) and Node with npm
+ * (graphile-worker, installed from npm into a scratch folder, for delivery): it fails in CI
+ * (CI=true) without them and is skipped elsewhere.
  */
 import assert from "node:assert/strict";
-import { regressions } from "../scripts/bench_intake.ts";
+import { CHECKED, regressions } from "../scripts/bench_check.ts";
 import { type CpuProfile, groupOf, summarise } from "../scripts/bench_profile.ts";
 import { growth, svg } from "../scripts/soak.ts";
 
@@ -27,6 +28,38 @@ Deno.test("bench check: only a ratio below half of the recorded one is a regress
   );
   // A ratio never recorded cannot regress.
   assert.deepEqual(regressions({ accepted_vs_bare_hono: 0.01 }, {}), []);
+});
+
+Deno.test("bench check: delivery is judged on its ratios to graphile-worker, not on rates", () => {
+  const keys = CHECKED.delivery_instant_short;
+  const recorded = {
+    delivered_vs_graphile_default: 1.1,
+    delivered_vs_graphile_batched: 0.8,
+    delivered_per_s: 1000,
+  };
+  assert.deepEqual(
+    regressions(
+      {
+        delivered_vs_graphile_default: 0.56,
+        delivered_vs_graphile_batched: 0.4,
+        delivered_per_s: 50,
+      },
+      recorded,
+      keys,
+    ),
+    [],
+  );
+  assert.deepEqual(
+    regressions(
+      { delivered_vs_graphile_default: 0.549, delivered_vs_graphile_batched: 0.39 },
+      recorded,
+      keys,
+    ),
+    [
+      "delivered_vs_graphile_default: 0.549 < half of recorded 1.1",
+      "delivered_vs_graphile_batched: 0.39 < half of recorded 0.8",
+    ],
+  );
 });
 
 Deno.test("soak: growth after warm-up is judged on medians of the first and last thirds", () => {
@@ -87,8 +120,14 @@ Deno.test("profile: self time grouped by our module and dependency, native frame
   ]);
 });
 
+/** Each tool the short bench runs, and the Debian package that brings it. */
+const TOOLS = [["wrk", "wrk"], ["pgbench", "postgresql-contrib"], ["node", "nodejs"], [
+  "npm",
+  "npm",
+]];
+
 async function missingTools(): Promise<string | undefined> {
-  for (const [tool, pkg] of [["wrk", "wrk"], ["pgbench", "postgresql-contrib"]]) {
+  for (const [tool, pkg] of TOOLS) {
     try {
       await new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" })
         .output();
@@ -119,5 +158,7 @@ Deno.test({
     assert.equal(out.code, 0, text);
     assert.match(text, /accepted_vs_bare_hono: [\d.]+ \(recorded [\d.]+\)/);
     assert.match(text, /accepted_vs_pgbench: [\d.]+ \(recorded [\d.]+\)/);
+    assert.match(text, /delivered_vs_graphile_default: [\d.]+ \(recorded [\d.]+\)/);
+    assert.match(text, /delivered_vs_graphile_batched: [\d.]+ \(recorded [\d.]+\)/);
   },
 });
