@@ -151,7 +151,7 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
       // Warm-up (JIT, pools, caches) that the bare handler's process got from the bench itself.
       await wrkPost(`${apiUrl}/aggregate`, body, {
         ...o,
-        seconds: Math.max(1, o.seconds / 5),
+        seconds: Math.max(1, Math.round(o.seconds / 5)),
         auth,
       });
       const rss = sampleRss(api.child.pid);

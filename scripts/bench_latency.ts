@@ -8,12 +8,14 @@
  *   deno run -A scripts/bench_latency.ts --rates 20,300 --seconds 10 --rounds 2 \
  *     --variant 'default' --variant 'no-v8-flags:V8=' --variant 'trace:V8=--trace-gc'
  *
- * A variant is `name[:V8=<flags>][:ENV=K=V,...]` (V8 replaces the launchers' V8 flags); the
+ * A variant is `name[:V8=<flags>][:ENV=K=V,...][:KEYS=N]` (V8 replaces the launchers' V8 flags;
+ * KEYS posts N ordering keys in turn, periods of the one org unit); the
  * variant `bare` is the bare Hono + zod + postgres.js handler (scripts/bare_handler.ts).
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { V8_FLAGS } from "../src/cli/runtime_flags.ts";
+import { DB_SCHEMA } from "../src/db/schema.ts";
 import { MAIN, portFrom, RUN_FLAGS, type ServeProcess } from "../tests/support/cli.ts";
 import { type OpenLoopResult, runOpenLoop } from "./open_loop.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
@@ -28,10 +30,18 @@ export async function ingestLatency(
   auth: string,
   rate: number,
   seconds: number,
+  keys = 1,
 ): Promise<OpenLoopResult> {
   return await runOpenLoop({
     url,
-    body,
+    body: keys === 1 ? body : Array.from(
+      { length: keys },
+      (_, i) =>
+        JSON.stringify({
+          ...SAMPLE_SUBMISSION,
+          period: String(202001 + 100 * Math.floor(i / 12) + (i % 12)),
+        }),
+    ),
     headers: { Authorization: auth },
     rate,
     seconds,
@@ -95,14 +105,17 @@ export async function latencySteps(o: {
 interface Variant {
   name: string;
   v8?: string;
+  /** Ordering keys posted in turn (periods of one org unit); the bench posts one. */
+  keys: number;
   env: Record<string, string>;
 }
 
 function parseVariant(s: string): Variant {
   const [name, ...parts] = s.split(":");
-  const v: Variant = { name, env: {} };
+  const v: Variant = { name, env: {}, keys: 1 };
   for (const p of parts) {
     if (p.startsWith("V8=")) v.v8 = p.slice(3);
+    else if (p.startsWith("KEYS=")) v.keys = Number(p.slice(5));
     else if (p.startsWith("ENV=")) {
       for (const kv of p.slice(4).split(",")) {
         const i = kv.indexOf("=");
@@ -136,6 +149,29 @@ function spawn(v: Variant, dbUrl: string): ServeProcess {
   );
 }
 
+/**
+ * The gateway's own view from its request log: the handler's time (request id middleware to
+ * answer, database and group-commit waits included; not the HTTP layer before it).
+ */
+async function handlerTimes(dbUrl: string, since: Date): Promise<string> {
+  await new Promise((r) => setTimeout(r, 1500)); // the request log's 1 s flush
+  const sql = postgres(dbUrl, {
+    max: 1,
+    onnotice: () => {},
+    connection: { search_path: DB_SCHEMA },
+  });
+  try {
+    const [r] = await sql`select count(*)::int as n,
+      percentile_disc(0.5) within group (order by duration_ms) as p50,
+      percentile_disc(0.99) within group (order by duration_ms) as p99,
+      max(duration_ms) as max
+      from request_log where at >= ${since} and path = '/api/v3/aggregate'`;
+    return `handler time (request log, ${r.n} requests): p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms`;
+  } finally {
+    await sql.end();
+  }
+}
+
 /** The bare Hono + zod + postgres.js handler, as its own process, with the gateway's V8 flags. */
 export function spawnBare(dbUrl: string): ServeProcess {
   return wrapChild(
@@ -164,7 +200,8 @@ if (import.meta.main) {
   if (!bin) throw new Error("needs PostgreSQL's initdb and pg_ctl");
   const cluster = await startCluster(bin);
   const admin = postgres(cluster.url, { max: 1, onnotice: () => {} });
-  const up: Array<{ v: Variant; proc: ServeProcess; url: string; auth: string }> = [];
+  const up: Array<{ v: Variant; proc: ServeProcess; url: string; auth: string; dbUrl: string }> =
+    [];
   try {
     for (const [i, v] of variants.entries()) {
       await admin.unsafe(`create database lat_${i}`);
@@ -172,22 +209,24 @@ if (import.meta.main) {
       if (v.name === "bare") {
         const proc = spawnBare(dbUrl);
         const port = JSON.parse(await proc.waitFor(/"port"/)).port;
-        up.push({ v, proc, url: `http://127.0.0.1:${port}/`, auth: "none" });
+        up.push({ v, proc, url: `http://127.0.0.1:${port}/`, auth: "none", dbUrl });
         await ingestLatency(`http://127.0.0.1:${port}/`, "none", 200, 2);
         continue;
       }
       const proc = spawn(v, dbUrl);
       const api = `http://127.0.0.1:${portFrom(await proc.waitFor(/"msg":"listening"/))}/api/v3`;
       const sample = await setUpSample(api);
-      up.push({ v, proc, url: `${api}/aggregate`, auth: `Token ${sample.apiToken}` });
+      up.push({ v, proc, url: `${api}/aggregate`, auth: `Token ${sample.apiToken}`, dbUrl });
       await ingestLatency(`${api}/aggregate`, `Token ${sample.apiToken}`, 200, 2); // warm-up
     }
     for (let r = 0; r < Number(values.rounds); r++) {
       for (const rate of rates) {
         const order = r % 2 ? [...up].reverse() : up;
         for (const g of order) {
-          const res = await ingestLatency(g.url, g.auth, rate, seconds);
+          const since = new Date();
+          const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
+          if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since)}`);
         }
       }
     }

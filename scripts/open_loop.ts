@@ -17,7 +17,8 @@
 
 export interface OpenLoopOptions {
   url: string;
-  body: string;
+  /** Sent in turn, one per request (several bodies: several ordering keys, say). */
+  body: string | string[];
   headers?: Record<string, string>;
   /** Requests per second offered. */
   rate: number;
@@ -129,25 +130,28 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const u = new URL(o.url);
   const host = u.hostname;
   const port = Number(u.port || 80);
-  const body = enc.encode(o.body);
-  const headers = {
-    "Content-Type": "application/json",
-    ...o.headers,
-    Host: u.host,
-    "Content-Length": String(body.length),
-  };
-  const head = enc.encode(
-    `POST ${u.pathname}${u.search} HTTP/1.1\r\n` +
-      Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n",
-  );
-  const request = new Uint8Array(head.length + body.length);
-  request.set(head);
-  request.set(body, head.length);
+  const requests = [o.body].flat().map((text) => {
+    const body = enc.encode(text);
+    const head = enc.encode(
+      `POST ${u.pathname}${u.search} HTTP/1.1\r\n` +
+        Object.entries({
+          "Content-Type": "application/json",
+          ...o.headers,
+          Host: u.host,
+          "Content-Length": String(body.length),
+        }).map(([k, v]) => `${k}: ${v}\r\n`).join("") + "\r\n",
+    );
+    const request = new Uint8Array(head.length + body.length);
+    request.set(head);
+    request.set(body, head.length);
+    return request;
+  });
 
   const maxConnections = o.maxConnections ?? 256;
   const idle: Socket[] = [];
   let open = 0;
-  const line: number[] = [];
+  /** Due times (and request numbers) of requests waiting for a free socket. */
+  const line: Array<[number, number]> = [];
   const total = Math.round(o.rate * o.seconds);
   const latencies: number[] = [];
   const service: number[] = [];
@@ -155,11 +159,11 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   let ok = 0, non2xx = 0, errors = 0, lastAnswer = 0;
   const inFlight = new Set<Promise<void>>();
 
-  const oneOn = async (s: Socket, scheduled: number): Promise<void> => {
+  const oneOn = async (s: Socket, scheduled: number, n: number): Promise<void> => {
     const sent = performance.now();
     lags.push(sent - scheduled);
     try {
-      const status = await s.send(request);
+      const status = await s.send(requests[n % requests.length]);
       const now = performance.now();
       lastAnswer = now;
       latencies.push(now - scheduled);
@@ -174,21 +178,21 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     }
     // A request waiting in line goes out on this socket at once.
     const next = line.shift();
-    if (next !== undefined) return oneOn(s, next);
+    if (next !== undefined) return oneOn(s, ...next);
     idle.push(s);
   };
-  const dispatch = (scheduled: number) => {
+  const dispatch = (scheduled: number, n: number) => {
     let p: Promise<void>;
     const s = idle.pop();
-    if (s) p = oneOn(s, scheduled);
+    if (s) p = oneOn(s, scheduled, n);
     else if (open < maxConnections) {
       open++;
-      p = Socket.open(host, port).then((s) => oneOn(s, scheduled), () => {
+      p = Socket.open(host, port).then((s) => oneOn(s, scheduled, n), () => {
         open--;
         errors++;
       });
     } else {
-      line.push(scheduled);
+      line.push([scheduled, n]);
       return;
     }
     inFlight.add(p);
@@ -205,7 +209,7 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   let i = 0;
   while (i < total) {
     const now = performance.now();
-    while (i < total && start + i * interval <= now) dispatch(start + i++ * interval);
+    while (i < total && start + i * interval <= now) dispatch(start + i * interval, i++);
     if (i < total) {
       const wait = start + i * interval - performance.now();
       await new Promise((r) => setTimeout(r, Math.max(0, wait)));
