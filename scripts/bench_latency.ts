@@ -190,6 +190,8 @@ if (import.meta.main) {
       rates: { type: "string", default: "20,300" },
       seconds: { type: "string", default: "10" },
       rounds: { type: "string", default: "2" },
+      /** A rate offered for 5 s before each measured step (unmeasured). */
+      before: { type: "string" },
       variant: { type: "string", multiple: true, default: ["default"] },
     },
   });
@@ -223,10 +225,22 @@ if (import.meta.main) {
       for (const rate of rates) {
         const order = r % 2 ? [...up].reverse() : up;
         for (const g of order) {
+          // As in the bench, where the low rate follows the peak: a load that drops.
+          if (values.before) await ingestLatency(g.url, g.auth, Number(values.before), 5, g.v.keys);
           const since = new Date();
+          const mark = g.proc.lines.length;
           const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
           if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since)}`);
+          // With --trace-gc: the full collections during the step (V8 prints them on stdout).
+          const gcs = g.proc.lines.slice(mark).filter((l) => /Mark-Compact/.test(l));
+          if (g.v.v8?.includes("--trace-gc")) {
+            console.log(
+              `  full GCs during the step: ${gcs.length} (memory reducer: ${
+                gcs.filter((l) => /\(reduce\)/.test(l)).length
+              }); pauses ${gcs.map((l) => /, ([\d.]+) \/ [\d.]+ ms/.exec(l)?.[1]).join(", ")} ms`,
+            );
+          }
         }
       }
     }
