@@ -149,11 +149,24 @@ function spawn(v: Variant, dbUrl: string): ServeProcess {
   );
 }
 
+/** Transactions committed in the database so far (pg_stat_database). */
+async function commits(dbUrl: string): Promise<number> {
+  const sql = postgres(dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_stat_clear_snapshot()`;
+    const [r] = await sql`select xact_commit::int as n from pg_stat_database
+      where datname = current_database()`;
+    return r.n;
+  } finally {
+    await sql.end();
+  }
+}
+
 /**
  * The gateway's own view from its request log: the handler's time (request id middleware to
  * answer, database and group-commit waits included; not the HTTP layer before it).
  */
-async function handlerTimes(dbUrl: string, since: Date): Promise<string> {
+async function handlerTimes(dbUrl: string, since: Date, commitsBefore: number): Promise<string> {
   await new Promise((r) => setTimeout(r, 1500)); // the request log's 1 s flush
   const sql = postgres(dbUrl, {
     max: 1,
@@ -166,7 +179,11 @@ async function handlerTimes(dbUrl: string, since: Date): Promise<string> {
       percentile_disc(0.99) within group (order by duration_ms) as p99,
       max(duration_ms) as max
       from request_log where at >= ${since} and path = '/api/v3/aggregate'`;
-    return `handler time (request log, ${r.n} requests): p50 ${r.p50} ms, p99 ${r.p99} ms, max ${r.max} ms`;
+    // Group commit's grouping: transactions per request (1: each alone; request-log and
+    // NOTIFY statements count too).
+    const per = ((await commits(dbUrl)) - commitsBefore) / Math.max(1, r.n);
+    return `handler time (request log, ${r.n} requests): p50 ${r.p50} ms, p99 ${r.p99} ms, ` +
+      `max ${r.max} ms; ${per.toFixed(2)} transactions per request`;
   } finally {
     await sql.end();
   }
@@ -228,10 +245,11 @@ if (import.meta.main) {
           // As in the bench, where the low rate follows the peak: a load that drops.
           if (values.before) await ingestLatency(g.url, g.auth, Number(values.before), 5, g.v.keys);
           const since = new Date();
+          const before = await commits(g.dbUrl);
           const mark = g.proc.lines.length;
           const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
-          if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since)}`);
+          if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since, before)}`);
           // With --trace-gc: the full collections during the step (V8 prints them on stdout).
           const gcs = g.proc.lines.slice(mark).filter((l) => /Mark-Compact/.test(l));
           if (g.v.v8?.includes("--trace-gc")) {
