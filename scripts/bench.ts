@@ -11,15 +11,18 @@
  *      (`apt-get install wrk`), else by an in-process fetch loop (which steals CPU: lower).
  *   4. delivered/s: `serve --worker-only` draining what step 3 queued into the DHIS2 simulator.
  *   5. the delivery scenario (scripts/bench_delivery.ts): 100,000 values into a simulator that
- *      costs what a DHIS2 costs, batching off and on, and graphile-worker; skip it with
- *      --skip-delivery.
+ *      costs what a DHIS2 costs, batching off and on, and graphile-worker; then delivery into an
+ *      instant DHIS2 against graphile-worker (scripts/bench_delivery_instant.ts, 5,000
+ *      submissions, 2 rounds); skip both with --skip-delivery.
  *   6. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
- * First, bench_intake.ts records issue 18's intake ratios, latency and memory in
- * bench/results/ratios.json (--no-intake skips it, --no-embedded skips the embedded start);
- * --intake-only stops there, --short [--check] is the CI size, --profile writes CPU profiles,
- * --ab <dir> compares this checkout with another in one run.
+ * Every ratio goes into bench/results/ratios.json, one section per bench: `intake` (issue 18's
+ * intake ratios, latency and memory, from bench_intake.ts, first; --no-intake skips it,
+ * --no-embedded skips the embedded start, --intake-only stops there), `submissions`,
+ * `delivery_cost_model` and `delivery_instant`. --short [--check] is the CI size (intake and
+ * instant delivery, bench_check.ts), --profile writes CPU profiles, --ab <dir> compares this
+ * checkout with another in one run.
  */
 import { Hono } from "hono";
 import { parseArgs } from "node:util";
@@ -28,10 +31,12 @@ import { DB_SCHEMA } from "../src/db/schema.ts";
 import { z } from "zod";
 import { startSimulator } from "../src/simulator/simulator.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
-import { findPgBin, startCluster } from "./pg_cluster.ts";
+import { benchDatabase, findPgBin, startCluster } from "./pg_cluster.ts";
 import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 import { benchTracker } from "./bench_tracker.ts";
 import { benchMain } from "./bench_intake.ts";
+import { instantBench } from "./bench_delivery_instant.ts";
+import { RATIOS_FILE, recordSection } from "./perf_lib.ts";
 
 // Issue 18's figures (intake ratios, memory, latency; --profile; --short --check) first.
 if (await benchMain(Deno.args)) Deno.exit(0);
@@ -328,6 +333,14 @@ const file = `${root}bench/results/submissions.json`;
 await Deno.writeTextFile(file, JSON.stringify(results, null, 2) + "\n");
 console.log(`wrote ${file}`);
 
+// bench.ts's own ratios (the submission's own INSERT under pgbench, tracker) next to the others.
+await recordSection(
+  "submissions",
+  Object.fromEntries(
+    Object.entries(results).filter(([k]) => k === "date" || /_vs_/.test(k)),
+  ),
+);
+
 if (!values["skip-delivery"]) {
   const delivery = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${root}scripts/bench_delivery.ts`],
@@ -336,4 +349,38 @@ if (!values["skip-delivery"]) {
     stderr: "inherit",
   }).output();
   if (!delivery.success) throw new Error("the delivery benchmark failed");
+  // Each scenario's share of what the cost model allows, from the file it wrote.
+  const costed = JSON.parse(await Deno.readTextFile(`${root}bench/results/delivery.json`));
+  await recordSection("delivery_cost_model", {
+    date: costed.date,
+    submissions: costed.submissions,
+    of_ceiling_pct: Object.fromEntries(
+      (costed.results as Array<{ scenario: string; ofCeiling: number }>).map((
+        r,
+      ) => [r.scenario, r.ofCeiling]),
+    ),
+  });
+
+  // Issue 18's delivery row: an instant DHIS2, ours against graphile-worker in the same run.
+  const db = await benchDatabase("bench_instant_admin");
+  try {
+    const instant = await instantBench({
+      serverUrl: db.url,
+      submissions: 5000,
+      concurrency: 8,
+      rounds: 2,
+      graphile: true,
+      profile: false,
+      log: console.log,
+    });
+    await recordSection("delivery_instant", instant);
+    console.log(
+      `delivered/s into an instant DHIS2: ${instant.delivered_per_s}/s, ` +
+        `${instant.delivered_vs_graphile_default}× graphile-worker default, ` +
+        `${instant.delivered_vs_graphile_batched}× batched; recorded in ${RATIOS_FILE}`,
+    );
+    if (instant.outcomes_exact !== true) throw new Error("instant delivery: outcomes not exact");
+  } finally {
+    await db.stop();
+  }
 }

@@ -7,37 +7,32 @@
  *     handler inserting one row (any HTTP front's ceiling), both loaded like the gateway;
  *   - accepted/s of POST /api/v3/aggregate against `serve --no-worker` (external PostgreSQL),
  *     with its RSS sampled during the load and a few seconds after;
- *   - ingest latency p50/p99 at half the measured peak and at a low rate (20/s), paced by wrk;
+ *   - ingest latency p50/p99 at half the measured peak and at a low rate (20/s) under an
+ *     open-loop load (bench_latency.ts), next to the bare handler's at the same rates;
  *   - idle memory of the embedded mode: PSS of every process (gateway and PostgreSQL).
  *
- * `--short` runs a few seconds of each load and skips the embedded start, recording its ratios
- * as `intake_short`; with `--check` it records nothing and fails only when a ratio falls below
- * half of the recorded short one (bench/results/ratios.json), never on an absolute time.
+ * `--short [--check]` is the CI size of intake and delivery together (bench_check.ts).
  */
-import { Hono } from "hono";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
-import { z } from "zod";
+import { bareApp } from "./bare_handler.ts";
 import { portFrom, startServe } from "../tests/support/cli.ts";
-import { findPgBin, startCluster } from "./pg_cluster.ts";
+import { CLUSTER_SETTINGS, findPgBin, startCluster } from "./pg_cluster.ts";
 import {
   pssKb,
   ratio,
   RATIOS_FILE,
   recordSection,
-  round1,
   run,
   sampleRss,
   treePssMb,
   wrkPost,
 } from "./perf_lib.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
+import { latencySteps } from "./bench_latency.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const body = JSON.stringify(SAMPLE_SUBMISSION);
-
-/** The ratios the short run checks: each must stay above half of its recorded value. */
-export const CHECKED = ["accepted_vs_bare_hono", "accepted_vs_pgbench"] as const;
 
 export interface IntakeOptions {
   seconds: number;
@@ -68,18 +63,10 @@ async function pgbenchInsert(binDir: string, port: number, o: IntakeOptions): Pr
 
 async function bareHono(url: string, o: IntakeOptions): Promise<number> {
   const sql = postgres(url, { max: o.connections, onnotice: () => {} });
-  const schema = z.object({
-    orgUnit: z.string(),
-    period: z.string(),
-    dataValues: z.record(z.string(), z.unknown()),
-  });
-  const app = new Hono().post("/", async (c) => {
-    const b = schema.parse(await c.req.json());
-    const [r] = await sql`insert into t (body) values (${JSON.stringify(b)}::text::jsonb)
-      returning id`;
-    return c.json({ id: r.id });
-  });
-  const srv = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+  const srv = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen: () => {} },
+    bareApp(sql).fetch,
+  );
   try {
     return (await wrkPost(`http://127.0.0.1:${srv.addr.port}/`, body, o)).perSecond;
   } finally {
@@ -127,6 +114,9 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
   const r: Record<string, unknown> = {
     date: new Date().toISOString(),
     cpus: navigator.hardwareConcurrency,
+    load_average: Deno.loadavg().join(" "),
+    // Every bench row's cluster (pg_cluster.ts): thrown away, so durability is not measured.
+    postgres: CLUSTER_SETTINGS,
     seconds: o.seconds,
     connections: o.connections,
   };
@@ -161,7 +151,7 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
       // Warm-up (JIT, pools, caches) that the bare handler's process got from the bench itself.
       await wrkPost(`${apiUrl}/aggregate`, body, {
         ...o,
-        seconds: Math.max(1, o.seconds / 5),
+        seconds: Math.max(1, Math.round(o.seconds / 5)),
         auth,
       });
       const rss = sampleRss(api.child.pid);
@@ -181,22 +171,16 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
         accepted_vs_pgbench: ratio(load.perSecond, pgbench),
       });
       if (!o.latency) return r;
-      // Paced by wrk itself (an in-process client is starved of CPU long before the gateway):
-      // 8 connections, each pausing so that together they offer about `rate` requests/s.
-      const paced = (rate: number) =>
-        wrkPost(`${apiUrl}/aggregate`, body, {
-          seconds: o.seconds,
-          connections: 8,
-          auth,
-          delayMs: (8 * 1000) / rate,
-        });
-      const half = await paced(Math.max(1, load.perSecond / 2));
-      const low = await paced(20);
-      console.log(
-        `at half of peak (offered ${Math.round(load.perSecond / 2)}/s, got ${half.perSecond}/s): ` +
-          `p50 ${half.p50} ms, p99 ${half.p99} ms; at 20/s (got ${low.perSecond}/s): ` +
-          `p50 ${low.p50} ms, p99 ${low.p99} ms`,
-      );
+      // Open-loop, from the due time, next to the bare handler at the same rates (its own
+      // process): what any HTTP front of this PostgreSQL gets on this machine at this moment.
+      const latency = await latencySteps({
+        url: `${apiUrl}/aggregate`,
+        auth,
+        bareDbUrl: pbUrl,
+        peak: load.perSecond,
+        seconds: o.seconds,
+        log: console.log,
+      });
       Object.assign(r, {
         pgbench_inserts_per_s: pgbench,
         bare_hono_insert_per_s: bare,
@@ -206,14 +190,9 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
         accepted_vs_pgbench: ratio(load.perSecond, pgbench),
         serve_rss_peak_mb: peak,
         serve_rss_after_mb: settled,
-        half_peak_rate: Math.round(load.perSecond / 2),
-        half_peak_p50_ms: half.p50,
-        half_peak_p99_ms: half.p99,
-        half_peak_achieved_per_s: half.perSecond,
         accepted_p50_ms: load.p50,
         accepted_p99_ms: load.p99,
-        low_rate_p50_ms: round1(low.p50),
-        low_rate_p99_ms: round1(low.p99),
+        ...latency,
       });
     } finally {
       await api.stop();
@@ -230,17 +209,6 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
     );
   }
   return r;
-}
-
-/** The names of the checked ratios that fell below half of the recorded ones. */
-export function regressions(
-  now: Record<string, unknown>,
-  recorded: Record<string, unknown>,
-): string[] {
-  return CHECKED.filter((k) =>
-    typeof recorded[k] === "number" && typeof now[k] === "number" &&
-    (now[k] as number) < (recorded[k] as number) / 2
-  ).map((k) => `${k}: ${now[k]} < half of recorded ${recorded[k]}`);
 }
 
 /**
@@ -279,27 +247,24 @@ export async function benchMain(args: string[]): Promise<boolean> {
     },
   });
   if (values["no-intake"]) return false;
-  const short = values.short === true;
-  const result = await benchIntake({
-    seconds: short ? 2 : Number(values.seconds),
-    connections: short ? 8 : Number(values.connections),
-    embedded: !short && !values["no-embedded"],
-    latency: !short,
-  });
-  if (values.check) {
-    // Short against short: fewer connections move the ratios, so each size has its record.
-    const recorded = JSON.parse(await Deno.readTextFile(RATIOS_FILE)).intake_short ?? {};
-    const bad = regressions(result, recorded);
-    for (const k of CHECKED) console.log(`${k}: ${result[k]} (recorded ${recorded[k]})`);
-    if (bad.length) {
-      console.error(`ratio regression:\n${bad.join("\n")}`);
-      Deno.exit(1);
-    }
-  } else {
-    await recordSection(short ? "intake_short" : "intake", result);
-    console.log(`wrote ${RATIOS_FILE}`);
+  if (values.short) {
+    // Intake and delivery, a few seconds each (bench_check.ts).
+    const ok = await (await import("./bench_check.ts")).shortMain(
+      values.check === true,
+      benchIntake,
+    );
+    if (!ok) Deno.exit(1);
+    return true;
   }
-  return short || values["intake-only"] === true;
+  const result = await benchIntake({
+    seconds: Number(values.seconds),
+    connections: Number(values.connections),
+    embedded: !values["no-embedded"],
+    latency: true,
+  });
+  await recordSection("intake", result);
+  console.log(`wrote ${RATIOS_FILE}`);
+  return values["intake-only"] === true;
 }
 
 if (import.meta.main) await benchMain(Deno.args);

@@ -70,6 +70,12 @@ function freePort(): number {
   return port;
 }
 
+/**
+ * Every throwaway cluster's durability settings, tests and every bench row alike: it is thrown
+ * away, and fsync off makes the suite several times faster. A commit then waits for no disk.
+ */
+export const CLUSTER_SETTINGS = "fsync=off, synchronous_commit=off, full_page_writes=off";
+
 export async function startCluster(binDir: string): Promise<Cluster> {
   const asPostgres = Deno.uid() === 0;
   const dir = await Deno.makeTempDir({ prefix: "dhis2gw-pg-" });
@@ -87,9 +93,9 @@ export async function startCluster(binDir: string): Promise<Cluster> {
     "UTF8",
     "--no-locale",
   ], asPostgres);
-  // fsync off: a test cluster is thrown away, and it makes the suite several times faster.
-  const options =
-    `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`;
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 ${
+    CLUSTER_SETTINGS.split(", ").map((s) => `-c ${s}`).join(" ")
+  } -c max_connections=400`;
   const start = () =>
     run(
       [`${binDir}/pg_ctl`, "-D", `${dir}/data`, "-o", options, "-l", `${dir}/log`, "-w", "start"],
@@ -128,7 +134,7 @@ export async function benchDatabase(
   await admin.end();
   return {
     url: cluster.url.replace(/\/postgres$/, `/${name}`),
-    label: "throwaway cluster (fsync=off, synchronous_commit=off)",
+    label: `throwaway cluster (${CLUSTER_SETTINGS})`,
     stop: cluster.stop,
   };
 }

@@ -1,11 +1,12 @@
 /**
  * The performance tooling (issue 18): the short bench fails only on a ratio below half of the
  * recorded one, never on an absolute time; the soak's growth check and plot; the profile's
- * grouping by module. The short bench needs wrk and pgbench: it fails in CI (CI=true) without
- * them and is skipped elsewhere.
+ * grouping by module. The short bench needs wrk and pgbench (intake) and Node with npm
+ * (graphile-worker, installed from npm into a scratch folder, for delivery): it fails in CI
+ * (CI=true) without them and is skipped elsewhere.
  */
 import assert from "node:assert/strict";
-import { regressions } from "../scripts/bench_intake.ts";
+import { CHECKED, regressions } from "../scripts/bench_check.ts";
 import { type CpuProfile, groupOf, summarise } from "../scripts/bench_profile.ts";
 import { growth, svg } from "../scripts/soak.ts";
 
@@ -27,6 +28,37 @@ Deno.test("bench check: only a ratio below half of the recorded one is a regress
   );
   // A ratio never recorded cannot regress.
   assert.deepEqual(regressions({ accepted_vs_bare_hono: 0.01 }, {}), []);
+});
+
+Deno.test("bench check: delivery is judged on its CPU ratios to graphile-worker, not on times", () => {
+  const keys = CHECKED.delivery_instant_short;
+  const recorded = {
+    cpu_vs_graphile_default: 3,
+    cpu_vs_graphile_batched: 2,
+    delivered_vs_graphile_batched: 1.3,
+    cpu_ms_per_delivery: 1,
+  };
+  // Ours 5 times slower and the rate ratio a tenth: only the CPU ratios count.
+  assert.deepEqual(
+    regressions(
+      {
+        cpu_vs_graphile_default: 1.5,
+        cpu_vs_graphile_batched: 1,
+        delivered_vs_graphile_batched: 0.13,
+        cpu_ms_per_delivery: 5,
+      },
+      recorded,
+      keys,
+    ),
+    [],
+  );
+  assert.deepEqual(
+    regressions({ cpu_vs_graphile_default: 1.49, cpu_vs_graphile_batched: 0.99 }, recorded, keys),
+    [
+      "cpu_vs_graphile_default: 1.49 < half of recorded 3",
+      "cpu_vs_graphile_batched: 0.99 < half of recorded 2",
+    ],
+  );
 });
 
 Deno.test("soak: growth after warm-up is judged on medians of the first and last thirds", () => {
@@ -87,8 +119,14 @@ Deno.test("profile: self time grouped by our module and dependency, native frame
   ]);
 });
 
+/** Each tool the short bench runs, and the Debian package that brings it. */
+const TOOLS = [["wrk", "wrk"], ["pgbench", "postgresql-contrib"], ["node", "nodejs"], [
+  "npm",
+  "npm",
+]];
+
 async function missingTools(): Promise<string | undefined> {
-  for (const [tool, pkg] of [["wrk", "wrk"], ["pgbench", "postgresql-contrib"]]) {
+  for (const [tool, pkg] of TOOLS) {
     try {
       await new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" })
         .output();
@@ -119,5 +157,7 @@ Deno.test({
     assert.equal(out.code, 0, text);
     assert.match(text, /accepted_vs_bare_hono: [\d.]+ \(recorded [\d.]+\)/);
     assert.match(text, /accepted_vs_pgbench: [\d.]+ \(recorded [\d.]+\)/);
+    assert.match(text, /cpu_vs_graphile_default: [\d.]+ \(recorded [\d.]+\)/);
+    assert.match(text, /cpu_vs_graphile_batched: [\d.]+ \(recorded [\d.]+\)/);
   },
 });
