@@ -177,15 +177,16 @@ export function claimBatchStatement(
 }
 
 /**
- * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
- * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
- * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
+ * attachNewer's statement, unexecuted until awaited (a test EXPLAINs it). The newer ones are
+ * looked up per claimed delivery in a LATERAL subquery (its ORDER BY keeps the planner from
+ * flattening it into a join), so each is one probe of deliveries_written_key_idx whatever the
+ * statistics say. As a plain join, on statistics taken before anything was delivered (a burst
+ * of intake, then a drain), the plan read every written delivery once per claimed one: 4.1 s
+ * for a batch of 1,000 with 9,000 delivered (scripts/bench_batch_stages.ts, 2 cores), longer
+ * than the import it prepared.
  */
-export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
-  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
-  const jobs = all.filter((j) => j.hasNewer !== false);
-  if (!jobs.length) return;
-  const rows = await sql<
+export function newerStatement(sql: Db, ids: number[]) {
+  return sql<
     {
       claimed_id: number;
       id: number;
@@ -197,15 +198,31 @@ export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void
       conflicts: unknown[] | null;
     }[]
   >`
-    select c.id as claimed_id, n.id, n.submission_id, s.task_id, n.status,
-           coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
+    select c.id as claimed_id, n.id, n.submission_id, n.task_id, n.status, n.payload, n.codes,
            n.conflicts
-    from deliveries c
-    join deliveries n on n.destination = c.destination and n.ordering_key = c.ordering_key
-      and n.id > c.id and n.status in ('delivered', 'partial')
-    join submissions s on s.id = n.submission_id
-    where c.id = any(${jobs.map((j) => j.id)}::bigint[])
+    from deliveries c cross join lateral (
+      select n.id, n.submission_id, s.task_id, n.status,
+             coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
+             n.conflicts
+      from deliveries n join submissions s on s.id = n.submission_id
+      where n.destination = c.destination and n.ordering_key = c.ordering_key
+        and n.id > c.id and n.status in ('delivered', 'partial')
+      order by n.id
+    ) n
+    where c.id = any(${ids}::bigint[])
     order by c.id, n.id`;
+}
+
+/**
+ * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
+ * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
+ * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
+ */
+export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
+  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
+  const jobs = all.filter((j) => j.hasNewer !== false);
+  if (!jobs.length) return;
+  const rows = await newerStatement(sql, jobs.map((j) => j.id));
   const byId = new Map<number, FinishedDelivery[]>();
   for (const r of rows) {
     const list = byId.get(r.claimed_id) ?? [];
