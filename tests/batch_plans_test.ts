@@ -6,7 +6,7 @@
  * Asserted on rows the plans read, not on time, so a loaded machine cannot fail it.
  */
 import assert from "node:assert/strict";
-import { newerStatement } from "../src/queue/batch_queries.ts";
+import { newerStatement, recordAttemptsStatement } from "../src/queue/batch_queries.ts";
 import type { Sql } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { ANC, store } from "./support/batches.ts";
@@ -119,6 +119,78 @@ dbTest(
         found.map((r) => [Number(r.claimed_id), Number(r.id), r.status]),
         [[Number(older.id), ids[KEYS], "delivered"]],
       );
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "a batch's outcomes are recorded with one primary key probe per delivery, on stale statistics",
+  async () => {
+    const db = await createTestDb("batch_plans_record");
+    try {
+      const RUNNING = 4000;
+      const BATCH = 1000;
+      await db.sql`alter table deliveries set (autovacuum_enabled = off)`;
+      await fill(db.sql, RUNNING);
+      // Statistics from when another worker had a few running; now several batches of this
+      // worker are in flight, as in the bench.
+      await db.sql`
+        update deliveries set status = 'running', locked_by = 'an earlier worker'
+        where id % 100 = 0`;
+      await db.sql`analyze deliveries`;
+      await db.sql`
+        update deliveries set status = 'running', attempts = 1, locked_by = 'w',
+                              locked_until = now() + interval '5 minutes'`;
+      const ids = (await db.sql<{ id: number }[]>`select id from deliveries order by id`)
+        .map((r) => Number(r.id)).slice(0, BATCH);
+      const at = new Date();
+      const items = ids.map((id, k) => ({
+        job: { id, attempt: 1 },
+        update: {
+          status: k === 0 ? "partial" as const : "delivered" as const,
+          runAt: null,
+          lastError: k === 0 ? "1 value refused" : null,
+          credentialProblem: false,
+          httpStatus: 200,
+          dhis2Status: "SUCCESS",
+          counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
+          conflicts: null,
+          response: null,
+        },
+        attempt: { outcome: "delivered" as const, startedAt: at, finishedAt: at, durationMs: 7 },
+        batchId: null,
+      }));
+      // Fenced: another attempt's lease.
+      items[1] = { ...items[1], job: { id: ids[1], attempt: 2 } };
+      let plan: PlanNode | undefined;
+      await db.sql.begin(async (tx) => {
+        const [row] = await tx`explain (analyze, buffers, format json) ${
+          recordAttemptsStatement(tx, "w", items)
+        }`;
+        plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+        throw new Error("undo");
+      }).catch((e) => {
+        if ((e as Error).message !== "undo") throw e;
+      });
+      // A few rows per delivery; the join compared every running delivery with every outcome.
+      assert.ok(removed(plan!) < 10 * BATCH, `threw away ${removed(plan!)} rows for ${BATCH}`);
+
+      const recorded = await recordAttemptsStatement(db.sql, "w", items);
+      assert.equal(recorded.length, BATCH - 1);
+      const rows = await db.sql<{ id: number; status: string; last_error: string | null }[]>`
+        select id, status, last_error from deliveries where id = any(${ids.slice(0, 3)}::bigint[])
+        order by id`;
+      assert.deepEqual(rows.map((r) => [Number(r.id), r.status, r.last_error]), [
+        [ids[0], "partial", "1 value refused"],
+        [ids[1], "running", null],
+        [ids[2], "delivered", null],
+      ]);
+      const [attempt] = await db.sql<{ n: number; outcome: string; duration_ms: number }[]>`
+        select count(*)::int as n, min(outcome) as outcome, min(duration_ms) as duration_ms
+        from delivery_attempts`;
+      assert.deepEqual({ ...attempt }, { n: BATCH - 1, outcome: "delivered", duration_ms: 7 });
     } finally {
       await db.close();
     }
