@@ -25,7 +25,12 @@ import { enqueue } from "../src/queue/queries.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
 import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
-import { type CostModel, DEFAULT_COST, ImportCost } from "../src/simulator/simulator_cost.ts";
+import {
+  type CostModel,
+  type CostStats,
+  DEFAULT_COST,
+  ImportCost,
+} from "../src/simulator/simulator_cost.ts";
 import { type GraphileRun, installGraphile, runGraphile } from "./bench_graphile.ts";
 
 const DATA_SET = "pBOMPrpg1QX";
@@ -58,6 +63,8 @@ export interface ScenarioResult {
   ofCeiling: number;
   outcomesExact: boolean;
   problems: string[];
+  /** The simulator's own work per import, and imports it took longer over than the model. */
+  simulator?: { workMsPerImport: number; overruns: number };
 }
 
 const uid = (prefix: string, i: number) =>
@@ -96,7 +103,9 @@ export function benchMetadata() {
 
 export interface SimThread {
   url: string;
-  dump(): Promise<{ values: Array<[string, string, string, string | null]>; imports: number }>;
+  dump(): Promise<
+    { values: Array<[string, string, string, string | null]>; imports: number; stats: CostStats }
+  >;
   stop(): Promise<void>;
 }
 
@@ -201,7 +210,10 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     const dump = await sim.dump();
     problems.push(...checkStored(dump.values, o.submissions));
     const imports = dump.imports;
-    return result(o, scenario, maxValues || null, imports, wallMs, problems);
+    return result(o, scenario, maxValues || null, imports, wallMs, problems, {
+      workMsPerImport: Math.round((dump.stats.workMs / Math.max(1, imports)) * 10) / 10,
+      overruns: dump.stats.overruns,
+    });
   } finally {
     await sim.stop();
     await sql.end({ timeout: 5 });
@@ -331,6 +343,7 @@ function result(
   imports: number,
   wallMs: number,
   problems: string[],
+  simulator?: ScenarioResult["simulator"],
 ): ScenarioResult {
   const values = o.submissions * VALUES_EACH;
   const perImport = maxValues ? Math.min(maxValues, values) : VALUES_EACH;
@@ -346,13 +359,17 @@ function result(
     ofCeiling: Math.round((ceilingMs / wallMs) * 1000) / 10,
     outcomesExact: problems.length === 0,
     problems,
+    ...(simulator ? { simulator } : {}),
   };
   o.log?.(
     `${scenario.padEnd(58)} ${String(r.wallMs).padStart(8)} ms ${
       String(r.valuesPerSecond).padStart(7)
     } values/s` +
       `  ceiling ${String(r.ceilingValuesPerSecond).padStart(7)} values/s (${r.ofCeiling} %)` +
-      `  imports ${imports}  outcomes ${r.outcomesExact ? "exact" : problems.join("; ")}`,
+      `  imports ${imports}  outcomes ${r.outcomesExact ? "exact" : problems.join("; ")}` +
+      (simulator
+        ? `  simulator ${simulator.workMsPerImport} ms/import, ${simulator.overruns} over the model`
+        : ""),
   );
   return r;
 }

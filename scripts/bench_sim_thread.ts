@@ -28,6 +28,7 @@ scope.onmessage = async (e: MessageEvent) => {
       type: "dump",
       values: sim!.dataValues().map((v) => [v.orgUnit, v.period, v.dataElement, v.value]),
       imports: sim!.cost()!.stats.imports,
+      stats: sim!.cost()!.stats,
     });
   } else {
     await sim?.stop();

@@ -177,15 +177,16 @@ export function claimBatchStatement(
 }
 
 /**
- * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
- * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
- * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
+ * attachNewer's statement, unexecuted until awaited (a test EXPLAINs it). The newer ones are
+ * looked up per claimed delivery in a LATERAL subquery (its ORDER BY keeps the planner from
+ * flattening it into a join), so each is one probe of deliveries_written_key_idx whatever the
+ * statistics say. As a plain join, on statistics taken before anything was delivered (a burst
+ * of intake, then a drain), the plan read every written delivery once per claimed one: 4.1 s
+ * for a batch of 1,000 with 9,000 delivered (scripts/bench_batch_stages.ts, 2 cores), longer
+ * than the import it prepared.
  */
-export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
-  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
-  const jobs = all.filter((j) => j.hasNewer !== false);
-  if (!jobs.length) return;
-  const rows = await sql<
+export function newerStatement(sql: Db, ids: number[]) {
+  return sql<
     {
       claimed_id: number;
       id: number;
@@ -197,15 +198,31 @@ export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void
       conflicts: unknown[] | null;
     }[]
   >`
-    select c.id as claimed_id, n.id, n.submission_id, s.task_id, n.status,
-           coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
+    select c.id as claimed_id, n.id, n.submission_id, n.task_id, n.status, n.payload, n.codes,
            n.conflicts
-    from deliveries c
-    join deliveries n on n.destination = c.destination and n.ordering_key = c.ordering_key
-      and n.id > c.id and n.status in ('delivered', 'partial')
-    join submissions s on s.id = n.submission_id
-    where c.id = any(${jobs.map((j) => j.id)}::bigint[])
+    from deliveries c cross join lateral (
+      select n.id, n.submission_id, s.task_id, n.status,
+             coalesce(n.payload, s.payload) as payload, coalesce(n.codes, s.codes) as codes,
+             n.conflicts
+      from deliveries n join submissions s on s.id = n.submission_id
+      where n.destination = c.destination and n.ordering_key = c.ordering_key
+        and n.id > c.id and n.status in ('delivered', 'partial')
+      order by n.id
+    ) n
+    where c.id = any(${ids}::bigint[])
     order by c.id, n.id`;
+}
+
+/**
+ * Fills `newer` on each claimed delivery: the finished deliveries of its destination and
+ * ordering key that are newer (larger id) and wrote something (delivered, partial). One query
+ * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
+ */
+export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
+  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
+  const jobs = all.filter((j) => j.hasNewer !== false);
+  if (!jobs.length) return;
+  const rows = await newerStatement(sql, jobs.map((j) => j.id));
   const byId = new Map<number, FinishedDelivery[]>();
   for (const r of rows) {
     const list = byId.get(r.claimed_id) ?? [];
@@ -288,57 +305,68 @@ export async function recordAttempts(
   items: readonly BatchAttempt[],
 ): Promise<Set<number>> {
   if (!items.length) return new Set();
-  const input = items.map(({ job, update: u, attempt: a, batchId }) => ({
-    id: job.id,
-    attempt: job.attempt,
-    status: u.status,
-    run_at: u.runAt?.toISOString() ?? null,
-    last_error: u.lastError,
-    credential_problem: u.credentialProblem,
-    http_status: u.httpStatus,
-    dhis2_status: u.dhis2Status,
-    imported: u.counts?.imported ?? null,
-    updated: u.counts?.updated ?? null,
-    ignored: u.counts?.ignored ?? null,
-    deleted: u.counts?.deleted ?? null,
-    conflicts: u.conflicts,
-    response: u.response ?? null,
-    outcome: a.outcome,
-    started_at: a.startedAt.toISOString(),
-    finished_at: a.finishedAt.toISOString(),
-    duration_ms: a.durationMs,
-    batch_id: batchId,
-  }));
-  const rows = await sql<{ delivery_id: number }[]>`
+  const rows = await recordAttemptsStatement(sql, workerId, items);
+  return new Set(rows.map((r) => Number(r.delivery_id)));
+}
+
+/**
+ * recordAttempts' statement, unexecuted until awaited (a test EXPLAINs it). Each delivery's
+ * outcome is passed in one JSON object keyed by delivery id and looked up by key for each row
+ * the UPDATE reaches by primary key, never joined: joined, on statistics that said nothing was
+ * running (a queue filled in one burst), the plan compared every running delivery of this
+ * worker with every outcome, 6 million pairs and 17 s for one batch of 1,000 with 6 batches in
+ * flight (scripts/bench_delivery.ts, max_values 10,000).
+ */
+export function recordAttemptsStatement(
+  sql: Db,
+  workerId: string,
+  items: readonly BatchAttempt[],
+) {
+  const input: Record<string, unknown> = {};
+  for (const { job, update: u, attempt: a, batchId } of items) {
+    input[job.id] = {
+      attempt: job.attempt,
+      status: u.status,
+      run_at: u.runAt?.toISOString() ?? null,
+      last_error: u.lastError,
+      credential_problem: u.credentialProblem,
+      http_status: u.httpStatus,
+      dhis2_status: u.dhis2Status,
+      imported: u.counts?.imported ?? null,
+      updated: u.counts?.updated ?? null,
+      ignored: u.counts?.ignored ?? null,
+      deleted: u.counts?.deleted ?? null,
+      conflicts: u.conflicts,
+      response: u.response ?? null,
+      outcome: a.outcome,
+      started_at: a.startedAt.toISOString(),
+      finished_at: a.finishedAt.toISOString(),
+      duration_ms: a.durationMs,
+      batch_id: batchId,
+    };
+  }
+  return sql<{ delivery_id: number }[]>`
     with input as (
-      select * from jsonb_to_recordset(${JSON.stringify(input)}::text::jsonb) as x(
-        id bigint, attempt int, status text, run_at timestamptz, last_error text,
-        credential_problem boolean, http_status int, dhis2_status text, imported int,
-        updated int, ignored int, deleted int, conflicts jsonb, response jsonb, outcome text,
-        started_at timestamptz, finished_at timestamptz, duration_ms int, batch_id uuid
-      )
+      select ${JSON.stringify(input)}::text::jsonb as j
     ), upd as (
       update deliveries d
-      set status = i.status,
-          run_at = coalesce(i.run_at, d.run_at),
-          locked_by = null,
-          locked_until = null,
-          last_error = i.last_error,
-          credential_problem = i.credential_problem,
-          http_status = i.http_status,
-          dhis2_status = i.dhis2_status,
-          imported = i.imported,
-          updated = i.updated,
-          ignored = i.ignored,
-          deleted = i.deleted,
-          conflicts = i.conflicts,
-          response = i.response,
-          updated_at = now(),
-          finished_at = case when i.status <> 'retrying' then now() end
-      from input i
-      where d.id = i.id and d.status = 'running' and d.locked_by = ${workerId}
-        and d.attempts = i.attempt
-      returning d.id, d.destination, d.ordering_key, i.status
+      set (status, run_at, locked_by, locked_until, last_error, credential_problem, http_status,
+           dhis2_status, imported, updated, ignored, deleted, conflicts, response, updated_at,
+           finished_at) = (
+        select i.status, coalesce(i.run_at, d.run_at), null::text, null::timestamptz, i.last_error,
+               i.credential_problem, i.http_status, i.dhis2_status, i.imported, i.updated,
+               i.ignored, i.deleted, i.conflicts, i.response, now(),
+               case when i.status <> 'retrying' then now() end
+        from input, jsonb_to_record(input.j -> d.id::text) as i(
+          status text, run_at timestamptz, last_error text, credential_problem boolean,
+          http_status int, dhis2_status text, imported int, updated int, ignored int,
+          deleted int, conflicts jsonb, response jsonb
+        )
+      )
+      where d.id = any(${items.map((it) => it.job.id)}::bigint[])
+        and d.status = 'running' and d.locked_by = ${workerId}
+        and d.attempts = ((select j from input) -> d.id::text ->> 'attempt')::int
+      returning d.id, d.destination, d.ordering_key, d.status
     ), released as (
       update deliveries n set held = false, updated_at = now()
       where n.id in (
@@ -355,10 +383,13 @@ export async function recordAttempts(
       dhis2_status, imported, updated, ignored, deleted, conflicts, error, credential_problem,
       batch_id
     )
-    select i.id, i.attempt, ${workerId}, i.started_at, i.finished_at, i.duration_ms, i.outcome,
-           i.http_status, i.dhis2_status, i.imported, i.updated, i.ignored, i.deleted,
-           i.conflicts, i.last_error, i.credential_problem, i.batch_id
-    from upd join input i on i.id = upd.id
+    select upd.id, i.attempt, ${workerId}, i.started_at, i.finished_at, i.duration_ms,
+           i.outcome, i.http_status, i.dhis2_status, i.imported, i.updated, i.ignored,
+           i.deleted, i.conflicts, i.last_error, i.credential_problem, i.batch_id
+    from upd, input, jsonb_to_record(input.j -> upd.id::text) as i(
+      attempt int, http_status int, dhis2_status text, imported int, updated int, ignored int,
+      deleted int, conflicts jsonb, last_error text, credential_problem boolean, outcome text,
+      started_at timestamptz, finished_at timestamptz, duration_ms int, batch_id uuid
+    )
     returning delivery_id`;
-  return new Set(rows.map((r) => Number(r.delivery_id)));
 }

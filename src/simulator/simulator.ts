@@ -215,7 +215,9 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
     const rawBody = await req.text();
+    const t0 = performance.now();
     const recorded = record(req, url, rawBody, now());
+    const parseMs = performance.now() - t0;
     if (opts.recordRequests !== false) received.push(recorded);
     const fault = takeFault(req.method, url.pathname, recorded.body);
     if (fault) {
@@ -225,7 +227,13 @@ export function startSimulator(opts: SimulatorOptions = {}): Promise<Simulator> 
     const costed = req.method === "POST" &&
       /\/(dataValueSets|completeDataSetRegistrations)\/?$/.test(url.pathname);
     if (cost && costed) {
-      return cost.run(sizeOf(recorded.body), sleep, () => route(req, url, rawBody, recorded.body));
+      return cost.run(
+        sizeOf(recorded.body),
+        sleep,
+        () => route(req, url, rawBody, recorded.body),
+        undefined,
+        parseMs,
+      );
     }
     return route(req, url, rawBody, recorded.body);
   }

@@ -21,7 +21,7 @@ Deno.test("the cost model runs at most `concurrency` imports at once, the rest i
   assert.equal(peak, 2);
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
   assert.deepEqual(slept, [1, 6, 11, 16, 21, 26], "fixed + per value × values");
-  assert.deepEqual(cost.stats, { imports: 6, values: 150, peakQueued: 4 });
+  assert.deepEqual(cost.stats, { imports: 6, values: 150, peakQueued: 4, workMs: 0, overruns: 0 });
 });
 
 Deno.test("the simulator's own work is part of an import's cost, not added to it", async () => {
@@ -35,7 +35,11 @@ Deno.test("the simulator's own work is part of an import's cost, not added to it
   // 30 ms of work: 120 − 30 left to wait; work longer than the cost waits no more.
   assert.equal(await cost.run(20, sleep, () => (t += 30, "a"), () => t), "a");
   assert.equal(await cost.run(20, sleep, () => (t += 500, "b"), () => t), "b");
-  assert.deepEqual(slept, [90, 0]);
+  // Parsing the body before the model saw it counts too.
+  assert.equal(await cost.run(20, sleep, () => (t += 10, "c"), () => t, 25), "c");
+  assert.deepEqual(slept, [90, 0, 85]);
+  assert.equal(cost.stats.workMs, 565);
+  assert.equal(cost.stats.overruns, 1);
 });
 
 Deno.test("the ceiling: every slot busy, whole waves of imports", () => {

@@ -1,0 +1,198 @@
+/**
+ * The batch path's statements do work in proportion to the batch, whatever the planner's
+ * statistics say. The delivery bench drains a queue filled in one burst: statistics taken while
+ * everything was queued say nothing is delivered, and a plan trusting them read every delivered
+ * row once per claimed one (4.1 s for one batch of 1,000, scripts/bench_batch_stages.ts).
+ * Asserted on rows the plans read, not on time, so a loaded machine cannot fail it.
+ */
+import assert from "node:assert/strict";
+import { newerStatement, recordAttemptsStatement } from "../src/queue/batch_queries.ts";
+import type { Sql } from "../src/db/db.ts";
+import { createTestDb, dbTest } from "./support/pg.ts";
+import { ANC, store } from "./support/batches.ts";
+import { DATA_SET, ORG_UNIT } from "./support/submissions.ts";
+
+interface PlanNode {
+  "Actual Loops"?: number;
+  "Rows Removed by Filter"?: number;
+  "Rows Removed by Join Filter"?: number;
+  "Shared Hit Blocks"?: number;
+  "Shared Read Blocks"?: number;
+  Plans?: PlanNode[];
+}
+
+/** Buffers the whole plan touched (the root counts its children's). */
+export function pages(root: PlanNode): number {
+  return (root["Shared Hit Blocks"] ?? 0) + (root["Shared Read Blocks"] ?? 0);
+}
+
+/** Rows every node read and threw away, over all its loops. */
+export function removed(node: PlanNode): number {
+  const own = (node["Rows Removed by Filter"] ?? 0) * (node["Actual Loops"] ?? 1) +
+    (node["Rows Removed by Join Filter"] ?? 0);
+  return own + (node.Plans ?? []).reduce((sum, p) => sum + removed(p), 0);
+}
+
+/**
+ * The plan postgres.js gets once PostgreSQL switches its prepared statement to a generic plan
+ * (after five executions, when it looks no worse): the array's length unknown to the planner.
+ */
+export async function genericPlan(
+  sql: Sql,
+  statement: { describe(): Promise<{ string: string }> },
+  ids: number[],
+): Promise<PlanNode> {
+  const { string } = await statement.describe();
+  return await sql.begin(async (tx) => {
+    await tx.unsafe("set local plan_cache_mode = force_generic_plan");
+    await tx.unsafe(`prepare generic_plan_test as ${string}`);
+    try {
+      const [row] = await tx.unsafe(
+        `explain (analyze, buffers, format json) execute generic_plan_test('{${ids.join(",")}}')`,
+      );
+      return (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+    } finally {
+      await tx.unsafe("deallocate generic_plan_test");
+    }
+  });
+}
+
+/** `n` queued submissions of one value each, a key each, in two statements (store() is slow). */
+async function fill(sql: Sql, n: number): Promise<void> {
+  await sql`
+    insert into submissions (
+      user_uid, username, source_name, request_hash, org_unit, period, data_set, request,
+      payload, codes, kind
+    )
+    select 'uTester0001', 'tester', 'default', i::text, ${ORG_UNIT}, p, ${DATA_SET}, '{}',
+           jsonb_build_object('dataSet', ${DATA_SET}::text, 'period', p, 'orgUnit', ${ORG_UNIT}::text,
+             'dataValues', jsonb_build_array(
+               jsonb_build_object('dataElement', ${ANC}::text, 'value', i::text))),
+           '{ANC1}', 'aggregate'
+    from generate_series(0, ${n - 1}) i,
+         lateral (select (2000 + i / 12)::text || lpad((1 + i % 12)::text, 2, '0') as p) x
+    order by i`;
+  await sql`
+    insert into deliveries (
+      submission_id, destination, kind, ordering_key, max_attempts, batch_key, weight
+    )
+    select id, 'default', 'aggregate', org_unit || '|' || period, 4, data_set, 1
+    from submissions order by id`;
+}
+
+const month = (i: number) => `${2000 + Math.floor(i / 12)}${String(1 + (i % 12)).padStart(2, "0")}`;
+
+dbTest(
+  "newer deliveries of a batch are found with one index probe per claimed delivery, on stale statistics",
+  async () => {
+    const db = await createTestDb("batch_plans_newer");
+    try {
+      const KEYS = 6000;
+      const CLAIMED = 1000;
+      await db.sql`alter table deliveries set (autovacuum_enabled = off)`;
+      await fill(db.sql, KEYS);
+      // One key with a newer delivery that wrote: the claimed older one must see it.
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "newer" }], {
+        period: month(KEYS - 1),
+      });
+      // Statistics of a freshly filled queue: nothing delivered yet.
+      await db.sql`analyze deliveries`;
+      const ids = (await db.sql<{ id: number }[]>`select id from deliveries order by id`)
+        .map((r) => Number(r.id));
+      const claimed = ids.slice(KEYS - CLAIMED, KEYS);
+      await db.sql`
+        update deliveries set status = 'delivered', finished_at = now()
+        where id < ${claimed[0]} or id = ${ids[KEYS]}`;
+      await db.sql`update deliveries set status = 'running' where id = any(${claimed}::bigint[])`;
+
+      const plan = await genericPlan(db.sql, newerStatement(db.sql, claimed), claimed);
+      // A few pages per claimed delivery. The join on stale statistics probed the batch's 300
+      // ids once per delivered row (900), or compared every pair.
+      assert.ok(removed(plan) < 10 * CLAIMED, `threw away ${removed(plan)} rows for ${CLAIMED}`);
+      assert.ok(pages(plan) < 20 * CLAIMED, `read ${pages(plan)} pages for ${CLAIMED}`);
+
+      const [older] = await db.sql<{ id: number }[]>`
+        select o.id from deliveries o join deliveries n using (destination, ordering_key)
+        where n.id = ${ids[KEYS]} and o.id <> n.id`;
+      const found = await newerStatement(db.sql, claimed);
+      assert.deepEqual(
+        found.map((r) => [Number(r.claimed_id), Number(r.id), r.status]),
+        [[Number(older.id), ids[KEYS], "delivered"]],
+      );
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "a batch's outcomes are recorded with one primary key probe per delivery, on stale statistics",
+  async () => {
+    const db = await createTestDb("batch_plans_record");
+    try {
+      const RUNNING = 4000;
+      const BATCH = 1000;
+      await db.sql`alter table deliveries set (autovacuum_enabled = off)`;
+      await fill(db.sql, RUNNING);
+      // Statistics from when another worker had a few running; now several batches of this
+      // worker are in flight, as in the bench.
+      await db.sql`
+        update deliveries set status = 'running', locked_by = 'an earlier worker'
+        where id % 100 = 0`;
+      await db.sql`analyze deliveries`;
+      await db.sql`
+        update deliveries set status = 'running', attempts = 1, locked_by = 'w',
+                              locked_until = now() + interval '5 minutes'`;
+      const ids = (await db.sql<{ id: number }[]>`select id from deliveries order by id`)
+        .map((r) => Number(r.id)).slice(0, BATCH);
+      const at = new Date();
+      const items = ids.map((id, k) => ({
+        job: { id, attempt: 1 },
+        update: {
+          status: k === 0 ? "partial" as const : "delivered" as const,
+          runAt: null,
+          lastError: k === 0 ? "1 value refused" : null,
+          credentialProblem: false,
+          httpStatus: 200,
+          dhis2Status: "SUCCESS",
+          counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
+          conflicts: null,
+          response: null,
+        },
+        attempt: { outcome: "delivered" as const, startedAt: at, finishedAt: at, durationMs: 7 },
+        batchId: null,
+      }));
+      // Fenced: another attempt's lease.
+      items[1] = { ...items[1], job: { id: ids[1], attempt: 2 } };
+      let plan: PlanNode | undefined;
+      await db.sql.begin(async (tx) => {
+        const [row] = await tx`explain (analyze, buffers, format json) ${
+          recordAttemptsStatement(tx, "w", items)
+        }`;
+        plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+        throw new Error("undo");
+      }).catch((e) => {
+        if ((e as Error).message !== "undo") throw e;
+      });
+      // A few rows per delivery; the join compared every running delivery with every outcome.
+      assert.ok(removed(plan!) < 10 * BATCH, `threw away ${removed(plan!)} rows for ${BATCH}`);
+
+      const recorded = await recordAttemptsStatement(db.sql, "w", items);
+      assert.equal(recorded.length, BATCH - 1);
+      const rows = await db.sql<{ id: number; status: string; last_error: string | null }[]>`
+        select id, status, last_error from deliveries where id = any(${ids.slice(0, 3)}::bigint[])
+        order by id`;
+      assert.deepEqual(rows.map((r) => [Number(r.id), r.status, r.last_error]), [
+        [ids[0], "partial", "1 value refused"],
+        [ids[1], "running", null],
+        [ids[2], "delivered", null],
+      ]);
+      const [attempt] = await db.sql<{ n: number; outcome: string; duration_ms: number }[]>`
+        select count(*)::int as n, min(outcome) as outcome, min(duration_ms) as duration_ms
+        from delivery_attempts`;
+      assert.deepEqual({ ...attempt }, { n: BATCH - 1, outcome: "delivered", duration_ms: 7 });
+    } finally {
+      await db.close();
+    }
+  },
+);
