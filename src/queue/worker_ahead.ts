@@ -33,7 +33,7 @@ export class Ahead {
   sending = 0;
   #slots = 0;
   #until = 0;
-  /** Claims made and deliveries they leased (tests, the bench). */
+  /** Claims that leased deliveries, and how many (tests, the bench). */
   readonly stats = { claims: 0, leased: 0 };
 
   constructor(o: AheadOptions) {
@@ -69,8 +69,10 @@ export class Ahead {
       ready: this.ready.length,
       leaseSeconds: this.#o.leaseSeconds,
     });
-    this.stats.claims++;
-    this.stats.leased += r.jobs.length;
+    if (r.jobs.length) {
+      this.stats.claims++;
+      this.stats.leased += r.jobs.length;
+    }
     this.#slots = r.slots;
     this.#until = r.until.getTime();
     this.ready.push(...r.jobs);
