@@ -213,3 +213,40 @@ dbTest(
     }
   },
 );
+
+dbTest(
+  "a leased delivery that waited too long in the local queue is given back, not sent late",
+  async () => {
+    const db = await createTestDb("ahead_stale");
+    const events = new AttemptLog();
+    // Lease 8 s: a delivery may wait at most 2 s (a quarter of it) before it is sent.
+    const leaseSeconds = 8;
+    const margins: number[] = [];
+    const slow: DeliveryKind = {
+      name: AGGREGATE,
+      async deliver(job) {
+        margins.push(job.lockedUntil.getTime() - Date.now());
+        await new Promise((r) => setTimeout(r, 1200));
+        return DELIVERED;
+      },
+    };
+    const limits = { name: "stale", maxConcurrent: 1, ratePerSecond: 0 };
+    const w = worker(db.sql, slow, events, { limits, claimAhead: 6, leaseSeconds });
+    try {
+      await enqueueMany(db.sql, "stale", 5);
+      w.start();
+      await events.until((e) => e.filter((x) => x.outcome === "delivered").length === 5, 60_000);
+      // Every request started with at least three quarters of its lease left (the clocks are
+      // one machine's; 0.5 s of slack for a loaded one).
+      assert.equal(margins.length, 5);
+      for (const m of margins) assert.ok(m >= leaseSeconds * 750 - 500, JSON.stringify(margins));
+      // The ones given back did not use an attempt: one attempt each.
+      const rows = await db
+        .sql`select attempts, count(*)::int as n from deliveries group by attempts`;
+      assert.deepEqual([...rows], [{ attempts: 1, n: 5 }]);
+    } finally {
+      await w.stop(5000);
+      await db.close();
+    }
+  },
+);

@@ -294,6 +294,7 @@ export class Worker {
   /** One round of a worker that claims ahead; returns how long to sleep after it. */
   async #aheadRound(snap: CircuitSnapshot, open: boolean, waitMs: number): Promise<number> {
     const ahead = this.#ahead!;
+    if (ahead.stale.length) await ahead.giveBackStale();
     if (ahead.ready.length && (snap.state === "open" || !open)) {
       // Leased deliveries must not sit out a closed window or circuit: back to the queue,
       // without the attempt their claim counted.
@@ -321,9 +322,12 @@ export class Worker {
   #pump(): void {
     const ahead = this.#ahead!;
     if (this.#stop.signal.aborted) return;
+    // An open circuit: the loop gives the ready ones back in one statement, not one by one.
+    if (this.#breaker().state(this.#now()) === "open") return this.#slotFreed.wake();
     for (let job = ahead.next(); job; job = ahead.next()) {
       this.#track(this.#deliverLeased(job));
     }
+    if (ahead.stale.length) this.#slotFreed.wake();
   }
 
   /** Sends a delivery leased ahead; its slot frees when the request has ended. */

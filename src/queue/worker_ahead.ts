@@ -22,6 +22,14 @@ export interface AheadOptions {
   size: number;
 }
 
+/**
+ * The longest a leased delivery may wait in the local queue (ms): a request started later might
+ * not end, and be recorded, within its lease, which the old claim gave in full (the lease is at
+ * least the DHIS2 timeout + 10 s). A delivery that waited longer is given back instead, and the
+ * local queue shrinks (a slow DHIS2 drains it slowly).
+ */
+export const MAX_WAIT_MS = 5_000;
+
 /** How many deliveries a worker leases ahead by default: a few claims' worth per slot. */
 export function aheadSize(maxLocal: number): number {
   return Math.max(32, 8 * maxLocal);
@@ -29,7 +37,11 @@ export function aheadSize(maxLocal: number): number {
 
 export class Ahead {
   readonly #o: AheadOptions;
-  ready: ClaimedDelivery[] = [];
+  ready: Array<ClaimedDelivery & { leasedAt: number }> = [];
+  /** Waited too long to be sent: for the worker to give back. */
+  stale: ClaimedDelivery[] = [];
+  /** The local queue's size now (halved when deliveries go stale, regrown claim by claim). */
+  #size: number;
   sending = 0;
   #slots = 0;
   #until = 0;
@@ -38,6 +50,7 @@ export class Ahead {
 
   constructor(o: AheadOptions) {
     this.#o = o;
+    this.#size = o.size;
   }
 
   /**
@@ -45,8 +58,8 @@ export class Ahead {
    * takes about half of it while the rest is sent.
    */
   room(): number {
-    if (this.ready.length > this.#o.size / 2) return 0;
-    return Math.max(0, this.#o.size - this.ready.length - this.sending);
+    if (this.ready.length > this.#size / 2) return 0;
+    return Math.max(0, this.#size - this.ready.length - this.sending);
   }
 
   /** Fewer slots than this worker could use now: other workers hold the rest. */
@@ -75,15 +88,24 @@ export class Ahead {
     }
     this.#slots = r.slots;
     this.#until = r.until.getTime();
-    this.ready.push(...r.jobs);
+    const leasedAt = Date.now();
+    for (const job of r.jobs) this.ready.push({ ...job, leasedAt });
+    if (!this.stale.length) this.#size = Math.min(this.#o.size, this.#size + this.#o.maxLocal);
     return { got: r.jobs.length, avail: r.avail };
   }
 
   /** The next delivery to send, if a slot is free; counts it as sending. */
-  next(): ClaimedDelivery | undefined {
-    if (this.sending >= Math.min(this.#slots, this.#o.maxLocal) || !this.ready.length) return;
-    this.sending++;
-    return this.ready.shift();
+  next(now = Date.now()): ClaimedDelivery | undefined {
+    while (this.sending < Math.min(this.#slots, this.#o.maxLocal) && this.ready.length) {
+      const { leasedAt, ...job } = this.ready.shift()!;
+      if (now - leasedAt > Math.min(MAX_WAIT_MS, (this.#o.leaseSeconds * 1000) / 4)) {
+        this.stale.push(job);
+        this.#size = Math.max(this.#o.maxLocal, Math.floor(this.#size / 2));
+        continue;
+      }
+      this.sending++;
+      return job;
+    }
   }
 
   /** A request ended (or never started): its slot is free. */
@@ -93,9 +115,20 @@ export class Ahead {
 
   /** Gives every ready delivery back to the queue, due at `runAt` (null: as it was). */
   async giveBack(runAt: Date | null): Promise<number> {
-    const jobs = this.ready;
+    const jobs: ClaimedDelivery[] = [
+      ...this.stale,
+      ...this.ready.map(({ leasedAt: _, ...j }) => j),
+    ];
     this.ready = [];
+    this.stale = [];
     return await giveBack(this.#o.sql, jobs, this.#o.workerId, runAt);
+  }
+
+  /** Gives back the deliveries that waited too long to be sent. */
+  async giveBackStale(): Promise<number> {
+    const jobs = this.stale;
+    this.stale = [];
+    return await giveBack(this.#o.sql, jobs, this.#o.workerId, null);
   }
 
   /** After a stop: nothing in flight any more, so no slot is held. */
