@@ -9,6 +9,11 @@
  * poll interval passes. A per-destination circuit breaker stops claims while DHIS2 is down and
  * lets one probe through after the cool-down; a job claimed while the breaker is open is
  * snoozed without using an attempt.
+ *
+ * With a destination's limits, no rate limit and batching off, the worker claims ahead
+ * (worker_ahead.ts): one claim leases dozens of deliveries into a local queue, and a request
+ * that ends starts the next at once, its outcome written meanwhile. max_concurrent is then
+ * counted in slots across replicas (destination_slots.ts).
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
