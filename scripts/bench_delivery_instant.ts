@@ -77,6 +77,8 @@ interface Run {
   ms: number;
   /** CPU time of the delivering process per job (wall time moves with the machine's load). */
   cpuMsPerJob: number;
+  /** CPU time of the whole PostgreSQL cluster per job over the same span (ours only). */
+  pgCpuMsPerJob?: number;
   problems: string[];
 }
 
@@ -85,6 +87,36 @@ async function cpuMs(pid: number): Promise<number> {
   const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
   const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * CPU time of a PostgreSQL cluster, in ms: its postmaster (with the backends it has reaped)
+ * plus the backends still running. Found by the port on the postmaster's command line.
+ */
+async function pgCpuMs(port: string): Promise<number> {
+  const stat = async (pid: string) => {
+    const s = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    return s ? s.slice(s.lastIndexOf(")") + 2).split(" ") : undefined;
+  };
+  let master: string | undefined;
+  const procs: string[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    procs.push(e.name);
+    if (master) continue;
+    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    const args = cmd.split("\0");
+    const i = args.indexOf("-p");
+    if (args[0].endsWith("/postgres") && i >= 0 && args[i + 1] === port) master = e.name;
+  }
+  if (!master) return NaN;
+  const m = (await stat(master))!;
+  let ticks = Number(m[11]) + Number(m[12]) + Number(m[13]) + Number(m[14]);
+  for (const pid of procs) {
+    const f = await stat(pid);
+    if (f && f[1] === master) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks * 10;
 }
 
 async function ours(
@@ -119,19 +151,22 @@ async function ours(
     const worker = profiled?.proc ?? spawnWorker(env, checkout);
     let cpu: CpuProfile | undefined;
     let cpuPerJob = NaN;
+    let pgPerJob = NaN;
+    const port = new URL(o.serverUrl).port;
     try {
       const until = Date.now() + 600_000;
       const pid = worker.child.pid;
       // The worker's CPU from (about) its first delivery: start-up is not the queue's cost.
-      let first: { cpu: number; done: number } | undefined;
+      let first: { cpu: number; pg: number; done: number } | undefined;
       for (;;) {
         const [{ n, started }] = await sql<{ n: number; started: boolean }[]>`
           select count(*) filter (where status not in ('queued', 'running', 'retrying'))::int as n,
                  bool_or(status <> 'queued') as started
           from deliveries`;
-        if (started && !first) first = { cpu: await cpuMs(pid), done: n };
+        if (started && !first) first = { cpu: await cpuMs(pid), pg: await pgCpuMs(port), done: n };
         if (n >= o.submissions) {
           cpuPerJob = (await cpuMs(pid) - first!.cpu) / Math.max(1, n - first!.done);
+          pgPerJob = (await pgCpuMs(port) - first!.pg) / Math.max(1, n - first!.done);
           break;
         }
         if (Date.now() > until) throw new Error(`only ${n} of ${o.submissions} finished`);
@@ -161,6 +196,7 @@ async function ours(
       perSecond: Math.round(o.submissions / (ms / 1000)),
       ms: Math.round(ms),
       cpuMsPerJob: round2(cpuPerJob),
+      pgCpuMsPerJob: round2(pgPerJob),
       problems,
       cpu,
     };
@@ -193,6 +229,9 @@ async function graphile(o: InstantOptions, dir: string, mode: "default" | "batch
 const round2 = (n: number) => Math.round(n * 100) / 100;
 /** Median CPU ms per job of some runs (the medians work on hundredths). */
 const cpuMedian = (rs: Run[]) => median(rs.map((r) => Math.round(r.cpuMsPerJob * 100))) / 100;
+
+const pgMedian = (rs: Run[]) =>
+  median(rs.map((r) => Math.round((r.pgCpuMsPerJob ?? NaN) * 100))) / 100;
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -247,6 +286,7 @@ export async function instantBench(o: InstantOptions) {
     delivered_per_s: ourRate,
     delivered_per_s_rounds: runs.ours.map((x) => x.perSecond),
     cpu_ms_per_delivery: cpuMedian(runs.ours),
+    pg_cpu_ms_per_delivery: pgMedian(runs.ours),
     outcomes_exact: Object.values(runs).flat().every((x) => x.problems.length === 0),
   };
   if (o.base) {
@@ -256,6 +296,7 @@ export async function instantBench(o: InstantOptions) {
       base_delivered_per_s: b,
       base_rounds: runs.base.map((x) => x.perSecond),
       base_cpu_ms_per_delivery: cpuMedian(runs.base),
+      base_pg_cpu_ms_per_delivery: pgMedian(runs.base),
       delivered_vs_base: ratio(ourRate, b),
     });
   }
@@ -286,7 +327,8 @@ export async function instantBench(o: InstantOptions) {
 }
 
 function fmt(r: Run): string {
-  return `(${r.ms} ms, ${r.cpuMsPerJob} ms CPU per job)${
+  const pg = r.pgCpuMsPerJob === undefined ? "" : `, PostgreSQL ${r.pgCpuMsPerJob} ms`;
+  return `(${r.ms} ms, ${r.cpuMsPerJob} ms CPU per job${pg})${
     r.problems.length ? ` PROBLEMS: ${r.problems.join("; ")}` : ""
   }`;
 }

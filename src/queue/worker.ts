@@ -9,12 +9,21 @@
  * poll interval passes. A per-destination circuit breaker stops claims while DHIS2 is down and
  * lets one probe through after the cool-down; a job claimed while the breaker is open is
  * snoozed without using an attempt.
+ *
+ * With a destination's limits, no rate limit and batching off, the worker claims ahead
+ * (worker_ahead.ts): one claim leases dozens of deliveries into a local queue, and a request
+ * that ends starts the next at once, its outcome written meanwhile. max_concurrent is then
+ * counted in slots across replicas (destination_slots.ts).
  */
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import { type DeliveryWindow, windowState } from "../config/delivery_window.ts";
 import { deliverySnoozes, dhis2RequestDuration, recordBatch } from "../metrics/metrics.ts";
-import { type CircuitBreakerOptions, CircuitBreakers } from "./circuit_breaker.ts";
+import {
+  type CircuitBreakerOptions,
+  CircuitBreakers,
+  type CircuitSnapshot,
+} from "./circuit_breaker.ts";
 import {
   claimBatchForDestination,
   claimForDestination,
@@ -32,6 +41,7 @@ import { type AttemptEvent, deliverBatch } from "./worker_batch.ts";
 export type { AttemptEvent };
 import type { RetryOptions } from "./retry_policy.ts";
 import { Wakeup } from "./wakeup.ts";
+import { Ahead, aheadSize } from "./worker_ahead.ts";
 
 export interface WorkerOptions {
   sql: Sql;
@@ -66,6 +76,11 @@ export interface WorkerOptions {
    * sends every delivery on its own.
    */
   batch?: BatchLimits;
+  /**
+   * Deliveries leased ahead of sending (worker_ahead.ts), with limits, no rate limit and
+   * batching off; 0 claims only what free slots can send. Default: aheadSize(maxConcurrent).
+   */
+  claimAhead?: number;
   now?: () => Date;
   random?: () => number;
   /** Called after each attempt was recorded (or fenced out, or snoozed); tests wait on it. */
@@ -101,6 +116,8 @@ export class Worker {
   #loop?: Promise<void>;
   /** The last claim filled every slot it asked for, so more work may be due right now. */
   #maybeMore = false;
+  /** The local queue of a worker that claims ahead. */
+  readonly #ahead?: Ahead;
 
   constructor(opts: WorkerOptions) {
     this.#o = opts;
@@ -112,6 +129,27 @@ export class Worker {
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
     this.#writer = new OutcomeWriter(opts.sql, this.id);
+    const size = opts.claimAhead ?? aheadSize(opts.maxConcurrent);
+    if (
+      opts.limits && !(opts.limits.ratePerSecond > 0) &&
+      !(opts.batch && opts.batch.maxValues > 0) &&
+      size > 0
+    ) {
+      this.#ahead = new Ahead({
+        sql: opts.sql,
+        workerId: this.id,
+        destination: opts.limits.name,
+        maxConcurrent: opts.limits.maxConcurrent,
+        maxLocal: opts.maxConcurrent,
+        leaseSeconds: opts.leaseSeconds,
+        size: Math.max(size, opts.maxConcurrent),
+      });
+    }
+  }
+
+  /** Claims made ahead and deliveries they leased (undefined: this worker does not). */
+  get aheadStats(): { claims: number; leased: number } | undefined {
+    return this.#ahead?.stats;
   }
 
   #breaker() {
@@ -139,11 +177,22 @@ export class Worker {
   async stop(graceMs: number): Promise<{ graceful: boolean }> {
     this.#stop.abort();
     await this.#loop;
+    if (this.#ahead) {
+      // Leased, never sent: back to the queue now, without the attempt their claim counted.
+      await this.#ahead.giveBack(null).catch((err) =>
+        this.#log.warn("giving back unsent deliveries failed; their leases will expire", {
+          error: err as Error,
+        })
+      );
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     const drained = Promise.all(this.#inFlight).then(() => true);
     const timeout = new Promise<boolean>((r) => timer = setTimeout(() => r(false), graceMs));
     const graceful = await Promise.race([drained, timeout]);
     clearTimeout(timer);
+    if (graceful && this.#ahead) {
+      await this.#ahead.release().catch(() => {/* the row lapses with its lease */});
+    }
     if (!graceful) {
       this.#log.warn("worker stopped with deliveries in flight; their leases will expire", {
         inFlight: this.#inFlight.size,
@@ -171,7 +220,17 @@ export class Worker {
         want = 0;
         waitMs = Math.min(waitMs, Math.max(0, win.nextChangeAt!.getTime() - now.getTime()));
       }
-      if (want > 0) {
+      if (this.#ahead) {
+        try {
+          waitMs = await this.#aheadRound(snap, !win || win.open, waitMs);
+          failures = 0;
+          if (this.#maybeMore && this.#ahead.room() > 0) continue;
+        } catch (err) {
+          failures++;
+          waitMs = Math.min(this.#o.pollIntervalMs, 250 * 2 ** Math.min(failures, 6));
+          this.#log.error("claim failed", { error: err as Error });
+        }
+      } else if (want > 0) {
         try {
           const batch = this.#o.batch;
           const limits = this.#o.limits;
@@ -234,6 +293,71 @@ export class Worker {
         }
       }
       await this.#sleep(waitMs, signal);
+    }
+  }
+
+  /** One round of a worker that claims ahead; returns how long to sleep after it. */
+  async #aheadRound(snap: CircuitSnapshot, open: boolean, waitMs: number): Promise<number> {
+    const ahead = this.#ahead!;
+    if (ahead.stale.length) await ahead.giveBackStale();
+    if (ahead.ready.length && (snap.state === "open" || !open)) {
+      // Leased deliveries must not sit out a closed window or circuit: back to the queue,
+      // without the attempt their claim counted.
+      await ahead.giveBack(snap.state === "open" ? snap.nextProbeAt! : null);
+    }
+    let want = 0;
+    if (open && snap.state === "closed") want = ahead.room();
+    else if (open && snap.state === "half_open" && !snap.probeInFlight) {
+      want = ahead.ready.length || ahead.sending ? 0 : 1;
+    }
+    this.#maybeMore = false;
+    if (want > 0 || ahead.needsRenewal(Date.now()) || ahead.slotLimited()) {
+      const r = await ahead.claim(want);
+      this.#maybeMore = want > 0 && r.got === want && snap.state === "closed";
+      // Slots held by other replicas free without telling us: look again soon.
+      if (ahead.slotLimited() || (r.avail === 0 && want > 0)) {
+        waitMs = Math.min(waitMs, FULL_RETRY_MS);
+      }
+    }
+    this.#pump();
+    return waitMs;
+  }
+
+  /** Starts ready deliveries while this worker's slots allow. */
+  #pump(): void {
+    const ahead = this.#ahead!;
+    if (this.#stop.signal.aborted) return;
+    // An open circuit: the loop gives the ready ones back in one statement, not one by one.
+    if (this.#breaker().state(this.#now()) === "open") return this.#slotFreed.wake();
+    for (let job = ahead.next(); job; job = ahead.next()) {
+      this.#track(this.#deliverLeased(job));
+    }
+    if (ahead.stale.length) this.#slotFreed.wake();
+  }
+
+  /** Sends a delivery leased ahead; its slot frees when the request has ended. */
+  async #deliverLeased(job: ClaimedDelivery): Promise<boolean> {
+    const ahead = this.#ahead!;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      ahead.sent();
+      this.#pump();
+      if (ahead.room() > 0) this.#slotFreed.wake();
+    };
+    try {
+      // Looked up now, not at the claim: a newer delivery of the key running then may have
+      // written something while this one waited its turn.
+      if (job.hasNewer !== false) await attachNewer(this.#o.sql, [job]);
+      return await this.#deliver(job, free);
+    } catch (err) {
+      this.#log.error("reading newer deliveries failed; the lease will return the delivery", {
+        error: err as Error,
+      });
+      return false;
+    } finally {
+      free();
     }
   }
 
@@ -300,7 +424,7 @@ export class Worker {
   }
 
   /** Delivers one claimed job; true when it finished (its key's next delivery may go now). */
-  async #deliver(job: ClaimedDelivery): Promise<boolean> {
+  async #deliver(job: ClaimedDelivery, sent?: () => void): Promise<boolean> {
     const log = this.#log.child({
       submissionId: job.submissionId,
       deliveryId: job.id,
@@ -330,6 +454,7 @@ export class Worker {
       const outcome = await kind.deliver(job, { now: this.#now });
       const finishedAt = this.#now();
       if (outcome.kind === "snooze") {
+        sent?.();
         deliverySnoozes.inc({ destination: job.destination });
         const ok = await snooze(this.#o.sql, job, this.id, outcome.until);
         log.info("delivery snoozed", { reason: outcome.reason, until: outcome.until, ok });
@@ -340,6 +465,8 @@ export class Worker {
       // other delivery too: let the breaker pause them instead of burning their attempts.
       if (outcome.kind === "retry") breaker.onFailure(finishedAt);
       else breaker.onSuccess(finishedAt);
+      // The request has ended and the breaker knows how: the slot may take the next one.
+      sent?.();
       const plan = planOutcome(outcome, {
         budgetAttempt: job.attempt - job.attemptsAtRequeue,
         // The budget fixed on the row at enqueue, not today's setting: lowering
