@@ -131,6 +131,7 @@ export async function soak(
   });
   const samples: Sample[] = [];
   const counts: Record<string, number> = {};
+  const kinds: Record<string, Record<string, number>> = {};
   try {
     const api = `http://127.0.0.1:${portFrom(await gw.waitFor(/"msg":"listening"/))}/api/v3`;
     const sample = await setUpSample(api);
@@ -144,7 +145,7 @@ export async function soak(
         await new Promise((r) => setTimeout(r, every));
       }
     })();
-    await mixedLoad({ api, ...sample }, { until: end, rate: o.rate }, counts);
+    await mixedLoad({ api, ...sample }, { until: end, rate: o.rate }, counts, kinds);
     await sampler;
   } finally {
     await gw.stop();
@@ -165,7 +166,7 @@ export async function soak(
   await Deno.mkdir(RESULTS_DIR, { recursive: true });
   const name = o.seconds >= 600 ? "soak" : "soak-short";
   await Deno.writeTextFile(`${RESULTS_DIR}${name}.svg`, svg(samples, warmupS, title));
-  return { ...g, counts, samples: samples.length, svg: `${RESULTS_DIR}${name}.svg` };
+  return { ...g, counts, kinds, samples: samples.length, svg: `${RESULTS_DIR}${name}.svg` };
 }
 
 if (import.meta.main) {

@@ -12,7 +12,8 @@ export interface LoadTarget {
   adminToken: string;
 }
 
-function calls(t: LoadTarget): Array<[number, () => Promise<Response>]> {
+/** Each kind's share of the load (out of 100) and its request. */
+function calls(t: LoadTarget): Array<[number, string, () => Promise<Response>]> {
   const body = JSON.stringify(SAMPLE_SUBMISSION);
   const post = (auth: string, b: string) =>
     fetch(`${t.api}/aggregate`, {
@@ -21,34 +22,39 @@ function calls(t: LoadTarget): Array<[number, () => Promise<Response>]> {
       body: b,
     });
   return [
-    [70, () => post(`Token ${t.apiToken}`, body)],
-    [10, () =>
-      fetch(`${t.api}/logs?limit=20`, {
+    [70, "submit", () => post(`Token ${t.apiToken}`, body)],
+    // page_size: `limit` is no parameter of the listing, which answered 422 to it.
+    [10, "list", () =>
+      fetch(`${t.api}/logs?page_size=20`, {
         headers: { Authorization: `Bearer ${t.adminToken}` },
       })],
-    [10, () =>
+    [10, "invalid", () =>
       post(
         `Token ${t.apiToken}`,
         JSON.stringify({ ...SAMPLE_SUBMISSION, period: `bad-${crypto.randomUUID()}` }),
       )],
-    [10, () => post(`Token unknown-${crypto.randomUUID()}`, body)],
+    [10, "unknown token", () => post(`Token unknown-${crypto.randomUUID()}`, body)],
   ];
 }
 
-/** Runs the mix until `until` (performance.now() ms); counts responses by status. */
+/**
+ * Runs the mix until `until` (performance.now() ms); counts responses by status, and by kind
+ * and status in `kinds` when given.
+ */
 export async function mixedLoad(
   t: LoadTarget,
   o: { until: number; rate: number },
   counts: Record<string, number>,
+  kinds: Record<string, Record<string, number>> = {},
 ): Promise<void> {
   const mix = calls(t);
   const pick = (i: number) => {
     let n = i % 100;
-    for (const [w, f] of mix) {
-      if (n < w) return f;
-      n -= w;
+    for (const m of mix) {
+      if (n < m[0]) return m;
+      n -= m[0];
     }
-    return mix[0][1];
+    return mix[0];
   };
   const t0 = performance.now();
   const inflight = new Set<Promise<void>>();
@@ -57,12 +63,16 @@ export async function mixedLoad(
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     if (inflight.size >= 64) await Promise.race(inflight); // never pile up without bound
-    const p = pick(i * 37)().then(async (res) => {
+    const [, kind, call] = pick(i * 37);
+    const count = (status: string) => {
+      counts[status] = (counts[status] ?? 0) + 1;
+      const k = kinds[kind] ??= {};
+      k[status] = (k[status] ?? 0) + 1;
+    };
+    const p = call().then(async (res) => {
       await res.body?.cancel();
-      counts[res.status] = (counts[res.status] ?? 0) + 1;
-    }, () => {
-      counts.error = (counts.error ?? 0) + 1;
-    }).finally(() => inflight.delete(p));
+      count(String(res.status));
+    }, () => count("error")).finally(() => inflight.delete(p));
     inflight.add(p);
   }
   await Promise.all(inflight);
