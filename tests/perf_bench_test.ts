@@ -66,9 +66,19 @@ Deno.test("soak: growth after warm-up is judged on medians of the first and last
     { length: 90 },
     (_, i) => ({ t: i, mb: i < 10 ? 60 + i * 5 : 140 + (i % 7) }),
   );
-  assert.deepEqual(growth(flat, 10, 16), { early_mb: 143, late_mb: 143, grown: false });
+  assert.deepEqual(growth(flat, 10, 16), {
+    early_mb: 143,
+    late_mb: 143,
+    slope_mb_per_h: -3.1,
+    grown: false,
+  });
   const leak = Array.from({ length: 90 }, (_, i) => ({ t: i, mb: 140 + i }));
-  assert.deepEqual(growth(leak, 10, 16), { early_mb: 163, late_mb: 217, grown: true });
+  assert.deepEqual(growth(leak, 10, 16), {
+    early_mb: 163,
+    late_mb: 217,
+    slope_mb_per_h: 3600,
+    grown: true,
+  });
   // A single GC spike at the end is not a trend.
   const spike = flat.map((s, i) => (i === 89 ? { ...s, mb: 400 } : s));
   assert.equal(growth(spike, 10, 16).grown, false);

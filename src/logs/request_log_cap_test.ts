@@ -27,10 +27,9 @@ function stalledSql() {
   const waiting: Array<() => void> = [];
   let inserted = 0;
   let released = false;
-  const sql = ((first: unknown, ...rest: unknown[]) => {
-    // The rows helper, sql(rows, ...columns), inside the tagged INSERT.
-    if (!Array.isArray(first) || !("raw" in first)) return { rows: (first as unknown[]).length };
-    const rows = (rest[0] as { rows: number }).rows;
+  const sql = ((_strings: unknown, ...rest: unknown[]) => {
+    // The tagged INSERT: each column one array parameter, the first one the rows' times.
+    const rows = (rest[0] as unknown[]).length;
     if (released) return Promise.resolve(void (inserted += rows));
     return new Promise<void>((resolve) =>
       waiting.push(() => {

@@ -269,7 +269,11 @@ export function lookupRows(sql: Db, instance: string, limit?: number): Promise<L
     ${limit === undefined ? sql`` : sql`limit ${limit}`}`;
 }
 
-/** The data element rows of these codes only (dhis2_mappings_scope_idx). */
+/**
+ * The data element rows of these codes only (dhis2_mappings_scope_idx). `= any(array)`, not
+ * `in (list)`: one statement text for any number of codes, where a list made one per length,
+ * each kept prepared by postgres.js and the server session.
+ */
 export function lookupCodes(
   sql: Db,
   instance: string,
@@ -282,7 +286,7 @@ export function lookupCodes(
            source_orgunit, dest_orgunit
     from dhis2_mappings
     where source_name = ${source} and instance_name = ${instance} and what = 'de'
-      and code in ${sql(codes as string[])}`;
+      and code = any(${codes as string[]}::text[])`;
 }
 
 /** The org unit row of one source code (dhis2_mappings_ou_key). */
