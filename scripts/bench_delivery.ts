@@ -8,7 +8,7 @@
  * the time. Every outcome is checked exactly (every submission delivered, every value stored).
  *
  *   deno run -A scripts/bench_delivery.ts [--submissions 10000] [--skip-graphile]
- *     [--max-values 0,500,2000,5000,10000] [--concurrency 8] [--out delivery.json]
+ *     [--max-values 0,500,2000,5000,10000] [--concurrency 8] [--out delivery.json] [--timeline]
  *
  * `deno task bench` runs it after the submission benchmark; tests/bench_delivery_test.ts runs a
  * scaled-down one (1,000 submissions, a cheaper cost model) and checks the outcomes only.
@@ -21,6 +21,7 @@ import { createDhis2Client, type DataValueSetPayload } from "../src/dhis2/client
 import { connect } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/logs/logger.ts";
+import type { DeliveryKind } from "../src/queue/kind.ts";
 import { enqueue } from "../src/queue/queries.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
@@ -50,6 +51,8 @@ export interface DeliveryBenchOptions {
   /** Prefix of the databases each scenario creates (and drops first). */
   dbPrefix?: string;
   log?: (line: string) => void;
+  /** Prints each batch's import start/end and record end (ms from the start; batching only). */
+  timeline?: boolean;
 }
 
 export interface ScenarioResult {
@@ -173,6 +176,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
         Array.from({ length: Math.min(20, o.submissions - i) }, (_, k) => store(sql, i + k)),
       );
     }
+    const timeline = new Timeline(() => performance.now() - t0);
     let finished = 0;
     let done!: () => void;
     const all = new Promise<void>((r) => (done = r));
@@ -185,7 +189,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     const worker = new Worker({
       sql,
       log: quiet,
-      kinds: [aggregateKind({ client, saveResponse: false })],
+      kinds: [timeline.wrap(aggregateKind({ client, saveResponse: false }), o.timeline)],
       // As `serve` runs it: the destination's claim, its concurrency counted in the database.
       destination: "default",
       limits: { name: "default", maxConcurrent: o.workerConcurrency, ratePerSecond: 0 },
@@ -196,6 +200,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       backoff: { baseSeconds: 1, maxSeconds: 5, jitter: 0.2 },
       ...(maxValues ? { batch: { maxValues, maxWaitMs: 0 } } : {}),
       onAttempt: (e) => {
+        if (o.timeline) timeline.attempt(e.deliveryId);
         if (e.outcome !== "retry" && e.outcome !== "snoozed" && ++finished === o.submissions) {
           done();
         }
@@ -206,6 +211,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     await all;
     const wallMs = performance.now() - t0;
     await worker.stop(10_000);
+    if (o.timeline) { for (const line of timeline.lines()) (o.log ?? console.log)(line); }
     const problems = await checkOurs(sql, o.submissions);
     const dump = await sim.dump();
     problems.push(...checkStored(dump.values, o.submissions));
@@ -218,6 +224,50 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     await sim.stop();
     await sql.end({ timeout: 5 });
     await dropDatabase(o.serverUrl, url);
+  }
+}
+
+/**
+ * Where a run's time goes, batch by batch: when its import started (the claim and attachNewer
+ * before it are done), when the import returned, and when the first outcome was recorded. The
+ * ideal pipeline keeps the simulator's slots busy from the first claim to the last record.
+ */
+class Timeline {
+  readonly #batches: { first: number; start: number; end?: number; recorded?: number }[] = [];
+  readonly #byDelivery = new Map<number, number>();
+  constructor(readonly clock: () => number) {}
+
+  wrap(kind: DeliveryKind, on = true): DeliveryKind {
+    const batch = kind.batch;
+    if (!batch || !on) return kind;
+    return {
+      name: kind.name,
+      deliver: (d, ctx) => kind.deliver(d, ctx),
+      batch: {
+        deliverBatch: async (group, ctx) => {
+          const i = this.#batches.push({ first: group[0].id, start: this.clock() }) - 1;
+          for (const d of group) this.#byDelivery.set(d.id, i);
+          try {
+            return await batch.deliverBatch(group, ctx);
+          } finally {
+            this.#batches[i].end = this.clock();
+          }
+        },
+      },
+    };
+  }
+
+  attempt(deliveryId: number): void {
+    const i = this.#byDelivery.get(deliveryId);
+    if (i !== undefined) this.#batches[i].recorded ??= this.clock();
+  }
+
+  lines(): string[] {
+    const ms = (n?: number) => (n === undefined ? "-" : String(Math.round(n))).padStart(6);
+    return this.#batches.map((b, i) =>
+      `  batch ${String(i + 1).padStart(3)} (from delivery ${b.first}): import ${ms(b.start)} ->` +
+      `${ms(b.end)} ms, recorded ${ms(b.recorded)} ms`
+    );
   }
 }
 
@@ -398,6 +448,7 @@ if (import.meta.main) {
       "skip-graphile": { type: "boolean", default: false },
       "max-values": { type: "string", default: "0,500,2000,5000,10000" },
       out: { type: "string", default: "delivery.json" },
+      timeline: { type: "boolean", default: false },
     },
   });
   const { benchDatabase } = await import("./pg_cluster.ts");
@@ -411,6 +462,7 @@ if (import.meta.main) {
       workerConcurrency: Number(values.concurrency),
       graphile: !values["skip-graphile"],
       log: console.log,
+      timeline: values.timeline,
     };
     console.log(
       `delivery: ${opts.submissions} submissions × ${VALUES_EACH} values; DHIS2 costs ` +

@@ -9,6 +9,7 @@ import { deliveryBench } from "../scripts/bench_delivery.ts";
 import { dbTest, PG_URL } from "./support/pg.ts";
 
 dbTest("delivery bench, scaled down: batching off and on deliver every value exactly", async () => {
+  const lines: string[] = [];
   const results = await deliveryBench({
     serverUrl: PG_URL!,
     submissions: 1000,
@@ -17,6 +18,8 @@ dbTest("delivery bench, scaled down: batching off and on deliver every value exa
     workerConcurrency: 8,
     graphile: false,
     dbPrefix: `t_bench_${crypto.randomUUID().slice(0, 8)}`,
+    timeline: true,
+    log: (line) => lines.push(line),
   });
   assert.deepEqual(
     results.map((r) => [r.scenario, r.imports, r.outcomesExact, r.problems]),
@@ -25,4 +28,13 @@ dbTest("delivery bench, scaled down: batching off and on deliver every value exa
       ["(b) batching, max_values 500", 20, true, []],
     ],
   );
+  // --timeline: one line per batch (batching on only), its import before its record.
+  const batches = lines.filter((l) => l.includes("(from delivery"));
+  assert.equal(batches.length, 20);
+  for (const line of batches) {
+    const m = line.match(/import +(\d+) -> +(\d+) ms, recorded +(\d+) ms/);
+    assert.ok(m, line);
+    const [start, end, recorded] = m.slice(1).map(Number);
+    assert.ok(start <= end && end <= recorded, line);
+  }
 });
