@@ -250,3 +250,96 @@ dbTest(
     }
   },
 );
+
+dbTest("a delivery leased ahead is not sent after the delivery window closes", async () => {
+  const db = await createTestDb("ahead_window");
+  const probe = new Probe(0, true);
+  const events = new AttemptLog();
+  const limits = { name: "win", maxConcurrent: 2, ratePerSecond: 0 };
+  let now = new Date("2026-03-02T10:00:00Z");
+  const w = worker(db.sql, probe, events, {
+    limits,
+    claimAhead: 10,
+    // The loop does not look on its own during the test: only a freed slot wakes it.
+    pollIntervalMs: 60_000,
+    now: () => now,
+    window: { window: { start: 9 * 60, end: 11 * 60 }, timeZone: "UTC" },
+  });
+  try {
+    await enqueueMany(db.sql, "win", 20);
+    w.start();
+    const deadline = Date.now() + 20_000;
+    let running = 0;
+    while (Date.now() < deadline) {
+      [{ running }] = await db.sql<{ running: number }[]>`
+        select count(*)::int as running from deliveries where status = 'running'`;
+      if (probe.inFlight === 2 && running === 10) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(running, 10);
+    // The window closes while two requests are in flight and eight wait in the local queue:
+    // the two finish, the eight go back to the queue unsent, their attempt given back.
+    now = new Date("2026-03-02T11:30:00Z");
+    probe.open();
+    const until = Date.now() + 20_000;
+    let rows: { status: string; attempts: number; n: number }[] = [];
+    while (Date.now() < until) {
+      rows = [
+        ...await db.sql<{ status: string; attempts: number; n: number }[]>`
+        select status, attempts, count(*)::int as n from deliveries
+        group by status, attempts order by status`,
+      ];
+      if (!rows.some((r) => r.status === "running")) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(probe.seen.size, 2, "no delivery started after the window closed");
+    assert.deepEqual(rows, [
+      { status: "delivered", attempts: 1, n: 2 },
+      { status: "queued", attempts: 0, n: 18 },
+    ]);
+  } finally {
+    await w.stop(1000);
+    await db.close();
+  }
+});
+
+dbTest("an open circuit does not spin a worker that claims ahead: timers still fire", async () => {
+  const db = await createTestDb("ahead_circuit");
+  const down: DeliveryKind = {
+    name: AGGREGATE,
+    deliver: () =>
+      Promise.resolve({
+        kind: "retry",
+        facts: {
+          httpStatus: 503,
+          remoteStatus: null,
+          counts: null,
+          conflicts: null,
+          response: null,
+        },
+        error: "DHIS2 is down",
+        credentialProblem: false,
+      }),
+  };
+  const events = new AttemptLog();
+  const limits = { name: "down", maxConcurrent: 2, ratePerSecond: 0 };
+  const w = worker(db.sql, down, events, {
+    limits,
+    claimAhead: 10,
+    breakerOptions: { failureThreshold: 2, cooldownMs: 3_000 },
+  });
+  try {
+    await enqueueMany(db.sql, "down", 20);
+    w.start();
+    await events.until((e) => e.filter((x) => x.outcome === "retry").length >= 2, 20_000);
+    // The circuit is open for 3 s now. A worker that woke itself in a loop without I/O would
+    // starve every timer and socket of the process (the HTTP server's too) until it closed.
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 50));
+    const late = performance.now() - t0 - 50;
+    assert.ok(late < 1_000, `a 50 ms timer fired ${Math.round(late)} ms late`);
+  } finally {
+    await w.stop(1000);
+    await db.close();
+  }
+});

@@ -327,8 +327,17 @@ export class Worker {
   #pump(): void {
     const ahead = this.#ahead!;
     if (this.#stop.signal.aborted) return;
-    // An open circuit: the loop gives the ready ones back in one statement, not one by one.
-    if (this.#breaker().state(this.#now()) === "open") return this.#slotFreed.wake();
+    // An open circuit or a closed window: the loop gives the ready ones back in one statement,
+    // not one by one (a request ending after the window closed must not start the next).
+    const now = this.#now();
+    const win = this.#o.window &&
+      windowState(this.#o.window.window, now, this.#o.window.timeZone);
+    if (this.#breaker().state(now) === "open" || (win && !win.open)) {
+      // Only when there is something to give back: a wake with nothing to do would send the
+      // loop round again at once, a loop of promises that starves every timer and socket.
+      if (ahead.ready.length || ahead.stale.length) this.#slotFreed.wake();
+      return;
+    }
     for (let job = ahead.next(); job; job = ahead.next()) {
       this.#track(this.#deliverLeased(job));
     }
