@@ -17,6 +17,7 @@ import {
 } from "../src/queue/queries.ts";
 import { listenForWork, Wakeup, WorkNotifier } from "../src/queue/wakeup.ts";
 import { claimBatchStatement } from "../src/queue/batch_queries.ts";
+import { filterSql } from "../src/submissions/filters.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog, insertOne, testWorker } from "./support/submissions.ts";
 
@@ -343,7 +344,6 @@ dbTest("the claim uses the due index, and the list queries their filter indexes"
 
     const cases: Array<[string, RegExp]> = [
       ["true", /submissions_created_idx/],
-      ["status in ('dead')", /submissions_status_created_idx/],
       ["org_unit = 'ou000000042'", /submissions_org_unit_created_idx/],
       ["username = 'user7'", /submissions_username_created_idx|submissions_created_idx/],
       ["period = '202201'", /submissions_period_created_idx|submissions_created_idx/],
@@ -356,6 +356,14 @@ dbTest("the claim uses the due index, and the list queries their filter indexes"
       assert.match(p, index, `${where}:\n${p}`);
       assert.doesNotMatch(p, /Seq Scan/, `${where}:\n${p}`);
     }
+    // The logs' status filter (filters.ts) finds a rare status through its deliveries (0020):
+    // the submission's own status is in no index, so that its rewrites stay HOT.
+    const deadPlan = await plan(db.sql`
+      explain select id from submissions
+      where ${filterSql(db.sql, { statuses: ["dead"] }, "UTC")}
+      order by created_at desc, id desc limit 20`);
+    assert.match(deadPlan, /deliveries_status_submission_idx/, deadPlan);
+    assert.doesNotMatch(deadPlan, /Seq Scan/, deadPlan);
   } finally {
     await db.close();
   }

@@ -302,6 +302,9 @@ export async function oldestWaiting(sql: Db): Promise<WaitingSubmission | null> 
     select s.id, s.status, s.created_at as "createdAt", d.run_at as "runAt", d.attempts
     from submissions s ${firstDelivery(sql)}
     where s.status in ('queued', 'running', 'retrying')
+      and s.id in (
+        select submission_id from deliveries where status in ('queued', 'running', 'retrying')
+      )
     order by s.created_at, s.id limit 1`;
   return row ?? null;
 }

@@ -145,6 +145,8 @@ export async function purgeTrackerPayloads(sql: Db, before: Date, limit = 1000):
         payload = jsonb_build_object('purged', true),
         payload_purged_at = now()
     where s.id in (
+      -- submissions_tracker_unpurged_idx (0020): finished_at is in no index, so that the
+      -- status trigger's rewrites stay HOT; the unpurged tracker rows are read and filtered.
       select id from submissions
       where kind = 'tracker' and payload_purged_at is null and status = 'delivered'
         and finished_at < ${before}
