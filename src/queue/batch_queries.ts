@@ -6,7 +6,13 @@
  */
 import type { Db } from "../db/db.ts";
 import type { BatchExchange, ClaimedDelivery, FinishedDelivery } from "./kind.ts";
-import { type AttemptRecord, type ClaimRow, type DeliveryUpdate, toClaimed } from "./queries.ts";
+import {
+  type AttemptRecord,
+  type ClaimRow,
+  type DeliveryUpdate,
+  noOlderPending,
+  toClaimed,
+} from "./queries.ts";
 
 export interface BatchLimits {
   /** The most `weight` one claim takes; the head is taken even when it alone weighs more. */
@@ -55,23 +61,14 @@ export function claimBatchStatement(
 ) {
   const max = Math.max(1, limits.maxValues);
   const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
-  // FIFO per key is checked by a scalar subquery (`(select 1 … limit 1) is null`), not NOT
-  // EXISTS: a SubPlan always probes deliveries_pending_key_idx by (destination, ordering_key,
-  // id). NOT EXISTS became an anti join whose plan followed the statistics: on a table filled
-  // since its last ANALYZE (a burst of intake) it read every pending row per candidate, 4.5 s
-  // for one claim of 500 deliveries out of 3,000 (scripts/bench_delivery.ts, 2 cores).
+  // FIFO per key: noOlderPending says why it is not NOT EXISTS.
   return sql<ClaimRow[]>`
     with head as (
       select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
       from deliveries d
       where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
         ${destination === undefined ? sql`` : sql`and d.destination = ${destination}`}
-        and (
-          select 1 from deliveries older
-          where older.destination = d.destination and older.ordering_key = d.ordering_key
-            and older.status in ('queued', 'running', 'retrying') and older.id < d.id
-          limit 1
-        ) is null
+        and ${noOlderPending(sql, "d")}
       order by d.run_at, d.id
       limit 1
       for update of d skip locked
@@ -87,12 +84,7 @@ export function claimBatchStatement(
             and d2.kind = (select kind from head)
             and d2.batch_key = (select batch_key from head)
             and d2.status in ('queued', 'retrying') and not d2.held and d2.run_at <= now()
-            and (
-              select 1 from deliveries older
-              where older.destination = d2.destination and older.ordering_key = d2.ordering_key
-                and older.status in ('queued', 'running', 'retrying') and older.id < d2.id
-              limit 1
-            ) is null
+            and ${noOlderPending(sql, "d2")}
           order by d2.run_at, d2.id
           limit (select 2 * ceil(${max}::numeric / greatest(weight, 1))::bigint + 1 from head)
         ) c

@@ -12,7 +12,7 @@
  */
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
-import { claimedColumns, type ClaimRow, inClaimOrder } from "./queries.ts";
+import { claimedColumns, type ClaimRow, inClaimOrder, noOlderPending } from "./queries.ts";
 import { type BatchLimits, claimBatchStatement, inBatchOrder } from "./batch_queries.ts";
 
 export interface DestinationLimits {
@@ -112,12 +112,7 @@ export function destinationClaimStatement(
       select d.id from deliveries d
       where d.destination = ${limits.name}
         and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
-        and not exists (
-          select from deliveries older
-          where older.destination = d.destination and older.ordering_key = d.ordering_key
-            and older.status in ('queued', 'running', 'retrying')
-            and older.id < d.id
-        )
+        and ${noOlderPending(sql, "d")}
       order by d.run_at, d.id
       limit (select k from slots)
       for update of d skip locked

@@ -16,7 +16,7 @@
  */
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
-import { claimedColumns, type ClaimRow, inClaimOrder } from "./queries.ts";
+import { claimedColumns, type ClaimRow, inClaimOrder, noOlderPending } from "./queries.ts";
 
 export interface AheadClaim {
   jobs: ClaimedDelivery[];
@@ -90,12 +90,7 @@ export function claimAheadStatement(sql: Db, workerId: string, r: AheadRequest) 
       select d.id from deliveries d
       where d.destination = ${r.name}
         and d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
-        and not exists (
-          select from deliveries older
-          where older.destination = d.destination and older.ordering_key = d.ordering_key
-            and older.status in ('queued', 'running', 'retrying')
-            and older.id < d.id
-        )
+        and ${noOlderPending(sql, "d")}
       order by d.run_at, d.id
       -- Nothing is leased that no slot could send.
       limit (select case when k > 0 then ${r.want}::int else 0 end from avail)
