@@ -29,3 +29,39 @@ alter table submissions set (fillfactor = 50);
 -- statistics of a queue filled since its last ANALYZE, that count read the whole queue (5,000
 -- rows, 3 ms per claim); this index holds only the running ones.
 create index deliveries_running_idx on deliveries (destination, locked_by) where status = 'running';
+
+-- A claim changes deliveries only to `running`, which the summary ranks first: the submission
+-- is then `running` and unfinished whatever its other deliveries say, so no need to read them.
+-- The submissions are still locked first, in id order, as every other writer does.
+create or replace function summarise_submissions() returns trigger
+  language plpgsql
+  as $$
+  begin
+    perform 1 from submissions
+      where id in (select submission_id from changed) order by id for update;
+    if not exists (select 1 from changed where status <> 'running') then
+      update submissions s
+      set status = 'running', finished_at = null, updated_at = now()
+      where s.id in (select submission_id from changed)
+        and (s.status, s.finished_at) is distinct from ('running', null);
+      return null;
+    end if;
+    -- Under READ COMMITTED this new statement sees what a concurrent writer of a sibling
+    -- delivery committed while this one waited for the lock.
+    update submissions s
+    set status = x.status, finished_at = x.finished_at, updated_at = now()
+    from (
+      select d.submission_id,
+             (array['running', 'retrying', 'queued', 'dead', 'rejected', 'partial',
+                    'delivered'])[min(submission_status_rank(d.status))] as status,
+             case when bool_and(d.finished_at is not null) then max(d.finished_at) end
+               as finished_at
+      from deliveries d
+      where d.submission_id in (select submission_id from changed)
+      group by d.submission_id
+    ) x
+    where s.id = x.submission_id
+      and (s.status, s.finished_at) is distinct from (x.status, x.finished_at);
+    return null;
+  end
+  $$;
