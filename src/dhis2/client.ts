@@ -158,6 +158,13 @@ export function authorizationHeader(auth: Dhis2Auth): string {
   return `Basic ${btoa(String.fromCharCode(...bytes))}`;
 }
 
+/** DHIS2 refused the credentials sent: 401, 403, or a redirect to its login page (§1.1). */
+function refusedCredentials(r: Dhis2Result): boolean {
+  if (r.kind !== "response") return false;
+  if (r.httpStatus === 401 || r.httpStatus === 403) return true;
+  return r.httpStatus >= 300 && r.httpStatus < 400 && /login/i.test(r.location ?? "");
+}
+
 export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
   const apiUrl = normaliseApiUrl(opts.baseUrl);
   const doFetch = opts.fetch ?? fetch;
@@ -190,6 +197,26 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     headerDeadlineMs?: number,
   ): Promise<Dhis2Result> {
     const started = performance.now();
+    const used = credentials();
+    const first = await exchange(method, path, used.header, body, headerDeadlineMs);
+    // Refused with credentials that a reload replaced while the request was on its way (the
+    // operator revoked the old PAT right after the gateway took the new one): DHIS2 processed
+    // nothing, so the same request goes again at once with the new ones, instead of a retry
+    // with its back-off and a credential alarm.
+    const now = credentials();
+    if (now.header === used.header || !refusedCredentials(first)) return first;
+    const again = await exchange(method, path, now.header, body, headerDeadlineMs);
+    return { ...again, durationMs: elapsed(started) };
+  }
+
+  async function exchange(
+    method: "GET" | "POST",
+    path: string,
+    authorization: string,
+    body: string | undefined,
+    headerDeadlineMs: number | undefined,
+  ): Promise<Dhis2Result> {
+    const started = performance.now();
     const controller = new AbortController();
     let timedOutAfter = 0;
     const abortAfter = (ms: number) =>
@@ -200,7 +227,7 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     const total = abortAfter(opts.timeoutMs);
     const headerTimer = headerDeadlineMs === undefined ? undefined : abortAfter(headerDeadlineMs);
     const headers: Record<string, string> = {
-      Authorization: credentials().header,
+      Authorization: authorization,
       Accept: "application/json",
     };
     if (body !== undefined) headers["Content-Type"] = "application/json";

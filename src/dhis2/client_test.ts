@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   createDhis2Client,
+  type Dhis2Auth,
   type Dhis2ClientOptions,
   type Dhis2Result,
   normaliseApiUrl,
@@ -321,4 +322,30 @@ Deno.test("metadata reads: data set, elements by id/code in chunks, org units, c
       durationMs: failed.durationMs,
     });
   });
+});
+
+Deno.test("a request refused with credentials a reload replaced meanwhile goes again at once with the new ones", async () => {
+  const old = generatePat();
+  const rotated = generatePat();
+  await withSim(async (sim) => {
+    let auth: Dhis2Auth = { method: "pat", token: old };
+    // The operator's rotation, while the import is on its way: the gateway takes the new PAT,
+    // DHIS2 revokes the old one before it reads the request.
+    const rotating: typeof fetch = async (input, init) => {
+      if (new Headers(init?.headers).get("authorization") === `ApiToken ${old}`) {
+        auth = { method: "pat", token: rotated };
+        sim.tokens.splice(sim.tokens.findIndex((t) => t.token === old), 1);
+      }
+      return await fetch(input, init);
+    };
+    const c = client(sim, { auth: () => auth, fetch: rotating });
+    const sent = response(await c.postDataValueSets({ dataValues: [] }));
+    assert.equal(sent.httpStatus, 200);
+    assert.deepEqual(sim.received.map((r) => r.authScheme), ["apitoken", "apitoken"]);
+    // Refused with the credentials still in force: answered as it is, not sent again.
+    sim.tokens.length = 0;
+    const refused = response(await c.postDataValueSets({ dataValues: [] }));
+    assert.equal(refused.httpStatus, 401);
+    assert.equal(sim.received.length, 3);
+  }, { tokens: [{ token: old, username: "admin" }, { token: rotated, username: "admin" }] });
 });
