@@ -13,7 +13,8 @@
  *   5. the delivery scenario (scripts/bench_delivery.ts): 100,000 values into a simulator that
  *      costs what a DHIS2 costs, batching off and on, and graphile-worker; then delivery into an
  *      instant DHIS2 against graphile-worker (scripts/bench_delivery_instant.ts, 5,000
- *      submissions, 2 rounds); skip both with --skip-delivery.
+ *      submissions, 2 rounds), and accept→delivered of lone submissions at idle
+ *      (scripts/bench_idle_delivery.ts); skip all three with --skip-delivery.
  *   6. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
  * Options: --seconds N (load duration, default 10), --connections N (default 32).
@@ -36,6 +37,7 @@ import { ADMIN, callApi, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 import { benchTracker } from "./bench_tracker.ts";
 import { benchMain } from "./bench_intake.ts";
 import { instantBench } from "./bench_delivery_instant.ts";
+import { idleDelivery } from "./bench_idle_delivery.ts";
 import { RATIOS_FILE, recordSection } from "./perf_lib.ts";
 
 // Issue 18's figures (intake ratios, memory, latency; --profile; --short --check) first.
@@ -383,4 +385,12 @@ if (!values["skip-delivery"]) {
   } finally {
     await db.stop();
   }
+
+  // And the "keep" row: accept→delivered of a lone submission, with the default settings.
+  const idle = await idleDelivery(200, 50);
+  await recordSection("delivery_idle", { date: new Date().toISOString(), ...idle });
+  console.log(
+    `accept→delivered at idle: p50 ${idle.p50_ms} ms, p95 ${idle.p95_ms} ms, p99 ${idle.p99_ms} ms`,
+  );
+  if (!idle.delivered_once) throw new Error("idle delivery: not every submission delivered once");
 }
