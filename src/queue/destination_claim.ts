@@ -41,33 +41,12 @@ export async function claimForDestination(
   if (n <= 0) return { jobs: [], rateWaitMs: null, full: false };
   const rate = limits.ratePerSecond;
   const burst = Math.max(1, rate);
-  // BEGIN, both statements and COMMIT pipelined on one connection: one round trip, where
-  // sql.begin takes three (it waits for BEGIN, then for COMMIT). The server still runs each after
-  // the one before, so the claim's snapshot is taken after the lock is held. A failed statement
-  // aborts the transaction and the COMMIT then rolls it back: the connection goes back clean.
-  const tx = await sql.reserve();
-  let settled;
-  try {
-    settled = await Promise.allSettled([
-      tx`begin`,
-      // Creates the row on first use and locks it until commit.
-      tx`
-        insert into destinations (name, tokens) values (${limits.name}, ${burst})
-        on conflict (name) do update set name = excluded.name`,
-      destinationClaimStatement(tx, limits, workerId, n, leaseSeconds),
-      tx`commit`,
-    ]);
-  } finally {
-    tx.release();
-  }
-  const failed = settled.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  const [, , claimed, commit] = settled as PromiseFulfilledResult<unknown>[];
-  // COMMIT of a transaction a statement aborted answers ROLLBACK, not an error.
-  if ((commit.value as { command?: string }).command !== "COMMIT") {
-    throw new Error("the destination claim's transaction did not commit");
-  }
-  const rows = claimed.value as Awaited<ReturnType<typeof destinationClaimStatement>>;
+  const rows = await underDestinationLock(
+    sql,
+    limits.name,
+    burst,
+    (tx) => destinationClaimStatement(tx, limits, workerId, n, leaseSeconds),
+  );
   {
     const got = rows.filter((r) => r.id !== null);
     const { running, tokens } = rows[0] ?? { running: 0, tokens: 0 };
@@ -80,6 +59,45 @@ export async function claimForDestination(
         : null,
     };
   }
+}
+
+/**
+ * Runs a claim statement in a short transaction that first locks the destination's row (made on
+ * first use with `tokens`), and returns its rows. BEGIN, the lock, the statement and COMMIT are
+ * pipelined on one connection: one round trip, where sql.begin takes three (it waits for BEGIN,
+ * then for COMMIT). The server still runs each after the one before, so the statement's snapshot
+ * is taken after the lock is held. A failed statement aborts the transaction and the COMMIT then
+ * rolls it back: the connection goes back clean.
+ */
+export async function underDestinationLock<T>(
+  sql: Sql,
+  name: string,
+  tokens: number,
+  statement: (tx: Db) => PromiseLike<T>,
+): Promise<T> {
+  const tx = await sql.reserve();
+  let settled;
+  try {
+    settled = await Promise.allSettled([
+      tx`begin`,
+      // Creates the row on first use and locks it until commit.
+      tx`
+        insert into destinations (name, tokens) values (${name}, ${tokens})
+        on conflict (name) do update set name = excluded.name`,
+      statement(tx),
+      tx`commit`,
+    ]);
+  } finally {
+    tx.release();
+  }
+  const failed = settled.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const [, , claimed, commit] = settled as PromiseFulfilledResult<unknown>[];
+  // COMMIT of a transaction a statement aborted answers ROLLBACK, not an error.
+  if ((commit.value as { command?: string }).command !== "COMMIT") {
+    throw new Error("the destination claim's transaction did not commit");
+  }
+  return claimed.value as T;
 }
 
 /**

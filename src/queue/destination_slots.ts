@@ -16,6 +16,7 @@
  */
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
+import { underDestinationLock } from "./destination_claim.ts";
 import { claimedColumns, type ClaimRow, inClaimOrder, noOlderPending } from "./queries.ts";
 
 export interface AheadClaim {
@@ -44,27 +45,12 @@ export interface AheadRequest {
 }
 
 export async function claimAhead(sql: Sql, workerId: string, r: AheadRequest): Promise<AheadClaim> {
-  const tx = await sql.reserve();
-  let settled;
-  try {
-    settled = await Promise.allSettled([
-      tx`begin`,
-      tx`
-        insert into destinations (name, tokens) values (${r.name}, 1)
-        on conflict (name) do update set name = excluded.name`,
-      claimAheadStatement(tx, workerId, r),
-      tx`commit`,
-    ]);
-  } finally {
-    tx.release();
-  }
-  const failed = settled.find((x) => x.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  const [, , claimed, commit] = settled as PromiseFulfilledResult<unknown>[];
-  if ((commit.value as { command?: string }).command !== "COMMIT") {
-    throw new Error("the destination claim's transaction did not commit");
-  }
-  const rows = claimed.value as Awaited<ReturnType<typeof claimAheadStatement>>;
+  const rows = await underDestinationLock(
+    sql,
+    r.name,
+    1,
+    (tx) => claimAheadStatement(tx, workerId, r),
+  );
   const { slots, avail, until } = rows[0];
   return { jobs: inClaimOrder(rows.filter((x) => x.id !== null)), slots, avail, until };
 }
