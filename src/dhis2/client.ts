@@ -187,8 +187,13 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
     return current;
   };
 
-  const redact = (text: string) =>
-    credentials().secrets.reduce((t, s) => t.split(s).join("[redacted]"), text);
+  type Credentials = NonNullable<typeof current>;
+  /** Masks the secrets of the credentials a request used and of those in force now. */
+  const redact = (text: string, used: Credentials) =>
+    [...used.secrets, ...credentials().secrets].reduce(
+      (t, s) => t.split(s).join("[redacted]"),
+      text,
+    );
 
   async function send(
     method: "GET" | "POST",
@@ -198,22 +203,29 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
   ): Promise<Dhis2Result> {
     const started = performance.now();
     const used = credentials();
-    const first = await exchange(method, path, used.header, body, headerDeadlineMs);
+    const first = await exchange(method, path, used, body, opts.timeoutMs, headerDeadlineMs);
     // Refused with credentials that a reload replaced while the request was on its way (the
     // operator revoked the old PAT right after the gateway took the new one): DHIS2 processed
     // nothing, so the same request goes again at once with the new ones, instead of a retry
-    // with its back-off and a credential alarm.
+    // with its back-off and a credential alarm. Within the one timeout the caller allowed: the
+    // delivery's lease is sized for one request of timeoutMs.
     const now = credentials();
     if (now.header === used.header || !refusedCredentials(first)) return first;
-    const again = await exchange(method, path, now.header, body, headerDeadlineMs);
+    const left = Math.floor(opts.timeoutMs - (performance.now() - started));
+    if (left < 1) return first;
+    const headerLeft = headerDeadlineMs === undefined
+      ? undefined
+      : Math.min(headerDeadlineMs, left);
+    const again = await exchange(method, path, now, body, left, headerLeft);
     return { ...again, durationMs: elapsed(started) };
   }
 
   async function exchange(
     method: "GET" | "POST",
     path: string,
-    authorization: string,
+    auth: Credentials,
     body: string | undefined,
+    timeoutMs: number,
     headerDeadlineMs: number | undefined,
   ): Promise<Dhis2Result> {
     const started = performance.now();
@@ -224,10 +236,10 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
         timedOutAfter = ms;
         controller.abort();
       }, ms);
-    const total = abortAfter(opts.timeoutMs);
+    const total = abortAfter(Math.round(timeoutMs));
     const headerTimer = headerDeadlineMs === undefined ? undefined : abortAfter(headerDeadlineMs);
     const headers: Record<string, string> = {
-      Authorization: authorization,
+      Authorization: auth.header,
       Accept: "application/json",
     };
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -256,7 +268,7 @@ export function createDhis2Client(opts: Dhis2ClientOptions): Dhis2Client {
       const timedOut = timedOutAfter > 0;
       const error = timedOut
         ? `${method} ${path.split("?")[0]} timed out after ${timedOutAfter} ms`
-        : `${method} ${path.split("?")[0]} failed: ${redact(describeError(err))}`;
+        : `${method} ${path.split("?")[0]} failed: ${redact(describeError(err), auth)}`;
       return { kind: "transport_error", error, timedOut, durationMs: elapsed(started) };
     } finally {
       clearTimeout(total);

@@ -349,3 +349,27 @@ Deno.test("a request refused with credentials a reload replaced meanwhile goes a
     assert.equal(sim.received.length, 3);
   }, { tokens: [{ token: old, username: "admin" }, { token: rotated, username: "admin" }] });
 });
+
+Deno.test("the request sent again after a rotation gets only what is left of the one timeout", async () => {
+  let auth: Dhis2Auth = { method: "pat", token: "d2p_old" };
+  const calls: string[] = [];
+  // DHIS2 (or a proxy) takes 1.5 s to refuse the old PAT, then hangs on the new one.
+  const slow: typeof fetch = (_input, init) => {
+    calls.push(new Headers(init?.headers).get("authorization") ?? "");
+    if (calls.length === 1) {
+      auth = { method: "pat", token: "d2p_new" };
+      return new Promise((resolve) =>
+        setTimeout(() => resolve(new Response("{}", { status: 401 })), 1500)
+      );
+    }
+    return new Promise((_, reject) =>
+      init?.signal?.addEventListener("abort", () => reject(new Error("aborted")))
+    );
+  };
+  const c = client("http://dhis.invalid", { auth: () => auth, fetch: slow, timeoutMs: 2000 });
+  const result = transportError(await c.postDataValueSets({ dataValues: [] }));
+  assert.deepEqual(calls, ["ApiToken d2p_old", "ApiToken d2p_new"]);
+  assert.ok(result.timedOut);
+  // About 2 s in all: the delivery's lease is sized for one timeout, not 1.5 s plus another 2 s.
+  assert.ok(result.durationMs < 3000, `took ${result.durationMs} ms`);
+});

@@ -337,9 +337,10 @@ export function recordAttemptsStatement(
       batch_id: batchId,
     };
   }
-  // A parameter typed jsonb (oid 3802) is converted once at bind and read in place by each
-  // row; a CTE holding the object handed each of the 1,000 rows a copy of it (~20 µs each).
-  // postgres.js serializes a value of that type with JSON.stringify.
+  // A parameter typed jsonb (oid 3802) is parsed once at bind and read in place by each row; a
+  // CTE holding the object handed each of the 1,000 rows a copy of it (~20 µs each). Each of the
+  // three references is its own parameter (postgres.js JSON.stringifies each, the server parses
+  // each): three parses of the batch's outcomes instead of 1,000 copies.
   const j = () => sql.typed(input as never, 3802);
   return sql<{ delivery_id: number }[]>`
     with upd as (
