@@ -228,3 +228,24 @@ dbTest("two statements in flight never share an ordering key: the later is held"
     await db.close();
   }
 });
+
+dbTest("a submission without deliveries is refused, alone or in a group", async () => {
+  const db = await createTestDb("group_commit_no_delivery");
+  try {
+    const g = new GroupCommit(db.sql, { maxInFlight: 1 });
+    const settled = await Promise.allSettled([
+      g.enqueue(submission(1)),
+      g.enqueue(submission(2, { deliveries: [] })),
+      g.enqueue(submission(3)),
+    ]);
+    assert.deepEqual(settled.map((s) => s.status), ["fulfilled", "rejected", "fulfilled"]);
+    const [row] = await db.sql`
+      select count(*)::int as n,
+             count(*) filter (where not exists (
+               select from deliveries d where d.submission_id = submissions.id))::int as bare
+      from submissions`;
+    assert.deepEqual({ ...row }, { n: 2, bare: 0 });
+  } finally {
+    await db.close();
+  }
+});

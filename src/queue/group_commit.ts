@@ -61,6 +61,11 @@ export class GroupCommit {
 
   /** Stores `s` and its deliveries; settles once its row is committed. */
   enqueue: EnqueueFn = (s) => {
+    // As enqueue() refuses it: a submission's status is its deliveries' (0008), and the logs'
+    // status filter finds submissions through them (0020).
+    if (!s.deliveries.length) {
+      return Promise.reject(new Error("a submission needs at least one delivery"));
+    }
     const p = Promise.withResolvers<EnqueueResult>();
     this.#waiting.push({ s, keys: keysOf(s), resolve: p.resolve, reject: p.reject });
     this.#pump();
