@@ -12,7 +12,13 @@
  */
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
-import { claimedColumns, type ClaimRow, inClaimOrder, noOlderPending } from "./queries.ts";
+import {
+  claimedColumns,
+  type ClaimRow,
+  inClaimOrder,
+  leaseDue,
+  noOlderPending,
+} from "./queries.ts";
 import { type BatchLimits, claimBatchStatement, inBatchOrder } from "./batch_queries.ts";
 
 export interface DestinationLimits {
@@ -134,19 +140,7 @@ export function destinationClaimStatement(
       order by d.run_at, d.id
       limit (select k from slots)
       for update of d skip locked
-    ), claimed as (
-      update deliveries d
-      set status = 'running',
-          attempts = d.attempts + 1,
-          locked_by = ${workerId},
-          locked_until = now() + make_interval(secs => ${leaseSeconds}),
-          updated_at = now()
-      from due
-      where d.id = due.id
-      returning d.id, d.submission_id, d.kind, d.destination, d.attempts,
-                d.attempts_at_requeue, d.max_attempts, d.locked_until, d.updated_at, d.run_at,
-                d.payload as own_payload, d.codes as own_codes
-    ), spent as (
+    ), claimed as (${leaseDue(sql, workerId, leaseSeconds)}), spent as (
       update destinations
       set tokens = coalesce((select tokens from state), 0) - (select count(*) from claimed),
           refilled_at = clock_timestamp()

@@ -17,7 +17,13 @@
 import type { Db, Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
 import { underDestinationLock } from "./destination_claim.ts";
-import { claimedColumns, type ClaimRow, inClaimOrder, noOlderPending } from "./queries.ts";
+import {
+  claimedColumns,
+  type ClaimRow,
+  inClaimOrder,
+  leaseDue,
+  noOlderPending,
+} from "./queries.ts";
 
 export interface AheadClaim {
   jobs: ClaimedDelivery[];
@@ -81,19 +87,7 @@ export function claimAheadStatement(sql: Db, workerId: string, r: AheadRequest) 
       -- Nothing is leased that no slot could send.
       limit (select case when k > 0 then ${r.want}::int else 0 end from avail)
       for update of d skip locked
-    ), claimed as (
-      update deliveries d
-      set status = 'running',
-          attempts = d.attempts + 1,
-          locked_by = ${workerId},
-          locked_until = now() + make_interval(secs => ${r.leaseSeconds}),
-          updated_at = now()
-      from due
-      where d.id = due.id
-      returning d.id, d.submission_id, d.kind, d.destination, d.attempts,
-                d.attempts_at_requeue, d.max_attempts, d.locked_until, d.updated_at, d.run_at,
-                d.payload as own_payload, d.codes as own_codes
-    ), lapsed as (
+    ), claimed as (${leaseDue(sql, workerId, r.leaseSeconds)}), lapsed as (
       delete from destination_slots
       where destination = ${r.name} and worker <> ${workerId} and until < now()
     ), mine as (

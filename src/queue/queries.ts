@@ -206,6 +206,26 @@ export function noOlderPending(sql: Db, alias: string) {
 }
 
 /**
+ * The claims' lease of the rows a `due` CTE chose and locked: running, one more attempt, this
+ * worker's until the lease ends. Shared by claimStatement, destinationClaimStatement and
+ * claimAheadStatement; a copy's delivery brings its own payload and codes (claimedColumns).
+ */
+export function leaseDue(sql: Db, workerId: string, leaseSeconds: number) {
+  return sql`
+    update deliveries d
+    set status = 'running',
+        attempts = d.attempts + 1,
+        locked_by = ${workerId},
+        locked_until = now() + make_interval(secs => ${leaseSeconds}),
+        updated_at = now()
+    from due
+    where d.id = due.id
+    returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
+              d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.payload as own_payload,
+              d.codes as own_codes`;
+}
+
+/**
  * The claim's one statement, unexecuted until awaited: exported so the plan test EXPLAINs the
  * real SQL (nested in sql`explain ${...}`), not a copy of it.
  */
@@ -218,19 +238,7 @@ export function claimStatement(sql: Db, workerId: string, n: number, leaseSecond
       order by d.run_at, d.id
       limit ${n}
       for update of d skip locked
-    ), claimed as (
-      update deliveries d
-      set status = 'running',
-          attempts = d.attempts + 1,
-          locked_by = ${workerId},
-          locked_until = now() + make_interval(secs => ${leaseSeconds}),
-          updated_at = now()
-      from due
-      where d.id = due.id
-      returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
-                d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.payload as own_payload,
-                d.codes as own_codes
-    )
+    ), claimed as (${leaseDue(sql, workerId, leaseSeconds)})
     ${claimedColumns(sql)}`;
 }
 
