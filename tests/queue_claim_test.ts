@@ -10,7 +10,6 @@ import {
   CHANNEL,
   claim,
   claimStatement,
-  type DeliveryUpdate,
   recordAttempt,
   rescueExpired,
   snooze,
@@ -19,21 +18,10 @@ import { listenForWork, Wakeup, WorkNotifier } from "../src/queue/wakeup.ts";
 import { claimBatchStatement } from "../src/queue/batch_queries.ts";
 import { filterSql } from "../src/submissions/filters.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
-import { AttemptLog, insertOne, testWorker } from "./support/submissions.ts";
+import { AttemptLog, DELIVERED, insertOne, testWorker } from "./support/submissions.ts";
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const DELIVERED: DeliveryUpdate = {
-  status: "delivered",
-  runAt: null,
-  lastError: null,
-  credentialProblem: false,
-  httpStatus: 200,
-  dhis2Status: "SUCCESS",
-  counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
-  conflicts: null,
-  response: null,
-};
 const times = () => ({ startedAt: new Date(), finishedAt: new Date(), durationMs: 1 });
 
 dbTest("two workers on separate pools deliver 2,000 submissions exactly once", async () => {

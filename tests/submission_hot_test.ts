@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { Db } from "../src/db/db.ts";
 import { claim, recordAttempt } from "../src/queue/queries.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
-import { insertOne } from "./support/submissions.ts";
+import { DELIVERED, insertOne } from "./support/submissions.ts";
 
 dbTest("a claim and an outcome rewrite the submission's status as HOT updates", async () => {
   const db = await createTestDb("submission_hot");
@@ -37,17 +37,12 @@ dbTest("a claim and an outcome rewrite the submission's status as HOT updates", 
       counted(tx, async () => {
         const now = new Date();
         for (const d of claimed) {
-          const ok = await recordAttempt(tx, d, "w1", {
-            status: "delivered",
-            runAt: null,
-            lastError: null,
-            credentialProblem: false,
-            httpStatus: 200,
-            dhis2Status: "SUCCESS",
-            counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
-            conflicts: null,
-            response: null,
-          }, { outcome: "delivered", startedAt: now, finishedAt: now, durationMs: 1 });
+          const ok = await recordAttempt(tx, d, "w1", DELIVERED, {
+            outcome: "delivered",
+            startedAt: now,
+            finishedAt: now,
+            durationMs: 1,
+          });
           assert.ok(ok);
         }
       })

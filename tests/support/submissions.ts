@@ -20,7 +20,7 @@ import { Wakeup } from "../../src/queue/wakeup.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/queue/worker.ts";
 import { staticMappingLookup } from "../../src/mappings/lookup.ts";
 import type { Db, Sql } from "../../src/db/db.ts";
-import { enqueue } from "../../src/queue/queries.ts";
+import { type DeliveryUpdate, enqueue } from "../../src/queue/queries.ts";
 import { createTestApp, type TestApp } from "./app.ts";
 import type { TestDb } from "./pg.ts";
 
@@ -217,3 +217,16 @@ export function insertOne(
     }],
   });
 }
+
+/** A delivery's update for a plain success of one value (recordAttempt). */
+export const DELIVERED: DeliveryUpdate = {
+  status: "delivered",
+  runAt: null,
+  lastError: null,
+  credentialProblem: false,
+  httpStatus: 200,
+  dhis2Status: "SUCCESS",
+  counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
+  conflicts: null,
+  response: null,
+};
