@@ -15,12 +15,7 @@ import { createDhis2Client } from "../src/dhis2/client.ts";
 import { connect } from "../src/db/db.ts";
 import { migrate } from "../src/db/migrate.ts";
 import { createLogger } from "../src/logs/logger.ts";
-import {
-  attachNewer,
-  type BatchAttempt,
-  insertExchanges,
-  recordAttempts,
-} from "../src/queue/batch_queries.ts";
+import { attachNewer, type BatchAttempt, recordBatchOutcomes } from "../src/queue/batch_queries.ts";
 import { claimBatchForDestination } from "../src/queue/destination_claim.ts";
 import { credentialBackoff, planOutcome } from "../src/queue/outcome_plan.ts";
 import { DEFAULT_PASSWORD, DEFAULT_USERNAME } from "../src/simulator/simulator.ts";
@@ -57,6 +52,7 @@ try {
           log_buffers: "on",
           log_nested_statements: "on",
           log_level: "notice",
+          log_triggers: "on",
         })
       ) await admin.unsafe(`alter database ${dbName} set auto_explain.${k} = '${v}'`);
       await admin.end();
@@ -123,20 +119,15 @@ try {
         });
         t.plan += performance.now() - t0;
         t0 = performance.now();
-        const recorded = await sql.begin(async (tx) => {
-          const [, r] = await Promise.all([
-            insertExchanges(
-              tx,
-              "w1",
-              "aggregate",
-              "default",
-              jobs[0].batchKey ?? null,
-              result.exchanges,
-            ),
-            recordAttempts(tx, "w1", items),
-          ]);
-          return r;
-        });
+        const recorded = await recordBatchOutcomes(
+          sql,
+          "w1",
+          "aggregate",
+          "default",
+          jobs[0].batchKey ?? null,
+          result.exchanges,
+          items,
+        );
         t.record += performance.now() - t0;
         if (recorded.size !== jobs.length) {
           throw new Error(`recorded ${recorded.size}/${jobs.length}`);

@@ -67,7 +67,7 @@ export interface ScenarioResult {
   outcomesExact: boolean;
   problems: string[];
   /** The simulator's own work per import, and imports it took longer over than the model. */
-  simulator?: { workMsPerImport: number; overruns: number };
+  simulator?: { workMsPerImport: number; overruns: number; lateMsPerImport: number };
 }
 
 const uid = (prefix: string, i: number) =>
@@ -219,6 +219,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
     return result(o, scenario, maxValues || null, imports, wallMs, problems, {
       workMsPerImport: Math.round((dump.stats.workMs / Math.max(1, imports)) * 10) / 10,
       overruns: dump.stats.overruns,
+      lateMsPerImport: Math.round((dump.stats.lateMs / Math.max(1, imports)) * 10) / 10,
     });
   } finally {
     await sim.stop();
@@ -233,7 +234,14 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
  * ideal pipeline keeps the simulator's slots busy from the first claim to the last record.
  */
 class Timeline {
-  readonly #batches: { first: number; start: number; end?: number; recorded?: number }[] = [];
+  readonly #batches: {
+    first: number;
+    start: number;
+    end?: number;
+    recorded?: number;
+    /** The import's own HTTP exchange (the first, for a split batch). */
+    http?: number;
+  }[] = [];
   readonly #byDelivery = new Map<number, number>();
   constructor(readonly clock: () => number) {}
 
@@ -248,7 +256,9 @@ class Timeline {
           const i = this.#batches.push({ first: group[0].id, start: this.clock() }) - 1;
           for (const d of group) this.#byDelivery.set(d.id, i);
           try {
-            return await batch.deliverBatch(group, ctx);
+            const r = await batch.deliverBatch(group, ctx);
+            this.#batches[i].http = r.exchanges[0]?.durationMs;
+            return r;
           } finally {
             this.#batches[i].end = this.clock();
           }
@@ -266,7 +276,7 @@ class Timeline {
     const ms = (n?: number) => (n === undefined ? "-" : String(Math.round(n))).padStart(6);
     return this.#batches.map((b, i) =>
       `  batch ${String(i + 1).padStart(3)} (from delivery ${b.first}): import ${ms(b.start)} ->` +
-      `${ms(b.end)} ms, recorded ${ms(b.recorded)} ms`
+      `${ms(b.end)} ms (HTTP ${ms(b.http)} ms), recorded ${ms(b.recorded)} ms`
     );
   }
 }
@@ -418,7 +428,7 @@ function result(
       `  ceiling ${String(r.ceilingValuesPerSecond).padStart(7)} values/s (${r.ofCeiling} %)` +
       `  imports ${imports}  outcomes ${r.outcomesExact ? "exact" : problems.join("; ")}` +
       (simulator
-        ? `  simulator ${simulator.workMsPerImport} ms/import, ${simulator.overruns} over the model`
+        ? `  simulator ${simulator.workMsPerImport} ms/import, ${simulator.overruns} over the model, ${simulator.lateMsPerImport} ms/import late`
         : ""),
   );
   return r;

@@ -356,3 +356,31 @@ dbTest("the claim uses the due index, and the list queries their filter indexes"
     await db.close();
   }
 });
+
+dbTest("a process's own NOTIFY does not wake its own worker again; other senders' do", async () => {
+  const db = await createTestDb("q_notify_echo");
+  const { log } = captureLogger("warn");
+  const mine = new Wakeup();
+  const listener = await listenForWork(db.sql, mine, log);
+  const woken = () => mine.wait(300);
+  try {
+    // The listener's start wakes once (notifications missed while not listening).
+    await mine.wait(5_000);
+    // The submission route woke its worker in-process already; the echo would be a second,
+    // empty claim per submission.
+    const own = new WorkNotifier(db.sql, log, 10, mine.id);
+    own.notify();
+    await own.close();
+    assert.equal(await woken(), "timeout");
+    // Another process's submissions, and requeues or rescues (no sender), wake it.
+    const other = new WorkNotifier(db.sql, log, 10, new Wakeup().id);
+    other.notify();
+    await other.close();
+    assert.equal(await woken(), "wake");
+    await db.sql`select pg_notify(${CHANNEL}, '')`;
+    assert.equal(await woken(), "wake");
+  } finally {
+    await listener.close();
+    await db.close();
+  }
+});

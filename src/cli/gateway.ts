@@ -158,7 +158,7 @@ export async function startGateway(
       await caches.start(["default", ...dests.map((d) => d.instance_name)]);
       const cache = caches.get("default");
       // Other processes' workers hear of new submissions through a coalesced NOTIFY.
-      const notifier = new WorkNotifier(db.sql, log);
+      const notifier = new WorkNotifier(db.sql, log, undefined, opts.worker ? wakeup.id : "");
       stops.push(() => notifier.close());
       // Read in the background: an unreachable DHIS2 must not delay the start; until it
       // answers, the configured version (or none: any supported version's rules) applies.

@@ -4,7 +4,8 @@
  * delivery's attempt in bulk. Kind-agnostic like queries.ts: a batch is "same destination, kind
  * and `batch_key`" (set at enqueue by the kind), its size counts `weight` (set likewise).
  */
-import type { Db } from "../db/db.ts";
+import type { PendingQuery, Row } from "postgres";
+import { type Db, pipelined, type Sql } from "../db/db.ts";
 import type { BatchExchange, ClaimedDelivery, FinishedDelivery } from "./kind.ts";
 import {
   type AttemptRecord,
@@ -58,16 +59,18 @@ export function claimBatchStatement(
   limits: BatchLimits,
   leaseSeconds: number,
   destination?: string,
+  bound?: ClaimBound,
 ) {
   const max = Math.max(1, limits.maxValues);
   const waitSeconds = Math.max(0, limits.maxWaitMs) / 1000;
   // FIFO per key: noOlderPending says why it is not NOT EXISTS.
-  return sql<ClaimRow[]>`
-    with head as (
+  return sql<(ClaimRow & { running?: number; tokens?: number | null })[]>`
+    with ${bound ? sql`state as (${bound.state}),` : sql``} head as (
       select d.id, d.destination, d.kind, d.batch_key, d.run_at, d.weight, d.ordering_key
       from deliveries d
       where d.status in ('queued', 'retrying') and not d.held and d.run_at <= now()
         ${destination === undefined ? sql`` : sql`and d.destination = ${destination}`}
+        ${bound ? sql`and ${bound.gate}` : sql``}
         and ${noOlderPending(sql, "d")}
       order by d.run_at, d.id
       limit 1
@@ -159,13 +162,31 @@ export function claimBatchStatement(
       returning d.id, d.submission_id, d.kind, d.destination, d.attempts, d.attempts_at_requeue,
                 d.max_attempts, d.locked_until, d.updated_at, d.run_at, d.batch_key,
                 d.payload as own_payload, d.codes as own_codes
+    ), ${bound?.spend ? sql`spent as (${bound.spend}),` : sql``} jobs as (
+      -- A copy's delivery carries its own payload (its destination's mappings, migration 0013).
+      select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
+             c.max_attempts, c.locked_until, c.updated_at, c.run_at, c.batch_key, s.task_id,
+             coalesce(c.own_payload, s.payload) as payload,
+             coalesce(c.own_codes, s.codes) as codes, s.username
+      from claimed c join submissions s on s.id = c.submission_id
     )
-    -- A copy's delivery carries its own payload (its destination's mappings, migration 0013).
-    select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
-           c.max_attempts, c.locked_until, c.updated_at, c.run_at, c.batch_key, s.task_id,
-           coalesce(c.own_payload, s.payload) as payload, coalesce(c.own_codes, s.codes) as codes,
-           s.username
-    from claimed c join submissions s on s.id = c.submission_id`;
+    ${
+    bound
+      ? sql`select jobs.*, state.running, state.tokens from state left join jobs on true`
+      : sql`select * from jobs`
+  }`;
+}
+
+/**
+ * What bounds a destination's batch claim (claimBatchForDestination): `state`, a one-row
+ * select (`running`, `tokens`) read first and returned with every row (alone, id null, when
+ * nothing was claimed); `gate`, a condition on it that must hold for anything to be claimed;
+ * `spend`, a data-modifying statement run with the claim (it may read `claimed`).
+ */
+export interface ClaimBound {
+  state: PendingQuery<Row[]>;
+  gate: PendingQuery<Row[]>;
+  spend: PendingQuery<Row[]> | null;
 }
 
 /**
@@ -242,16 +263,19 @@ export interface BatchAttempt {
   batchId: string | null;
 }
 
-/** Stores a batch's exchanges (one statement). The halves of a split name their parent. */
-export async function insertExchanges(
+/**
+ * Stores a batch's exchanges (one statement, unexecuted until awaited; null when there are
+ * none). The halves of a split name their parent.
+ */
+export function insertExchangesStatement(
   sql: Db,
   workerId: string,
   kind: string,
   destination: string,
   batchKey: string | null,
   exchanges: readonly BatchExchange[],
-): Promise<void> {
-  if (!exchanges.length) return;
+): PendingQuery<Row[]> | null {
+  if (!exchanges.length) return null;
   const rows = exchanges.map((e) => ({
     id: e.id,
     parent_id: e.parentId,
@@ -270,7 +294,7 @@ export async function insertExchanges(
     error: e.error,
   }));
   // A half's parent is in the same statement: foreign keys are checked at its end.
-  await sql`
+  return sql`
     insert into delivery_batches (
       id, parent_id, destination, kind, batch_key, worker, deliveries, value_count, started_at,
       finished_at, duration_ms, http_status, dhis2_status, imported, updated, ignored, deleted,
@@ -284,6 +308,31 @@ export async function insertExchanges(
       finished_at timestamptz, duration_ms int, http_status int, dhis2_status text,
       imported int, updated int, ignored int, deleted int, result text, error text
     )`;
+}
+
+/**
+ * Records a batch: its exchanges and every delivery's attempt, in one transaction sent in one
+ * round trip (pipelined(); sql.begin took three). The server runs the attempts' statement after
+ * the exchanges it names. Returns the ids that were recorded (the rest lost their lease).
+ */
+export async function recordBatchOutcomes(
+  sql: Sql,
+  workerId: string,
+  kind: string,
+  destination: string,
+  batchKey: string | null,
+  exchanges: readonly BatchExchange[],
+  items: readonly BatchAttempt[],
+): Promise<Set<number>> {
+  const results = await pipelined(sql, (tx) => {
+    const stored = insertExchangesStatement(tx, workerId, kind, destination, batchKey, exchanges);
+    return [
+      ...(stored ? [stored] : []),
+      ...(items.length ? [recordAttemptsStatement(tx, workerId, items)] : []),
+    ];
+  });
+  const rows = (items.length ? results[results.length - 1] : []) as { delivery_id: unknown }[];
+  return new Set(rows.map((r) => Number(r.delivery_id)));
 }
 
 /**

@@ -10,7 +10,7 @@
  * second counts and claims with a snapshot taken after the lock, so it sees every committed
  * lease. Claims of different destinations do not wait for each other.
  */
-import type { Db, Sql } from "../db/db.ts";
+import { type Db, type PendingStatement, pipelined, type Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
 import {
   claimedColumns,
@@ -69,41 +69,27 @@ export async function claimForDestination(
 
 /**
  * Runs a claim statement in a short transaction that first locks the destination's row (made on
- * first use with `tokens`), and returns its rows. BEGIN, the lock, the statement and COMMIT are
- * pipelined on one connection: one round trip, where sql.begin takes three (it waits for BEGIN,
- * then for COMMIT). The server still runs each after the one before, so the statement's snapshot
- * is taken after the lock is held. A failed statement aborts the transaction and the COMMIT then
- * rolls it back: the connection goes back clean.
+ * first use with `tokens`), and returns its rows: BEGIN, the lock, the statement and COMMIT in
+ * one round trip (pipelined() says how); the statement's snapshot is taken after the lock.
  */
-export async function underDestinationLock<T>(
+export async function underDestinationLock<T extends PendingStatement>(
   sql: Sql,
   name: string,
   tokens: number,
-  statement: (tx: Db) => PromiseLike<T>,
-): Promise<T> {
-  const tx = await sql.reserve();
-  let settled;
-  try {
-    settled = await Promise.allSettled([
-      tx`begin`,
-      // Creates the row on first use and locks it until commit.
-      tx`
-        insert into destinations (name, tokens) values (${name}, ${tokens})
-        on conflict (name) do update set name = excluded.name`,
-      statement(tx),
-      tx`commit`,
-    ]);
-  } finally {
-    tx.release();
-  }
-  const failed = settled.find((r) => r.status === "rejected");
-  if (failed) throw (failed as PromiseRejectedResult).reason;
-  const [, , claimed, commit] = settled as PromiseFulfilledResult<unknown>[];
-  // COMMIT of a transaction a statement aborted answers ROLLBACK, not an error.
-  if ((commit.value as { command?: string }).command !== "COMMIT") {
-    throw new Error("the destination claim's transaction did not commit");
-  }
-  return claimed.value as T;
+  statement: (tx: Db) => T,
+): Promise<Awaited<T>> {
+  const [, claimed] = await pipelined(
+    sql,
+    (tx) => [lockDestination(tx, name, tokens), statement(tx)] as const,
+  );
+  return claimed;
+}
+
+/** Creates the destination's row on first use and locks it until commit. */
+function lockDestination(sql: Db, name: string, tokens: number) {
+  return sql`
+    insert into destinations (name, tokens) values (${name}, ${tokens})
+    on conflict (name) do update set name = excluded.name`;
 }
 
 /**
@@ -171,37 +157,44 @@ export async function claimBatchForDestination(
 ): Promise<DestinationClaim> {
   const rate = limits.ratePerSecond;
   const burst = Math.max(1, rate);
-  return await sql.begin(async (tx) => {
-    const [, [state]] = await Promise.all([
-      tx`
-        insert into destinations (name, tokens) values (${limits.name}, ${burst})
-        on conflict (name) do update set name = excluded.name`,
-      tx<{ running: number; tokens: number | null }[]>`
-        select (select count(distinct (locked_by, locked_until)) from deliveries
-                where destination = ${limits.name} and status = 'running')::int as running,
-               case when ${rate}::float8 > 0
-                    then least(${burst}::float8, tokens + ${rate}::float8 *
-                               extract(epoch from clock_timestamp() - refilled_at))::float8
-               end as tokens
-        from destinations where name = ${limits.name}`,
-    ]);
-    if (state.running >= limits.maxConcurrent) return { jobs: [], full: true, rateWaitMs: null };
-    if (state.tokens !== null && state.tokens < 1) {
-      return { jobs: [], full: false, rateWaitMs: Math.ceil(((1 - state.tokens) / rate) * 1000) };
-    }
-    const rows = await claimBatchStatement(tx, workerId, batch, leaseSeconds, limits.name);
-    if (rows.length && rate > 0) {
-      await tx`
+  // One round trip: the lock, then one statement that reads the destination's state, claims
+  // only if a slot and a token are free, and spends the token if it claimed.
+  const [, rows] = await pipelined(sql, (tx) => {
+    const state = tx`
+      select (select count(distinct (locked_by, locked_until)) from deliveries
+              where destination = ${limits.name} and status = 'running')::int as running,
+             case when ${rate}::float8 > 0
+                  then least(${burst}::float8, tokens + ${rate}::float8 *
+                             extract(epoch from clock_timestamp() - refilled_at))::float8
+             end as tokens
+      from destinations where name = ${limits.name}`;
+    const gate = tx`(
+      select running < ${limits.maxConcurrent} and coalesce(tokens >= 1, true) from state)`;
+    const spend = rate > 0
+      ? tx`
         update destinations
-        set tokens = least(${burst}::float8, tokens + ${rate}::float8 *
-                           extract(epoch from clock_timestamp() - refilled_at)) - 1,
-            refilled_at = clock_timestamp()
-        where name = ${limits.name}`;
-    }
+        set tokens = (select tokens from state) - 1, refilled_at = clock_timestamp()
+        where name = ${limits.name} and exists (select from claimed)`
+      : null;
+    return [
+      lockDestination(tx, limits.name, burst),
+      claimBatchStatement(tx, workerId, batch, leaseSeconds, limits.name, { state, gate, spend }),
+    ] as const;
+  });
+  const state = rows[0] ?? { running: 0, tokens: null };
+  const running = state.running ?? 0;
+  const tokens = state.tokens ?? null;
+  const got = rows.filter((r) => r.id !== null);
+  if (got.length) {
     return {
-      jobs: inBatchOrder(rows),
-      full: rows.length > 0 && state.running + 1 >= limits.maxConcurrent,
+      jobs: inBatchOrder(got),
+      full: running + 1 >= limits.maxConcurrent,
       rateWaitMs: null,
     };
-  });
+  }
+  if (running >= limits.maxConcurrent) return { jobs: [], full: true, rateWaitMs: null };
+  if (tokens !== null && tokens < 1) {
+    return { jobs: [], full: false, rateWaitMs: Math.ceil(((1 - tokens) / rate) * 1000) };
+  }
+  return { jobs: [], full: false, rateWaitMs: null };
 }

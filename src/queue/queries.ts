@@ -533,6 +533,6 @@ export async function releaseStranded(sql: Db): Promise<number> {
 }
 
 /** Wakes every listening worker (outside a transaction: at once; inside: on commit). */
-export async function notifyWorkers(sql: Db): Promise<void> {
-  await sql`select pg_notify(${CHANNEL}, '')`;
+export async function notifyWorkers(sql: Db, sender = ""): Promise<void> {
+  await sql`select pg_notify(${CHANNEL}, ${sender})`;
 }

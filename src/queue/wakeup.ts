@@ -10,6 +10,11 @@ import type { Logger } from "../logs/logger.ts";
 import { CHANNEL, notifyWorkers } from "./queries.ts";
 
 export class Wakeup {
+  /**
+   * Names this process's wake-ups in the NOTIFY it sends others (WorkNotifier): its own
+   * LISTEN ignores them, the worker was woken in-process already (an echo cost an empty claim).
+   */
+  readonly id: string = crypto.randomUUID();
   #pending = false;
   #waiters = new Set<() => void>();
 
@@ -71,7 +76,9 @@ export async function listenForWork(
   wakeup: Wakeup,
   log: Logger,
 ): Promise<{ close(): Promise<void> }> {
-  const meta = await sql.listen(CHANNEL, () => wakeup.wake(), () => {
+  const meta = await sql.listen(CHANNEL, (from) => {
+    if (from !== wakeup.id) wakeup.wake();
+  }, () => {
     log.debug("listening for submissions", { channel: CHANNEL });
     wakeup.wake();
   });
@@ -95,10 +102,12 @@ export class WorkNotifier {
   /** Asked for while one was in flight: send once more when it is done. */
   #again = false;
 
+  /** `sender`: the Wakeup.id of this process's worker, if it has one (its echo is ignored). */
   constructor(
     private sql: Sql,
     private log: Logger,
     private minIntervalMs = 10,
+    private sender = "",
   ) {}
 
   /** Asks for a NOTIFY now, or at the end of the current interval if one was just sent. */
@@ -118,7 +127,7 @@ export class WorkNotifier {
 
   #send(): void {
     this.#lastSent = performance.now();
-    this.#inFlight = notifyWorkers(this.sql).catch((err) => {
+    this.#inFlight = notifyWorkers(this.sql, this.sender).catch((err) => {
       // The workers' poll covers a lost wake-up.
       this.log.warn("could not notify workers", { error: err as Error });
     }).finally(() => {

@@ -8,7 +8,7 @@
 import { isDatabaseUnavailable, type Sql } from "../db/db.ts";
 import type { Logger } from "../logs/logger.ts";
 import { dhis2RequestDuration, recordBatch } from "../metrics/metrics.ts";
-import { type BatchAttempt, insertExchanges, recordAttempts } from "./batch_queries.ts";
+import { type BatchAttempt, recordBatchOutcomes } from "./batch_queries.ts";
 import type { CircuitBreaker } from "./circuit_breaker.ts";
 import type { DestinationLimits } from "./destination_claim.ts";
 import { takeToken } from "./destination_tokens.ts";
@@ -164,15 +164,15 @@ async function record(
   const batchKey = group[0].batchKey ?? null;
   for (let i = 0;; i++) {
     try {
-      // Both statements in one round trip (postgres.js pipelines a transaction's queries); the
-      // server runs them in order, the attempts' batch_id after the batches they name.
-      return await d.sql.begin(async (tx) => {
-        const [, recorded] = await Promise.all([
-          insertExchanges(tx, d.workerId, kind, group[0].destination, batchKey, result.exchanges),
-          recordAttempts(tx, d.workerId, items),
-        ]);
-        return recorded;
-      });
+      return await recordBatchOutcomes(
+        d.sql,
+        d.workerId,
+        kind,
+        group[0].destination,
+        batchKey,
+        result.exchanges,
+        items,
+      );
     } catch (err) {
       const delay = Math.min(250 * 2 ** i, 2000);
       const again = i < 3 || isDatabaseUnavailable(err);
