@@ -48,6 +48,7 @@ export async function idleDelivery(n: number, pauseMs: number): Promise<IdleResu
       DHIS2GW_DHIS2_BASE_URL: sim.url,
       DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
       DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
+      ...(Deno.env.get("XP_BATCH") ? { DHIS2GW_BATCH_MAX_VALUES: Deno.env.get("XP_BATCH")! } : {}),
     },
   });
   const sql = postgres(db.url, {

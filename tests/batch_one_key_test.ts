@@ -67,3 +67,28 @@ dbTest(
     }
   },
 );
+
+dbTest(
+  "a batch claim says which deliveries have a newer one that wrote: attachNewer's round trip only for those",
+  async () => {
+    const db = await createTestDb("batch_has_newer");
+    try {
+      const v = (value: string) => [{ code: "ANC1", dataElement: ANC, value }];
+      const older = await store(db.sql, v("1"));
+      const newer = await store(db.sql, v("2"));
+      const other = await store(db.sql, v("3"), { period: "202402" });
+      // The newer one of the key went first and was delivered; the older is due again (a
+      // requeue), the other key's has nothing newer.
+      await db.sql`
+        update deliveries set status = 'delivered', held = false, finished_at = now()
+        where submission_id = ${newer.id}`;
+      const claimed = await claimBatchStatement(db.sql, "w", { maxValues: 5000, maxWaitMs: 0 }, 60);
+      const said = Object.fromEntries(
+        claimed.map((r) => [Number(r.submission_id), (r as { has_newer?: boolean }).has_newer]),
+      );
+      assert.deepEqual(said, { [older.id]: true, [other.id]: false });
+    } finally {
+      await db.close();
+    }
+  },
+);

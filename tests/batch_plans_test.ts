@@ -254,6 +254,18 @@ dbTest(
         "claimBatchStatement",
         (tx) => claimBatchStatement(tx, "w", { maxValues: WANT, maxWaitMs: 0 }, 60, "default"),
       );
+      // With batches in flight (1,000 running, still unknown to the statistics): whether a
+      // claimed delivery has a newer running one is a probe of its key, not a read of every
+      // running delivery (`status = 'running'` chose deliveries_running_idx: 64,000 rows).
+      await claimBatchStatement(db.sql, "o", { maxValues: 1000, maxWaitMs: 0 }, 60, "default");
+      await explained(
+        "claimBatchStatement, 1,000 running",
+        (tx) => claimBatchStatement(tx, "w", { maxValues: WANT, maxWaitMs: 0 }, 60, "default"),
+      );
+      await explained(
+        "destinationClaimStatement, 1,000 running",
+        (tx) => destinationClaimStatement(tx, limits, "w", WANT, 60),
+      );
     } finally {
       await db.close();
     }

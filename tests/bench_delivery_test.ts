@@ -32,9 +32,10 @@ dbTest("delivery bench, scaled down: batching off and on deliver every value exa
   const batches = lines.filter((l) => l.includes("(from delivery"));
   assert.equal(batches.length, 20);
   for (const line of batches) {
-    const m = line.match(/import +(\d+) -> +(\d+) ms, recorded +(\d+) ms/);
+    const m = line.match(/import +(\d+) -> +(\d+) ms \(HTTP +(\d+) ms\), recorded +(\d+) ms/);
     assert.ok(m, line);
-    const [start, end, recorded] = m.slice(1).map(Number);
+    const [start, end, http, recorded] = m.slice(1).map(Number);
     assert.ok(start <= end && end <= recorded, line);
+    assert.ok(http <= end - start + 1, `the HTTP exchange is part of the import: ${line}`);
   }
 });

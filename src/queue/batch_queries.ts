@@ -11,6 +11,7 @@ import {
   type AttemptRecord,
   type ClaimRow,
   type DeliveryUpdate,
+  hasNewer,
   noOlderPending,
   toClaimed,
 } from "./queries.ts";
@@ -167,7 +168,8 @@ export function claimBatchStatement(
       select c.id, c.submission_id, c.kind, c.destination, c.attempts, c.attempts_at_requeue,
              c.max_attempts, c.locked_until, c.updated_at, c.run_at, c.batch_key, s.task_id,
              coalesce(c.own_payload, s.payload) as payload,
-             coalesce(c.own_codes, s.codes) as codes, s.username
+             coalesce(c.own_codes, s.codes) as codes, s.username,
+             ${hasNewer(sql, "c")} as has_newer
       from claimed c join submissions s on s.id = c.submission_id
     )
     ${
@@ -232,7 +234,7 @@ export function newerStatement(sql: Db, ids: number[]) {
  * for the whole claim; an index probe per delivery (`deliveries_written_key_idx`).
  */
 export async function attachNewer(sql: Db, all: ClaimedDelivery[]): Promise<void> {
-  // The claim said which may have any (queries.ts claimedColumns); a batch claim does not say.
+  // The claim said which may have any (queries.ts hasNewer).
   const jobs = all.filter((j) => j.hasNewer !== false);
   if (!jobs.length) return;
   const rows = await newerStatement(sql, jobs.map((j) => j.id));
