@@ -393,4 +393,12 @@ if (!values["skip-delivery"]) {
     `accept→delivered at idle: p50 ${idle.p50_ms} ms, p95 ${idle.p95_ms} ms, p99 ${idle.p99_ms} ms`,
   );
   if (!idle.delivered_once) throw new Error("idle delivery: not every submission delivered once");
+  // The same with batching off (the path the issue's first figure was taken on).
+  const lone = await idleDelivery(200, 50, 0);
+  await recordSection("delivery_idle_unbatched", { date: new Date().toISOString(), ...lone });
+  console.log(
+    `accept→delivered at idle, batching off: p50 ${lone.p50_ms} ms, p95 ${lone.p95_ms} ms, ` +
+      `p99 ${lone.p99_ms} ms`,
+  );
+  if (!lone.delivered_once) throw new Error("idle delivery: not every submission delivered once");
 }

@@ -7,6 +7,7 @@
  * timers nor the poll count. Every submission must be delivered once.
  *
  *   deno run -A scripts/bench_idle_delivery.ts [--submissions 200] [--pause-ms 50]
+ *     [--max-values N]   (the gateway's batch.max_values; 0: batching off; default: its default)
  *
  * `deno task bench` records it as `delivery_idle` in bench/results/ratios.json.
  */
@@ -23,6 +24,8 @@ import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 export interface IdleResult {
   submissions: number;
   pause_ms: number;
+  /** batch.max_values the gateway ran with; null: its default (batching on). */
+  batch_max_values: number | null;
   p50_ms: number;
   p95_ms: number;
   p99_ms: number;
@@ -36,7 +39,11 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-export async function idleDelivery(n: number, pauseMs: number): Promise<IdleResult> {
+export async function idleDelivery(
+  n: number,
+  pauseMs: number,
+  maxValues: number | null = null,
+): Promise<IdleResult> {
   const db = await benchDatabase("bench_idle");
   const sim = await startSimThread({ fixedMs: 0, perValueMs: 0, concurrency: 1_000_000 });
   const gw = startServe(["serve"], {
@@ -48,7 +55,7 @@ export async function idleDelivery(n: number, pauseMs: number): Promise<IdleResu
       DHIS2GW_DHIS2_BASE_URL: sim.url,
       DHIS2GW_DHIS2_USER: DEFAULT_USERNAME,
       DHIS2GW_DHIS2_PASSWORD: DEFAULT_PASSWORD,
-      ...(Deno.env.get("XP_BATCH") ? { DHIS2GW_BATCH_MAX_VALUES: Deno.env.get("XP_BATCH")! } : {}),
+      ...(maxValues === null ? {} : { DHIS2GW_BATCH_MAX_VALUES: String(maxValues) }),
     },
   });
   const sql = postgres(db.url, {
@@ -102,6 +109,7 @@ export async function idleDelivery(n: number, pauseMs: number): Promise<IdleResu
     return {
       submissions: rows.length,
       pause_ms: pauseMs,
+      batch_max_values: maxValues,
       p50_ms: round(percentile(ms, 50)),
       p95_ms: round(percentile(ms, 95)),
       p99_ms: round(percentile(ms, 99)),
@@ -124,14 +132,22 @@ if (import.meta.main) {
     options: {
       submissions: { type: "string", default: "200" },
       "pause-ms": { type: "string", default: "50" },
+      "max-values": { type: "string" },
     },
   });
-  const r = await idleDelivery(Number(values.submissions), Number(values["pause-ms"]));
+  const maxValues = values["max-values"] === undefined ? null : Number(values["max-values"]);
+  const r = await idleDelivery(Number(values.submissions), Number(values["pause-ms"]), maxValues);
   console.log(
     `accept→delivered at idle (${r.submissions} submissions, one at a time, ${r.pause_ms} ms ` +
       `apart): p50 ${r.p50_ms} ms, p95 ${r.p95_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms ` +
       `(to the DHIS2 request's start: p50 ${r.to_request_p50_ms} ms); ` +
       `each delivered once: ${r.delivered_once}`,
   );
-  await recordSection("delivery_idle", { date: new Date().toISOString(), ...r });
+  // The recorded rows are deno task bench's: the default, and batching off.
+  const section = maxValues === null
+    ? "delivery_idle"
+    : maxValues === 0
+    ? "delivery_idle_unbatched"
+    : null;
+  if (section) await recordSection(section, { date: new Date().toISOString(), ...r });
 }
