@@ -6,7 +6,13 @@
  * Asserted on rows the plan reads, not on time, so a loaded machine cannot fail it.
  */
 import assert from "node:assert/strict";
-import { claimBatchStatement } from "../src/queue/batch_queries.ts";
+import {
+  attachNewer,
+  claimBatchStatement,
+  inBatchOrder,
+  SAYS_NEWER_UP_TO,
+} from "../src/queue/batch_queries.ts";
+import type { Db } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { ANC, store } from "./support/batches.ts";
 
@@ -68,25 +74,52 @@ dbTest(
   },
 );
 
+/**
+ * Two submissions of one key, the newer delivered first and the older due again (a requeue), and
+ * `others` of keys with nothing newer; all due in one batch.
+ */
+async function olderDueAgain(sql: Db, others: number) {
+  const v = (value: string) => [{ code: "ANC1", dataElement: ANC, value }];
+  const older = await store(sql, v("1"));
+  const newer = await store(sql, v("2"));
+  const rest = [];
+  for (let i = 0; i < others; i++) {
+    rest.push(await store(sql, v(String(10 + i)), { period: String(200001 + i) }));
+  }
+  await sql`
+    update deliveries set status = 'delivered', held = false, finished_at = now()
+    where submission_id = ${newer.id}`;
+  const rows = await claimBatchStatement(sql, "w", { maxValues: 5000, maxWaitMs: 0 }, 60);
+  return { older, newer, rest, rows };
+}
+
 dbTest(
   "a batch claim says which deliveries have a newer one that wrote: attachNewer's round trip only for those",
   async () => {
     const db = await createTestDb("batch_has_newer");
     try {
-      const v = (value: string) => [{ code: "ANC1", dataElement: ANC, value }];
-      const older = await store(db.sql, v("1"));
-      const newer = await store(db.sql, v("2"));
-      const other = await store(db.sql, v("3"), { period: "202402" });
-      // The newer one of the key went first and was delivered; the older is due again (a
-      // requeue), the other key's has nothing newer.
-      await db.sql`
-        update deliveries set status = 'delivered', held = false, finished_at = now()
-        where submission_id = ${newer.id}`;
-      const claimed = await claimBatchStatement(db.sql, "w", { maxValues: 5000, maxWaitMs: 0 }, 60);
-      const said = Object.fromEntries(
-        claimed.map((r) => [Number(r.submission_id), (r as { has_newer?: boolean }).has_newer]),
-      );
+      const { older, rest: [other], rows } = await olderDueAgain(db.sql, 1);
+      const said = Object.fromEntries(rows.map((r) => [Number(r.submission_id), r.has_newer]));
       assert.deepEqual(said, { [older.id]: true, [other.id]: false });
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "a big batch claim leaves the newer look-up to attachNewer, which still finds it",
+  async () => {
+    const db = await createTestDb("batch_has_newer_big");
+    try {
+      const { older, newer, rows } = await olderDueAgain(db.sql, SAYS_NEWER_UP_TO);
+      assert.equal(rows.length, SAYS_NEWER_UP_TO + 1);
+      assert.ok(rows.every((r) => r.has_newer === null), "not looked up in the claim");
+      const jobs = inBatchOrder([...rows]);
+      await attachNewer(db.sql, jobs);
+      const withNewer = jobs.filter((j) => j.newer?.length);
+      assert.deepEqual(withNewer.map((j) => j.submissionId), [older.id]);
+      assert.deepEqual(withNewer[0].newer!.map((n) => n.submissionId), [newer.id]);
     } finally {
       await db.close();
     }

@@ -326,7 +326,8 @@ export function toClaimed(r: ClaimRow): ClaimedDelivery {
     lockedUntil: r.locked_until,
     claimedAt: r.updated_at,
     ...(r.batch_key !== undefined ? { batchKey: r.batch_key } : {}),
-    ...(r.has_newer !== undefined ? { hasNewer: r.has_newer } : {}),
+    // null: the claim did not look (a big batch); attachNewer will.
+    ...(typeof r.has_newer === "boolean" ? { hasNewer: r.has_newer } : {}),
   };
 }
 
@@ -335,7 +336,7 @@ export interface ClaimRow {
   /** Only from claimBatch. */
   batch_key?: string | null;
   /** Only from claims that select claimedColumns. */
-  has_newer?: boolean;
+  has_newer?: boolean | null;
   submission_id: number;
   task_id: string;
   kind: string;
