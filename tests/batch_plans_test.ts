@@ -271,3 +271,32 @@ dbTest(
     }
   },
 );
+
+/** Loops of every plan node reading `alias` (0 when never executed). */
+function loopsOf(node: PlanNode & { Alias?: string }, alias: string): number {
+  const own = node.Alias === alias ? node["Actual Loops"] ?? 0 : 0;
+  return own + (node.Plans ?? []).reduce((sum, p) => sum + loopsOf(p, alias), 0);
+}
+
+dbTest(
+  "a batch claim probes no key for held followers when the destination holds none",
+  async () => {
+    const db = await createTestDb("claim_plans_no_held");
+    try {
+      await fill(db.sql, 200);
+      await db.sql.begin(async (tx) => {
+        const [row] = await tx`explain (analyze, format json) ${
+          claimBatchStatement(tx, "w", { maxValues: 100, maxWaitMs: 0 }, 60, "default")
+        }`;
+        const plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+        // The stop probe (alias o) ran once per key of the batch: 100 index probes for nothing.
+        assert.equal(loopsOf(plan, "o"), 0);
+        throw new Error("undo");
+      }).catch((e) => {
+        if ((e as Error).message !== "undo") throw e;
+      });
+    } finally {
+      await db.close();
+    }
+  },
+);

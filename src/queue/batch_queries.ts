@@ -129,7 +129,14 @@ export function claimBatchStatement(
       -- follower: probing "anything older left out?" per follower read every older held row
       -- each time, 5.9 s for one claim of a key with 4,000 held deliveries (issue 13).
       select f.id, f.weight
-      from (select distinct ordering_key from picked_heads) k cross join lateral (
+      from (
+        select distinct ordering_key from picked_heads
+        -- Nothing held at this destination (almost always): no probes at all (migration 0021).
+        where exists (
+          select from deliveries h
+          where h.destination = (select destination from head) and h.held
+            and h.status in ('queued', 'retrying'))
+      ) k cross join lateral (
         select min(o.id) as id from deliveries o
         where o.destination = (select destination from head) and o.ordering_key = k.ordering_key
           and o.status in ('queued', 'running', 'retrying')
