@@ -356,10 +356,16 @@ if (!values["skip-delivery"]) {
   await recordSection("delivery_cost_model", {
     date: costed.date,
     submissions: costed.submissions,
+    // A batching scenario's median round; all its rounds in rounds_pct.
     of_ceiling_pct: Object.fromEntries(
       (costed.results as Array<{ scenario: string; ofCeiling: number }>).map((
         r,
       ) => [r.scenario, r.ofCeiling]),
+    ),
+    rounds_pct: Object.fromEntries(
+      (costed.results as Array<{ scenario: string; rounds?: Array<{ ofCeiling: number }> }>)
+        .filter((r) => r.rounds)
+        .map((r) => [r.scenario, r.rounds!.map((x) => x.ofCeiling)]),
     ),
   });
 

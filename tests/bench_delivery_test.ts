@@ -19,6 +19,7 @@ dbTest("delivery bench, scaled down: batching off and on deliver every value exa
     graphile: false,
     dbPrefix: `t_bench_${crypto.randomUUID().slice(0, 8)}`,
     timeline: true,
+    rounds: 3,
     log: (line) => lines.push(line),
   });
   assert.deepEqual(
@@ -30,7 +31,13 @@ dbTest("delivery bench, scaled down: batching off and on deliver every value exa
   );
   // --timeline: one line per batch (batching on only), its import before its record.
   const batches = lines.filter((l) => l.includes("(from delivery"));
-  assert.equal(batches.length, 20);
+  assert.equal(batches.length, 3 * 20, "20 batches in each of 3 rounds");
+  // Batching runs 3 rounds and reports the median one; batching off runs once.
+  const [off, on] = results;
+  assert.equal(off.rounds, undefined);
+  assert.equal(on.rounds?.length, 3);
+  const walls = on.rounds!.map((r) => r.wallMs).sort((a, b) => a - b);
+  assert.equal(on.wallMs, walls[1]);
   for (const line of batches) {
     const m = line.match(/import +(\d+) -> +(\d+) ms \(HTTP +(\d+) ms\), recorded +(\d+) ms/);
     assert.ok(m, line);
