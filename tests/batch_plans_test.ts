@@ -272,6 +272,14 @@ dbTest(
   },
 );
 
+/** Rows thrown away by the plan nodes reading a table under an alias matching `alias`. */
+function removedAt(node: PlanNode & { Alias?: string }, alias: RegExp): number {
+  const own = node.Alias && alias.test(node.Alias)
+    ? (node["Rows Removed by Filter"] ?? 0) * (node["Actual Loops"] ?? 1)
+    : 0;
+  return own + (node.Plans ?? []).reduce((sum, p) => sum + removedAt(p, alias), 0);
+}
+
 /** Loops of every plan node reading `alias` (0 when never executed). */
 function loopsOf(node: PlanNode & { Alias?: string }, alias: string): number {
   const own = node.Alias === alias ? node["Actual Loops"] ?? 0 : 0;
@@ -295,6 +303,37 @@ dbTest(
       }).catch((e) => {
         if ((e as Error).message !== "undo") throw e;
       });
+    } finally {
+      await db.close();
+    }
+  },
+);
+
+dbTest(
+  "the claim's newer-running probe reads the key's running deliveries only, not its backlog",
+  async () => {
+    const db = await createTestDb("claim_plans_backlog");
+    try {
+      const BACKLOG = 2000;
+      await fill(db.sql, BACKLOG + 1);
+      // One key: the oldest due, the rest a backlog held behind it (a burst for one org unit
+      // and period with batching off).
+      await db.sql`update submissions set period = '202401'`;
+      await db.sql`
+        update deliveries set ordering_key = ${ORG_UNIT} || '|202401',
+                              held = id <> (select min(id) from deliveries)`;
+      let plan: PlanNode | undefined;
+      await db.sql.begin(async (tx) => {
+        const [row] = await tx`explain (analyze, format json) ${claimStatement(tx, "w", 1, 60)}`;
+        plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+        throw new Error("undo");
+      }).catch((e) => {
+        if ((e as Error).message !== "undo") throw e;
+      });
+      // hasNewer's probes (alias n, n_1). Through the pending-key index the running one read the
+      // 2,000 newer queued rows of the key.
+      const probes = removedAt(plan!, /^n(_\d+)?$/);
+      assert.ok(probes < 10, `the newer probes threw away ${probes} rows`);
     } finally {
       await db.close();
     }

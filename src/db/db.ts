@@ -31,8 +31,9 @@ export async function pipelined<const Q extends readonly PendingStatement[]>(
   const tx = await sql.reserve();
   let settled: PromiseSettledResult<unknown>[];
   try {
-    const begin = tx`begin`.execute();
+    // Built before anything is sent: a throw here leaves nothing queued on the connection.
     const body = statements(tx);
+    const begin = tx`begin`.execute();
     for (const q of body) q.execute();
     const commit = tx`commit`.execute();
     settled = await Promise.allSettled([begin, ...body, commit]);

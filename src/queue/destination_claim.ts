@@ -111,9 +111,10 @@ export function destinationClaimStatement(
               where destination = ${limits.name} and status = 'running')::int as running,
              case when ${rate}::float8 > 0
                   then least(${burst}::float8, tokens + ${rate}::float8 *
-                             extract(epoch from clock_timestamp() - refilled_at))
-             end as tokens
-      from destinations where name = ${limits.name}
+                             extract(epoch from counted_at - refilled_at))
+             end as tokens,
+             counted_at
+      from destinations, clock_timestamp() as counted_at where name = ${limits.name}
     ), slots as (
       select greatest(0, least(${n}, ${limits.maxConcurrent} - running,
                                coalesce(floor(tokens)::int, ${n})))::int as k
@@ -129,7 +130,7 @@ export function destinationClaimStatement(
     ), claimed as (${leaseDue(sql, workerId, leaseSeconds)}), spent as (
       update destinations
       set tokens = coalesce((select tokens from state), 0) - (select count(*) from claimed),
-          refilled_at = clock_timestamp()
+          refilled_at = (select counted_at from state)
       where name = ${limits.name} and ${rate}::float8 > 0
     ), jobs as (${claimedColumns(sql)})
     select jobs.*, state.running, coalesce(state.tokens, 0)::float8 as tokens
@@ -165,15 +166,18 @@ export async function claimBatchForDestination(
               where destination = ${limits.name} and status = 'running')::int as running,
              case when ${rate}::float8 > 0
                   then least(${burst}::float8, tokens + ${rate}::float8 *
-                             extract(epoch from clock_timestamp() - refilled_at))::float8
-             end as tokens
-      from destinations where name = ${limits.name}`;
+                             extract(epoch from counted_at - refilled_at))::float8
+             end as tokens,
+             counted_at
+      from destinations, clock_timestamp() as counted_at where name = ${limits.name}`;
     const gate = tx`(
       select running < ${limits.maxConcurrent} and coalesce(tokens >= 1, true) from state)`;
     const spend = rate > 0
       ? tx`
         update destinations
-        set tokens = (select tokens from state) - 1, refilled_at = clock_timestamp()
+        -- Refilled up to the moment the tokens were counted, not to the end of the claim:
+        -- the time the claim took would otherwise be lost from every refill.
+        set tokens = (select tokens from state) - 1, refilled_at = (select counted_at from state)
         where name = ${limits.name} and exists (select from claimed)`
       : null;
     return [
