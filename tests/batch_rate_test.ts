@@ -9,6 +9,7 @@ import { startSimulator } from "../src/simulator/simulator.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog, testWorker } from "./support/submissions.ts";
 import { ANC, deliveries, store } from "./support/batches.ts";
+import { claimBatchForDestination, claimForDestination } from "../src/queue/destination_claim.ts";
 
 const finished = (n: number) => (e: Array<{ outcome: string }>) =>
   e.filter((x) => x.outcome !== "retry" && x.outcome !== "snoozed").length >= n;
@@ -113,3 +114,43 @@ dbTest("a batch's completion registrations spend a rate token", async () => {
     await db.close();
   }
 });
+
+dbTest(
+  "a claim's token refills up to when the tokens were counted, not to the end of the claim",
+  async () => {
+    const db = await createTestDb("batch_rate_refill");
+    try {
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "1" }]);
+      await store(db.sql, [{ code: "ANC1", dataElement: ANC, value: "2" }], { period: "202002" });
+      // A claim that takes 300 ms between counting the tokens and spending one (a slow server).
+      await db.sql`
+      create function slow_claim() returns trigger language plpgsql as $$
+      begin perform pg_sleep(0.3); return new; end $$`;
+      await db.sql`
+      create trigger slow_claim before update on deliveries
+      for each row when (new.status = 'running') execute function slow_claim()`;
+      const limits = { name: "default", maxConcurrent: 5, ratePerSecond: 1 };
+      // One token a second, a burst of one: each claim spends it. The 0.3 s a claim took after
+      // counting are refill already earned; set to the claim's end, the bucket lost them.
+      const earned = async () => {
+        const [{ tokens }] = await db.sql<{ tokens: number }[]>`
+          select (tokens + extract(epoch from clock_timestamp() - refilled_at))::float8 as tokens
+          from destinations where name = 'default'`;
+        return tokens;
+      };
+      const batch = { maxValues: 1, maxWaitMs: 0 };
+      const batched = await claimBatchForDestination(db.sql, limits, batch, "w", 60);
+      assert.equal(batched.jobs.length, 1);
+      const afterBatch = await earned();
+      assert.ok(afterBatch >= 0.25, `batch claim: ${afterBatch} tokens 0.3 s after counting`);
+      // A full bucket again for the one-by-one claim.
+      await db.sql`update destinations set tokens = 1, refilled_at = now() - interval '10 s'`;
+      const lone = await claimForDestination(db.sql, limits, "w", 1, 60);
+      assert.equal(lone.jobs.length, 1);
+      const afterLone = await earned();
+      assert.ok(afterLone >= 0.25, `claim: ${afterLone} tokens 0.3 s after counting`);
+    } finally {
+      await db.close();
+    }
+  },
+);
