@@ -14,15 +14,10 @@ import {
 } from "../src/queue/batch_queries.ts";
 import type { Db } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
+import { analyzedPlan, type PlanNode } from "./support/plans.ts";
 import { ANC, store } from "./support/batches.ts";
 
 const N = 1500;
-
-interface PlanNode {
-  "Actual Loops"?: number;
-  "Rows Removed by Filter"?: number;
-  Plans?: PlanNode[];
-}
 
 /** Rows every node read and threw away, over all its loops. */
 function removed(node: PlanNode): number {
@@ -49,18 +44,10 @@ dbTest(
         [{ held: false, n: 1 }, { held: true, n: N - 1 }],
       );
       const limits = { maxValues: 5000, maxWaitMs: 0 };
-      let read = 0;
-      await db.sql.begin(async (tx) => {
-        const [row] = await tx`explain (analyze, format json) ${
-          claimBatchStatement(tx, "w", limits, 60)
-        }`;
-        const plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
-        read = removed(plan);
-        // EXPLAIN ANALYZE claimed them: undo it.
-        throw new Error("undo");
-      }).catch((e) => {
-        if ((e as Error).message !== "undo") throw e;
-      });
+      // Rolled back after: EXPLAIN ANALYZE claims them.
+      const read = removed(
+        await analyzedPlan(db.sql, (tx) => claimBatchStatement(tx, "w", limits, 60)),
+      );
       // Linear: a few rows per delivery. The per-follower probe read ~N²/2 (1.1 million).
       assert.ok(read < 10 * N, `the claim filtered out ${read} rows for ${N} deliveries`);
       const claimed = await claimBatchStatement(db.sql, "w", limits, 60);

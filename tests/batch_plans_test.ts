@@ -18,16 +18,8 @@ import { claimAheadStatement } from "../src/queue/destination_slots.ts";
 import type { Db, Sql } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { ANC, store } from "./support/batches.ts";
-import { DATA_SET, ORG_UNIT } from "./support/submissions.ts";
-
-interface PlanNode {
-  "Actual Loops"?: number;
-  "Rows Removed by Filter"?: number;
-  "Rows Removed by Join Filter"?: number;
-  "Shared Hit Blocks"?: number;
-  "Shared Read Blocks"?: number;
-  Plans?: PlanNode[];
-}
+import { DATA_SET, DELIVERED, ORG_UNIT } from "./support/submissions.ts";
+import { analyzedPlan, type PlanNode } from "./support/plans.ts";
 
 /** Buffers the whole plan touched (the root counts its children's). */
 export function pages(root: PlanNode): number {
@@ -156,34 +148,17 @@ dbTest(
       const at = new Date();
       const items = ids.map((id, k) => ({
         job: { id, attempt: 1 },
-        update: {
-          status: k === 0 ? "partial" as const : "delivered" as const,
-          runAt: null,
-          lastError: k === 0 ? "1 value refused" : null,
-          credentialProblem: false,
-          httpStatus: 200,
-          dhis2Status: "SUCCESS",
-          counts: { imported: 1, updated: 0, ignored: 0, deleted: 0 },
-          conflicts: null,
-          response: null,
-        },
+        update: k === 0
+          ? { ...DELIVERED, status: "partial" as const, lastError: "1 value refused" }
+          : DELIVERED,
         attempt: { outcome: "delivered" as const, startedAt: at, finishedAt: at, durationMs: 7 },
         batchId: null,
       }));
       // Fenced: another attempt's lease.
       items[1] = { ...items[1], job: { id: ids[1], attempt: 2 } };
-      let plan: PlanNode | undefined;
-      await db.sql.begin(async (tx) => {
-        const [row] = await tx`explain (analyze, buffers, format json) ${
-          recordAttemptsStatement(tx, "w", items)
-        }`;
-        plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
-        throw new Error("undo");
-      }).catch((e) => {
-        if ((e as Error).message !== "undo") throw e;
-      });
+      const plan = await analyzedPlan(db.sql, (tx) => recordAttemptsStatement(tx, "w", items));
       // A few rows per delivery; the join compared every running delivery with every outcome.
-      assert.ok(removed(plan!) < 10 * BATCH, `threw away ${removed(plan!)} rows for ${BATCH}`);
+      assert.ok(removed(plan) < 10 * BATCH, `threw away ${removed(plan)} rows for ${BATCH}`);
 
       const recorded = await recordAttemptsStatement(db.sql, "w", items);
       assert.equal(recorded.length, BATCH - 1);
@@ -221,18 +196,11 @@ dbTest(
         name: string,
         statement: (tx: Db) => postgres.PendingQuery<T>,
       ) => {
-        let plan: PlanNode | undefined;
-        await db.sql.begin(async (tx) => {
-          const [row] = await tx`explain (analyze, buffers, format json) ${statement(tx)}`;
-          plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
-          throw new Error("undo");
-        }).catch((e) => {
-          if ((e as Error).message !== "undo") throw e;
-        });
+        const plan = await analyzedPlan(db.sql, statement);
         // A few rows per claimed delivery. NOT EXISTS as an anti join read every pending row
         // once per candidate (320,000 for 64), and counting the running ones by another index
         // read the whole queue (5,000).
-        assert.ok(removed(plan!) < 10 * WANT, `${name} threw away ${removed(plan!)} rows`);
+        assert.ok(removed(plan) < 10 * WANT, `${name} threw away ${removed(plan)} rows`);
       };
       const limits = { name: "default", maxConcurrent: 100, ratePerSecond: 0 };
       await explained("claimStatement", (tx) => claimStatement(tx, "w", WANT, 60));
@@ -273,7 +241,7 @@ dbTest(
 );
 
 /** Rows thrown away by the plan nodes reading a table under an alias matching `alias`. */
-function removedAt(node: PlanNode & { Alias?: string }, alias: RegExp): number {
+function removedAt(node: PlanNode, alias: RegExp): number {
   const own = node.Alias && alias.test(node.Alias)
     ? (node["Rows Removed by Filter"] ?? 0) * (node["Actual Loops"] ?? 1)
     : 0;
@@ -281,7 +249,7 @@ function removedAt(node: PlanNode & { Alias?: string }, alias: RegExp): number {
 }
 
 /** Loops of every plan node reading `alias` (0 when never executed). */
-function loopsOf(node: PlanNode & { Alias?: string }, alias: string): number {
+function loopsOf(node: PlanNode, alias: string): number {
   const own = node.Alias === alias ? node["Actual Loops"] ?? 0 : 0;
   return own + (node.Plans ?? []).reduce((sum, p) => sum + loopsOf(p, alias), 0);
 }
@@ -292,17 +260,12 @@ dbTest(
     const db = await createTestDb("claim_plans_no_held");
     try {
       await fill(db.sql, 200);
-      await db.sql.begin(async (tx) => {
-        const [row] = await tx`explain (analyze, format json) ${
-          claimBatchStatement(tx, "w", { maxValues: 100, maxWaitMs: 0 }, 60, "default")
-        }`;
-        const plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
-        // The stop probe (alias o) ran once per key of the batch: 100 index probes for nothing.
-        assert.equal(loopsOf(plan, "o"), 0);
-        throw new Error("undo");
-      }).catch((e) => {
-        if ((e as Error).message !== "undo") throw e;
-      });
+      const plan = await analyzedPlan(
+        db.sql,
+        (tx) => claimBatchStatement(tx, "w", { maxValues: 100, maxWaitMs: 0 }, 60, "default"),
+      );
+      // The stop probe (alias o) ran once per key of the batch: 100 index probes for nothing.
+      assert.equal(loopsOf(plan, "o"), 0);
     } finally {
       await db.close();
     }
@@ -322,17 +285,10 @@ dbTest(
       await db.sql`
         update deliveries set ordering_key = ${ORG_UNIT} || '|202401',
                               held = id <> (select min(id) from deliveries)`;
-      let plan: PlanNode | undefined;
-      await db.sql.begin(async (tx) => {
-        const [row] = await tx`explain (analyze, format json) ${claimStatement(tx, "w", 1, 60)}`;
-        plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
-        throw new Error("undo");
-      }).catch((e) => {
-        if ((e as Error).message !== "undo") throw e;
-      });
+      const plan = await analyzedPlan(db.sql, (tx) => claimStatement(tx, "w", 1, 60));
       // hasNewer's probes (alias n, n_1). Through the pending-key index the running one read the
       // 2,000 newer queued rows of the key.
-      const probes = removedAt(plan!, /^n(_\d+)?$/);
+      const probes = removedAt(plan, /^n(_\d+)?$/);
       assert.ok(probes < 10, `the newer probes threw away ${probes} rows`);
     } finally {
       await db.close();

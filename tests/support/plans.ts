@@ -1,0 +1,34 @@
+/** Plans of the queue's statements as PostgreSQL ran them (EXPLAIN ANALYZE), for plan tests. */
+import type postgres from "postgres";
+import type { Db, Sql } from "../../src/db/db.ts";
+
+export interface PlanNode {
+  "Actual Loops"?: number;
+  "Rows Removed by Filter"?: number;
+  "Rows Removed by Join Filter"?: number;
+  "Shared Hit Blocks"?: number;
+  "Shared Read Blocks"?: number;
+  Alias?: string;
+  Plans?: PlanNode[];
+}
+
+const UNDO = new Error("undo");
+
+/**
+ * `statement`'s plan as EXPLAIN (ANALYZE, BUFFERS) ran it, in a transaction rolled back after:
+ * ANALYZE executes the statement, and a claim would claim.
+ */
+export async function analyzedPlan<T extends readonly object[]>(
+  sql: Sql,
+  statement: (tx: Db) => postgres.PendingQuery<T>,
+): Promise<PlanNode> {
+  let plan: PlanNode | undefined;
+  await sql.begin(async (tx) => {
+    const [row] = await tx`explain (analyze, buffers, format json) ${statement(tx)}`;
+    plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
+    throw UNDO;
+  }).catch((e) => {
+    if (e !== UNDO) throw e;
+  });
+  return plan!;
+}
