@@ -10,6 +10,7 @@
  * second counts and claims with a snapshot taken after the lock, so it sees every committed
  * lease. Claims of different destinations do not wait for each other.
  */
+import type { PendingQuery, Row } from "postgres";
 import { type Db, type PendingStatement, pipelined, type Sql } from "../db/db.ts";
 import type { ClaimedDelivery } from "./kind.ts";
 import {
@@ -93,6 +94,24 @@ function lockDestination(sql: Db, name: string, tokens: number) {
 }
 
 /**
+ * The destination's row as a claim reads it after locking it: `running` as the caller counts it
+ * (deliveries, or batches in flight), the tokens in its bucket now (null without a rate limit),
+ * and when they were counted: a spend refills up to then, not to the end of the claim, or the
+ * time the claim took would be lost from every refill.
+ */
+function destinationState(sql: Db, limits: DestinationLimits, running: PendingQuery<Row[]>) {
+  const rate = limits.ratePerSecond;
+  return sql`
+    select (${running})::int as running,
+           case when ${rate}::float8 > 0
+                then least(${Math.max(1, rate)}::float8, tokens + ${rate}::float8 *
+                           extract(epoch from counted_at - refilled_at))::float8
+           end as tokens,
+           counted_at
+    from destinations, clock_timestamp() as counted_at where name = ${limits.name}`;
+}
+
+/**
  * The counting claim, unexecuted until awaited: exported so the plan test EXPLAINs the real SQL.
  * Run it only after locking the destination's row in the same transaction (claimForDestination).
  */
@@ -104,18 +123,15 @@ export function destinationClaimStatement(
   leaseSeconds: number,
 ) {
   const rate = limits.ratePerSecond;
-  const burst = Math.max(1, rate);
   return sql<(ClaimRow & { running: number; tokens: number })[]>`
-    with state as (
-      select (select count(*) from deliveries
-              where destination = ${limits.name} and status = 'running')::int as running,
-             case when ${rate}::float8 > 0
-                  then least(${burst}::float8, tokens + ${rate}::float8 *
-                             extract(epoch from counted_at - refilled_at))
-             end as tokens,
-             counted_at
-      from destinations, clock_timestamp() as counted_at where name = ${limits.name}
-    ), slots as (
+    with state as (${
+    destinationState(
+      sql,
+      limits,
+      sql`select count(*) from deliveries
+          where destination = ${limits.name} and status = 'running'`,
+    )
+  }), slots as (
       select greatest(0, least(${n}, ${limits.maxConcurrent} - running,
                                coalesce(floor(tokens)::int, ${n})))::int as k
       from state
@@ -161,22 +177,17 @@ export async function claimBatchForDestination(
   // One round trip: the lock, then one statement that reads the destination's state, claims
   // only if a slot and a token are free, and spends the token if it claimed.
   const [, rows] = await pipelined(sql, (tx) => {
-    const state = tx`
-      select (select count(distinct (locked_by, locked_until)) from deliveries
-              where destination = ${limits.name} and status = 'running')::int as running,
-             case when ${rate}::float8 > 0
-                  then least(${burst}::float8, tokens + ${rate}::float8 *
-                             extract(epoch from counted_at - refilled_at))::float8
-             end as tokens,
-             counted_at
-      from destinations, clock_timestamp() as counted_at where name = ${limits.name}`;
+    const state = destinationState(
+      tx,
+      limits,
+      tx`select count(distinct (locked_by, locked_until)) from deliveries
+         where destination = ${limits.name} and status = 'running'`,
+    );
     const gate = tx`(
       select running < ${limits.maxConcurrent} and coalesce(tokens >= 1, true) from state)`;
     const spend = rate > 0
       ? tx`
         update destinations
-        -- Refilled up to the moment the tokens were counted, not to the end of the claim:
-        -- the time the claim took would otherwise be lost from every refill.
         set tokens = (select tokens from state) - 1, refilled_at = (select counted_at from state)
         where name = ${limits.name} and exists (select from claimed)`
       : null;
