@@ -28,7 +28,8 @@ export interface CostStats {
   overruns: number;
   /**
    * Time slots were held past what the model (or the work) asked for, summed over imports: the
-   * simulator's thread busy with another request's work when a sleep ended. Not DHIS2's cost.
+   * simulator's thread busy with another request's work when a sleep ended, plus the timers'
+   * own granularity (about 1 ms each). Not DHIS2's cost.
    */
   lateMs: number;
 }
