@@ -155,7 +155,17 @@ dbTest("slots and plain claims share max_concurrent across workers", async () =>
   );
   try {
     await enqueueMany(db.sql, "mixed", 90);
-    for (const w of workers) w.start();
+    // The plain worker joins once a claim ahead holds slots: started together, on a loaded
+    // machine it could take every slot every time (its finished deliveries wake it at once, a
+    // claim ahead that found no slot looks again later) and no claim ahead ever leased.
+    workers[0].start();
+    workers[1].start();
+    const until = Date.now() + 30_000;
+    while (!workers.slice(0, 2).some((w) => w.aheadStats!.leased > 0)) {
+      if (Date.now() > until) throw new Error("no claim ahead leased anything in 30 s");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    workers[2].start();
     await events.until((e) => e.filter((x) => x.outcome === "delivered").length === 90, 60_000);
     assert.equal(probe.max, 3);
     assert.equal(probe.seen.size, 90);
