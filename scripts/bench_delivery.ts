@@ -39,6 +39,7 @@ import {
   ImportCost,
 } from "../src/simulator/simulator_cost.ts";
 import { type GraphileRun, installGraphile, runGraphile } from "./bench_graphile.ts";
+import { cpuMs, pgCpuMs } from "./perf_lib.ts";
 
 const DATA_SET = "pBOMPrpg1QX";
 const VALUES_EACH = 10;
@@ -76,6 +77,11 @@ export interface ScenarioResult {
   problems: string[];
   /** The simulator's own work per import, and imports it took longer over than the model. */
   simulator?: { workMsPerImport: number; overruns: number; lateMsPerImport: number };
+  /**
+   * CPU spent while the queue drained (Linux): the PostgreSQL cluster's, and this process's (the
+   * worker and the simulator's thread). Near the CPUs × the wall time, the machine is the bound.
+   */
+  cpu?: { postgresMs: number; processMs: number };
   /** With several rounds: each one's share of the ceiling and simulator work (this is the median). */
   rounds?: Array<{ wallMs: number; ofCeiling: number; simulatorWorkMsPerImport?: number }>;
 }
@@ -216,10 +222,16 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
         }
       },
     });
+    const port = new URL(o.serverUrl).port || "5432";
+    const cpu0 = { me: await cpuMs(Deno.pid), pg: await pgCpuMs(port) };
     const t0 = performance.now();
     worker.start();
     await all;
     const wallMs = performance.now() - t0;
+    const cpu = {
+      processMs: await cpuMs(Deno.pid) - cpu0.me,
+      postgresMs: await pgCpuMs(port) - cpu0.pg,
+    };
     await worker.stop(10_000);
     if (o.timeline) { for (const line of timeline.lines()) (o.log ?? console.log)(line); }
     const problems = await checkOurs(sql, o.submissions);
@@ -230,7 +242,7 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       workMsPerImport: Math.round((dump.stats.workMs / Math.max(1, imports)) * 10) / 10,
       overruns: dump.stats.overruns,
       lateMsPerImport: Math.round((dump.stats.lateMs / Math.max(1, imports)) * 10) / 10,
-    });
+    }, cpu);
   } finally {
     await sim.stop();
     await sql.end({ timeout: 5 });
@@ -414,6 +426,7 @@ function result(
   wallMs: number,
   problems: string[],
   simulator?: ScenarioResult["simulator"],
+  cpu?: ScenarioResult["cpu"],
 ): ScenarioResult {
   const values = o.submissions * VALUES_EACH;
   const perImport = maxValues ? Math.min(maxValues, values) : VALUES_EACH;
@@ -430,6 +443,7 @@ function result(
     outcomesExact: problems.length === 0,
     problems,
     ...(simulator ? { simulator } : {}),
+    ...(cpu ? { cpu } : {}),
   };
   o.log?.(
     `${scenario.padEnd(58)} ${String(r.wallMs).padStart(8)} ms ${
@@ -439,6 +453,11 @@ function result(
       `  imports ${imports}  outcomes ${r.outcomesExact ? "exact" : problems.join("; ")}` +
       (simulator
         ? `  simulator ${simulator.workMsPerImport} ms/import, ${simulator.overruns} over the model, ${simulator.lateMsPerImport} ms/import late`
+        : "") +
+      (cpu
+        ? `  CPU: PostgreSQL ${Math.round(cpu.postgresMs)} ms, worker + simulator thread ${
+          Math.round(cpu.processMs)
+        } ms (${navigator.hardwareConcurrency} CPUs × ${r.wallMs} ms wall)`
         : ""),
   );
   return r;

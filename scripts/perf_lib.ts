@@ -239,3 +239,40 @@ export function wrapChild(child: Deno.ChildProcess): ServeProcess {
     },
   };
 }
+
+/** user + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+export async function cpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * CPU time of a PostgreSQL cluster, in ms: its postmaster (with the backends it has reaped)
+ * plus the backends still running. Found by the port on the postmaster's command line.
+ */
+export async function pgCpuMs(port: string): Promise<number> {
+  const stat = async (pid: string) => {
+    const s = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+    return s ? s.slice(s.lastIndexOf(")") + 2).split(" ") : undefined;
+  };
+  let master: string | undefined;
+  const procs: string[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    procs.push(e.name);
+    if (master) continue;
+    const cmd = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    const args = cmd.split("\0");
+    const i = args.indexOf("-p");
+    if (args[0].endsWith("/postgres") && i >= 0 && args[i + 1] === port) master = e.name;
+  }
+  if (!master) return NaN;
+  const m = (await stat(master))!;
+  let ticks = Number(m[11]) + Number(m[12]) + Number(m[13]) + Number(m[14]);
+  for (const pid of procs) {
+    const f = await stat(pid);
+    if (f && f[1] === master) ticks += Number(f[11]) + Number(f[12]);
+  }
+  return ticks * 10;
+}

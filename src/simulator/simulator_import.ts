@@ -84,7 +84,8 @@ interface Lookups {
 function memo<T>(f: (key: string) => T): (key: string) => T {
   const seen = new Map<string, T>();
   return (key) => {
-    if (seen.has(key)) return seen.get(key)!;
+    const known = seen.get(key);
+    if (known !== undefined || seen.has(key)) return known as T;
     const v = f(key);
     seen.set(key, v);
     return v;
@@ -184,26 +185,29 @@ export function importDataValueSets(
     if (!("de" in checked)) return reject(checked);
     const { de, period, ou, coc, aoc, value, comment } = checked;
 
-    const key = [de.id, `${period.type}:${period.start}`, ou.id, coc.id, aoc.id].join("|");
+    const key = `${de.id}|${period.type}:${period.start}|${ou.id}|${coc.id}|${aoc.id}`;
     const existing = ctx.store.get(key);
     const live = existing !== undefined && !existing.deleted;
     const write = (row: Partial<StoredDataValue>) => {
       if (options.dryRun) return;
-      const base: StoredDataValue = existing ?? {
+      if (existing) {
+        ctx.store.set(key, { ...existing, ...row, lastUpdated: stamp });
+        return;
+      }
+      ctx.store.set(key, {
         dataElement: de.id,
         period: checked.periodKey,
         orgUnit: ou.id,
         categoryOptionCombo: coc.id,
         attributeOptionCombo: aoc.id,
-        value: null,
-        comment: null,
-        followup: false,
-        storedBy: ctx.user.username,
-        deleted: false,
+        value: row.value ?? null,
+        comment: row.comment ?? null,
+        followup: row.followup ?? false,
+        storedBy: row.storedBy ?? ctx.user.username,
+        deleted: row.deleted ?? false,
         created: stamp,
         lastUpdated: stamp,
-      };
-      ctx.store.set(key, { ...base, ...row, lastUpdated: stamp });
+      });
     };
     const softDelete = () => {
       counts.deleted++;
