@@ -13,7 +13,7 @@
  *   5. the delivery scenario (scripts/bench_delivery.ts): 100,000 values into a simulator that
  *      costs what a DHIS2 costs, batching off and on, and graphile-worker; then delivery into an
  *      instant DHIS2 against graphile-worker (scripts/bench_delivery_instant.ts, 5,000
- *      submissions, 2 rounds), and accept→delivered of lone submissions at idle
+ *      submissions, 3 rounds), and accept→delivered of lone submissions at idle
  *      (scripts/bench_idle_delivery.ts); skip all three with --skip-delivery.
  *   6. tracker events accepted/s and delivered/s (scripts/bench_tracker.ts).
  *
@@ -376,7 +376,7 @@ if (!values["skip-delivery"]) {
       serverUrl: db.url,
       submissions: 5000,
       concurrency: 8,
-      rounds: 2,
+      rounds: 3,
       graphile: true,
       profile: false,
       log: console.log,

@@ -9,7 +9,7 @@
  *
  *   deno run -A scripts/bench_delivery.ts [--submissions 10000] [--skip-graphile]
  *     [--max-values 0,500,2000,5000,10000] [--concurrency 8] [--out delivery.json] [--timeline]
- *     [--rounds 3]
+ *     [--rounds 5]
  *
  * Each batching scenario runs `--rounds` times, each on a freshly filled queue, and reports the
  * round with the median wall time, every round listed beside it: on a shared 2-core machine the
@@ -513,7 +513,7 @@ if (import.meta.main) {
       "max-values": { type: "string", default: "0,500,2000,5000,10000" },
       out: { type: "string", default: "delivery.json" },
       timeline: { type: "boolean", default: false },
-      rounds: { type: "string", default: "3" },
+      rounds: { type: "string", default: "5" },
     },
   });
   const { benchDatabase } = await import("./pg_cluster.ts");
