@@ -10,7 +10,7 @@
 import type { Config } from "../config/config.ts";
 import { createDhis2Client, type Dhis2Client } from "../dhis2/client.ts";
 import { isUid } from "../dhis2/uid.ts";
-import { dhis2Auth } from "../aggregate/destination.ts";
+import { liveApiAuth } from "../aggregate/destination.ts";
 
 export type NamesClient = Pick<Dhis2Client, "getDataSet" | "getOrganisationUnits">;
 export type MetadataKind = "orgUnit" | "dataSet" | "dataElement";
@@ -71,7 +71,7 @@ export class MetadataNames {
     const client = api.dhis2_base_url
       ? createDhis2Client({
         baseUrl: api.dhis2_base_url,
-        auth: dhis2Auth(api),
+        auth: liveApiAuth(config),
         // A page waits for this: short, whatever the delivery timeouts are.
         connectTimeoutMs: Math.min(api.dhis2_connect_timeout * 1000, 3000),
         timeoutMs: Math.min(api.dhis2_timeout * 1000, 5000),

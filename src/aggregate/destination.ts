@@ -37,6 +37,14 @@ export function liveAuth(d: DestinationConfig, config?: Readonly<Config>): () =>
   const fromApi = d.user === start.dhis2_user && d.password === start.dhis2_password &&
     d.pat === start.dhis2_pat && d.auth_method === start.dhis2_auth_method;
   if (!fromApi) return () => fixed;
+  return liveApiAuth(config);
+}
+
+/**
+ * api.*'s credentials as the running config has them, read at each call: every client of the
+ * configured DHIS2 (deliveries, tracker, dry runs, console names) takes a rotation (SIGHUP).
+ */
+export function liveApiAuth(config: Readonly<Config>): () => Dhis2Auth {
   let memo: { api: Config["api"]; auth: Dhis2Auth } | undefined;
   return () => {
     if (memo?.api !== config.api) memo = { api: config.api, auth: dhis2Auth(config.api) };

@@ -10,7 +10,7 @@ import type { Config } from "../config/config.ts";
 import { createDhis2Client, type DataValueSetPayload, type Dhis2Client } from "../dhis2/client.ts";
 import type { SourceConflict } from "../dhis2/outcome.ts";
 import { AppError } from "../http/errors.ts";
-import { dhis2Auth } from "./destination.ts";
+import { liveApiAuth } from "./destination.ts";
 import { aggregateOutcome } from "./outcome.ts";
 
 /**
@@ -47,7 +47,7 @@ export function dryRunClient(config: Readonly<Config>): DryRunClient | null {
   if (!api.dhis2_base_url) return null;
   return createDhis2Client({
     baseUrl: api.dhis2_base_url,
-    auth: dhis2Auth(api),
+    auth: liveApiAuth(config),
     connectTimeoutMs: api.dhis2_connect_timeout * 1000,
     timeoutMs: api.dhis2_timeout * 1000,
     importOptions: { importStrategy: api.import_strategy, idScheme: api.id_scheme, dryRun: true },

@@ -32,7 +32,8 @@ export interface TrackerClient {
 
 export interface TrackerClientOptions {
   baseUrl: string;
-  auth: Dhis2Auth;
+  /** A function is asked before every request: credentials rotated by a reload (SIGHUP). */
+  auth: Dhis2Auth | (() => Dhis2Auth);
   timeoutMs: number;
   import: TrackerImportOptions;
   fetch?: typeof fetch;
@@ -48,7 +49,13 @@ const READ_PATH: Record<TrackerType, string> = {
 export function createTrackerClient(opts: TrackerClientOptions): TrackerClient {
   const apiUrl = normaliseApiUrl(opts.baseUrl);
   const doFetch = opts.fetch ?? fetch;
-  const authHeader = authorizationHeader(opts.auth);
+  const authOf = typeof opts.auth === "function" ? opts.auth : () => opts.auth as Dhis2Auth;
+  let current: { auth: Dhis2Auth; header: string } | undefined;
+  const authHeader = () => {
+    const auth = authOf();
+    if (current?.auth !== auth) current = { auth, header: authorizationHeader(auth) };
+    return current.header;
+  };
 
   async function send(method: "GET" | "POST", path: string, body?: string): Promise<Dhis2Result> {
     const started = performance.now();
@@ -59,7 +66,7 @@ export function createTrackerClient(opts: TrackerClientOptions): TrackerClient {
       controller.abort();
     }, opts.timeoutMs);
     const headers: Record<string, string> = {
-      Authorization: authHeader,
+      Authorization: authHeader(),
       Accept: "application/json",
     };
     if (body !== undefined) headers["Content-Type"] = "application/json";

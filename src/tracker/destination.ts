@@ -4,10 +4,23 @@
  */
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { dhis2Auth } from "../aggregate/destination.ts";
+import { liveApiAuth } from "../aggregate/destination.ts";
 import type { Destination } from "../queue/kind.ts";
-import { createTrackerClient } from "./client.ts";
+import { createTrackerClient, type TrackerClient } from "./client.ts";
 import { trackerKind } from "./kind.ts";
+
+/** The tracker delivery client of the configured DHIS2 (api.* and tracker.*). */
+export function trackerClientOf(config: Readonly<Config>): TrackerClient {
+  return createTrackerClient({
+    baseUrl: config.api.dhis2_base_url,
+    auth: liveApiAuth(config),
+    timeoutMs: config.api.dhis2_timeout * 1000,
+    import: {
+      importStrategy: config.tracker.import_strategy,
+      atomicMode: config.tracker.atomic_mode,
+    },
+  });
+}
 
 export function withTracker(
   destination: Destination | null,
@@ -15,15 +28,7 @@ export function withTracker(
   sql: Sql,
 ): Destination | null {
   if (!destination) return null;
-  const client = createTrackerClient({
-    baseUrl: config.api.dhis2_base_url,
-    auth: dhis2Auth(config.api),
-    timeoutMs: config.api.dhis2_timeout * 1000,
-    import: {
-      importStrategy: config.tracker.import_strategy,
-      atomicMode: config.tracker.atomic_mode,
-    },
-  });
+  const client = trackerClientOf(config);
   const kind = trackerKind({
     sql,
     client,

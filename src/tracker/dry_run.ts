@@ -8,7 +8,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Config } from "../config/config.ts";
 import type { Sql } from "../db/db.ts";
-import { dhis2Auth } from "../aggregate/destination.ts";
+import { liveApiAuth } from "../aggregate/destination.ts";
 import { dryRunOutcomeSchema } from "../dhis2/dry_run_schema.ts";
 import { AppError } from "../http/errors.ts";
 import type { FlatBundle, TrackerObject } from "./bundle.ts";
@@ -57,7 +57,7 @@ export function trackerDryRunClient(config: Readonly<Config>): TrackerClient | n
   if (!config.api.dhis2_base_url) return null;
   return createTrackerClient({
     baseUrl: config.api.dhis2_base_url,
-    auth: dhis2Auth(config.api),
+    auth: liveApiAuth(config),
     timeoutMs: config.api.dhis2_timeout * 1000,
     import: {
       importStrategy: config.tracker.import_strategy,
