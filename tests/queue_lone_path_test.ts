@@ -14,7 +14,7 @@ import { attachNewer } from "../src/queue/batch_queries.ts";
 import { claimForDestination } from "../src/queue/destination_claim.ts";
 import { Wakeup } from "../src/queue/wakeup.ts";
 import { Worker } from "../src/queue/worker.ts";
-import { MAX_WRITING } from "../src/queue/outcome_writer.ts";
+import { MAX_WRITING, MAX_WRITING_AHEAD } from "../src/queue/outcome_writer.ts";
 import { connect, type Sql } from "../src/db/db.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 import { AttemptLog } from "./support/submissions.ts";
@@ -86,6 +86,58 @@ function worker(sql: Sql, kind: DeliveryKind, events: AttemptLog) {
     onAttempt: events.push,
   });
 }
+
+dbTest(
+  "a worker that claims ahead writes its outcomes one statement at a time, the rest together",
+  async () => {
+    const db = await createTestDb("q_ahead_writes", { max: 30 });
+    // Each outcome statement takes 0.2 s; the 8 deliveries finish 30 ms apart meanwhile.
+    await db.sql.unsafe(`
+      create function slow_attempts() returns trigger language plpgsql as
+        $$ begin perform pg_sleep(0.2); return null; end $$;
+      create trigger slow_attempts after insert on delivery_attempts
+        for each statement execute function slow_attempts();`);
+    const events = new AttemptLog();
+    const n = 8;
+    const kind: DeliveryKind = {
+      name: KIND,
+      async deliver(d) {
+        await new Promise((r) => setTimeout(r, 30 * (d.payload as { i: number }).i));
+        return delivered();
+      },
+    };
+    const w = new Worker({
+      sql: db.sql,
+      log: captureLogger().log,
+      kinds: [kind],
+      destination: "default",
+      // No rate and no batching: this worker claims ahead (worker_ahead.ts).
+      limits: { name: "default", maxConcurrent: n, ratePerSecond: 0 },
+      wakeup: new Wakeup(),
+      maxConcurrent: n,
+      leaseSeconds: 30,
+      pollIntervalMs: 200,
+      backoff: { baseSeconds: 1, maxSeconds: 5, jitter: 0 },
+      onAttempt: events.push,
+    });
+    try {
+      for (let i = 0; i < n; i++) await store(db.sql, i);
+      w.start();
+      await events.until((e) => e.length === n);
+      assert.ok(w.aheadStats, "the worker claims ahead");
+      assert.deepEqual(events.events.map((e) => e.outcome), Array(n).fill("delivered"));
+      // One write in flight: the first alone, then everything that finished while it ran, and
+      // so on (about 3 statements); with several in flight each early finisher had its own.
+      const [{ transactions }] = await db.sql<{ transactions: number }[]>`
+        select count(distinct xmin::text)::int as transactions from delivery_attempts`;
+      assert.equal(MAX_WRITING_AHEAD, 1);
+      assert.ok(transactions <= 3, `${transactions} statements for ${n} outcomes`);
+    } finally {
+      await w.stop(5000);
+      await db.close();
+    }
+  },
+);
 
 dbTest(
   "deliveries finishing together are recorded in a few transactions, each with its attempt",

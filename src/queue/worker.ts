@@ -34,7 +34,7 @@ import { attachNewer, type BatchLimits, claimBatch } from "./batch_queries.ts";
 import type { ClaimedDelivery, DeliveryKind } from "./kind.ts";
 import { countOutcome, logOutcome } from "./outcome_report.ts";
 import { credentialBackoff, type Plan, planOutcome } from "./outcome_plan.ts";
-import { OutcomeWriter } from "./outcome_writer.ts";
+import { MAX_WRITING, MAX_WRITING_AHEAD, OutcomeWriter } from "./outcome_writer.ts";
 import { claim, snooze } from "./queries.ts";
 import { type AttemptEvent, deliverBatch } from "./worker_batch.ts";
 
@@ -128,7 +128,6 @@ export class Worker {
     this.#kinds = new Map(opts.kinds.map((k) => [k.name, k]));
     this.#now = opts.now ?? (() => new Date());
     this.#random = opts.random ?? Math.random;
-    this.#writer = new OutcomeWriter(opts.sql, this.id);
     const size = opts.claimAhead ?? aheadSize(opts.maxConcurrent);
     if (
       opts.limits && !(opts.limits.ratePerSecond > 0) &&
@@ -145,6 +144,11 @@ export class Worker {
         size: Math.max(size, opts.maxConcurrent),
       });
     }
+    this.#writer = new OutcomeWriter(
+      opts.sql,
+      this.id,
+      this.#ahead ? MAX_WRITING_AHEAD : MAX_WRITING,
+    );
   }
 
   /** Claims made ahead and deliveries they leased (undefined: this worker does not). */
