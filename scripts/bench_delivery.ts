@@ -39,7 +39,7 @@ import {
   ImportCost,
 } from "../src/simulator/simulator_cost.ts";
 import { type GraphileRun, installGraphile, runGraphile } from "./bench_graphile.ts";
-import { cpuMs, pgCpuMs } from "./perf_lib.ts";
+import { cpuMs, machineCpuMs, pgCpuMs } from "./perf_lib.ts";
 
 const DATA_SET = "pBOMPrpg1QX";
 const VALUES_EACH = 10;
@@ -78,10 +78,11 @@ export interface ScenarioResult {
   /** The simulator's own work per import, and imports it took longer over than the model. */
   simulator?: { workMsPerImport: number; overruns: number; lateMsPerImport: number };
   /**
-   * CPU spent while the queue drained (Linux): the PostgreSQL cluster's, and this process's (the
-   * worker and the simulator's thread). Near the CPUs × the wall time, the machine is the bound.
+   * CPU spent while the queue drained (Linux): the PostgreSQL cluster's, this process's (the
+   * worker and the simulator's thread), the whole machine's (the rest is other processes) and
+   * what the hypervisor stole. Near the CPUs × the wall time, the machine is the bound.
    */
-  cpu?: { postgresMs: number; processMs: number };
+  cpu?: { postgresMs: number; processMs: number; machineMs: number; stolenMs: number };
   /** With several rounds: each one's share of the ceiling and simulator work (this is the median). */
   rounds?: Array<{ wallMs: number; ofCeiling: number; simulatorWorkMsPerImport?: number }>;
 }
@@ -223,14 +224,21 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       },
     });
     const port = new URL(o.serverUrl).port || "5432";
-    const cpu0 = { me: await cpuMs(Deno.pid), pg: await pgCpuMs(port) };
+    const cpu0 = {
+      me: await cpuMs(Deno.pid),
+      pg: await pgCpuMs(port),
+      machine: await machineCpuMs(),
+    };
     const t0 = performance.now();
     worker.start();
     await all;
     const wallMs = performance.now() - t0;
+    const machine = await machineCpuMs();
     const cpu = {
       processMs: await cpuMs(Deno.pid) - cpu0.me,
       postgresMs: await pgCpuMs(port) - cpu0.pg,
+      machineMs: machine.busy - cpu0.machine.busy,
+      stolenMs: machine.steal - cpu0.machine.steal,
     };
     await worker.stop(10_000);
     if (o.timeline) { for (const line of timeline.lines()) (o.log ?? console.log)(line); }
@@ -457,7 +465,9 @@ function result(
       (cpu
         ? `  CPU: PostgreSQL ${Math.round(cpu.postgresMs)} ms, worker + simulator thread ${
           Math.round(cpu.processMs)
-        } ms (${navigator.hardwareConcurrency} CPUs × ${r.wallMs} ms wall)`
+        } ms, anything else ${
+          Math.max(0, Math.round(cpu.machineMs - cpu.postgresMs - cpu.processMs))
+        } ms, stolen ${cpu.stolenMs} ms (${navigator.hardwareConcurrency} CPUs × ${r.wallMs} ms wall)`
         : ""),
   );
   return r;

@@ -276,3 +276,15 @@ export async function pgCpuMs(port: string): Promise<number> {
   }
   return ticks * 10;
 }
+
+/**
+ * The whole machine's CPU time so far, in ms (/proc/stat's first line, clock ticks of 10 ms):
+ * busy (user, nice, system, irq, softirq) and stolen by the hypervisor. Linux only; zeros elsewhere.
+ */
+export async function machineCpuMs(): Promise<{ busy: number; steal: number }> {
+  const text = await Deno.readTextFile("/proc/stat").catch(() => "");
+  const f = text.split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  if (f.length < 8) return { busy: 0, steal: 0 };
+  const [user, nice, system, , , irq, softirq, steal] = f;
+  return { busy: (user + nice + system + irq + softirq) * 10, steal: steal * 10 };
+}
