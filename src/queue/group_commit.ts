@@ -9,11 +9,13 @@
  * retry, with the same Idempotency-Key). Any other failure may be one bad row, so each member is
  * then written again on its own: the bad row fails alone and its neighbours are stored.
  */
+import type { PendingQuery } from "postgres";
 import { type Db, isDatabaseUnavailable } from "../db/db.ts";
 import {
   enqueue,
   type EnqueueResult,
   type NewSubmission,
+  olderPendingOfKey,
   type SubmissionStatus,
 } from "./queries.ts";
 
@@ -168,7 +170,11 @@ interface GroupRow {
  * A delivery behind an older pending one of its key is held, an older one of the same group
  * included (which the statement's snapshot cannot see in the table).
  */
-function insertGroup(sql: Db, subs: NewSubmission[], taskIds: string[]): Promise<GroupRow[]> {
+export function insertGroup(
+  sql: Db,
+  subs: NewSubmission[],
+  taskIds: string[],
+): PendingQuery<GroupRow[]> {
   const col = <T>(f: (s: NewSubmission) => T) => subs.map(f);
   const dels = subs.flatMap((s, i) => s.deliveries.map((d) => ({ d, taskId: taskIds[i] })));
   const dcol = <T>(f: (x: (typeof dels)[number]) => T) => dels.map(f);
@@ -224,11 +230,7 @@ function insertGroup(sql: Db, subs: NewSubmission[], taskIds: string[]): Promise
                   else array(select jsonb_array_elements_text(x.codes_json::jsonb)) end,
              x.batch_key, x.weight,
              row_number() over (partition by x.destination, x.ordering_key order by x.ord) > 1
-             or exists (
-               select from deliveries older
-               where older.destination = x.destination and older.ordering_key = x.ordering_key
-                 and older.status in ('queued', 'running', 'retrying')
-             )
+             or ${olderPendingOfKey(sql, "x")}
       from x
       -- In arrival order, so delivery ids (FIFO per key) follow it.
       order by x.ord

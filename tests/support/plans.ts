@@ -4,6 +4,7 @@ import type { Db, Sql } from "../../src/db/db.ts";
 
 export interface PlanNode {
   "Actual Loops"?: number;
+  "Actual Rows"?: number;
   "Rows Removed by Filter"?: number;
   "Rows Removed by Join Filter"?: number;
   "Shared Hit Blocks"?: number;
@@ -21,9 +22,13 @@ const UNDO = new Error("undo");
 export async function analyzedPlan<T extends readonly object[]>(
   sql: Sql,
   statement: (tx: Db) => postgres.PendingQuery<T>,
+  opts: { generic?: boolean } = {},
 ): Promise<PlanNode> {
   let plan: PlanNode | undefined;
   await sql.begin(async (tx) => {
+    // The plan a prepared statement settles on after its first executions (postgres.js
+    // prepares each one): parameters are not looked at.
+    if (opts.generic) await tx`set local plan_cache_mode = force_generic_plan`;
     const [row] = await tx`explain (analyze, buffers, format json) ${statement(tx)}`;
     plan = (row["QUERY PLAN"] as Array<{ Plan: PlanNode }>)[0].Plan;
     throw UNDO;

@@ -1,0 +1,91 @@
+/**
+ * Intake's "held" check (is an older delivery of the key pending?) stays a probe of one index
+ * row per inserted delivery, whatever the queue behind the key. Written as EXISTS, the group
+ * insert's check became a hashed SubPlan on statistics taken before a burst of intake: it read
+ * every pending delivery of the key once per statement (18,628 rows, 8 of 15 ms for a group of
+ * 21 after the intake bench's peak), and ingest latency at half of the peak grew with the queue.
+ * Statistics here are taken while the key has no delivery, then 3,000 are queued behind it, and
+ * the plans are the generic ones a prepared statement settles on.
+ */
+import assert from "node:assert/strict";
+import { insertGroup } from "../src/queue/group_commit.ts";
+import { enqueue, enqueueStatement, type NewSubmission } from "../src/queue/queries.ts";
+import { analyzedPlan, type PlanNode } from "./support/plans.ts";
+import { createTestDb, dbTest } from "./support/pg.ts";
+
+const KEY = "ouBacklog01|202401";
+
+function submission(i: number, key = KEY): NewSubmission {
+  return {
+    userUid: "uIntake0001",
+    username: "intake",
+    sourceName: "default",
+    idempotencyKey: null,
+    requestHash: String(i),
+    orgUnit: key.split("|")[0],
+    orgUnitName: null,
+    period: "202401",
+    dataSet: "ds",
+    kind: "aggregate",
+    requestJson: "{}",
+    payload: { dataValues: [{ dataElement: "de", value: String(i) }] },
+    codes: ["c"],
+    unmappedCodes: [],
+    deliveries: [{ destination: "default", kind: "aggregate", orderingKey: key, maxAttempts: 3 }],
+  };
+}
+
+/** Rows the scans of `alias` returned, over all their loops. */
+function rowsRead(plan: PlanNode, alias: string): number {
+  let n = 0;
+  const walk = (p: PlanNode) => {
+    if (p.Alias === alias) n += (p["Actual Rows"] ?? 0) * (p["Actual Loops"] ?? 1);
+    for (const c of p.Plans ?? []) walk(c);
+  };
+  walk(plan);
+  return n;
+}
+
+dbTest(
+  "intake's held check reads one row per delivery behind a long queue of its key",
+  async () => {
+    const db = await createTestDb("intake_plans");
+    try {
+      await db.sql`alter table deliveries set (autovacuum_enabled = off)`;
+      for (let i = 0; i < 20; i++) await enqueue(db.sql, submission(i, `ouOther${i}|202401`));
+      await db.sql`analyze deliveries`;
+      const QUEUED = 3000;
+      for (let i = 0; i < QUEUED; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, (_, k) => enqueue(db.sql, submission(100 + i + k))),
+        );
+      }
+      const GROUP = 10;
+      const subs = Array.from({ length: GROUP }, (_, k) => submission(10_000 + k));
+      const group = await analyzedPlan(
+        db.sql,
+        (tx) => insertGroup(tx, subs, subs.map(() => crypto.randomUUID())),
+      );
+      assert.ok(
+        rowsRead(group, "older") <= GROUP,
+        `the group insert read ${rowsRead(group, "older")} older rows for ${GROUP} deliveries`,
+      );
+      const single = await analyzedPlan(
+        db.sql,
+        (tx) => enqueueStatement(tx, submission(20_000)),
+        { generic: true },
+      );
+      assert.ok(rowsRead(single, "older") <= 1, `enqueue read ${rowsRead(single, "older")}`);
+
+      // And every one of them still goes in held, behind the key's oldest.
+      const ids = subs.map(() => crypto.randomUUID());
+      await insertGroup(db.sql, subs, ids);
+      const [{ held, total }] = await db.sql<{ held: number; total: number }[]>`
+      select count(*) filter (where held)::int as held, count(*)::int as total
+      from deliveries where ordering_key = ${KEY}`;
+      assert.deepEqual({ held, total }, { held: QUEUED + GROUP - 1, total: QUEUED + GROUP });
+    } finally {
+      await db.close();
+    }
+  },
+);
