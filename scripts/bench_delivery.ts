@@ -179,6 +179,18 @@ export async function freshDatabase(serverUrl: string, name: string): Promise<st
   return u.toString();
 }
 
+/**
+ * CPU used so far by this process, the PostgreSQL cluster on `port` and the machine; null where
+ * /proc cannot be read (another OS, or without --allow-all: the scaled-down test's permissions).
+ */
+async function cpuNow(port: string) {
+  try {
+    return { me: await cpuMs(Deno.pid), pg: await pgCpuMs(port), machine: await machineCpuMs() };
+  } catch {
+    return null;
+  }
+}
+
 async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<ScenarioResult> {
   const scenario = maxValues ? `(b) batching, max_values ${maxValues}` : "(a) batching off";
   const url = await freshDatabase(o.serverUrl, `${o.dbPrefix ?? "bench"}_delivery_${maxValues}`);
@@ -224,22 +236,20 @@ async function ours(o: DeliveryBenchOptions, maxValues: number): Promise<Scenari
       },
     });
     const port = new URL(o.serverUrl).port || "5432";
-    const cpu0 = {
-      me: await cpuMs(Deno.pid),
-      pg: await pgCpuMs(port),
-      machine: await machineCpuMs(),
-    };
+    const cpu0 = await cpuNow(port);
     const t0 = performance.now();
     worker.start();
     await all;
     const wallMs = performance.now() - t0;
-    const machine = await machineCpuMs();
-    const cpu = {
-      processMs: await cpuMs(Deno.pid) - cpu0.me,
-      postgresMs: await pgCpuMs(port) - cpu0.pg,
-      machineMs: machine.busy - cpu0.machine.busy,
-      stolenMs: machine.steal - cpu0.machine.steal,
-    };
+    const cpu1 = await cpuNow(port);
+    const cpu = cpu0 && cpu1
+      ? {
+        processMs: cpu1.me - cpu0.me,
+        postgresMs: cpu1.pg - cpu0.pg,
+        machineMs: cpu1.machine.busy - cpu0.machine.busy,
+        stolenMs: cpu1.machine.steal - cpu0.machine.steal,
+      }
+      : undefined;
     await worker.stop(10_000);
     if (o.timeline) { for (const line of timeline.lines()) (o.log ?? console.log)(line); }
     const problems = await checkOurs(sql, o.submissions);
