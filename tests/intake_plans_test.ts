@@ -5,7 +5,9 @@
  * every pending delivery of the key once per statement (18,628 rows, 8 of 15 ms for a group of
  * 21 after the intake bench's peak), and ingest latency at half of the peak grew with the queue.
  * Statistics here are taken while the key has no delivery, then 3,000 are queued behind it, and
- * the plans are the generic ones a prepared statement settles on.
+ * the plans are the generic ones a prepared statement settles on. On these statistics the
+ * planner's choice between hashing and probing is close: with EXISTS this test failed in 3 of 7
+ * runs, so it catches that regression only sometimes.
  */
 import assert from "node:assert/strict";
 import { insertGroup } from "../src/queue/group_commit.ts";
@@ -65,6 +67,7 @@ dbTest(
       const group = await analyzedPlan(
         db.sql,
         (tx) => insertGroup(tx, subs, subs.map(() => crypto.randomUUID())),
+        { generic: true },
       );
       assert.ok(
         rowsRead(group, "older") <= GROUP,
