@@ -180,6 +180,8 @@ export async function benchIntake(o: IntakeOptions): Promise<Record<string, unkn
         peak: load.perSecond,
         seconds: o.seconds,
         log: console.log,
+        gatewayPid: api.child.pid,
+        pgPort: String(cluster.port),
       });
       Object.assign(r, {
         pgbench_inserts_per_s: pgbench,

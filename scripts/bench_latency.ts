@@ -19,7 +19,7 @@ import { DB_SCHEMA } from "../src/db/schema.ts";
 import { MAIN, portFrom, RUN_FLAGS, type ServeProcess } from "../tests/support/cli.ts";
 import { type OpenLoopResult, runOpenLoop } from "./open_loop.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
-import { wrapChild } from "./perf_lib.ts";
+import { machineCpuMs, pgPids, schedMs, wrapChild } from "./perf_lib.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 const body = JSON.stringify(SAMPLE_SUBMISSION);
@@ -57,6 +57,51 @@ export function describe(r: OpenLoopResult): string {
 }
 
 /**
+ * Who got a core during a step and who waited for one (Linux's schedstat): the gateway's
+ * JavaScript thread, its other threads, PostgreSQL's processes and the whole machine. A thread
+ * that waited while runnable was ready to answer and had no core: the machine's share of the
+ * tail, as opposed to the gateway's own work.
+ */
+export async function contention(gatewayPid: number, pgPort: string) {
+  const pg = await pgPids(pgPort);
+  const take = async () => ({
+    t: performance.now(),
+    js: await schedMs([gatewayPid], "main"),
+    all: await schedMs([gatewayPid]),
+    pg: await schedMs(pg),
+    machine: await machineCpuMs(),
+  });
+  const before = await take();
+  return async () => {
+    const after = await take();
+    const wall = after.t - before.t;
+    const d = (k: "js" | "all" | "pg") => ({
+      ran: Math.round(after[k].ran - before[k].ran),
+      waited: Math.round(after[k].waited - before[k].waited),
+    });
+    const js = d("js"), all = d("all"), pg = d("pg");
+    const busy = (after.machine.busy - before.machine.busy) /
+      (wall * navigator.hardwareConcurrency);
+    const share = (x: { ran: number; waited: number }) =>
+      Math.round((100 * x.waited) / Math.max(1, x.ran + x.waited));
+    return {
+      line: `cores over the step: machine ${Math.round(100 * busy)} % busy; gateway JavaScript ` +
+        `thread ran ${js.ran} ms, waited ${js.waited} ms for a core (${share(js)} % of its ` +
+        `runnable time); its other threads ran ${all.ran - js.ran} ms, waited ` +
+        `${all.waited - js.waited} ms; PostgreSQL ran ${pg.ran} ms, waited ${pg.waited} ms ` +
+        `(${share(pg)} %)`,
+      figures: {
+        machine_busy_pct: Math.round(100 * busy),
+        js_ran_ms: js.ran,
+        js_waited_ms: js.waited,
+        pg_ran_ms: pg.ran,
+        pg_waited_ms: pg.waited,
+      },
+    };
+  };
+}
+
+/**
  * bench_intake.ts's latency rows: the gateway at half of `peak` and at 20/s, each followed by
  * the bare handler (its own process, on `bareDbUrl`'s table t) at the same rate.
  */
@@ -67,6 +112,9 @@ export async function latencySteps(o: {
   peak: number;
   seconds: number;
   log: (line: string) => void;
+  /** For contention(): the gateway's process and its PostgreSQL's port. */
+  gatewayPid?: number;
+  pgPort?: string;
 }): Promise<Record<string, unknown>> {
   const bare = spawnBare(o.bareDbUrl);
   try {
@@ -79,9 +127,12 @@ export async function latencySteps(o: {
         20,
       ]] as const
     ) {
+      const cores = o.gatewayPid && o.pgPort ? await contention(o.gatewayPid, o.pgPort) : null;
       const ours = await ingestLatency(o.url, o.auth, rate, o.seconds);
+      const waits = await cores?.();
       const ref = await ingestLatency(bareUrl, "none", rate, o.seconds);
       o.log(`ingest latency at ${name.replace("_", " ")}: gateway ${describe(ours)}`);
+      if (waits) o.log(`  ${waits.line}`);
       o.log(`  bare handler at the same rate: ${describe(ref)}`);
       Object.assign(out, {
         [`${name}_rate`]: rate,
@@ -93,6 +144,13 @@ export async function latencySteps(o: {
         [`${name}_bare_achieved_per_s`]: ref.achieved_per_s,
         [`${name}_bare_p50_ms`]: ref.p50_ms,
         [`${name}_bare_p99_ms`]: ref.p99_ms,
+        ...(waits
+          ? {
+            [`${name}_js_waited_ms`]: waits.figures.js_waited_ms,
+            [`${name}_js_ran_ms`]: waits.figures.js_ran_ms,
+            [`${name}_machine_busy_pct`]: waits.figures.machine_busy_pct,
+          }
+          : {}),
       });
     }
     out.latency_load = "open loop (scripts/open_loop.ts), timed from each request's due time";
@@ -247,8 +305,11 @@ if (import.meta.main) {
           const since = new Date();
           const before = await commits(g.dbUrl);
           const mark = g.proc.lines.length;
+          const cores = await contention(g.proc.child.pid, String(cluster.port));
           const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
+          const waits = await cores();
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
+          console.log(`  ${waits.line}`);
           if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since, before)}`);
           // With --trace-gc: the full collections during the step (V8 prints them on stdout).
           const gcs = g.proc.lines.slice(mark).filter((l) => /Mark-Compact/.test(l));

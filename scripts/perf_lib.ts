@@ -247,15 +247,17 @@ export async function cpuMs(pid: number): Promise<number> {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/** A process's /proc/<pid>/stat fields from the third on (after the command's parentheses). */
+async function statFields(pid: string | number): Promise<string[] | undefined> {
+  const s = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
+  return s ? s.slice(s.lastIndexOf(")") + 2).split(" ") : undefined;
+}
+
 /**
- * CPU time of a PostgreSQL cluster, in ms: its postmaster (with the backends it has reaped)
- * plus the backends still running. Found by the port on the postmaster's command line.
+ * A PostgreSQL cluster's processes, found by the port on the postmaster's command line: the
+ * postmaster first, then its children (backends, checkpointer, walwriter...). Empty if none.
  */
-export async function pgCpuMs(port: string): Promise<number> {
-  const stat = async (pid: string) => {
-    const s = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
-    return s ? s.slice(s.lastIndexOf(")") + 2).split(" ") : undefined;
-  };
+export async function pgPids(port: string): Promise<number[]> {
   let master: string | undefined;
   const procs: string[] = [];
   for await (const e of Deno.readDir("/proc")) {
@@ -267,14 +269,59 @@ export async function pgCpuMs(port: string): Promise<number> {
     const i = args.indexOf("-p");
     if (args[0].endsWith("/postgres") && i >= 0 && args[i + 1] === port) master = e.name;
   }
-  if (!master) return NaN;
-  const m = (await stat(master))!;
-  let ticks = Number(m[11]) + Number(m[12]) + Number(m[13]) + Number(m[14]);
+  if (!master) return [];
+  const children: number[] = [];
   for (const pid of procs) {
-    const f = await stat(pid);
-    if (f && f[1] === master) ticks += Number(f[11]) + Number(f[12]);
+    if ((await statFields(pid))?.[1] === master) children.push(Number(pid));
+  }
+  return [Number(master), ...children];
+}
+
+/**
+ * CPU time of a PostgreSQL cluster, in ms: its postmaster (with the backends it has reaped)
+ * plus the backends still running.
+ */
+export async function pgCpuMs(port: string): Promise<number> {
+  const [master, ...children] = await pgPids(port);
+  if (master === undefined) return NaN;
+  const m = (await statFields(master))!;
+  let ticks = Number(m[11]) + Number(m[12]) + Number(m[13]) + Number(m[14]);
+  for (const pid of children) {
+    const f = await statFields(pid);
+    if (f) ticks += Number(f[11]) + Number(f[12]);
   }
   return ticks * 10;
+}
+
+/**
+ * Scheduler time of threads so far (/proc/<pid>/task/<tid>/schedstat, Linux), in ms: `ran` on a
+ * core, and `waited` runnable with no core free (preempted or not yet picked). `threads`: every
+ * thread of each process, or only its main thread (the one that runs JavaScript in Deno).
+ * Processes that are gone count nothing; zeros where /proc has no schedstat.
+ */
+export async function schedMs(
+  pids: number[],
+  threads: "all" | "main" = "all",
+): Promise<{ ran: number; waited: number }> {
+  const out = { ran: 0, waited: 0 };
+  const add = async (path: string) => {
+    const f = (await Deno.readTextFile(path).catch(() => "")).trim().split(" ");
+    if (f.length < 2) return;
+    out.ran += Number(f[0]) / 1e6;
+    out.waited += Number(f[1]) / 1e6;
+  };
+  for (const pid of pids) {
+    if (threads === "main") {
+      await add(`/proc/${pid}/task/${pid}/schedstat`);
+      continue;
+    }
+    try {
+      for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
+        await add(`/proc/${pid}/task/${t.name}/schedstat`);
+      }
+    } catch { /* gone */ }
+  }
+  return out;
 }
 
 /**
