@@ -19,7 +19,7 @@ import { DB_SCHEMA } from "../src/db/schema.ts";
 import { MAIN, portFrom, RUN_FLAGS, type ServeProcess } from "../tests/support/cli.ts";
 import { type OpenLoopResult, runOpenLoop } from "./open_loop.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
-import { machineCpuMs, pgPids, schedMs, wrapChild } from "./perf_lib.ts";
+import { machineCpuMs, pgPids, schedDelta, schedThreads, wrapChild } from "./perf_lib.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 const body = JSON.stringify(SAMPLE_SUBMISSION);
@@ -62,30 +62,30 @@ export function describe(r: OpenLoopResult): string {
  * that waited while runnable was ready to answer and had no core: the machine's share of the
  * tail, as opposed to the gateway's own work.
  */
-export async function contention(gatewayPid: number, pgPort: string) {
-  const pg = await pgPids(pgPort);
+export async function contention(gatewayPid: number, pgPort: string, who = "gateway") {
   const take = async () => ({
     t: performance.now(),
-    js: await schedMs([gatewayPid], "main"),
-    all: await schedMs([gatewayPid]),
-    pg: await schedMs(pg),
+    js: await schedThreads([gatewayPid], "main"),
+    all: await schedThreads([gatewayPid]),
+    // Backends that start during the step are missed, ones that end are left out (schedDelta).
+    pg: await schedThreads(await pgPids(pgPort)),
     machine: await machineCpuMs(),
   });
   const before = await take();
   return async () => {
     const after = await take();
     const wall = after.t - before.t;
-    const d = (k: "js" | "all" | "pg") => ({
-      ran: Math.round(after[k].ran - before[k].ran),
-      waited: Math.round(after[k].waited - before[k].waited),
-    });
+    const d = (k: "js" | "all" | "pg") => {
+      const x = schedDelta(before[k], after[k]);
+      return { ran: Math.round(x.ran), waited: Math.round(x.waited) };
+    };
     const js = d("js"), all = d("all"), pg = d("pg");
     const busy = (after.machine.busy - before.machine.busy) /
       (wall * navigator.hardwareConcurrency);
     const share = (x: { ran: number; waited: number }) =>
       Math.round((100 * x.waited) / Math.max(1, x.ran + x.waited));
     return {
-      line: `cores over the step: machine ${Math.round(100 * busy)} % busy; gateway JavaScript ` +
+      line: `cores over the step: machine ${Math.round(100 * busy)} % busy; ${who} JavaScript ` +
         `thread ran ${js.ran} ms, waited ${js.waited} ms for a core (${share(js)} % of its ` +
         `runnable time); its other threads ran ${all.ran - js.ran} ms, waited ` +
         `${all.waited - js.waited} ms; PostgreSQL ran ${pg.ran} ms, waited ${pg.waited} ms ` +
@@ -305,11 +305,17 @@ if (import.meta.main) {
           const since = new Date();
           const before = await commits(g.dbUrl);
           const mark = g.proc.lines.length;
-          const cores = await contention(g.proc.child.pid, String(cluster.port));
+          const cores = Deno.build.os === "linux"
+            ? await contention(
+              g.proc.child.pid,
+              String(cluster.port),
+              g.v.name === "bare" ? "bare handler's" : "gateway",
+            )
+            : null;
           const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
-          const waits = await cores();
+          const waits = await cores?.();
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
-          console.log(`  ${waits.line}`);
+          if (waits) console.log(`  ${waits.line}`);
           if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since, before)}`);
           // With --trace-gc: the full collections during the step (V8 prints them on stdout).
           const gcs = g.proc.lines.slice(mark).filter((l) => /Mark-Compact/.test(l));

@@ -293,35 +293,53 @@ export async function pgCpuMs(port: string): Promise<number> {
   return ticks * 10;
 }
 
+/** Scheduler time of each thread so far, in ms, by thread id (see schedDelta). */
+export type SchedThreads = Map<string, { ran: number; waited: number }>;
+
 /**
  * Scheduler time of threads so far (/proc/<pid>/task/<tid>/schedstat, Linux), in ms: `ran` on a
  * core, and `waited` runnable with no core free (preempted or not yet picked). `threads`: every
  * thread of each process, or only its main thread (the one that runs JavaScript in Deno).
- * Processes that are gone count nothing; zeros where /proc has no schedstat.
+ * Processes that are gone count nothing; empty where /proc has no schedstat.
  */
-export async function schedMs(
+export async function schedThreads(
   pids: number[],
   threads: "all" | "main" = "all",
-): Promise<{ ran: number; waited: number }> {
-  const out = { ran: 0, waited: 0 };
-  const add = async (path: string) => {
+): Promise<SchedThreads> {
+  const out: SchedThreads = new Map();
+  const add = async (pid: number, tid: string) => {
+    const path = `/proc/${pid}/task/${tid}/schedstat`;
     const f = (await Deno.readTextFile(path).catch(() => "")).trim().split(" ");
-    if (f.length < 2) return;
-    out.ran += Number(f[0]) / 1e6;
-    out.waited += Number(f[1]) / 1e6;
+    if (f.length >= 2) out.set(tid, { ran: Number(f[0]) / 1e6, waited: Number(f[1]) / 1e6 });
   };
   for (const pid of pids) {
     if (threads === "main") {
-      await add(`/proc/${pid}/task/${pid}/schedstat`);
+      await add(pid, String(pid));
       continue;
     }
     try {
-      for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
-        await add(`/proc/${pid}/task/${t.name}/schedstat`);
-      }
+      for await (const t of Deno.readDir(`/proc/${pid}/task`)) await add(pid, t.name);
     } catch { /* gone */ }
   }
   return out;
+}
+
+/**
+ * What threads did between two schedThreads() readings, over the threads in both: one that
+ * started or ended in between would otherwise count its whole life, or minus it.
+ */
+export function schedDelta(
+  before: SchedThreads,
+  after: SchedThreads,
+): { ran: number; waited: number } {
+  const d = { ran: 0, waited: 0 };
+  for (const [tid, b] of before) {
+    const a = after.get(tid);
+    if (!a) continue;
+    d.ran += a.ran - b.ran;
+    d.waited += a.waited - b.waited;
+  }
+  return d;
 }
 
 /**
