@@ -10,6 +10,8 @@ export interface PlanNode {
   "Shared Hit Blocks"?: number;
   "Shared Read Blocks"?: number;
   Alias?: string;
+  "Node Type"?: string;
+  "CTE Name"?: string;
   Plans?: PlanNode[];
 }
 
