@@ -63,14 +63,18 @@ export function describe(r: OpenLoopResult): string {
  * tail, as opposed to the gateway's own work.
  */
 export async function contention(gatewayPid: number, pgPort: string, who = "gateway") {
-  const take = async () => ({
-    t: performance.now(),
-    js: await schedThreads([gatewayPid], "main"),
-    all: await schedThreads([gatewayPid]),
-    // Backends that start during the step are missed, ones that end are left out (schedDelta).
-    pg: await schedThreads(await pgPids(pgPort)),
-    machine: await machineCpuMs(),
-  });
+  const main = String(gatewayPid);
+  const take = async () => {
+    const all = await schedThreads([gatewayPid]);
+    return {
+      t: performance.now(),
+      js: new Map([...all].filter(([tid]) => tid === main)),
+      all,
+      // Backends that start during the step are missed, ones that end are left out (schedDelta).
+      pg: await schedThreads(await pgPids(pgPort)),
+      machine: await machineCpuMs(),
+    };
+  };
   const before = await take();
   return async () => {
     const after = await take();
@@ -94,8 +98,6 @@ export async function contention(gatewayPid: number, pgPort: string, who = "gate
         machine_busy_pct: Math.round(100 * busy),
         js_ran_ms: js.ran,
         js_waited_ms: js.waited,
-        pg_ran_ms: pg.ran,
-        pg_waited_ms: pg.waited,
       },
     };
   };

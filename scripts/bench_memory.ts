@@ -16,7 +16,7 @@ import postgres from "postgres";
 import { V8_FLAGS } from "../src/cli/runtime_flags.ts";
 import { MAIN, portFrom, RUN_FLAGS } from "../tests/support/cli.ts";
 import { findPgBin, startCluster } from "./pg_cluster.ts";
-import { sampleRss, wrapChild, wrkPost } from "./perf_lib.ts";
+import { cpuMs, sampleRss, wrapChild, wrkPost } from "./perf_lib.ts";
 import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 /** RSS split into anonymous memory and mapped files (the runtime's own code), and threads. */
@@ -30,14 +30,6 @@ async function status(pid: number): Promise<Record<string, number>> {
     file: kb("RssFile"),
     threads: Number(/^Threads:\s+(\d+)/m.exec(text)?.[1]),
   };
-}
-
-/** CPU seconds (user + system) the process has used: steadier than requests/s on a busy box. */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of stat(5); f[0] is field 3. Clock ticks: 100 a second.
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 interface MemLine {
@@ -117,9 +109,9 @@ export async function benchMemory(o: {
       });
       const from = api.lines.length;
       const rss = sampleRss(child.pid, 100);
-      const cpu0 = await cpuSeconds(child.pid);
+      const cpu0 = await cpuMs(child.pid) / 1000;
       const load = await wrkPost(`${url}/aggregate`, body, { ...o, auth });
-      const cpu = await cpuSeconds(child.pid) - cpu0;
+      const cpu = await cpuMs(child.pid) / 1000 - cpu0;
       const peak = await rss.stop();
       const endStatus = await status(child.pid);
       const during = mem(from);

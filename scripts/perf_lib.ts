@@ -240,17 +240,20 @@ export function wrapChild(child: Deno.ChildProcess): ServeProcess {
   };
 }
 
-/** user + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
-export async function cpuMs(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 /** A process's /proc/<pid>/stat fields from the third on (after the command's parentheses). */
 async function statFields(pid: string | number): Promise<string[] | undefined> {
   const s = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => "");
   return s ? s.slice(s.lastIndexOf(")") + 2).split(" ") : undefined;
+}
+
+/**
+ * user + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). Throws
+ * when the file cannot be read (another OS, the process gone, no --allow-all).
+ */
+export async function cpuMs(pid: number): Promise<number> {
+  const f = await statFields(pid);
+  if (!f) throw new Error(`cannot read /proc/${pid}/stat`);
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 /**
@@ -297,28 +300,22 @@ export async function pgCpuMs(port: string): Promise<number> {
 export type SchedThreads = Map<string, { ran: number; waited: number }>;
 
 /**
- * Scheduler time of threads so far (/proc/<pid>/task/<tid>/schedstat, Linux), in ms: `ran` on a
- * core, and `waited` runnable with no core free (preempted or not yet picked). `threads`: every
- * thread of each process, or only its main thread (the one that runs JavaScript in Deno).
- * Processes that are gone count nothing; empty where /proc has no schedstat.
+ * Scheduler time of every thread of `pids` so far (/proc/<pid>/task/<tid>/schedstat, Linux), in
+ * ms: `ran` on a core, and `waited` runnable with no core free (preempted or not yet picked). A
+ * process's main thread (the one that runs JavaScript in Deno) has the process's id. Processes
+ * that are gone count nothing; empty where /proc has no schedstat.
  */
-export async function schedThreads(
-  pids: number[],
-  threads: "all" | "main" = "all",
-): Promise<SchedThreads> {
+export async function schedThreads(pids: number[]): Promise<SchedThreads> {
   const out: SchedThreads = new Map();
-  const add = async (pid: number, tid: string) => {
-    const path = `/proc/${pid}/task/${tid}/schedstat`;
-    const f = (await Deno.readTextFile(path).catch(() => "")).trim().split(" ");
-    if (f.length >= 2) out.set(tid, { ran: Number(f[0]) / 1e6, waited: Number(f[1]) / 1e6 });
-  };
   for (const pid of pids) {
-    if (threads === "main") {
-      await add(pid, String(pid));
-      continue;
-    }
     try {
-      for await (const t of Deno.readDir(`/proc/${pid}/task`)) await add(pid, t.name);
+      for await (const t of Deno.readDir(`/proc/${pid}/task`)) {
+        const path = `/proc/${pid}/task/${t.name}/schedstat`;
+        const f = (await Deno.readTextFile(path).catch(() => "")).trim().split(" ");
+        if (f.length >= 2) {
+          out.set(t.name, { ran: Number(f[0]) / 1e6, waited: Number(f[1]) / 1e6 });
+        }
+      }
     } catch { /* gone */ }
   }
   return out;
