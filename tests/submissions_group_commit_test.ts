@@ -249,3 +249,38 @@ dbTest("a submission without deliveries is refused, alone or in a group", async 
     await db.close();
   }
 });
+
+dbTest(
+  "a lone submission and a group share one statement, planned once (generic plan)",
+  async () => {
+    const db = await createTestDb("group_commit_plan");
+    // One connection: pg_prepared_statements is the session's own.
+    const sql = connect({ url: db.url, max: 1 });
+    try {
+      const g = new GroupCommit(sql, { maxInFlight: 1 });
+      // Twelve lone submissions one after another, then a group: PostgreSQL plans a custom plan
+      // for the first five executions of a prepared statement and keeps the generic one after,
+      // unless the custom plans look cheaper (the single-row INSERT's did: planned every time).
+      for (let m = 1; m <= 12; m++) await g.enqueue(submission(m));
+      await Promise.all([13, 14, 15].map((m) => g.enqueue(submission(m))));
+      assert.equal(g.stats.groups, 1);
+      assert.ok(g.stats.statements >= 13, `statements: ${g.stats.statements}`);
+      const intake = await sql<{ generic_plans: number; custom_plans: number }[]>`
+      select generic_plans::int, custom_plans::int from pg_prepared_statements
+      where statement like ${"%insert into submissions%"}`;
+      assert.equal(intake.length, 1, `intake statements: ${JSON.stringify(intake)}`);
+      assert.ok(intake[0].custom_plans <= 5, `custom plans: ${intake[0].custom_plans}`);
+      assert.ok(
+        intake[0].generic_plans >= g.stats.statements - 5,
+        `generic plans: ${intake[0].generic_plans} of ${g.stats.statements}`,
+      );
+      // 13-15 share their periods (keys) with 1-3, still pending: held behind them.
+      const held = await sql`select s.request_hash from deliveries d
+      join submissions s on s.id = d.submission_id where d.held order by d.id`;
+      assert.deepEqual(held.map((r) => r.request_hash), ["hash-13", "hash-14", "hash-15"]);
+    } finally {
+      await sql.end();
+      await db.close();
+    }
+  },
+);
