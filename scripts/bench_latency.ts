@@ -8,8 +8,9 @@
  *   deno run -A scripts/bench_latency.ts --rates 20,300 --seconds 10 --rounds 2 \
  *     --variant 'default' --variant 'no-v8-flags:V8=' --variant 'trace:V8=--trace-gc'
  *
- * A variant is `name[:V8=<flags>][:ENV=K=V,...][:KEYS=N]` (V8 replaces the launchers' V8 flags;
- * KEYS posts N ordering keys in turn, periods of the one org unit); the
+ * A variant is `name[:V8=<flags>][:ENV=K=V,...][:KEYS=N][:DIR=<checkout>]` (V8 replaces the
+ * launchers' V8 flags; KEYS posts N ordering keys in turn, periods of the one org unit; DIR runs
+ * another checkout's gateway, `git worktree add /tmp/base main` say); the
  * variant `bare` is the bare Hono + zod + postgres.js handler (scripts/bare_handler.ts).
  */
 import { parseArgs } from "node:util";
@@ -24,6 +25,14 @@ import { ADMIN, SAMPLE_SUBMISSION, setUpSample } from "./sample.ts";
 
 const body = JSON.stringify(SAMPLE_SUBMISSION);
 
+/**
+ * Each measured step is preceded by this many seconds at its own rate, unmeasured, from the
+ * same generator process: a fresh generator's first second (its JIT compiling, sockets opened
+ * as the load ramps up) put 400 requests at p50 10-39 ms into a 10 s step's 15,830, enough to
+ * set its p99 alone. The cores and the request log still cover warm-up and step alike.
+ */
+const WARMUP_S = 2;
+
 /** Open-loop latency of POST /aggregate at `rate`, as one line and the figures. */
 export async function ingestLatency(
   url: string,
@@ -31,8 +40,10 @@ export async function ingestLatency(
   rate: number,
   seconds: number,
   keys = 1,
+  warmupSeconds = 0,
 ): Promise<OpenLoopResult> {
   return await runOpenLoop({
+    warmupSeconds,
     url,
     body: keys === 1 ? body : Array.from(
       { length: keys },
@@ -130,9 +141,9 @@ export async function latencySteps(o: {
       ]] as const
     ) {
       const cores = o.gatewayPid && o.pgPort ? await contention(o.gatewayPid, o.pgPort) : null;
-      const ours = await ingestLatency(o.url, o.auth, rate, o.seconds);
+      const ours = await ingestLatency(o.url, o.auth, rate, o.seconds, 1, WARMUP_S);
       const waits = await cores?.();
-      const ref = await ingestLatency(bareUrl, "none", rate, o.seconds);
+      const ref = await ingestLatency(bareUrl, "none", rate, o.seconds, 1, WARMUP_S);
       o.log(`ingest latency at ${name.replace("_", " ")}: gateway ${describe(ours)}`);
       if (waits) o.log(`  ${waits.line}`);
       o.log(`  bare handler at the same rate: ${describe(ref)}`);
@@ -168,6 +179,8 @@ interface Variant {
   /** Ordering keys posted in turn (periods of one org unit); the bench posts one. */
   keys: number;
   env: Record<string, string>;
+  /** Another checkout's gateway (DIR=<path>): before/after a change, in the same run. */
+  dir?: string;
 }
 
 function parseVariant(s: string): Variant {
@@ -176,6 +189,7 @@ function parseVariant(s: string): Variant {
   for (const p of parts) {
     if (p.startsWith("V8=")) v.v8 = p.slice(3);
     else if (p.startsWith("KEYS=")) v.keys = Number(p.slice(5));
+    else if (p.startsWith("DIR=")) v.dir = p.slice(4);
     else if (p.startsWith("ENV=")) {
       for (const kv of p.slice(4).split(",")) {
         const i = kv.indexOf("=");
@@ -192,7 +206,8 @@ function spawn(v: Variant, dbUrl: string): ServeProcess {
   else if (v.v8) flags.push(`--v8-flags=${v.v8}`);
   return wrapChild(
     new Deno.Command(Deno.execPath(), {
-      args: [...flags, MAIN, "serve", "--no-worker"],
+      args: [...flags, v.dir ? `${v.dir}/main.ts` : MAIN, "serve", "--no-worker"],
+      cwd: v.dir,
       env: {
         PATH: Deno.env.get("PATH") ?? "",
         DHIS2GW_DB: dbUrl,
@@ -295,6 +310,8 @@ if (import.meta.main) {
       const proc = spawn(v, dbUrl);
       const api = `http://127.0.0.1:${portFrom(await proc.waitFor(/"msg":"listening"/))}/api/v3`;
       const sample = await setUpSample(api);
+      // Read and dropped unread (bench_intake.ts does the same), unless a trace is wanted.
+      if (!v.v8?.includes("trace")) proc.mute();
       up.push({ v, proc, url: `${api}/aggregate`, auth: `Token ${sample.apiToken}`, dbUrl });
       await ingestLatency(`${api}/aggregate`, `Token ${sample.apiToken}`, 200, 2); // warm-up
     }
@@ -314,7 +331,7 @@ if (import.meta.main) {
               g.v.name === "bare" ? "bare handler's" : "gateway",
             )
             : null;
-          const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys);
+          const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys, WARMUP_S);
           const waits = await cores?.();
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
           if (waits) console.log(`  ${waits.line}`);

@@ -205,10 +205,13 @@ export async function recordSection(
 /** The same line waiting as tests/support/cli.ts, around a child we spawned ourselves. */
 export function wrapChild(child: Deno.ChildProcess): ServeProcess {
   const lines: string[] = [];
+  let muted = false;
   const pump = async (s: ReadableStream<Uint8Array>) => {
     let buf = "";
-    for await (const chunk of s.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
+    const dec = new TextDecoder();
+    for await (const bytes of s) {
+      if (muted) continue;
+      buf += dec.decode(bytes, { stream: true });
       let i;
       while ((i = buf.indexOf("\n")) >= 0) {
         lines.push(buf.slice(0, i));
@@ -220,6 +223,9 @@ export function wrapChild(child: Deno.ChildProcess): ServeProcess {
   return {
     child,
     lines,
+    mute: () => {
+      muted = true;
+    },
     waitFor: async (pattern, timeoutMs = 60_000) => {
       const until = Date.now() + timeoutMs;
       while (Date.now() < until) {

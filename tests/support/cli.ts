@@ -53,6 +53,12 @@ export interface ServeProcess {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Sends a signal and waits for the exit status. */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+  /**
+   * From now on the output is still read (the child never blocks on a full pipe) but dropped
+   * undecoded: a gateway that logs every request would otherwise cost a bench a share of the
+   * cores it measures (15 % of one at 1,583 requests/s).
+   */
+  mute(): void;
 }
 
 export function startServe(
@@ -71,10 +77,13 @@ export function startServe(
   const waiters: Array<
     { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }
   > = [];
+  let muted = false;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     let buf = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
+    const dec = new TextDecoder();
+    for await (const bytes of stream) {
+      if (muted) continue;
+      buf += dec.decode(bytes, { stream: true });
       let i;
       while ((i = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, i);
@@ -101,6 +110,9 @@ export function startServe(
   return {
     child,
     lines,
+    mute: () => {
+      muted = true;
+    },
     waitFor: (pattern, timeoutMs = 30_000) => {
       const hit = lines.find((l) => pattern.test(l));
       if (hit) return Promise.resolve(hit);
