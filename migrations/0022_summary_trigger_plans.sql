@@ -12,12 +12,16 @@
 -- Now each changed submission is one probe of submissions' primary key and one of deliveries'
 -- (submission_id, destination) index, whatever the statistics: the ids are taken from `changed`
 -- once, sorted (every writer locks submissions in id order), and joined laterally; the function
--- runs with sequential scans, hash and merge joins off, so no plan can read a whole table.
+-- runs with sequential scans, hash and merge joins off, so no plan can read a whole table, and
+-- with generic plans: a custom plan for the actual number of ids looked cheaper than the generic
+-- one every time, so each call planned its statements afresh (0.3 ms of a lone submission's
+-- INSERT, measured).
 create or replace function summarise_submissions() returns trigger
   language plpgsql
   set enable_seqscan = off
   set enable_hashjoin = off
   set enable_mergejoin = off
+  set plan_cache_mode = force_generic_plan
   as $$
   declare
     ids bigint[] := array(select distinct submission_id from changed order by 1);
