@@ -11,7 +11,9 @@
 --
 -- Now each changed submission is one probe of submissions' primary key and one of deliveries'
 -- (submission_id, destination) index, whatever the statistics: the ids are taken from `changed`
--- once, sorted (every writer locks submissions in id order), and joined laterally; the function
+-- once, sorted (every writer locks submissions in id order), submissions are reached through
+-- `= any(ids)` and deliveries by a probe per submission, never by a join whose order the planner
+-- could turn round (a walk of the whole primary key, on stale statistics); the function
 -- runs with sequential scans, hash and merge joins off, so no plan can read a whole table, and
 -- with generic plans: a custom plan for the actual number of ids looked cheaper than the generic
 -- one every time, so each call planned its statements afresh (0.3 ms of a lone submission's
@@ -36,23 +38,26 @@ create or replace function summarise_submissions() returns trigger
       return null;
     end if;
     -- Under READ COMMITTED this new statement sees what a concurrent writer of a sibling
-    -- delivery committed while this one waited for the lock.
+    -- delivery committed while this one waited for the lock. Submissions are reached through
+    -- `any(ids)` only (one primary-key probe per id, never a walk of the key, however many
+    -- changed), their deliveries by a correlated probe of (submission_id, destination).
     update submissions s
-    set status = x.status, finished_at = x.finished_at, updated_at = now()
-    from (
-      select c.id as submission_id, a.status, a.finished_at
-      from unnest(ids) as c(id)
-      cross join lateral (
-        select (array['running', 'retrying', 'queued', 'dead', 'rejected', 'partial',
-                      'delivered'])[min(submission_status_rank(d.status))] as status,
-               case when bool_and(d.finished_at is not null) then max(d.finished_at) end
-                 as finished_at
+    set (status, finished_at, updated_at) = (
+      select (array['running', 'retrying', 'queued', 'dead', 'rejected', 'partial',
+                    'delivered'])[min(submission_status_rank(d.status))],
+             case when bool_and(d.finished_at is not null) then max(d.finished_at) end,
+             now()
+      from deliveries d
+      where d.submission_id = s.id
+    )
+    where s.id = any(ids)
+      and row(s.status, s.finished_at) is distinct from (
+        select row((array['running', 'retrying', 'queued', 'dead', 'rejected', 'partial',
+                          'delivered'])[min(submission_status_rank(d.status))],
+                   case when bool_and(d.finished_at is not null) then max(d.finished_at) end)
         from deliveries d
-        where d.submission_id = c.id
-      ) a
-    ) x
-    where s.id = x.submission_id
-      and (s.status, s.finished_at) is distinct from (x.status, x.finished_at);
+        where d.submission_id = s.id
+      );
     return null;
   end
   $$;
