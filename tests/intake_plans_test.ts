@@ -11,31 +11,13 @@
  */
 import assert from "node:assert/strict";
 import { insertGroup } from "../src/queue/group_commit.ts";
-import { enqueue, enqueueStatement, type NewSubmission } from "../src/queue/queries.ts";
-import { analyzedPlan, type PlanNode } from "./support/plans.ts";
+import { enqueue, enqueueStatement } from "../src/queue/queries.ts";
+import { analyzedPlan, keyedSubmission, type PlanNode } from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
 const KEY = "ouBacklog01|202401";
 
-function submission(i: number, key = KEY): NewSubmission {
-  return {
-    userUid: "uIntake0001",
-    username: "intake",
-    sourceName: "default",
-    idempotencyKey: null,
-    requestHash: String(i),
-    orgUnit: key.split("|")[0],
-    orgUnitName: null,
-    period: "202401",
-    dataSet: "ds",
-    kind: "aggregate",
-    requestJson: "{}",
-    payload: { dataValues: [{ dataElement: "de", value: String(i) }] },
-    codes: ["c"],
-    unmappedCodes: [],
-    deliveries: [{ destination: "default", kind: "aggregate", orderingKey: key, maxAttempts: 3 }],
-  };
-}
+const submission = (i: number, key = KEY) => keyedSubmission(i, key);
 
 /** Rows the scans of `alias` returned, over all their loops. */
 function rowsRead(plan: PlanNode, alias: string): number {

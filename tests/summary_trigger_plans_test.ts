@@ -13,28 +13,10 @@ import { connect } from "../src/db/db.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { insertGroup } from "../src/queue/group_commit.ts";
 import type { NewSubmission } from "../src/queue/queries.ts";
+import { keyedSubmission } from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
-function submission(i: number): NewSubmission {
-  const key = `ou${String(i).padStart(9, "0")}|202401`;
-  return {
-    userUid: "uTrigger001",
-    username: "trigger",
-    sourceName: "default",
-    idempotencyKey: null,
-    requestHash: String(i),
-    orgUnit: key.split("|")[0],
-    orgUnitName: null,
-    period: "202401",
-    dataSet: "ds",
-    kind: "aggregate",
-    requestJson: "{}",
-    payload: { dataValues: [{ dataElement: "de", value: String(i) }] },
-    codes: ["c"],
-    unmappedCodes: [],
-    deliveries: [{ destination: "default", kind: "aggregate", orderingKey: key, maxAttempts: 3 }],
-  };
-}
+const submission = (i: number) => keyedSubmission(i, `ou${String(i).padStart(9, "0")}|202401`);
 
 interface Node {
   "Node Type"?: string;

@@ -1,6 +1,7 @@
 /** Plans of the queue's statements as PostgreSQL ran them (EXPLAIN ANALYZE), for plan tests. */
 import type postgres from "postgres";
 import type { Db, Sql } from "../../src/db/db.ts";
+import type { NewSubmission } from "../../src/queue/queries.ts";
 
 export interface PlanNode {
   "Actual Loops"?: number;
@@ -38,4 +39,25 @@ export async function analyzedPlan<T extends readonly object[]>(
     if (e !== UNDO) throw e;
   });
   return plan!;
+}
+
+/** A minimal submission of one delivery on `key` (`orgUnit|period`), for the plan tests. */
+export function keyedSubmission(i: number, key: string): NewSubmission {
+  return {
+    userUid: "uIntake0001",
+    username: "intake",
+    sourceName: "default",
+    idempotencyKey: null,
+    requestHash: String(i),
+    orgUnit: key.split("|")[0],
+    orgUnitName: null,
+    period: "202401",
+    dataSet: "ds",
+    kind: "aggregate",
+    requestJson: "{}",
+    payload: { dataValues: [{ dataElement: "de", value: String(i) }] },
+    codes: ["c"],
+    unmappedCodes: [],
+    deliveries: [{ destination: "default", kind: "aggregate", orderingKey: key, maxAttempts: 3 }],
+  };
 }
