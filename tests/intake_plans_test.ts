@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { insertGroup } from "../src/queue/group_commit.ts";
 import { enqueue, enqueueStatement } from "../src/queue/queries.ts";
-import { analyzedPlan, keyedSubmission, type PlanNode } from "./support/plans.ts";
+import { analyzedPlan, keyedSubmission, type PlanNode, rowsRead } from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
 const KEY = "ouBacklog01|202401";
@@ -20,15 +20,7 @@ const KEY = "ouBacklog01|202401";
 const submission = (i: number, key = KEY) => keyedSubmission(i, key);
 
 /** Rows the scans of `alias` returned, over all their loops. */
-function rowsRead(plan: PlanNode, alias: string): number {
-  let n = 0;
-  const walk = (p: PlanNode) => {
-    if (p.Alias === alias) n += (p["Actual Rows"] ?? 0) * (p["Actual Loops"] ?? 1);
-    for (const c of p.Plans ?? []) walk(c);
-  };
-  walk(plan);
-  return n;
-}
+const rowsReadOf = (plan: PlanNode, alias: string) => rowsRead(plan, (p) => p.Alias === alias);
 
 dbTest(
   "intake's held check reads one row per delivery behind a long queue of its key",
@@ -52,15 +44,15 @@ dbTest(
         { generic: true },
       );
       assert.ok(
-        rowsRead(group, "older") <= GROUP,
-        `the group insert read ${rowsRead(group, "older")} older rows for ${GROUP} deliveries`,
+        rowsReadOf(group, "older") <= GROUP,
+        `the group insert read ${rowsReadOf(group, "older")} older rows for ${GROUP} deliveries`,
       );
       const single = await analyzedPlan(
         db.sql,
         (tx) => enqueueStatement(tx, submission(20_000)),
         { generic: true },
       );
-      assert.ok(rowsRead(single, "older") <= 1, `enqueue read ${rowsRead(single, "older")}`);
+      assert.ok(rowsReadOf(single, "older") <= 1, `enqueue read ${rowsReadOf(single, "older")}`);
 
       // And every one of them still goes in held, behind the key's oldest.
       const ids = subs.map(() => crypto.randomUUID());

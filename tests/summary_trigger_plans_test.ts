@@ -13,29 +13,10 @@ import { connect } from "../src/db/db.ts";
 import { captureLogger } from "../src/logs/logger.ts";
 import { insertGroup } from "../src/queue/group_commit.ts";
 import type { NewSubmission } from "../src/queue/queries.ts";
-import { keyedSubmission } from "./support/plans.ts";
+import { keyedSubmission, type PlanNode, rowsRead } from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
 
 const submission = (i: number) => keyedSubmission(i, `ou${String(i).padStart(9, "0")}|202401`);
-
-interface Node {
-  "Node Type"?: string;
-  "Relation Name"?: string;
-  "Actual Rows"?: number;
-  "Actual Loops"?: number;
-  Plans?: Node[];
-}
-
-/** Rows the plan's scans of `table` returned, over all their loops. */
-function rowsRead(plan: Node, table: string): number {
-  let n = 0;
-  const walk = (p: Node) => {
-    if (p["Relation Name"] === table) n += (p["Actual Rows"] ?? 0) * (p["Actual Loops"] ?? 1);
-    for (const c of p.Plans ?? []) walk(c);
-  };
-  walk(plan);
-  return n;
-}
 
 const insert = (sql: Parameters<typeof insertGroup>[0], subs: NewSubmission[]) =>
   insertGroup(sql, subs, subs.map(() => crypto.randomUUID()));
@@ -73,7 +54,7 @@ dbTest("the status trigger reads changed rows by index on stale statistics", asy
     const plans = lines.slice(from)
       .map((l) => JSON.parse(l).message as string)
       .filter((m) => m?.includes('"Plan"'))
-      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: Node });
+      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: PlanNode });
     const trigger = plans.filter((p) =>
       !/jsonb_to_recordset|update deliveries|from submissions where id in \$/.test(p["Query Text"])
     );
@@ -84,10 +65,8 @@ dbTest("the status trigger reads changed rows by index on stale statistics", asy
       // Each changed submission once; its delivery twice at most (the new status, and whether
       // it differs from the stored one).
       for (const [table, most] of [["deliveries", 6], ["submissions", 3]] as const) {
-        assert.ok(
-          rowsRead(p.Plan, table) <= most,
-          `${text}…: ${rowsRead(p.Plan, table)} rows of ${table} read for 3 changed`,
-        );
+        const read = rowsRead(p.Plan, (n) => n["Relation Name"] === table);
+        assert.ok(read <= most, `${text}…: ${read} rows of ${table} read for 3 changed`);
       }
     }
   } finally {

@@ -11,6 +11,7 @@ export interface PlanNode {
   "Shared Hit Blocks"?: number;
   "Shared Read Blocks"?: number;
   Alias?: string;
+  "Relation Name"?: string;
   "Node Type"?: string;
   "CTE Name"?: string;
   Plans?: PlanNode[];
@@ -60,4 +61,11 @@ export function keyedSubmission(i: number, key: string): NewSubmission {
     unmappedCodes: [],
     deliveries: [{ destination: "default", kind: "aggregate", orderingKey: key, maxAttempts: 3 }],
   };
+}
+
+/** Rows the plan's scans matching `scan` returned, over all their loops. */
+export function rowsRead(plan: PlanNode, scan: (p: PlanNode) => boolean): number {
+  let n = scan(plan) ? (plan["Actual Rows"] ?? 0) * (plan["Actual Loops"] ?? 1) : 0;
+  for (const c of plan.Plans ?? []) n += rowsRead(c, scan);
+  return n;
 }
