@@ -264,6 +264,14 @@ async function handlerTimes(dbUrl: string, since: Date, commitsBefore: number): 
   }
 }
 
+/** SIGSTOP `pid` after `afterMs` for `forMs`, then SIGCONT. */
+async function stallAfter(pid: number, afterMs: number, forMs: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, afterMs));
+  Deno.kill(pid, "SIGSTOP");
+  await new Promise((r) => setTimeout(r, forMs));
+  Deno.kill(pid, "SIGCONT");
+}
+
 /** The bare Hono + zod + postgres.js handler, as its own process, with the gateway's V8 flags. */
 export function spawnBare(dbUrl: string): ServeProcess {
   return wrapChild(
@@ -284,6 +292,11 @@ if (import.meta.main) {
       rounds: { type: "string", default: "2" },
       /** A rate offered for 5 s before each measured step (unmeasured). */
       before: { type: "string" },
+      /**
+       * Stops the server (SIGSTOP) for this many ms a third of the way into each measured step,
+       * as a stall of the machine would (a noisy neighbour, swapping): does it catch up?
+       */
+      stall: { type: "string" },
       variant: { type: "string", multiple: true, default: ["default"] },
     },
   });
@@ -331,9 +344,14 @@ if (import.meta.main) {
               g.v.name === "bare" ? "bare handler's" : "gateway",
             )
             : null;
+          const stall = values.stall
+            ? stallAfter(g.proc.child.pid, (WARMUP_S + seconds / 3) * 1000, Number(values.stall))
+            : undefined;
           const res = await ingestLatency(g.url, g.auth, rate, seconds, g.v.keys, WARMUP_S);
+          await stall;
           const waits = await cores?.();
           console.log(`round ${r + 1} ${g.v.name.padEnd(14)} ${describe(res)}`);
+          if (stall) console.log(`  p99 by second: ${res.p99_by_second_ms.join(", ")} ms`);
           if (waits) console.log(`  ${waits.line}`);
           if (g.v.name !== "bare") console.log(`  ${await handlerTimes(g.dbUrl, since, before)}`);
           // With --trace-gc: the full collections during the step (V8 prints them on stdout).

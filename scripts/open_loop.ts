@@ -53,6 +53,8 @@ export interface OpenLoopResult {
   service_p99_ms: number;
   /** How late requests left, p99, in ms: the generator's own lateness plus any wait for a socket. */
   send_lag_p99_ms: number;
+  /** p99 (from the due time) of the requests due in each second of the measured span, in ms. */
+  p99_by_second_ms: number[];
 }
 
 const enc = new TextEncoder();
@@ -167,6 +169,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const warm = Math.round(o.rate * (o.warmupSeconds ?? 0));
   const total = warm + Math.round(o.rate * o.seconds);
   const latencies: number[] = [];
+  /** Latencies by the second of the measured span their request was due in. */
+  const bySecond: number[][] = [];
   const service: number[] = [];
   const lags: number[] = [];
   let ok = 0, non2xx = 0, errors = 0, lastAnswer = 0;
@@ -182,6 +186,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
       if (counted) {
         lastAnswer = now;
         latencies.push(now - scheduled);
+        const second = Math.floor((n - warm) / o.rate);
+        (bySecond[second] ??= []).push(now - scheduled);
         service.push(now - sent);
         if (status >= 200 && status < 300) ok++;
         else non2xx++;
@@ -254,6 +260,10 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     service_p50_ms: percentile(service, 0.5),
     service_p99_ms: percentile(service, 0.99),
     send_lag_p99_ms: percentile(lags, 0.99),
+    p99_by_second_ms: Array.from(
+      { length: bySecond.length },
+      (_, i) => percentile((bySecond[i] ?? []).sort((a, b) => a - b), 0.99),
+    ),
   };
 }
 
