@@ -6,17 +6,14 @@
  * finished, and rows written under a savepoint.
  */
 import assert from "node:assert/strict";
-import { insertGroup } from "../src/queue/group_commit.ts";
-import type { NewSubmission } from "../src/queue/queries.ts";
 import { connect, type Db, type Sql } from "../src/db/db.ts";
 import { captureLogger } from "../src/logs/logger.ts";
-import { keyedSubmission } from "./support/plans.ts";
+import {
+  autoExplain,
+  insertSubmissions as insert,
+  ownKeySubmission as submission,
+} from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
-
-const submission = (i: number) => keyedSubmission(i, `ou${String(i).padStart(9, "0")}|202401`);
-
-const insert = (sql: Db, subs: NewSubmission[]) =>
-  insertGroup(sql, subs, subs.map(() => crypto.randomUUID()));
 
 /** A delivery row of `submissionId` inserted as it stands, status and all. */
 const addDelivery = (sql: Db, submissionId: number, destination: string, status = "queued") =>
@@ -36,18 +33,9 @@ async function triggerStatements(
   const { log, lines } = captureLogger();
   const sql = connect({ url, max: 1, log });
   try {
-    await sql`load 'auto_explain'`;
-    await sql`set auto_explain.log_level = notice`;
-    await sql`set auto_explain.log_min_duration = 0`;
-    await sql`set auto_explain.log_nested_statements = on`;
-    await sql`set auto_explain.log_format = json`;
-    const from = lines.length;
+    const explained = await autoExplain(sql, lines);
     await run(sql);
-    return lines.slice(from)
-      .map((l) => JSON.parse(l).message as string)
-      .filter((m) => m?.includes('"Query Text"'))
-      .map((m) => (JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string })["Query Text"])
-      .filter((q) => !/jsonb_to_recordset/.test(q));
+    return explained().map((p) => p["Query Text"]).filter((q) => !/jsonb_to_recordset/.test(q));
   } finally {
     await sql.end();
   }

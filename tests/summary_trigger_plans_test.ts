@@ -11,15 +11,13 @@
 import assert from "node:assert/strict";
 import { connect } from "../src/db/db.ts";
 import { captureLogger } from "../src/logs/logger.ts";
-import { insertGroup } from "../src/queue/group_commit.ts";
-import type { NewSubmission } from "../src/queue/queries.ts";
-import { keyedSubmission, type PlanNode, rowsRead } from "./support/plans.ts";
+import {
+  autoExplain,
+  insertSubmissions as insert,
+  ownKeySubmission as submission,
+  rowsRead,
+} from "./support/plans.ts";
 import { createTestDb, dbTest } from "./support/pg.ts";
-
-const submission = (i: number) => keyedSubmission(i, `ou${String(i).padStart(9, "0")}|202401`);
-
-const insert = (sql: Parameters<typeof insertGroup>[0], subs: NewSubmission[]) =>
-  insertGroup(sql, subs, subs.map(() => crypto.randomUUID()));
 
 dbTest("the status trigger reads changed rows by index on stale statistics", async () => {
   const db = await createTestDb("summary_trigger_plans");
@@ -35,13 +33,7 @@ dbTest("the status trigger reads changed rows by index on stale statistics", asy
     for (let i = 100; i < 3100; i += 100) {
       await insert(db.sql, Array.from({ length: 100 }, (_, k) => submission(i + k)));
     }
-    await sql`load 'auto_explain'`;
-    await sql`set auto_explain.log_level = notice`;
-    await sql`set auto_explain.log_min_duration = 0`;
-    await sql`set auto_explain.log_nested_statements = on`;
-    await sql`set auto_explain.log_analyze = on`;
-    await sql`set auto_explain.log_format = json`;
-    const from = lines.length;
+    const explained = await autoExplain(sql, lines, { analyze: true });
     const rows = await insert(sql, [submission(5000), submission(5001), submission(5002)]);
     // A claim (to running) and an outcome (to delivered) of the same three: the trigger's
     // other branch, and its general one again.
@@ -51,14 +43,11 @@ dbTest("the status trigger reads changed rows by index on stale statistics", asy
       where submission_id in ${sql(ids)}`;
     const summary = await sql`select status from submissions where id in ${sql(ids)}`;
     assert.deepEqual(summary.map((r) => r.status), ["delivered", "delivered", "delivered"]);
-    const plans = lines.slice(from)
-      .map((l) => JSON.parse(l).message as string)
-      .filter((m) => m?.includes('"Plan"'))
-      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as { "Query Text": string; Plan: PlanNode });
-    const trigger = plans.filter((p) =>
+    const trigger = explained().filter((p) =>
       !/jsonb_to_recordset|update deliveries|from submissions where id in \$/.test(p["Query Text"])
     );
-    // The lock and the UPDATE for each of the three statements (the claim's has no aggregate).
+    // The intake statement stops at the trigger's check (0023); the claim and the outcome each
+    // take the lock and an UPDATE (the claim's has no aggregate).
     assert.ok(trigger.length >= 6, `the trigger's statements: ${trigger.length}`);
     for (const p of trigger) {
       const text = p["Query Text"].replace(/\s+/g, " ").slice(0, 60);

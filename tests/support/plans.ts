@@ -1,6 +1,7 @@
 /** Plans of the queue's statements as PostgreSQL ran them (EXPLAIN ANALYZE), for plan tests. */
 import type postgres from "postgres";
 import type { Db, Sql } from "../../src/db/db.ts";
+import { insertGroup } from "../../src/queue/group_commit.ts";
 import type { NewSubmission } from "../../src/queue/queries.ts";
 
 export interface PlanNode {
@@ -68,4 +69,41 @@ export function rowsRead(plan: PlanNode, scan: (p: PlanNode) => boolean): number
   let n = scan(plan) ? (plan["Actual Rows"] ?? 0) * (plan["Actual Loops"] ?? 1) : 0;
   for (const c of plan.Plans ?? []) n += rowsRead(c, scan);
   return n;
+}
+
+/** keyedSubmission on a key of its own (org unit `ou000000042` for 42). */
+export const ownKeySubmission = (i: number) =>
+  keyedSubmission(i, `ou${String(i).padStart(9, "0")}|202401`);
+
+/** `subs` through intake's group statement, with fresh task ids. */
+export const insertSubmissions = (sql: Db, subs: NewSubmission[]) =>
+  insertGroup(sql, subs, subs.map(() => crypto.randomUUID()));
+
+export interface ExplainedStatement {
+  "Query Text": string;
+  Plan: PlanNode;
+}
+
+/**
+ * Turns auto_explain on for `sql`'s one session, nested statements (a trigger's) included, its
+ * plans sent as notices to the logger whose `lines` are given; returns a reader of the plans
+ * logged since. `analyze` adds actual rows and loops.
+ */
+export async function autoExplain(
+  sql: Sql,
+  lines: string[],
+  opts: { analyze?: boolean } = {},
+): Promise<() => ExplainedStatement[]> {
+  await sql`load 'auto_explain'`;
+  await sql`set auto_explain.log_level = notice`;
+  await sql`set auto_explain.log_min_duration = 0`;
+  await sql`set auto_explain.log_nested_statements = on`;
+  if (opts.analyze) await sql`set auto_explain.log_analyze = on`;
+  await sql`set auto_explain.log_format = json`;
+  const from = lines.length;
+  return () =>
+    lines.slice(from)
+      .map((l) => JSON.parse(l).message as string)
+      .filter((m) => m?.includes('"Plan"'))
+      .map((m) => JSON.parse(m.slice(m.indexOf("{"))) as ExplainedStatement);
 }
