@@ -88,6 +88,14 @@ dbTest("every other insert of deliveries still recounts the submission", async (
     assert.equal((await summary(tx, fresh.id)).status, "rejected");
   });
 
+  // A delivery inserted other than queued beside intake's queued one, in its own transaction:
+  // the worse-ranked status (retrying) wins, so the insert must not take intake's shortcut.
+  await db.sql.begin(async (tx) => {
+    const [fresh] = await insert(tx, [submission(4)]);
+    await addDelivery(tx, fresh.id, "second", "retrying");
+    assert.equal((await summary(tx, fresh.id)).status, "retrying");
+  });
+
   // A submission this transaction inserted as other than queued (an import of history).
   await db.sql.begin(async (tx) => {
     const [imported] = await insert(tx, [submission(3)]);
