@@ -165,7 +165,13 @@ async function deliveryOf(sql: Sql, submissionId: number) {
   return d as { status: string; later: boolean };
 }
 
-async function assertFollowedOnce(sql: Sql, sim: Simulator, submissionId: number) {
+/** Delivered by following the one job: one POST, its report read, `outcomes` recorded. */
+async function assertFollowedOnce(
+  sql: Sql,
+  sim: Simulator,
+  submissionId: number,
+  outcomes: string[],
+) {
   await until("the submission to be delivered", async () => {
     const [r] = await sql`select status from submissions where id = ${submissionId}`;
     return r.status === "delivered";
@@ -175,6 +181,10 @@ async function assertFollowedOnce(sql: Sql, sim: Simulator, submissionId: number
   assert.equal(posts(sim).length, 1);
   assert.ok(sim.received.some((r) => r.path === `/api/tracker/jobs/${job.job_id}/report`));
   assert.equal(sim.tracker.store.events.size, 1);
+  const attempts = await sql`
+    select a.outcome from delivery_attempts a join deliveries d on d.id = a.delivery_id
+    where d.submission_id = ${submissionId} order by a.number`;
+  assert.deepEqual(attempts.map((a) => a.outcome), outcomes);
 }
 
 // Between two looks at the job the delivery is snoozed (queued, due in a second): no lease
@@ -199,11 +209,7 @@ dbTest("a gateway killed with SIGKILL mid-job follows the same job after its res
     assert.equal((await deliveryOf(db.sql, stored.id)).status, "queued");
     sim.tracker.runJobs();
     proc = startServe(["serve", "--worker-only"], { env });
-    await assertFollowedOnce(db.sql, sim, stored.id);
-    const attempts = await db.sql`
-      select a.outcome from delivery_attempts a join deliveries d on d.id = a.delivery_id
-      where d.submission_id = ${stored.id} order by a.number`;
-    assert.deepEqual(attempts.map((a) => a.outcome), ["delivered"]);
+    await assertFollowedOnce(db.sql, sim, stored.id, ["delivered"]);
   } finally {
     await proc.stop("SIGTERM");
     await sim.stop();
@@ -231,22 +237,18 @@ dbTest(
       await proc.waitFor(/"msg":"worker started"/, 60_000);
       const stored = await insertTracker(db.sql, person("Ann"));
       await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
+      const looks = () =>
+        sim.received.filter((r) => r.method === "GET" && r.path.startsWith("/api/tracker/jobs/"))
+          .length;
+      const before = looks();
       sim.injectFaults([{ path: "/api/tracker/jobs/", method: "GET", timeout: true }]);
-      await until(
-        "a look at the job to hang",
-        () =>
-          sim.received.some((r) => r.method === "GET" && r.path.startsWith("/api/tracker/jobs/")),
-      );
+      await until("a look at the job to hang", () => looks() > before);
       assert.equal((await deliveryOf(db.sql, stored.id)).status, "running");
       const killed = await proc.stop("SIGKILL");
       assert.equal(killed.signal, "SIGKILL");
       sim.tracker.runJobs();
       proc = startServe(["serve", "--worker-only"], { env });
-      await assertFollowedOnce(db.sql, sim, stored.id);
-      const attempts = await db.sql`
-      select a.outcome from delivery_attempts a join deliveries d on d.id = a.delivery_id
-      where d.submission_id = ${stored.id} order by a.number`;
-      assert.deepEqual(attempts.map((a) => a.outcome), ["lease_expired", "delivered"]);
+      await assertFollowedOnce(db.sql, sim, stored.id, ["lease_expired", "delivered"]);
     } finally {
       await proc.stop("SIGTERM");
       await sim.stop();
