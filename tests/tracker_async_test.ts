@@ -143,9 +143,27 @@ dbTest(
   },
 );
 
-/** A `serve --worker-only` against `sim`, polling the job every second. */
-function workerEnv(db: { url: string }, sim: Simulator, extra: Record<string, string> = {}) {
-  return {
+async function deliveryOf(sql: Sql, submissionId: number) {
+  const [d] = await sql`
+    select status, run_at > now() + interval '300 milliseconds' as later
+    from deliveries where submission_id = ${submissionId}`;
+  return d as { status: string; later: boolean };
+}
+
+/**
+ * A `serve --worker-only` (polling the job every second, `env` added) is given a person, posts it
+ * as an async job and is killed with SIGKILL once `killWhen` returns; the delivery's status
+ * then is what `killWhen` returned. DHIS2 runs the job, a second gateway starts, and it must
+ * follow the same job: delivered, one POST, the job's report read, one event, `outcomes`.
+ */
+async function killedMidJob(label: string, o: {
+  env?: Record<string, string>;
+  killWhen: (db: { sql: Sql }, sim: Simulator, submissionId: number) => Promise<string>;
+  outcomes: string[];
+}) {
+  const db = await createTestDb(label);
+  const sim = await startSimulator({ trackerJobs: { hold: true } });
+  const env = {
     DHIS2GW_DB: db.url,
     DHIS2GW_ADMIN_PASSWORD: "sigkill-Sturdy-pw-1",
     DHIS2GW_DHIS2_BASE_URL: sim.url,
@@ -154,67 +172,54 @@ function workerEnv(db: { url: string }, sim: Simulator, extra: Record<string, st
     DHIS2GW_REQUEST_PROCESS_INTERVAL: "1",
     DHIS2GW_TRACKER_ASYNC_THRESHOLD: "1",
     DHIS2GW_TRACKER_JOB_POLL_INTERVAL: "1",
-    ...extra,
+    ...o.env,
   };
-}
-
-async function deliveryOf(sql: Sql, submissionId: number) {
-  const [d] = await sql`
-    select status, run_at > now() + interval '300 milliseconds' as later
-    from deliveries where submission_id = ${submissionId}`;
-  return d as { status: string; later: boolean };
-}
-
-/** Delivered by following the one job: one POST, its report read, `outcomes` recorded. */
-async function assertFollowedOnce(
-  sql: Sql,
-  sim: Simulator,
-  submissionId: number,
-  outcomes: string[],
-) {
-  await until("the submission to be delivered", async () => {
-    const [r] = await sql`select status from submissions where id = ${submissionId}`;
-    return r.status === "delivered";
-  });
-  const [job] = await jobs(sql);
-  assert.equal(job.result, "report");
-  assert.equal(posts(sim).length, 1);
-  assert.ok(sim.received.some((r) => r.path === `/api/tracker/jobs/${job.job_id}/report`));
-  assert.equal(sim.tracker.store.events.size, 1);
-  const attempts = await sql`
-    select a.outcome from delivery_attempts a join deliveries d on d.id = a.delivery_id
-    where d.submission_id = ${submissionId} order by a.number`;
-  assert.deepEqual(attempts.map((a) => a.outcome), outcomes);
-}
-
-// Between two looks at the job the delivery is snoozed (queued, due in a second): no lease
-// to wait for, the restarted gateway claims it when due and follows the same job.
-dbTest("a gateway killed with SIGKILL mid-job follows the same job after its restart", async () => {
-  const db = await createTestDb("tr_sigkill");
-  const sim = await startSimulator({ trackerJobs: { hold: true } });
-  const env = workerEnv(db, sim);
   let proc = startServe(["serve", "--worker-only"], { env });
   try {
     await proc.waitFor(/"msg":"worker started"/, 60_000);
     const stored = await insertTracker(db.sql, person("Ann"));
     await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
-    // Killed while snoozed, not inside a look at the job (that case is the next test's): the
-    // snooze is written after the job, and each look claims the delivery for a moment.
-    await until("the delivery to be snoozed", async () => {
-      const d = await deliveryOf(db.sql, stored.id);
-      return d.status === "queued" && d.later;
-    });
+    const status = await o.killWhen(db, sim, stored.id);
     const killed = await proc.stop("SIGKILL");
     assert.equal(killed.signal, "SIGKILL");
-    assert.equal((await deliveryOf(db.sql, stored.id)).status, "queued");
+    assert.equal((await deliveryOf(db.sql, stored.id)).status, status);
     sim.tracker.runJobs();
     proc = startServe(["serve", "--worker-only"], { env });
-    await assertFollowedOnce(db.sql, sim, stored.id, ["delivered"]);
+    await until("the submission to be delivered", async () => {
+      const [r] = await db.sql`select status from submissions where id = ${stored.id}`;
+      return r.status === "delivered";
+    });
+    const [job] = await jobs(db.sql);
+    assert.equal(job.result, "report");
+    assert.equal(posts(sim).length, 1);
+    assert.ok(sim.received.some((r) => r.path === `/api/tracker/jobs/${job.job_id}/report`));
+    assert.equal(sim.tracker.store.events.size, 1);
+    const attempts = await db.sql`
+      select a.outcome from delivery_attempts a join deliveries d on d.id = a.delivery_id
+      where d.submission_id = ${stored.id} order by a.number`;
+    assert.deepEqual(attempts.map((a) => a.outcome), o.outcomes);
   } finally {
     await proc.stop("SIGTERM");
     await sim.stop();
     await db.close();
   }
+}
+
+// Between two looks at the job the delivery is snoozed (queued, due in a second): no lease
+// to wait for, the restarted gateway claims it when due and follows the same job.
+dbTest("a gateway killed with SIGKILL mid-job follows the same job after its restart", async () => {
+  await killedMidJob("tr_sigkill", {
+    // Killed while snoozed, not inside a look at the job (that case is the next test's): the
+    // snooze is written after the job, and each look claims the delivery for a moment.
+    killWhen: async (db, _sim, id) => {
+      await until("the delivery to be snoozed", async () => {
+        const d = await deliveryOf(db.sql, id);
+        return d.status === "queued" && d.later;
+      });
+      return "queued";
+    },
+    outcomes: ["delivered"],
+  });
 });
 
 // Killed inside a claim (here: DHIS2 never answers the look at the job; likewise between
@@ -224,35 +229,24 @@ dbTest("a gateway killed with SIGKILL mid-job follows the same job after its res
 dbTest(
   "a gateway killed with SIGKILL inside a look at the job follows it after the lease",
   async () => {
-    const db = await createTestDb("tr_sigkill_running");
-    const sim = await startSimulator({ trackerJobs: { hold: true } });
-    const env = workerEnv(db, sim, {
-      // The lease is at least the DHIS2 timeout + 10 s: 12 s here.
-      DHIS2GW_DHIS2_TIMEOUT: "2",
-      DHIS2GW_LEASE_SECONDS: "5",
-      DHIS2GW_RETRY_CRON: "* * * * * *",
+    await killedMidJob("tr_sigkill_running", {
+      env: {
+        // The lease is at least the DHIS2 timeout + 10 s: 12 s here.
+        DHIS2GW_DHIS2_TIMEOUT: "2",
+        DHIS2GW_LEASE_SECONDS: "5",
+        DHIS2GW_RETRY_CRON: "* * * * * *",
+      },
+      killWhen: async (db, sim, id) => {
+        const looks = () =>
+          sim.received.filter((r) => r.method === "GET" && r.path.startsWith("/api/tracker/jobs/"))
+            .length;
+        const before = looks();
+        sim.injectFaults([{ path: "/api/tracker/jobs/", method: "GET", timeout: true }]);
+        await until("a look at the job to hang", () => looks() > before);
+        assert.equal((await deliveryOf(db.sql, id)).status, "running");
+        return "running";
+      },
+      outcomes: ["lease_expired", "delivered"],
     });
-    let proc = startServe(["serve", "--worker-only"], { env });
-    try {
-      await proc.waitFor(/"msg":"worker started"/, 60_000);
-      const stored = await insertTracker(db.sql, person("Ann"));
-      await until("the job to be stored", async () => (await jobs(db.sql)).length === 1);
-      const looks = () =>
-        sim.received.filter((r) => r.method === "GET" && r.path.startsWith("/api/tracker/jobs/"))
-          .length;
-      const before = looks();
-      sim.injectFaults([{ path: "/api/tracker/jobs/", method: "GET", timeout: true }]);
-      await until("a look at the job to hang", () => looks() > before);
-      assert.equal((await deliveryOf(db.sql, stored.id)).status, "running");
-      const killed = await proc.stop("SIGKILL");
-      assert.equal(killed.signal, "SIGKILL");
-      sim.tracker.runJobs();
-      proc = startServe(["serve", "--worker-only"], { env });
-      await assertFollowedOnce(db.sql, sim, stored.id, ["lease_expired", "delivered"]);
-    } finally {
-      await proc.stop("SIGTERM");
-      await sim.stop();
-      await db.close();
-    }
   },
 );
